@@ -1,0 +1,128 @@
+//! The error catalogue. Import errors carry the Device Directory Service codes and names that Graph clients
+//! read from `deviceErrorCode`/`deviceErrorName`; domain errors carry a stable code and the field at fault.
+
+use serde::Serialize;
+
+/// Why one registration (one CSV row, one Graph import) was refused. Codes and names are the DDS wire values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum ImportErrorKind {
+    InvalidZtdRequestBody,
+    InvalidZtdHardwareHash,
+    MissingZtdSerialNumberAndProductKey,
+    ZtdDeviceAlreadyAssigned,
+    ZtdDeviceIsNotRegistered,
+    ZtdDeviceAssignedToOtherTenant,
+    ZtdDeviceNotFound,
+    ZtdDeviceDuplicated,
+    StorageError,
+}
+
+impl ImportErrorKind {
+    /// The numeric `deviceErrorCode`. Names without a published number use codes ztd assigns above 900,
+    /// outside the DDS range (801–814), so clients that match on `806|808` keep working.
+    pub fn code(self) -> i32 {
+        match self {
+            Self::InvalidZtdRequestBody => 801,
+            Self::InvalidZtdHardwareHash => 802,
+            Self::MissingZtdSerialNumberAndProductKey => 803,
+            Self::ZtdDeviceAlreadyAssigned => 806,
+            Self::ZtdDeviceIsNotRegistered => 807,
+            Self::ZtdDeviceAssignedToOtherTenant => 808,
+            Self::ZtdDeviceNotFound => 812,
+            Self::ZtdDeviceDuplicated => 901,
+            Self::StorageError => 902,
+        }
+    }
+
+    /// The `deviceErrorName` wire value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::InvalidZtdRequestBody => "InvalidZtdRequestBody",
+            Self::InvalidZtdHardwareHash => "InvalidZtdHardwareHash",
+            Self::MissingZtdSerialNumberAndProductKey => "MissingZtdSerialNumberAndProductKey",
+            Self::ZtdDeviceAlreadyAssigned => "ZtdDeviceAlreadyAssigned",
+            Self::ZtdDeviceIsNotRegistered => "ZtdDeviceIsNotRegistered",
+            Self::ZtdDeviceAssignedToOtherTenant => "ZtdDeviceAssignedToOtherTenant",
+            Self::ZtdDeviceNotFound => "ZtdDeviceNotFound",
+            Self::ZtdDeviceDuplicated => "ZtdDeviceDuplicated",
+            Self::StorageError => "StorageError",
+        }
+    }
+}
+
+/// An import refusal with a message that says what is wrong and what to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{} {}: {message}", kind.code(), kind.name())]
+pub struct ImportError {
+    pub kind: ImportErrorKind,
+    pub message: String,
+}
+
+impl ImportError {
+    pub fn new(kind: ImportErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// A refused command on a domain object: a stable code, the offending field (Graph property name) and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+pub enum DomainError {
+    #[error("{field}: {message}")]
+    InvalidField { field: String, message: String },
+    #[error("{kind} {id} was not found")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{message}")]
+    Conflict { message: String },
+}
+
+impl DomainError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(kind: &'static str, id: impl ToString) -> Self {
+        Self::NotFound {
+            kind,
+            id: id.to_string(),
+        }
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::Conflict {
+            message: message.into(),
+        }
+    }
+
+    /// A stable machine-readable code (Graph's `error.code` style).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidField { .. } => "BadRequest",
+            Self::NotFound { .. } => "ResourceNotFound",
+            Self::Conflict { .. } => "Conflict",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_errors_render_code_and_wire_name() {
+        let err = ImportError::new(
+            ImportErrorKind::ZtdDeviceAssignedToOtherTenant,
+            "registered elsewhere",
+        );
+        assert_eq!(
+            err.to_string(),
+            "808 ZtdDeviceAssignedToOtherTenant: registered elsewhere"
+        );
+        assert_eq!(ImportErrorKind::ZtdDeviceAlreadyAssigned.code(), 806);
+    }
+}

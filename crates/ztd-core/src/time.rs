@@ -1,0 +1,70 @@
+//! Time as a value. The domain never reads the clock: callers pass `Timestamp`s in.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// Milliseconds since the Unix epoch, UTC. Stored as a 64-bit integer on both databases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Graph's value for "never" (`0001-01-01T00:00:00Z`).
+    pub const NEVER: Timestamp = Timestamp(-62_135_596_800_000);
+
+    pub fn from_unix_millis(millis: i64) -> Self {
+        Self(millis)
+    }
+
+    pub fn as_unix_millis(self) -> i64 {
+        self.0
+    }
+
+    pub fn plus_millis(self, millis: i64) -> Self {
+        Self(self.0.saturating_add(millis))
+    }
+
+    /// RFC 3339 in UTC with a `Z` suffix, the form Graph emits.
+    pub fn to_rfc3339(self) -> String {
+        let nanos = i128::from(self.0) * 1_000_000;
+        match OffsetDateTime::from_unix_timestamp_nanos(nanos) {
+            Ok(at) => at
+                .format(&Rfc3339)
+                .unwrap_or_else(|_| "0001-01-01T00:00:00Z".into()),
+            Err(_) => "0001-01-01T00:00:00Z".into(),
+        }
+    }
+
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        let at = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+        i64::try_from(at.unix_timestamp_nanos() / 1_000_000)
+            .ok()
+            .map(Self)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trips() {
+        let at = Timestamp(1_700_000_000_123);
+        assert_eq!(at.to_rfc3339(), "2023-11-14T22:13:20.123Z");
+        assert_eq!(Timestamp::parse_rfc3339(&at.to_rfc3339()), Some(at));
+    }
+
+    #[test]
+    fn never_is_graphs_minimum_date() {
+        assert_eq!(Timestamp::NEVER.to_rfc3339(), "0001-01-01T00:00:00Z");
+    }
+}
