@@ -12,3 +12,16 @@ pub struct Tenant {
     pub domain: String,
     pub created_at: Timestamp,
 }
+
+/// An application registration allowed to call the admin API of one tenant (OAuth2 client credentials).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientCredential {
+    pub tenant_id: TenantId,
+    pub client_id: String,
+    /// A salted hash of the secret, never the secret itself (see `ztd-app`).
+    pub secret_hash: String,
+    pub display_name: String,
+    /// Granted scopes, e.g. `DeviceManagementServiceConfig.ReadWrite.All`.
+    pub scopes: Vec<String>,
+    pub created_at: Timestamp,
+}
