@@ -415,7 +415,8 @@ mod tests {
     #[test]
     fn each_broken_rule_names_its_graph_property() {
         type Edit = fn(&mut DeploymentProfile);
-        let cases: &[(&str, fn() -> DeploymentProfile, Edit, &str)] = &[
+        type Base = fn() -> DeploymentProfile;
+        let cases: &[(&str, Base, Edit, &str)] = &[
             (
                 "blank name",
                 user_driven,
