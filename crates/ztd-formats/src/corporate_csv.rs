@@ -92,6 +92,7 @@ pub fn read_corporate_identifiers<R: Read>(
     let mut rows = Vec::new();
     let mut record = csv::StringRecord::new();
     let mut n: u64 = 0;
+    let (mut counted, mut line_feeds) = (0usize, 0u64);
     loop {
         match csv.read_record(&mut record) {
             Ok(true) => {}
@@ -115,7 +116,20 @@ pub fn read_corporate_identifiers<R: Read>(
             let total = MAX_ROWS + 1 + count_remaining(&mut csv, &mut record);
             return Err(CorporateCsvError::TooManyRows(total));
         }
-        let line = record.position().map_or(0, csv::Position::line);
+        let byte = record.position().map_or(0, csv::Position::byte);
+        // `+ 1`: after a CR the csv crate starts the next record at the LF.
+        let upto = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1)
+            .min(text.len());
+        if upto > counted {
+            line_feeds += text.as_bytes()[counted..upto]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64;
+            counted = upto;
+        }
+        let line = line_feeds + 1;
         rows.push(convert(&record, n, line));
     }
     if rows.is_empty() {

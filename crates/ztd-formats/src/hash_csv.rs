@@ -31,6 +31,7 @@
 //! * **Partner rows** may leave the serial empty when a hash or product key is given
 //!   (Partner Center accepts hash-only and PKID-only rows); a row with a serial but neither
 //!   hash nor product key needs manufacturer and model (the tuple).
+//! * Line numbers count line feeds (a lone CR is not a line break for numbering).
 //! * The hash is not decoded or validated here; the caller does that.
 //!
 //! [`write_hash_csv`] writes the Get-WindowsAutopilotInfo bytes (UTF-16LE BOM, CRLF, no
@@ -39,6 +40,7 @@
 //! (what PowerShell's ANSI encoder does).
 
 use std::borrow::Borrow;
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, BufWriter, Chain, Cursor, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -342,9 +344,47 @@ impl<R: Read> Read for Source<R> {
     }
 }
 
+/// Records the offsets of line feeds in the decoded stream, so that a record's byte
+/// position (reliable in the csv crate, unlike its line counter) can be turned into a
+/// physical line number. Offsets behind the current record are dropped, so memory stays
+/// bounded by the parser's look-ahead.
+struct LineCounter<S> {
+    inner: S,
+    offset: u64,
+    pending: VecDeque<u64>,
+    passed: u64,
+}
+
+impl<S> LineCounter<S> {
+    /// 1-based line of a record starting at `byte`; calls must not go backwards. A line
+    /// feed *at* `byte` counts as before it: after a CR the csv crate starts the next
+    /// record at the LF.
+    fn line_of(&mut self, byte: u64) -> u64 {
+        while self.pending.front().is_some_and(|&nl| nl <= byte) {
+            self.pending.pop_front();
+            self.passed += 1;
+        }
+        self.passed + 1
+    }
+}
+
+impl<S: Read> Read for LineCounter<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let chunk = buf.get(..n).unwrap_or_default();
+        let mut start = 0;
+        while let Some(i) = chunk[start..].iter().position(|&b| b == b'\n') {
+            self.pending.push_back(self.offset + (start + i) as u64);
+            start += i + 1;
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
 /// Streaming reader of hardware-hash CSV files; iterate it for rows.
 pub struct HashCsvReader<R> {
-    csv: csv::Reader<Source<R>>,
+    csv: csv::Reader<LineCounter<Source<R>>>,
     record: csv::ByteRecord,
     columns: Vec<Column>,
     header: Vec<String>,
@@ -421,7 +461,12 @@ impl<R: Read> HashCsvReader<R> {
             }
             _ => Source::Bytes(chained),
         };
-        let mut csv = csv_builder().from_reader(source);
+        let mut csv = csv_builder().from_reader(LineCounter {
+            inner: source,
+            offset: 0,
+            pending: VecDeque::new(),
+            passed: 0,
+        });
         let mut record = csv::ByteRecord::new();
         loop {
             match csv.read_byte_record(&mut record) {
@@ -659,9 +704,10 @@ impl<R: Read> Iterator for HashCsvReader<R> {
                 Ok(false) => {
                     self.done = true;
                     if self.odd.load(Ordering::Relaxed) {
+                        let end = self.csv.position().byte();
                         return Some(Err(RowError {
                             row: 0,
-                            line: self.csv.position().line(),
+                            line: self.csv.get_mut().line_of(end),
                             field: None,
                             message: "the UTF-16 file has an odd number of bytes, so it is cut short; the last byte was ignored — check the last row and export the file again".to_owned(),
                         }));
@@ -670,9 +716,10 @@ impl<R: Read> Iterator for HashCsvReader<R> {
                 }
                 Err(e) => {
                     self.done = true;
-                    let line = e
+                    let byte = e
                         .position()
-                        .map_or_else(|| self.csv.position().line(), csv::Position::line);
+                        .map_or_else(|| self.csv.position().byte(), csv::Position::byte);
+                    let line = self.csv.get_mut().line_of(byte);
                     return Some(Err(RowError {
                         row: 0,
                         line,
@@ -687,10 +734,11 @@ impl<R: Read> Iterator for HashCsvReader<R> {
                 continue;
             }
             self.rows += 1;
-            let line = self
+            let byte = self
                 .record
                 .position()
-                .map_or_else(|| self.csv.position().line(), csv::Position::line);
+                .map_or_else(|| self.csv.position().byte(), csv::Position::byte);
+            let line = self.csv.get_mut().line_of(byte);
             return Some(self.convert(line));
         }
     }

@@ -76,11 +76,13 @@ pub(crate) fn read_full<R: Read>(input: &mut R, buf: &mut [u8]) -> io::Result<us
     Ok(n)
 }
 
-/// Passes an even number of bytes through, so a UTF-16 decoder never sees a dangling
-/// byte; a final odd byte is dropped and reported through the shared flag.
+/// Passes bytes through one byte behind, so that at the end of input a dangling odd
+/// byte of a UTF-16 stream can be dropped (and reported through the shared flag) instead of
+/// decoding to U+FFFD.
 pub(crate) struct EvenBytes<R> {
     inner: R,
-    carry: Option<u8>,
+    held: Option<u8>,
+    total: u64,
     odd: Arc<AtomicBool>,
     eof: bool,
 }
@@ -89,54 +91,67 @@ impl<R> EvenBytes<R> {
     pub(crate) fn new(inner: R, odd: Arc<AtomicBool>) -> Self {
         EvenBytes {
             inner,
-            carry: None,
+            held: None,
+            total: 0,
             odd,
             eof: false,
         }
     }
 }
 
+fn read_retry<R: Read>(inner: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match inner.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
 impl<R: Read> Read for EvenBytes<R> {
-    /// Invariant: `carry` is `Some` exactly when an odd number of bytes has been consumed
-    /// from `inner`; at the end of input a carried byte is the dangling odd byte.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.eof || buf.is_empty() {
             return Ok(0);
         }
-        if buf.len() < 2 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "internal error: UTF-16 reader given a buffer shorter than 2 bytes",
-            ));
-        }
-        let mut n = 0;
-        if let Some(c) = self.carry.take() {
-            buf[0] = c;
-            n = 1;
-        }
-        loop {
-            let m = match self.inner.read(&mut buf[n..]) {
-                Ok(m) => m,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if m == 0 {
-                self.eof = true;
-                if n % 2 == 1 {
-                    self.odd.store(true, Ordering::Relaxed);
-                    n -= 1;
+        let held = match self.held {
+            Some(b) => b,
+            None => {
+                let mut one = [0u8; 1];
+                if read_retry(&mut self.inner, &mut one)? == 0 {
+                    self.eof = true;
+                    return Ok(0);
                 }
-                return Ok(n);
+                self.total += 1;
+                one[0]
             }
-            n += m;
-            if n % 2 == 0 {
-                return Ok(n);
+        };
+        let m = if buf.len() == 1 {
+            let mut one = [0u8; 1];
+            let m = read_retry(&mut self.inner, &mut one)?;
+            if m == 1 {
+                buf[0] = held;
+                self.held = Some(one[0]);
+                self.total += 1;
+                return Ok(1);
             }
-            if n == buf.len() || n > 1 {
-                self.carry = Some(buf[n - 1]);
-                return Ok(n - 1);
+            0
+        } else {
+            read_retry(&mut self.inner, &mut buf[1..])?
+        };
+        if m == 0 {
+            self.eof = true;
+            self.held = None;
+            if self.total % 2 == 1 {
+                self.odd.store(true, Ordering::Relaxed);
+                return Ok(0);
             }
-            // n == 1 with room left: read more so that we never return 0 before EOF.
+            buf[0] = held;
+            return Ok(1);
         }
+        self.total += m as u64;
+        // New bytes are in buf[1..=m]: return the held byte and all but the last new byte.
+        self.held = Some(buf[m]);
+        buf[0] = held;
+        Ok(m)
     }
 }
