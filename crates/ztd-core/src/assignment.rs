@@ -25,6 +25,7 @@
 //! [`resolve_profile`] explains its answer for humans (`ztd device explain`); [`ProfileResolver`] gives the
 //! same winner without the explanation, for bulk work.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
@@ -94,8 +95,8 @@ pub fn candidates<'a>(
     let mut index: HashMap<ProfileId, usize> = HashMap::new();
     let mut out: Vec<ProfileCandidate<'a>> = Vec::new();
     for profile in profiles {
-        if !index.contains_key(&profile.id) {
-            index.insert(profile.id, out.len());
+        if let Entry::Vacant(slot) = index.entry(profile.id) {
+            slot.insert(out.len());
             out.push(ProfileCandidate {
                 profile,
                 assignments: Vec::new(),
