@@ -38,6 +38,11 @@ impl Timestamp {
         }
     }
 
+    /// RFC 3339 truncated to whole seconds (`2022-09-13T15:14:02Z`), as device-side files carry it.
+    pub fn to_rfc3339_seconds(self) -> String {
+        Timestamp(self.0 - self.0.rem_euclid(1000)).to_rfc3339()
+    }
+
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
         let at = OffsetDateTime::parse(text, &Rfc3339).ok()?;
         i64::try_from(at.unix_timestamp_nanos() / 1_000_000)
@@ -61,6 +66,7 @@ mod tests {
         let at = Timestamp(1_700_000_000_123);
         assert_eq!(at.to_rfc3339(), "2023-11-14T22:13:20.123Z");
         assert_eq!(Timestamp::parse_rfc3339(&at.to_rfc3339()), Some(at));
+        assert_eq!(at.to_rfc3339_seconds(), "2023-11-14T22:13:20Z");
     }
 
     #[test]
