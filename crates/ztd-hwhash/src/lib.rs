@@ -58,7 +58,10 @@ mod util;
 
 use sha2::{Digest, Sha256};
 
-pub use describe::{DeviceDescription, HardwareIdentity, OsVersion};
+pub use describe::{
+    DeviceDescription, HardwareIdentity, OsVersion, MAX_COLLECTED_AT_UNIX, MAX_EK_BYTES, MAX_MACS,
+    MAX_STRING_BYTES,
+};
 pub use error::HashError;
 pub use fields::Field;
 
