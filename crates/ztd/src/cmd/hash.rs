@@ -248,3 +248,36 @@ fn invalid(err: &HashError) -> anyhow::Result<ExitCode> {
     eprintln!("error: {err}");
     Ok(ExitCode::from(EXIT_INVALID))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../../../ztd-hwhash/tests/data/hwhash-synthetic.b64.txt");
+
+    #[test]
+    fn parses_plain_and_csv_text() {
+        assert!(parse_text(SAMPLE).is_ok());
+        let csv = format!(
+            "Device Serial Number,Windows Product ID,Hardware Hash\r\nSYNTH-0001,,{}\r\n",
+            SAMPLE.trim()
+        );
+        assert!(parse_text(&csv).is_ok());
+        assert!(parse_text("not a hash").is_err());
+    }
+
+    #[test]
+    fn reads_utf16le_with_bom() {
+        let mut buf = vec![0xff, 0xfe];
+        buf.extend(SAMPLE.encode_utf16().flat_map(u16::to_le_bytes));
+        assert_eq!(bytes_to_text(&buf), SAMPLE);
+        assert_eq!(bytes_to_text("\u{feff}abc".as_bytes()), "abc");
+    }
+
+    #[test]
+    fn shortens_long_table_values() {
+        assert_eq!(shorten("abc"), "abc");
+        let long = "a".repeat(512);
+        assert!(shorten(&long).ends_with("(512 chars, see --json)"));
+    }
+}
