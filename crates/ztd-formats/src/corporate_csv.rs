@@ -116,12 +116,16 @@ pub fn read_corporate_identifiers<R: Read>(
             let total = MAX_ROWS + 1 + count_remaining(&mut csv, &mut record);
             return Err(CorporateCsvError::TooManyRows(total));
         }
-        let byte = record.position().map_or(0, csv::Position::byte);
-        // `+ 1`: after a CR the csv crate starts the next record at the LF.
-        let upto = usize::try_from(byte)
+        // Line of the record's end (see hash_csv::LineCounter), minus line breaks inside
+        // quoted values.
+        let end = usize::try_from(csv.position().byte())
             .unwrap_or(usize::MAX)
-            .saturating_add(1)
             .min(text.len());
+        let upto = if end > 0 && text.as_bytes().get(end - 1) == Some(&b'\n') {
+            end - 1
+        } else {
+            end
+        };
         if upto > counted {
             line_feeds += text.as_bytes()[counted..upto]
                 .iter()
@@ -129,7 +133,13 @@ pub fn read_corporate_identifiers<R: Read>(
                 .count() as u64;
             counted = upto;
         }
-        let line = line_feeds + 1;
+        let embedded = record
+            .as_byte_record()
+            .as_slice()
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
+        let line = (line_feeds + 1).saturating_sub(embedded).max(1);
         rows.push(convert(&record, n, line));
     }
     if rows.is_empty() {

@@ -356,11 +356,17 @@ struct LineCounter<S> {
 }
 
 impl<S> LineCounter<S> {
-    /// 1-based line of a record starting at `byte`; calls must not go backwards. A line
-    /// feed *at* `byte` counts as before it: after a CR the csv crate starts the next
-    /// record at the LF.
-    fn line_of(&mut self, byte: u64) -> u64 {
-        while self.pending.front().is_some_and(|&nl| nl <= byte) {
+    /// 1-based line on which a record ends, given the parser position `end` just after the
+    /// record (the csv crate has consumed the record's CR or LF, but not the LF of a CRLF).
+    /// A line feed at `end - 1` is the record's own terminator and is not counted. Calls
+    /// must not go backwards. (The csv crate's own line counter is off after CRLF and blank
+    /// lines, and its record start positions do not skip blank lines, hence this.)
+    fn line_of_end(&mut self, end: u64) -> u64 {
+        let own = end.checked_sub(1);
+        while let Some(&nl) = self.pending.front() {
+            if Some(nl) == own || nl >= end {
+                break;
+            }
             self.pending.pop_front();
             self.passed += 1;
         }
@@ -707,7 +713,7 @@ impl<R: Read> Iterator for HashCsvReader<R> {
                         let end = self.csv.position().byte();
                         return Some(Err(RowError {
                             row: 0,
-                            line: self.csv.get_mut().line_of(end),
+                            line: self.csv.get_mut().line_of_end(end),
                             field: None,
                             message: "the UTF-16 file has an odd number of bytes, so it is cut short; the last byte was ignored — check the last row and export the file again".to_owned(),
                         }));
@@ -716,10 +722,8 @@ impl<R: Read> Iterator for HashCsvReader<R> {
                 }
                 Err(e) => {
                     self.done = true;
-                    let byte = e
-                        .position()
-                        .map_or_else(|| self.csv.position().byte(), csv::Position::byte);
-                    let line = self.csv.get_mut().line_of(byte);
+                    let end = self.csv.position().byte();
+                    let line = self.csv.get_mut().line_of_end(end);
                     return Some(Err(RowError {
                         row: 0,
                         line,
@@ -734,11 +738,19 @@ impl<R: Read> Iterator for HashCsvReader<R> {
                 continue;
             }
             self.rows += 1;
-            let byte = self
+            let end = self.csv.position().byte();
+            let embedded = self
                 .record
-                .position()
-                .map_or_else(|| self.csv.position().byte(), csv::Position::byte);
-            let line = self.csv.get_mut().line_of(byte);
+                .as_slice()
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64;
+            let line = self
+                .csv
+                .get_mut()
+                .line_of_end(end)
+                .saturating_sub(embedded)
+                .max(1);
             return Some(self.convert(line));
         }
     }
