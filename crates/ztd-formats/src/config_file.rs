@@ -437,9 +437,7 @@ fn to_ascii_lossy(s: &str) -> Vec<u8> {
         if c.is_ascii() {
             out.push(c as u8);
         } else {
-            for _ in 0..c.len_utf16() {
-                out.push(b'?');
-            }
+            out.extend(std::iter::repeat_n(b'?', c.len_utf16()));
         }
     }
     out

@@ -911,14 +911,19 @@ fn encode_into(text: &str, encoding: CsvEncoding, out: &mut Vec<u8>) {
     out.clear();
     match encoding {
         CsvEncoding::Utf8 | CsvEncoding::Utf8Bom => out.extend_from_slice(text.as_bytes()),
-        CsvEncoding::Utf16Le => {
-            for u in text.encode_utf16() {
-                out.extend_from_slice(&u.to_le_bytes());
+        CsvEncoding::Utf16Le | CsvEncoding::Utf16Be => {
+            let le = encoding == CsvEncoding::Utf16Le;
+            if text.is_ascii() {
+                // Fast path: every byte becomes one code unit.
+                out.resize(text.len() * 2, 0);
+                let offset = usize::from(!le);
+                for (pair, b) in out.chunks_exact_mut(2).zip(text.bytes()) {
+                    pair[offset] = b;
+                }
+                return;
             }
-        }
-        CsvEncoding::Utf16Be => {
             for u in text.encode_utf16() {
-                out.extend_from_slice(&u.to_be_bytes());
+                out.extend_from_slice(&if le { u.to_le_bytes() } else { u.to_be_bytes() });
             }
         }
         CsvEncoding::Windows1252 => {
