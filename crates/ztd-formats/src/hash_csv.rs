@@ -516,8 +516,8 @@ impl<R: Read> HashCsvReader<R> {
         &self.header
     }
 
-    /// Whether the header is byte-for-byte the canonical one (same case, no extra spaces,
-    /// no quotes are not checked). Intune's import is this strict; we accept more.
+    /// Whether the header names are exactly the canonical ones (same case, no surrounding
+    /// spaces). Quoting is not considered. Intune's import is this strict; we accept more.
     pub fn header_is_exact(&self) -> bool {
         self.header_exact
     }
