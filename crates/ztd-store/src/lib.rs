@@ -1,1 +1,277 @@
-//! ztd-store
+//! ztd-store: persistence for ztd, the only crate that knows SQL.
+//!
+//! # One implementation, two databases
+//! Everything goes through sqlx's `Any` driver, so SQLite (single node, zero setup) and PostgreSQL (any number
+//! of stateless nodes) share every query and one migration history (`migrations/`). To keep that possible the
+//! SQL follows a few portability rules:
+//! - columns are only `TEXT` or `BIGINT`: booleans are 0/1, timestamps are Unix milliseconds, UUIDs are
+//!   lowercase hyphenated text (their text order is their byte order), lists and documents are JSON text;
+//! - enums are stored as their wire names (`as_str()`), never as numbers;
+//! - no autoincrement: every row has an application-chosen id; event order uses a `seq` column assigned here;
+//! - `$1`-style placeholders (SQLite accepts them), `ON CONFLICT ... DO NOTHING/UPDATE`, row values,
+//!   `WITH ... UPDATE ... FROM` (SQLite ≥ 3.33, bundled);
+//! - case-insensitive lookups use `*_lower` columns filled with Rust's `to_lowercase`, because `LOWER()`
+//!   differs between the engines outside ASCII;
+//! - the one divergence: `claim_pending_imports` appends `FOR UPDATE SKIP LOCKED` on PostgreSQL.
+//!
+//! # Schema
+//! `tenants`, `clients`, `devices` (Autopilot registrations, assignment state inline), `directory_devices`,
+//! `device_groups`, `group_members`, `profiles` and `esp_configurations` (settings as versioned JSON documents,
+//! `{"v":1,...}`), `profile_assignments`, `imports` (the Graph import queue), `events`, `settings`. Every table
+//! carries `tenant_id` and every tenant-scoped index leads with it; every query except the few marked GLOBAL
+//! filters on it. `devices.identity_key` has a *global* unique index: one piece of hardware belongs to at most
+//! one tenant, enforced by the database even when several nodes register concurrently.
+//!
+//! # SQLite durability and write serialisation
+//! SQLite runs in WAL mode with `synchronous=NORMAL`: a committed transaction survives an application crash,
+//! but the last transactions before an OS crash or power loss may be lost (never corrupted). That is the usual
+//! trade for WAL and makes bulk imports several times faster; use PostgreSQL where that matters.
+//!
+//! Write transactions ([`Store::begin`]) on SQLite go through a pool of exactly one connection and start with
+//! `BEGIN IMMEDIATE`: writers queue in the pool (in process, fairly) instead of racing for the file lock, so
+//! a deferred transaction can never fail to upgrade its read lock (`SQLITE_BUSY`) and concurrent writers cannot
+//! deadlock. `BEGIN IMMEDIATE` plus the busy timeout also covers a second process (the CLI) on the same file.
+//! Read-only work may use [`Store::begin_read`], which on SQLite uses a separate pool of `query_only`
+//! connections that read a WAL snapshot concurrently with the writer. Never open a second write transaction
+//! while holding one in the same task: on SQLite it waits for the first.
+
+mod codec;
+mod devices;
+mod directory;
+mod groups;
+mod imports;
+mod misc;
+mod profiles;
+mod tx;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use tx::Tx;
+use ztd_core::{DirectoryDeviceId, DirectoryObjectId, ImportId, Ztdid};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Which database a [`Store`] talks to. Queries are shared; only pool setup and the queue claim differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(sqlx::Error),
+    /// A unique constraint was violated (same id, same identity key...). On PostgreSQL the transaction is
+    /// aborted afterwards: drop it and start again.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A stored value could not be decoded (unknown enum name, bad UUID, undecodable document...).
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &error {
+            if db.kind() == sqlx::error::ErrorKind::UniqueViolation {
+                return StoreError::Conflict(db.message().to_string());
+            }
+        }
+        StoreError::Database(error)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Database(sqlx::Error::Migrate(Box::new(error)))
+    }
+}
+
+/// Filters for [`Tx::list_devices`] and [`Tx::count_devices`]. Results are ordered by ZTDID.
+#[derive(Default, Clone, Debug)]
+pub struct DeviceQuery {
+    /// Case-insensitive substring of the serial number (`%` and `_` match literally).
+    pub serial_contains: Option<String>,
+    /// Exact (case-sensitive) group tag; `Some("")` selects untagged devices.
+    pub group_tag: Option<String>,
+    /// Keyset paging: only ZTDIDs greater than this. Ignored by `count_devices`.
+    pub after: Option<Ztdid>,
+    /// Ignored by `count_devices`.
+    pub limit: Option<u32>,
+    /// Ignored by `count_devices`.
+    pub offset: Option<u64>,
+}
+
+/// Filters for [`Tx::list_directory_devices`]. Results are ordered by object id.
+#[derive(Default, Clone, Debug)]
+pub struct DirectoryQuery {
+    pub device_id: Option<DirectoryDeviceId>,
+    /// Case-insensitive exact display name.
+    pub display_name: Option<String>,
+    pub after: Option<DirectoryObjectId>,
+    pub limit: Option<u32>,
+}
+
+/// Filters for [`Tx::list_imports`]. Results are ordered by import id.
+#[derive(Default, Clone, Debug)]
+pub struct ImportQuery {
+    /// Case-insensitive substring of the serial number (`%` and `_` match literally).
+    pub serial_contains: Option<String>,
+    /// Exact batch id.
+    pub batch_id: Option<String>,
+    pub after: Option<ImportId>,
+    pub limit: Option<u32>,
+}
+
+/// A handle on the database; cheap to clone (pools are shared).
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    /// Every transaction on PostgreSQL; write transactions on SQLite (one connection).
+    write: AnyPool,
+    /// Read-only transactions on SQLite (`query_only` connections); the same pool as `write` otherwise.
+    read: AnyPool,
+}
+
+/// Connections in a PostgreSQL pool (per node).
+const PG_MAX_CONNECTIONS: u32 = 10;
+/// Reader connections for an SQLite file.
+const SQLITE_READERS: u32 = 4;
+
+impl Store {
+    /// Opens (and migrates) a database: `sqlite:///abs/path/ztd.db` (created if missing), `sqlite::memory:`
+    /// or `postgres://...`.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let store = if url.starts_with("sqlite:") {
+            open_sqlite(url).await?
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(PG_MAX_CONNECTIONS)
+                .acquire_timeout(Duration::from_secs(60))
+                .connect(url)
+                .await?;
+            Inner {
+                backend: Backend::Postgres,
+                write: pool.clone(),
+                read: pool,
+            }
+        } else {
+            return Err(StoreError::Database(sqlx::Error::Configuration(
+                format!("unsupported database url (want sqlite: or postgres:): {url}").into(),
+            )));
+        };
+        MIGRATOR.run(&store.write).await?;
+        Ok(Store {
+            inner: Arc::new(store),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// Starts a read-write transaction: one use case, one transaction. Dropping it without
+    /// [`Tx::commit`] rolls back.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        let tx = match self.inner.backend {
+            Backend::Sqlite => self.inner.write.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.inner.write.begin().await?,
+        };
+        Ok(Tx::new(tx, self.inner.backend))
+    }
+
+    /// Starts a read-only transaction (a consistent snapshot). On SQLite it does not wait for, or block, the
+    /// writer; writing through it fails. On PostgreSQL it is an ordinary transaction.
+    pub async fn begin_read(&self) -> Result<Tx, StoreError> {
+        let tx = self.inner.read.begin().await?;
+        Ok(Tx::new(tx, self.inner.backend))
+    }
+
+    /// Closes every pooled connection (checkpointing the SQLite WAL).
+    pub async fn close(&self) {
+        self.inner.read.close().await;
+        self.inner.write.close().await;
+    }
+}
+
+async fn open_sqlite(url: &str) -> Result<Inner, StoreError> {
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    if in_memory {
+        // Every new connection to `sqlite::memory:` made through `Any` is a new, empty database, so an
+        // in-memory store is one connection kept forever, used for reads and writes alike.
+        let options = AnyConnectOptions::from_str(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(Duration::from_secs(60))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        return Ok(Inner {
+            backend: Backend::Sqlite,
+            write: pool.clone(),
+            read: pool,
+        });
+    }
+    let url = if url.contains("mode=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    };
+    let options = AnyConnectOptions::from_str(&url)?;
+    let write = AnyPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(120))
+        .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn, false).await }))
+        .connect_with(options.clone())
+        .await?;
+    // Switch to WAL once, through the writer, before any reader opens the file.
+    sqlx::query("PRAGMA journal_mode = WAL")
+        .execute(&write)
+        .await?;
+    let read = AnyPoolOptions::new()
+        .max_connections(SQLITE_READERS)
+        .acquire_timeout(Duration::from_secs(60))
+        .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn, true).await }))
+        .connect_with(options)
+        .await?;
+    Ok(Inner {
+        backend: Backend::Sqlite,
+        write,
+        read,
+    })
+}
+
+async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection, read_only: bool) -> Result<(), sqlx::Error> {
+    // synchronous=NORMAL: durable across application crashes, may lose the newest commits on power loss.
+    conn.execute("PRAGMA synchronous = NORMAL").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    conn.execute("PRAGMA busy_timeout = 10000").await?;
+    // 64 MiB page cache: keeps index pages of large imports in memory.
+    conn.execute("PRAGMA cache_size = -65536").await?;
+    conn.execute("PRAGMA temp_store = MEMORY").await?;
+    if read_only {
+        conn.execute("PRAGMA query_only = ON").await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,281 @@
+//! Autopilot device registrations (`devices`), with their profile assignment state inline.
+
+use sqlx::any::AnyRow;
+use ztd_core::device::{
+    AssignmentStatus, AutopilotDevice, EnrollmentState, HardwareKeys, ProfileAssignmentState,
+    RemediationState,
+};
+use ztd_core::{TenantId, Ztdid};
+
+use crate::codec::{contains_pattern, id, json, opt_id, opt_text, opt_ts, text, to_json, ts, wire};
+use crate::tx::{bind_all, in_list, placeholders, Bind, Filter, Q};
+use crate::{DeviceQuery, StoreError, Tx};
+
+const DEVICE_COLS: &str = "tenant_id, ztdid, serial_number, serial_lower, manufacturer, model, product_key, \
+    sku_number, system_family, hardware_hash, identity_key, smbios_uuid, tpm_ek_pub_hash, disk_serial, \
+    mac_addresses, group_tag, purchase_order_id, user_principal_name, addressable_user_name, display_name, \
+    enrollment_state, last_contacted_at, directory_object_id, intended_profile_id, delivered_profile_id, \
+    assignment_status, assigned_at, remediation_state, created_at, updated_at";
+const DEVICE_COL_COUNT: usize = 30;
+
+fn bind_device<'q>(q: Q<'q>, d: &'q AutopilotDevice) -> Q<'q> {
+    q.bind(d.tenant_id.to_string())
+        .bind(d.ztdid.to_string())
+        .bind(d.serial_number.as_str())
+        .bind(d.serial_number.to_lowercase())
+        .bind(d.manufacturer.as_str())
+        .bind(d.model.as_str())
+        .bind(d.product_key.as_str())
+        .bind(d.sku_number.as_str())
+        .bind(d.system_family.as_str())
+        .bind(d.hardware_hash.as_str())
+        .bind(d.keys.identity_key.as_str())
+        .bind(d.keys.smbios_uuid.as_deref())
+        .bind(d.keys.tpm_ek_pub_hash.as_deref())
+        .bind(d.keys.disk_serial.as_deref())
+        .bind(to_json(&d.keys.mac_addresses))
+        .bind(d.group_tag.as_str())
+        .bind(d.purchase_order_id.as_str())
+        .bind(d.user_principal_name.as_str())
+        .bind(d.addressable_user_name.as_str())
+        .bind(d.display_name.as_str())
+        .bind(d.enrollment_state.as_str())
+        .bind(d.last_contacted_at.map(|t| t.0))
+        .bind(d.directory_object_id.to_string())
+        .bind(d.assignment.intended_profile_id.map(|p| p.to_string()))
+        .bind(d.assignment.delivered_profile_id.map(|p| p.to_string()))
+        .bind(d.assignment.status.as_str())
+        .bind(d.assignment.assigned_at.map(|t| t.0))
+        .bind(d.remediation_state.as_str())
+        .bind(d.created_at.0)
+        .bind(d.updated_at.0)
+}
+
+fn device(row: &AnyRow) -> Result<AutopilotDevice, StoreError> {
+    Ok(AutopilotDevice {
+        tenant_id: id(row, "tenant_id")?,
+        ztdid: id(row, "ztdid")?,
+        serial_number: text(row, "serial_number")?,
+        manufacturer: text(row, "manufacturer")?,
+        model: text(row, "model")?,
+        product_key: text(row, "product_key")?,
+        sku_number: text(row, "sku_number")?,
+        system_family: text(row, "system_family")?,
+        hardware_hash: text(row, "hardware_hash")?,
+        keys: HardwareKeys {
+            identity_key: text(row, "identity_key")?,
+            smbios_uuid: opt_text(row, "smbios_uuid")?,
+            tpm_ek_pub_hash: opt_text(row, "tpm_ek_pub_hash")?,
+            disk_serial: opt_text(row, "disk_serial")?,
+            mac_addresses: json(row, "mac_addresses")?,
+        },
+        group_tag: text(row, "group_tag")?,
+        purchase_order_id: text(row, "purchase_order_id")?,
+        user_principal_name: text(row, "user_principal_name")?,
+        addressable_user_name: text(row, "addressable_user_name")?,
+        display_name: text(row, "display_name")?,
+        enrollment_state: wire(row, "enrollment_state", EnrollmentState::parse)?,
+        last_contacted_at: opt_ts(row, "last_contacted_at")?,
+        directory_object_id: id(row, "directory_object_id")?,
+        assignment: ProfileAssignmentState {
+            intended_profile_id: opt_id(row, "intended_profile_id")?,
+            delivered_profile_id: opt_id(row, "delivered_profile_id")?,
+            status: wire(row, "assignment_status", AssignmentStatus::parse)?,
+            assigned_at: opt_ts(row, "assigned_at")?,
+        },
+        remediation_state: wire(row, "remediation_state", RemediationState::parse)?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+    })
+}
+
+fn device_filter(tenant: TenantId, q: &DeviceQuery) -> Filter {
+    let mut filter = Filter::new(&tenant.to_string());
+    if let Some(needle) = &q.serial_contains {
+        filter.and(
+            "serial_lower LIKE {} ESCAPE '\\'",
+            Bind::Text(contains_pattern(needle)),
+        );
+    }
+    if let Some(tag) = &q.group_tag {
+        filter.and("group_tag = {}", Bind::Text(tag.clone()));
+    }
+    filter
+}
+
+impl Tx {
+    /// Bulk insert. A ZTDID or identity key that already exists is a `Conflict` for the whole call.
+    pub async fn insert_devices(&mut self, devices: &[AutopilotDevice]) -> Result<(), StoreError> {
+        let head = format!("INSERT INTO devices ({DEVICE_COLS}) VALUES ");
+        self.insert_rows(&head, DEVICE_COL_COUNT, "", devices, bind_device)
+            .await
+    }
+
+    /// Rewrites every field but the tenant, ZTDID and creation time. A no-op when the device does not exist
+    /// in `d.tenant_id`.
+    pub async fn update_device(&mut self, d: &AutopilotDevice) -> Result<(), StoreError> {
+        let sql = "UPDATE devices SET serial_number = $3, serial_lower = $4, manufacturer = $5, model = $6, \
+            product_key = $7, sku_number = $8, system_family = $9, hardware_hash = $10, identity_key = $11, \
+            smbios_uuid = $12, tpm_ek_pub_hash = $13, disk_serial = $14, mac_addresses = $15, group_tag = $16, \
+            purchase_order_id = $17, user_principal_name = $18, addressable_user_name = $19, display_name = $20, \
+            enrollment_state = $21, last_contacted_at = $22, directory_object_id = $23, \
+            intended_profile_id = $24, delivered_profile_id = $25, assignment_status = $26, assigned_at = $27, \
+            remediation_state = $28, updated_at = $30 \
+            WHERE tenant_id = $1 AND ztdid = $2";
+        // $29 (created_at) is bound but unused: the row keeps its creation time.
+        self.execute(bind_device(sqlx::query(sql), d)).await.map(drop)
+    }
+
+    pub async fn delete_device(
+        &mut self,
+        tenant: TenantId,
+        ztdid: Ztdid,
+    ) -> Result<bool, StoreError> {
+        let q = sqlx::query("DELETE FROM devices WHERE tenant_id = $1 AND ztdid = $2")
+            .bind(tenant.to_string())
+            .bind(ztdid.to_string());
+        Ok(self.execute(q).await? > 0)
+    }
+
+    pub async fn get_device(
+        &mut self,
+        tenant: TenantId,
+        ztdid: Ztdid,
+    ) -> Result<Option<AutopilotDevice>, StoreError> {
+        let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE tenant_id = $1 AND ztdid = $2");
+        let q = sqlx::query(&sql)
+            .bind(tenant.to_string())
+            .bind(ztdid.to_string());
+        self.fetch_one_map(q, device).await
+    }
+
+    /// Case-insensitive exact serial number match, ordered by ZTDID.
+    pub async fn find_devices_by_serial(
+        &mut self,
+        tenant: TenantId,
+        serial: &str,
+    ) -> Result<Vec<AutopilotDevice>, StoreError> {
+        let sql = format!(
+            "SELECT {DEVICE_COLS} FROM devices WHERE tenant_id = $1 AND serial_lower = $2 ORDER BY ztdid"
+        );
+        let q = sqlx::query(&sql)
+            .bind(tenant.to_string())
+            .bind(serial.to_lowercase());
+        self.fetch_map(q, device).await
+    }
+
+    /// GLOBAL: the devices, in any tenant, holding any of these identity keys (one device, one tenant).
+    pub async fn find_devices_by_identity_keys(
+        &mut self,
+        keys: &[String],
+    ) -> Result<Vec<AutopilotDevice>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(self.rows_per_statement(1, 0)) {
+            let sql = format!(
+                "SELECT {DEVICE_COLS} FROM devices WHERE identity_key IN ({})",
+                in_list(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for key in chunk {
+                q = q.bind(key.as_str());
+            }
+            found.extend(self.fetch_map(q, device).await?);
+        }
+        Ok(found)
+    }
+
+    /// Filtered page ordered by ZTDID; use `after` (keyset) for large listings rather than `offset`.
+    pub async fn list_devices(
+        &mut self,
+        tenant: TenantId,
+        q: &DeviceQuery,
+    ) -> Result<Vec<AutopilotDevice>, StoreError> {
+        let mut filter = device_filter(tenant, q);
+        if let Some(after) = q.after {
+            filter.and("ztdid > {}", Bind::Text(after.to_string()));
+        }
+        let mut sql = format!(
+            "SELECT {DEVICE_COLS} FROM devices WHERE {} ORDER BY ztdid",
+            filter.sql
+        );
+        push_limit_offset(&mut sql, &mut filter, q.limit, q.offset);
+        self.fetch_map(bind_all(sqlx::query(&sql), filter.binds), device)
+            .await
+    }
+
+    /// Devices matching the filters (`after`, `limit` and `offset` are ignored).
+    pub async fn count_devices(
+        &mut self,
+        tenant: TenantId,
+        q: &DeviceQuery,
+    ) -> Result<u64, StoreError> {
+        let filter = device_filter(tenant, q);
+        let sql = format!("SELECT COUNT(*) AS n FROM devices WHERE {}", filter.sql);
+        self.count(bind_all(sqlx::query(&sql), filter.binds)).await
+    }
+
+    /// Bulk update of the inline assignment state (resolution results); other columns are untouched.
+    pub async fn update_assignment_states(
+        &mut self,
+        tenant: TenantId,
+        states: &[(Ztdid, ProfileAssignmentState)],
+    ) -> Result<(), StoreError> {
+        let tenant = tenant.to_string();
+        for chunk in states.chunks(self.rows_per_statement(5, 1)) {
+            let sql = format!(
+                "WITH v (ztdid, intended, delivered, status, assigned_at) AS (VALUES {}) \
+                 UPDATE devices SET intended_profile_id = v.intended, delivered_profile_id = v.delivered, \
+                 assignment_status = v.status, assigned_at = v.assigned_at \
+                 FROM v WHERE devices.tenant_id = $1 AND devices.ztdid = v.ztdid",
+                placeholders(2, chunk.len(), 5)
+            );
+            let mut q = sqlx::query(&sql).bind(tenant.as_str());
+            for (ztdid, s) in chunk {
+                q = q
+                    .bind(ztdid.to_string())
+                    .bind(s.intended_profile_id.map(|p| p.to_string()))
+                    .bind(s.delivered_profile_id.map(|p| p.to_string()))
+                    .bind(s.status.as_str())
+                    .bind(s.assigned_at.map(|t| t.0));
+            }
+            self.execute(q).await?;
+        }
+        Ok(())
+    }
+
+    /// Every device of the tenant, ordered by ZTDID (assignment resolution over the whole fleet).
+    pub async fn all_devices(&mut self, tenant: TenantId) -> Result<Vec<AutopilotDevice>, StoreError> {
+        let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE tenant_id = $1 ORDER BY ztdid");
+        self.fetch_map(sqlx::query(&sql).bind(tenant.to_string()), device)
+            .await
+    }
+
+    pub(crate) async fn count(&mut self, q: Q<'_>) -> Result<u64, StoreError> {
+        let n = self
+            .fetch_one_map(q, |row| crate::codec::int(row, "n"))
+            .await?
+            .unwrap_or(0);
+        u64::try_from(n).map_err(|_| crate::codec::corrupt(format!("negative count {n}")))
+    }
+}
+
+/// `LIMIT`/`OFFSET` as parameters (an offset without a limit gets a limit of `i64::MAX`; SQLite needs one).
+pub(crate) fn push_limit_offset(
+    sql: &mut String,
+    filter: &mut Filter,
+    limit: Option<u32>,
+    offset: Option<u64>,
+) {
+    if limit.is_none() && offset.is_none() {
+        return;
+    }
+    let limit = limit.map_or(i64::MAX, i64::from);
+    let p = filter.param(Bind::Int(limit));
+    sql.push_str(" LIMIT ");
+    sql.push_str(&p);
+    if let Some(offset) = offset {
+        let p = filter.param(Bind::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
+        sql.push_str(" OFFSET ");
+        sql.push_str(&p);
+    }
+}

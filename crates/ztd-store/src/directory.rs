@@ -1,0 +1,141 @@
+//! Directory device objects (`directory_devices`).
+
+use sqlx::any::AnyRow;
+use ztd_core::directory::DirectoryDevice;
+use ztd_core::{DirectoryObjectId, TenantId};
+
+use crate::codec::{flag, id, json, opt_id, text, to_json, ts};
+use crate::devices::push_limit_offset;
+use crate::tx::{bind_all, Bind, Filter, Q};
+use crate::{DirectoryQuery, StoreError, Tx};
+
+const DIRECTORY_COLS: &str = "tenant_id, id, device_id, display_name, display_name_lower, account_enabled, \
+    physical_ids, operating_system, operating_system_version, manufacturer, model, trust_type, \
+    enrollment_profile_name, ztdid, created_at";
+const DIRECTORY_COL_COUNT: usize = 15;
+
+fn bind_directory<'q>(q: Q<'q>, d: &'q DirectoryDevice) -> Q<'q> {
+    q.bind(d.tenant_id.to_string())
+        .bind(d.id.to_string())
+        .bind(d.device_id.to_string())
+        .bind(d.display_name.as_str())
+        .bind(d.display_name.to_lowercase())
+        .bind(i64::from(d.account_enabled))
+        .bind(to_json(&d.physical_ids))
+        .bind(d.operating_system.as_str())
+        .bind(d.operating_system_version.as_str())
+        .bind(d.manufacturer.as_str())
+        .bind(d.model.as_str())
+        .bind(d.trust_type.as_str())
+        .bind(d.enrollment_profile_name.as_str())
+        .bind(d.ztdid.map(|z| z.to_string()))
+        .bind(d.created_at.0)
+}
+
+fn directory_device(row: &AnyRow) -> Result<DirectoryDevice, StoreError> {
+    Ok(DirectoryDevice {
+        tenant_id: id(row, "tenant_id")?,
+        id: id(row, "id")?,
+        device_id: id(row, "device_id")?,
+        display_name: text(row, "display_name")?,
+        account_enabled: flag(row, "account_enabled")?,
+        physical_ids: json(row, "physical_ids")?,
+        operating_system: text(row, "operating_system")?,
+        operating_system_version: text(row, "operating_system_version")?,
+        manufacturer: text(row, "manufacturer")?,
+        model: text(row, "model")?,
+        trust_type: text(row, "trust_type")?,
+        enrollment_profile_name: text(row, "enrollment_profile_name")?,
+        ztdid: opt_id(row, "ztdid")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+impl Tx {
+    pub async fn insert_directory_devices(
+        &mut self,
+        devices: &[DirectoryDevice],
+    ) -> Result<(), StoreError> {
+        let head = format!("INSERT INTO directory_devices ({DIRECTORY_COLS}) VALUES ");
+        self.insert_rows(&head, DIRECTORY_COL_COUNT, "", devices, bind_directory)
+            .await
+    }
+
+    /// Rewrites every field but the tenant, object id and creation time; a no-op when absent.
+    pub async fn update_directory_device(&mut self, d: &DirectoryDevice) -> Result<(), StoreError> {
+        // $15 (created_at) is bound but unused: the row keeps its creation time.
+        let sql = "UPDATE directory_devices SET device_id = $3, display_name = $4, display_name_lower = $5, \
+            account_enabled = $6, physical_ids = $7, operating_system = $8, operating_system_version = $9, \
+            manufacturer = $10, model = $11, trust_type = $12, enrollment_profile_name = $13, ztdid = $14 \
+            WHERE tenant_id = $1 AND id = $2";
+        self.execute(bind_directory(sqlx::query(sql), d))
+            .await
+            .map(drop)
+    }
+
+    /// Deletes the object and its group memberships.
+    pub async fn delete_directory_device(
+        &mut self,
+        tenant: TenantId,
+        id: DirectoryObjectId,
+    ) -> Result<bool, StoreError> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        let q = sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND member_id = $2")
+            .bind(tenant.as_str())
+            .bind(id.as_str());
+        self.execute(q).await?;
+        let q = sqlx::query("DELETE FROM directory_devices WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(id.as_str());
+        Ok(self.execute(q).await? > 0)
+    }
+
+    pub async fn get_directory_device(
+        &mut self,
+        tenant: TenantId,
+        id: DirectoryObjectId,
+    ) -> Result<Option<DirectoryDevice>, StoreError> {
+        let sql =
+            format!("SELECT {DIRECTORY_COLS} FROM directory_devices WHERE tenant_id = $1 AND id = $2");
+        let q = sqlx::query(&sql)
+            .bind(tenant.to_string())
+            .bind(id.to_string());
+        self.fetch_one_map(q, directory_device).await
+    }
+
+    /// Filtered page ordered by object id.
+    pub async fn list_directory_devices(
+        &mut self,
+        tenant: TenantId,
+        q: &DirectoryQuery,
+    ) -> Result<Vec<DirectoryDevice>, StoreError> {
+        let mut filter = Filter::new(&tenant.to_string());
+        if let Some(device_id) = q.device_id {
+            filter.and("device_id = {}", Bind::Text(device_id.to_string()));
+        }
+        if let Some(name) = &q.display_name {
+            filter.and("display_name_lower = {}", Bind::Text(name.to_lowercase()));
+        }
+        if let Some(after) = q.after {
+            filter.and("id > {}", Bind::Text(after.to_string()));
+        }
+        let mut sql = format!(
+            "SELECT {DIRECTORY_COLS} FROM directory_devices WHERE {} ORDER BY id",
+            filter.sql
+        );
+        push_limit_offset(&mut sql, &mut filter, q.limit, None);
+        self.fetch_map(bind_all(sqlx::query(&sql), filter.binds), directory_device)
+            .await
+    }
+
+    /// Every directory object of the tenant, ordered by object id.
+    pub async fn all_directory_devices(
+        &mut self,
+        tenant: TenantId,
+    ) -> Result<Vec<DirectoryDevice>, StoreError> {
+        let sql =
+            format!("SELECT {DIRECTORY_COLS} FROM directory_devices WHERE tenant_id = $1 ORDER BY id");
+        self.fetch_map(sqlx::query(&sql).bind(tenant.to_string()), directory_device)
+            .await
+    }
+}

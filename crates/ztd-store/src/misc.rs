@@ -1,0 +1,194 @@
+//! Tenants, client credentials, events and per-tenant settings.
+
+use std::collections::BTreeMap;
+
+use sqlx::any::AnyRow;
+use ztd_core::event::Event;
+use ztd_core::tenant::{ClientCredential, Tenant};
+use ztd_core::TenantId;
+
+use crate::codec::{corrupt, id, int, json, text, to_json, ts};
+use crate::tx::{bind_all, Bind, Filter};
+use crate::{StoreError, Tx};
+
+const TENANT_COLS: &str = "tenant_id, display_name, domain, created_at";
+const CLIENT_COLS: &str = "client_id, tenant_id, secret_hash, display_name, scopes, created_at";
+const EVENT_COLS: &str = "tenant_id, id, seq, at, kind, subject, data";
+
+fn tenant(row: &AnyRow) -> Result<Tenant, StoreError> {
+    Ok(Tenant {
+        id: id(row, "tenant_id")?,
+        display_name: text(row, "display_name")?,
+        domain: text(row, "domain")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+fn client(row: &AnyRow) -> Result<ClientCredential, StoreError> {
+    Ok(ClientCredential {
+        tenant_id: id(row, "tenant_id")?,
+        client_id: text(row, "client_id")?,
+        secret_hash: text(row, "secret_hash")?,
+        display_name: text(row, "display_name")?,
+        scopes: json(row, "scopes")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+fn event(row: &AnyRow) -> Result<Event, StoreError> {
+    let raw = text(row, "id")?;
+    Ok(Event {
+        tenant_id: id(row, "tenant_id")?,
+        id: uuid::Uuid::parse_str(&raw).map_err(|_| corrupt(format!("event id {raw:?}")))?,
+        at: ts(row, "at")?,
+        kind: text(row, "kind")?,
+        subject: text(row, "subject")?,
+        data: json(row, "data")?,
+    })
+}
+
+impl Tx {
+    pub async fn insert_tenant(&mut self, t: &Tenant) -> Result<(), StoreError> {
+        let sql = format!("INSERT INTO tenants ({TENANT_COLS}) VALUES ($1, $2, $3, $4)");
+        let q = sqlx::query(&sql)
+            .bind(t.id.to_string())
+            .bind(t.display_name.as_str())
+            .bind(t.domain.as_str())
+            .bind(t.created_at.0);
+        self.execute(q).await.map(drop)
+    }
+
+    pub async fn get_tenant(&mut self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
+        let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE tenant_id = $1");
+        self.fetch_one_map(sqlx::query(&sql).bind(id.to_string()), tenant)
+            .await
+    }
+
+    /// GLOBAL: every tenant, oldest first.
+    pub async fn list_tenants(&mut self) -> Result<Vec<Tenant>, StoreError> {
+        let sql = format!("SELECT {TENANT_COLS} FROM tenants ORDER BY created_at, tenant_id");
+        self.fetch_map(sqlx::query(&sql), tenant).await
+    }
+
+    pub async fn insert_client(&mut self, c: &ClientCredential) -> Result<(), StoreError> {
+        let sql = format!("INSERT INTO clients ({CLIENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6)");
+        let q = sqlx::query(&sql)
+            .bind(c.client_id.as_str())
+            .bind(c.tenant_id.to_string())
+            .bind(c.secret_hash.as_str())
+            .bind(c.display_name.as_str())
+            .bind(to_json(&c.scopes))
+            .bind(c.created_at.0);
+        self.execute(q).await.map(drop)
+    }
+
+    /// GLOBAL: the token endpoint looks a client up before it knows the tenant.
+    pub async fn get_client(
+        &mut self,
+        client_id: &str,
+    ) -> Result<Option<ClientCredential>, StoreError> {
+        let sql = format!("SELECT {CLIENT_COLS} FROM clients WHERE client_id = $1");
+        self.fetch_one_map(sqlx::query(&sql).bind(client_id), client)
+            .await
+    }
+
+    pub async fn list_clients(
+        &mut self,
+        tenant: TenantId,
+    ) -> Result<Vec<ClientCredential>, StoreError> {
+        let sql =
+            format!("SELECT {CLIENT_COLS} FROM clients WHERE tenant_id = $1 ORDER BY client_id");
+        self.fetch_map(sqlx::query(&sql).bind(tenant.to_string()), client)
+            .await
+    }
+
+    /// Appends events. Each gets a per-tenant sequence number (after the tenant's current maximum) that
+    /// orders events sharing a timestamp in append order. On PostgreSQL two concurrent transactions may pick
+    /// the same numbers; such events then order by id, which only matters for identical timestamps.
+    pub async fn append_events(&mut self, events: &[Event]) -> Result<(), StoreError> {
+        let mut next_seq: BTreeMap<TenantId, i64> = BTreeMap::new();
+        for e in events {
+            if !next_seq.contains_key(&e.tenant_id) {
+                let row = self
+                    .fetch_optional(
+                        sqlx::query(
+                            "SELECT COALESCE(MAX(seq), 0) AS seq FROM events WHERE tenant_id = $1",
+                        )
+                        .bind(e.tenant_id.to_string()),
+                    )
+                    .await?;
+                let max = match row {
+                    Some(row) => int(&row, "seq")?,
+                    None => 0,
+                };
+                next_seq.insert(e.tenant_id, max + 1);
+            }
+        }
+        let rows: Vec<(i64, &Event)> = events
+            .iter()
+            .map(|e| {
+                let seq = next_seq.entry(e.tenant_id).or_insert(1);
+                *seq += 1;
+                (*seq - 1, e)
+            })
+            .collect();
+        let head = format!("INSERT INTO events ({EVENT_COLS}) VALUES ");
+        self.insert_rows(&head, 7, "", &rows, |q, (seq, e)| {
+            q.bind(e.tenant_id.to_string())
+                .bind(e.id.hyphenated().to_string())
+                .bind(*seq)
+                .bind(e.at.0)
+                .bind(e.kind.as_str())
+                .bind(e.subject.as_str())
+                .bind(to_json(&e.data))
+        })
+        .await
+    }
+
+    /// Newest first (by timestamp, then append order), optionally only those about `subject`.
+    pub async fn list_events(
+        &mut self,
+        tenant: TenantId,
+        subject: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        let mut filter = Filter::new(&tenant.to_string());
+        if let Some(subject) = subject {
+            filter.and("subject = {}", Bind::Text(subject.to_string()));
+        }
+        let limit_param = filter.param(Bind::Int(i64::from(limit)));
+        let sql = format!(
+            "SELECT {EVENT_COLS} FROM events WHERE {} ORDER BY at DESC, seq DESC, id DESC LIMIT {limit_param}",
+            filter.sql
+        );
+        self.fetch_map(bind_all(sqlx::query(&sql), filter.binds), event)
+            .await
+    }
+
+    pub async fn get_setting(
+        &mut self,
+        tenant: TenantId,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let q = sqlx::query("SELECT value FROM settings WHERE tenant_id = $1 AND name = $2")
+            .bind(tenant.to_string())
+            .bind(key);
+        self.fetch_one_map(q, |row| text(row, "value")).await
+    }
+
+    pub async fn put_setting(
+        &mut self,
+        tenant: TenantId,
+        key: &str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        let q = sqlx::query(
+            "INSERT INTO settings (tenant_id, name, value) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id, name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(tenant.to_string())
+        .bind(key)
+        .bind(value);
+        self.execute(q).await.map(drop)
+    }
+}

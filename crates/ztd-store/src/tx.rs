@@ -1,0 +1,196 @@
+//! The transaction handle and the statement helpers shared by every table module.
+
+use std::fmt::Write;
+
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::Any;
+
+use crate::{Backend, StoreError};
+
+pub(crate) type Q<'q> = Query<'q, Any, AnyArguments<'q>>;
+
+/// One use case's transaction. Dropping it without [`Tx::commit`] rolls back.
+pub struct Tx {
+    tx: sqlx::Transaction<'static, Any>,
+    backend: Backend,
+}
+
+/// A dynamically built statement's parameter.
+pub(crate) enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+impl Tx {
+    pub(crate) fn new(tx: sqlx::Transaction<'static, Any>, backend: Backend) -> Self {
+        Self { tx, backend }
+    }
+
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rolls back explicitly (dropping does the same, lazily).
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Bind parameters one statement may carry: SQLite's `SQLITE_MAX_VARIABLE_NUMBER` (32766 since 3.32) and
+    /// PostgreSQL's protocol limit (65535).
+    fn max_params(&self) -> usize {
+        match self.backend {
+            Backend::Sqlite => 32_766,
+            Backend::Postgres => 65_535,
+        }
+    }
+
+    /// How many rows of `per_row` parameters fit in one statement next to `fixed` other parameters.
+    pub(crate) fn rows_per_statement(&self, per_row: usize, fixed: usize) -> usize {
+        ((self.max_params() - fixed) / per_row).max(1)
+    }
+
+    pub(crate) async fn execute(&mut self, query: Q<'_>) -> Result<u64, StoreError> {
+        Ok(query.execute(&mut *self.tx).await?.rows_affected())
+    }
+
+    pub(crate) async fn fetch_all(&mut self, query: Q<'_>) -> Result<Vec<AnyRow>, StoreError> {
+        Ok(query.fetch_all(&mut *self.tx).await?)
+    }
+
+    pub(crate) async fn fetch_optional(
+        &mut self,
+        query: Q<'_>,
+    ) -> Result<Option<AnyRow>, StoreError> {
+        Ok(query.fetch_optional(&mut *self.tx).await?)
+    }
+
+    /// Fetches and decodes every row.
+    pub(crate) async fn fetch_map<T>(
+        &mut self,
+        query: Q<'_>,
+        decode: impl Fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.fetch_all(query).await?.iter().map(decode).collect()
+    }
+
+    pub(crate) async fn fetch_one_map<T>(
+        &mut self,
+        query: Q<'_>,
+        decode: impl Fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        self.fetch_optional(query)
+            .await?
+            .as_ref()
+            .map(decode)
+            .transpose()
+    }
+
+    /// Multi-row `INSERT`: `head` is `INSERT INTO t (c1, ..., cn) VALUES `, `tail` follows the values (an
+    /// `ON CONFLICT` clause or nothing). Rows are chunked to stay under the bind-parameter limit.
+    pub(crate) async fn insert_rows<T>(
+        &mut self,
+        head: &str,
+        columns: usize,
+        tail: &str,
+        rows: &[T],
+        bind: impl for<'q> Fn(Q<'q>, &'q T) -> Q<'q>,
+    ) -> Result<(), StoreError> {
+        let per_statement = self.rows_per_statement(columns, 0);
+        let mut full_sql = String::new();
+        for chunk in rows.chunks(per_statement) {
+            let sql = if chunk.len() == per_statement && !full_sql.is_empty() {
+                full_sql.clone()
+            } else {
+                let sql = format!("{head}{}{tail}", placeholders(1, chunk.len(), columns));
+                if chunk.len() == per_statement {
+                    full_sql = sql.clone();
+                }
+                sql
+            };
+            let mut query = sqlx::query(&sql);
+            for row in chunk {
+                query = bind(query, row);
+            }
+            self.execute(query).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `($first, ...), (...)`: `rows` tuples of `columns` numbered placeholders.
+pub(crate) fn placeholders(first: usize, rows: usize, columns: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 7);
+    let mut n = first;
+    for r in 0..rows {
+        if r > 0 {
+            out.push(',');
+        }
+        out.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "${n}");
+            n += 1;
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// `$first, $first+1, ...` for an `IN (...)` list.
+pub(crate) fn in_list(first: usize, count: usize) -> String {
+    let mut out = String::with_capacity(count * 7);
+    for i in 0..count {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "${}", first + i);
+    }
+    out
+}
+
+pub(crate) fn bind_all(mut query: Q<'_>, binds: Vec<Bind>) -> Q<'_> {
+    for bind in binds {
+        query = match bind {
+            Bind::Text(v) => query.bind(v),
+            Bind::Int(v) => query.bind(v),
+        };
+    }
+    query
+}
+
+/// Builds a `WHERE` clause with numbered placeholders.
+pub(crate) struct Filter {
+    pub sql: String,
+    pub binds: Vec<Bind>,
+}
+
+impl Filter {
+    pub fn new(tenant: &str) -> Self {
+        Self {
+            sql: "tenant_id = $1".into(),
+            binds: vec![Bind::Text(tenant.to_string())],
+        }
+    }
+
+    /// The next placeholder, bound to `value`.
+    pub fn param(&mut self, value: Bind) -> String {
+        self.binds.push(value);
+        format!("${}", self.binds.len())
+    }
+
+    /// Appends ` AND <clause>` where `{}` in `clause` is replaced by the placeholder for `value`.
+    pub fn and(&mut self, clause: &str, value: Bind) {
+        let p = self.param(value);
+        self.sql.push_str(" AND ");
+        self.sql.push_str(&clause.replace("{}", &p));
+    }
+}
