@@ -1,1 +1,134 @@
-//! ztd-app
+//! The use cases of ztd. Each public method of [`App`] is one use case: it opens one transaction, asks
+//! `ztd-core` for the decisions, writes them and their events through `ztd-store`, and commits. Derived
+//! state (dynamic group membership, every device's intended profile and assignment status) is brought up to
+//! date inside the same transaction as the change that caused it, so no reader ever sees it stale.
+//!
+//! This crate knows neither HTTP (that is `ztd-server`) nor SQL (that is `ztd-store`).
+
+use std::sync::{Arc, Mutex};
+
+use ztd_core::{DomainError, IdSource, TenantId, Timestamp};
+use ztd_store::{Store, StoreError};
+
+mod boot;
+mod devices;
+mod explain;
+mod groups;
+mod import;
+mod profiles;
+mod targeting;
+mod tenants;
+
+pub use boot::{BootOutcome, ProvisioningPlan};
+pub use devices::DeviceUpdate;
+pub use explain::{DeviceExplanation, GroupVerdict};
+pub use groups::NewGroup;
+pub use import::{ImportRow, RowOutcome, RowResult};
+pub use tenants::{Bootstrap, NewClient};
+
+/// The current time. Injected so tests control it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        Timestamp(millis)
+    }
+}
+
+/// Everything a use case can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is invalid; every problem found is listed.
+    #[error("{}", join_errors(.0))]
+    Invalid(Vec<DomainError>),
+    #[error("{0}")]
+    Domain(#[from] DomainError),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+fn join_errors(errors: &[DomainError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl AppError {
+    pub fn not_found(kind: &'static str, id: impl ToString) -> Self {
+        Self::Domain(DomainError::not_found(kind, id))
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid(vec![DomainError::invalid(field, message)])
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+/// The application: a store, a clock and an id source.
+#[derive(Clone)]
+pub struct App {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    ids: Arc<Mutex<Box<dyn IdSource + Send>>>,
+}
+
+impl App {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, ids: Box<dyn IdSource + Send>) -> Self {
+        Self {
+            store,
+            clock,
+            ids: Arc::new(Mutex::new(ids)),
+        }
+    }
+
+    /// An app on the system clock with random ids.
+    pub fn with_defaults(store: Store) -> Self {
+        Self::new(store, Arc::new(SystemClock), Box::new(ztd_core::RandomIds))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn next_uuid(&self) -> uuid::Uuid {
+        match self.ids.lock() {
+            Ok(mut ids) => ids.next_uuid(),
+            // A poisoned lock only means another thread panicked mid-draw; the source itself is still usable.
+            Err(poisoned) => poisoned.into_inner().next_uuid(),
+        }
+    }
+
+    fn event(
+        &self,
+        tenant: TenantId,
+        kind: &str,
+        subject: impl ToString,
+        data: serde_json::Value,
+    ) -> ztd_core::event::Event {
+        ztd_core::event::Event {
+            tenant_id: tenant,
+            id: self.next_uuid(),
+            at: self.now(),
+            kind: kind.to_string(),
+            subject: subject.to_string(),
+            data,
+        }
+    }
+}

@@ -120,7 +120,7 @@ pub fn validate_assigned_user(upn: &str) -> Result<(), ImportError> {
 }
 
 /// Decides whether `request` may be registered to `tenant`, given every registration that shares its
-/// identity key (at most one, since the key is unique, but the function does not rely on it).
+/// identity key (at most one: the key is unique across tenants).
 pub fn decide(
     tenant: TenantId,
     request: &RegistrationRequest,
@@ -134,33 +134,32 @@ pub fn decide(
     }
     validate_group_tag(&request.group_tag)?;
     validate_assigned_user(&request.assigned_user)?;
-    for existing in registered {
-        let matched = classify_match(&existing.keys, &request.keys);
-        if existing.tenant_id != tenant {
-            return Err(ImportError::new(
-                ImportErrorKind::ZtdDeviceAssignedToOtherTenant,
-                format!(
-                    "device {} is registered to another tenant; it must be deregistered there before it can be imported here",
-                    request.serial_number
-                ),
-            ));
-        }
-        return Err(match matched {
-            IdentityMatch::SameDevice => ImportError::new(
-                ImportErrorKind::ZtdDeviceAlreadyAssigned,
-                format!("device {} is already registered in this tenant as {}", request.serial_number, existing.ztdid),
+    let Some(existing) = registered.first() else {
+        return Ok(());
+    };
+    if existing.tenant_id != tenant {
+        return Err(ImportError::new(
+            ImportErrorKind::ZtdDeviceAssignedToOtherTenant,
+            format!(
+                "device {} is registered to another tenant; it must be deregistered there before it can be imported here",
+                request.serial_number
             ),
-            IdentityMatch::MotherboardReplaced => ImportError::new(
-                ImportErrorKind::ZtdDeviceAlreadyAssigned,
-                format!(
-                    "device {} is registered as {} with a different motherboard (SMBIOS UUID and TPM differ); \
-                     delete that registration, then import the new hash",
-                    request.serial_number, existing.ztdid
-                ),
-            ),
-        });
+        ));
     }
-    Ok(())
+    Err(match classify_match(&existing.keys, &request.keys) {
+        IdentityMatch::SameDevice => ImportError::new(
+            ImportErrorKind::ZtdDeviceAlreadyAssigned,
+            format!("device {} is already registered in this tenant as {}", request.serial_number, existing.ztdid),
+        ),
+        IdentityMatch::MotherboardReplaced => ImportError::new(
+            ImportErrorKind::ZtdDeviceAlreadyAssigned,
+            format!(
+                "device {} is registered as {} with a different motherboard (SMBIOS UUID and TPM differ); \
+                 delete that registration, then import the new hash",
+                request.serial_number, existing.ztdid
+            ),
+        ),
+    })
 }
 
 /// The fresh ids a registration consumes, drawn by the caller.

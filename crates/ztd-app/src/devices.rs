@@ -1,0 +1,210 @@
+//! Autopilot device records: read, update properties, delete.
+
+use ztd_core::device::{AutopilotDevice, EnrollmentState};
+use ztd_core::directory::retag_physical_ids;
+use ztd_core::error::ImportError;
+use ztd_core::registration::{validate_assigned_user, validate_group_tag};
+use ztd_core::{TenantId, Ztdid};
+use ztd_store::DeviceQuery;
+
+use crate::targeting::{refresh_devices, Targeting};
+use crate::{App, AppError, AppResult};
+
+/// Graph `updateDeviceProperties` (and the user assignment actions): `None` leaves a property unchanged.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeviceUpdate {
+    pub group_tag: Option<String>,
+    pub display_name: Option<String>,
+    pub user_principal_name: Option<String>,
+    pub addressable_user_name: Option<String>,
+    pub purchase_order_id: Option<String>,
+}
+
+fn field_error(field: &str, error: ImportError) -> AppError {
+    AppError::invalid(field, error.message)
+}
+
+impl App {
+    pub async fn device(&self, tenant: TenantId, ztdid: Ztdid) -> AppResult<AutopilotDevice> {
+        let mut tx = self.store.begin().await?;
+        tx.get_device(tenant, ztdid)
+            .await?
+            .ok_or_else(|| AppError::not_found("windowsAutopilotDeviceIdentity", ztdid))
+    }
+
+    /// Finds a device by ZTDID or by serial number (exact, case-insensitive).
+    pub async fn find_device(
+        &self,
+        tenant: TenantId,
+        serial_or_ztdid: &str,
+    ) -> AppResult<AutopilotDevice> {
+        let mut tx = self.store.begin().await?;
+        if let Some(ztdid) = Ztdid::parse(serial_or_ztdid) {
+            if let Some(device) = tx.get_device(tenant, ztdid).await? {
+                return Ok(device);
+            }
+        }
+        let mut found = tx
+            .find_devices_by_serial(tenant, serial_or_ztdid.trim())
+            .await?;
+        match found.len() {
+            0 => Err(AppError::not_found("device", serial_or_ztdid)),
+            1 => Ok(found.remove(0)),
+            n => Err(AppError::invalid(
+                "serialNumber",
+                format!("{n} devices have serial {serial_or_ztdid:?} (different manufacturers); use the ZTDID"),
+            )),
+        }
+    }
+
+    pub async fn devices(
+        &self,
+        tenant: TenantId,
+        query: &DeviceQuery,
+    ) -> AppResult<Vec<AutopilotDevice>> {
+        let mut tx = self.store.begin().await?;
+        Ok(tx.list_devices(tenant, query).await?)
+    }
+
+    pub async fn count_devices(&self, tenant: TenantId, query: &DeviceQuery) -> AppResult<u64> {
+        let mut tx = self.store.begin().await?;
+        Ok(tx.count_devices(tenant, query).await?)
+    }
+
+    /// Changes a device's group tag, name or user. The directory object's physical ids, the device's dynamic
+    /// groups and its intended profile follow in the same transaction.
+    pub async fn update_device(
+        &self,
+        tenant: TenantId,
+        ztdid: Ztdid,
+        update: DeviceUpdate,
+    ) -> AppResult<AutopilotDevice> {
+        if let Some(tag) = &update.group_tag {
+            validate_group_tag(tag).map_err(|e| field_error("groupTag", e))?;
+        }
+        if let Some(upn) = &update.user_principal_name {
+            validate_assigned_user(upn).map_err(|e| field_error("userPrincipalName", e))?;
+        }
+        if let Some(name) = update.display_name.as_deref().filter(|n| !n.is_empty()) {
+            ztd_core::provisioning::validate_computer_name(name)
+                .map_err(|e| AppError::Invalid(vec![e]))?;
+        }
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let mut device = tx
+            .get_device(tenant, ztdid)
+            .await?
+            .ok_or_else(|| AppError::not_found("windowsAutopilotDeviceIdentity", ztdid))?;
+        let before = device.clone();
+        if let Some(tag) = update.group_tag {
+            device.group_tag = tag.trim().to_string();
+        }
+        if let Some(po) = update.purchase_order_id {
+            device.purchase_order_id = po.trim().to_string();
+        }
+        if let Some(name) = update.display_name {
+            device.display_name = name.trim().to_string();
+        }
+        if let Some(upn) = update.user_principal_name {
+            device.user_principal_name = upn.trim().to_string();
+        }
+        if let Some(name) = update.addressable_user_name {
+            device.addressable_user_name = name.trim().to_string();
+        }
+        if device == before {
+            return Ok(device);
+        }
+        device.updated_at = now;
+        tx.update_device(&device).await?;
+        let mut directory = tx
+            .get_directory_device(tenant, device.directory_object_id)
+            .await?;
+        if let Some(object) = directory.as_mut() {
+            let tags = retag_physical_ids(
+                &object.physical_ids,
+                device.ztdid,
+                &device.group_tag,
+                &device.purchase_order_id,
+            );
+            if tags != object.physical_ids {
+                object.physical_ids = tags;
+                tx.update_directory_device(object).await?;
+            }
+        }
+        if let Some(object) = directory {
+            let targeting = Targeting::load(&mut tx, tenant).await?;
+            refresh_devices(
+                &mut tx,
+                tenant,
+                &targeting,
+                &[(Some(device.clone()), object)],
+                now,
+            )
+            .await?;
+        }
+        let event = self.event(
+            tenant,
+            "device.updated",
+            ztdid,
+            serde_json::json!({ "groupTag": device.group_tag, "displayName": device.display_name, "userPrincipalName": device.user_principal_name }),
+        );
+        tx.append_events(&[event]).await?;
+        tx.commit().await?;
+        self.device(tenant, ztdid).await
+    }
+
+    /// Unblocks a device whose enrollment is blocked (Graph `allowNextEnrollment`).
+    pub async fn allow_next_enrollment(&self, tenant: TenantId, ztdid: Ztdid) -> AppResult<()> {
+        let mut tx = self.store.begin().await?;
+        let mut device = tx
+            .get_device(tenant, ztdid)
+            .await?
+            .ok_or_else(|| AppError::not_found("windowsAutopilotDeviceIdentity", ztdid))?;
+        if device.enrollment_state == EnrollmentState::Blocked {
+            device.enrollment_state = EnrollmentState::NotContacted;
+            device.updated_at = self.now();
+            tx.update_device(&device).await?;
+        }
+        tx.append_events(&[self.event(
+            tenant,
+            "device.enrollment_allowed",
+            ztdid,
+            serde_json::json!({}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deregisters a device: the registration, its directory object and its memberships go together. The
+    /// ZTDID is never issued again; importing the hash later creates a new registration with a new ZTDID.
+    pub async fn delete_device(
+        &self,
+        tenant: TenantId,
+        ztdid: Ztdid,
+    ) -> AppResult<AutopilotDevice> {
+        let mut tx = self.store.begin().await?;
+        let device = tx
+            .get_device(tenant, ztdid)
+            .await?
+            .ok_or_else(|| AppError::not_found("windowsAutopilotDeviceIdentity", ztdid))?;
+        if device.enrollment_state == EnrollmentState::Enrolled {
+            return Err(AppError::Domain(ztd_core::DomainError::conflict(format!(
+                "device {} is enrolled; delete its management record first (deletion order: management, Autopilot, directory)",
+                device.serial_number
+            ))));
+        }
+        tx.delete_device(tenant, ztdid).await?;
+        tx.delete_directory_device(tenant, device.directory_object_id)
+            .await?;
+        tx.append_events(&[self.event(
+            tenant,
+            "device.deleted",
+            ztdid,
+            serde_json::json!({ "serialNumber": device.serial_number }),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(device)
+    }
+}

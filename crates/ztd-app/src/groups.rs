@@ -1,0 +1,274 @@
+//! Static and dynamic device groups.
+
+use ztd_core::directory::DirectoryDevice;
+use ztd_core::group::{Group, MembershipSource};
+use ztd_core::profile::AssignmentTarget;
+use ztd_core::{DirectoryObjectId, GroupId, TenantId};
+
+use crate::targeting::{refresh_devices, refresh_tenant, Targeting};
+use crate::{App, AppError, AppResult};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewGroup {
+    pub display_name: String,
+    pub description: String,
+    /// `Some` makes a dynamic group.
+    pub membership_rule: Option<String>,
+}
+
+/// Validates a rule and returns its normalised text.
+fn check_rule(rule: &str) -> AppResult<String> {
+    ztd_rules::parse(rule)
+        .map(|parsed| parsed.to_string())
+        .map_err(|err| {
+            AppError::invalid(
+                "membershipRule",
+                format!("{} (line {}, column {})", err.message, err.line, err.column),
+            )
+        })
+}
+
+impl App {
+    pub async fn create_group(&self, tenant: TenantId, new: NewGroup) -> AppResult<Group> {
+        if new.display_name.trim().is_empty() {
+            return Err(AppError::invalid(
+                "displayName",
+                "a group needs a display name",
+            ));
+        }
+        if let Some(rule) = &new.membership_rule {
+            check_rule(rule)?;
+        }
+        let now = self.now();
+        let group = Group {
+            tenant_id: tenant,
+            id: GroupId(self.next_uuid()),
+            display_name: new.display_name.trim().to_string(),
+            description: new.description,
+            membership_rule: new.membership_rule.map(|r| r.trim().to_string()),
+            rule_processing_on: true,
+            created_at: now,
+        };
+        let mut tx = self.store.begin().await?;
+        if tx.get_tenant(tenant).await?.is_none() {
+            return Err(AppError::not_found("tenant", tenant));
+        }
+        tx.insert_group(&group).await?;
+        if group.is_dynamic() {
+            let targeting = Targeting::load(&mut tx, tenant).await?;
+            refresh_tenant(&mut tx, tenant, &targeting, now).await?;
+        }
+        tx.append_events(&[self.event(
+            tenant,
+            "group.created",
+            group.id,
+            serde_json::json!({ "membershipRule": group.membership_rule }),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(group)
+    }
+
+    pub async fn group(&self, tenant: TenantId, id: GroupId) -> AppResult<Group> {
+        let mut tx = self.store.begin().await?;
+        tx.get_group(tenant, id)
+            .await?
+            .ok_or_else(|| AppError::not_found("group", id))
+    }
+
+    pub async fn groups(&self, tenant: TenantId) -> AppResult<Vec<Group>> {
+        let mut tx = self.store.begin().await?;
+        Ok(tx.list_groups(tenant).await?)
+    }
+
+    /// Changes a group's name, description, rule or processing state; membership follows before commit.
+    pub async fn update_group(
+        &self,
+        tenant: TenantId,
+        id: GroupId,
+        display_name: Option<String>,
+        description: Option<String>,
+        membership_rule: Option<Option<String>>,
+        rule_processing_on: Option<bool>,
+    ) -> AppResult<Group> {
+        if let Some(Some(rule)) = &membership_rule {
+            check_rule(rule)?;
+        }
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let mut group = tx
+            .get_group(tenant, id)
+            .await?
+            .ok_or_else(|| AppError::not_found("group", id))?;
+        let before = group.clone();
+        if let Some(name) = display_name {
+            if name.trim().is_empty() {
+                return Err(AppError::invalid(
+                    "displayName",
+                    "a group needs a display name",
+                ));
+            }
+            group.display_name = name.trim().to_string();
+        }
+        if let Some(description) = description {
+            group.description = description;
+        }
+        if let Some(rule) = membership_rule {
+            if before.membership_rule.is_none() && rule.is_some() {
+                let members = tx.group_members(tenant, id).await?;
+                if !members.is_empty() {
+                    return Err(AppError::invalid(
+                        "membershipRule",
+                        "the group has static members; remove them before giving it a membership rule",
+                    ));
+                }
+            }
+            group.membership_rule = rule.map(|r| r.trim().to_string());
+        }
+        if let Some(on) = rule_processing_on {
+            group.rule_processing_on = on;
+        }
+        if group == before {
+            return Ok(group);
+        }
+        tx.update_group(&group).await?;
+        if group.membership_rule != before.membership_rule
+            || group.rule_processing_on != before.rule_processing_on
+        {
+            let targeting = Targeting::load(&mut tx, tenant).await?;
+            // A group that stopped being dynamic keeps no rule members.
+            if group.membership_rule.is_none() {
+                let members = tx.group_members(tenant, id).await?;
+                let rule_members: Vec<(GroupId, DirectoryObjectId)> = members
+                    .into_iter()
+                    .filter(|(_, s)| *s == MembershipSource::Rule)
+                    .map(|(m, _)| (id, m))
+                    .collect();
+                tx.remove_members(tenant, &rule_members).await?;
+            }
+            // Paused processing freezes membership as it is, as the directory does.
+            if group.rule_processing_on {
+                refresh_tenant(&mut tx, tenant, &targeting, now).await?;
+            }
+        }
+        tx.append_events(&[self.event(
+            tenant,
+            "group.updated",
+            id,
+            serde_json::json!({ "membershipRule": group.membership_rule }),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(group)
+    }
+
+    /// Deletes a group, its memberships and every profile assignment that targets it.
+    pub async fn delete_group(&self, tenant: TenantId, id: GroupId) -> AppResult<()> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        if !tx.delete_group(tenant, id).await? {
+            return Err(AppError::not_found("group", id));
+        }
+        for assignment in tx.list_profile_assignments(tenant).await? {
+            if matches!(assignment.target, AssignmentTarget::Group(g) | AssignmentTarget::ExcludeGroup(g) if g == id)
+            {
+                tx.delete_profile_assignment(tenant, &assignment.id).await?;
+            }
+        }
+        let targeting = Targeting::load(&mut tx, tenant).await?;
+        refresh_tenant(&mut tx, tenant, &targeting, now).await?;
+        tx.append_events(&[self.event(tenant, "group.deleted", id, serde_json::json!({}))])
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn group_members(
+        &self,
+        tenant: TenantId,
+        id: GroupId,
+    ) -> AppResult<Vec<(DirectoryDevice, MembershipSource)>> {
+        let mut tx = self.store.begin().await?;
+        if tx.get_group(tenant, id).await?.is_none() {
+            return Err(AppError::not_found("group", id));
+        }
+        let mut members = Vec::new();
+        for (member, source) in tx.group_members(tenant, id).await? {
+            if let Some(object) = tx.get_directory_device(tenant, member).await? {
+                members.push((object, source));
+            }
+        }
+        Ok(members)
+    }
+
+    /// Adds a device object to a static group (Graph `members/$ref`).
+    pub async fn add_group_member(
+        &self,
+        tenant: TenantId,
+        group: GroupId,
+        member: DirectoryObjectId,
+    ) -> AppResult<()> {
+        self.change_static_member(tenant, group, member, true).await
+    }
+
+    pub async fn remove_group_member(
+        &self,
+        tenant: TenantId,
+        group: GroupId,
+        member: DirectoryObjectId,
+    ) -> AppResult<()> {
+        self.change_static_member(tenant, group, member, false)
+            .await
+    }
+
+    async fn change_static_member(
+        &self,
+        tenant: TenantId,
+        group_id: GroupId,
+        member: DirectoryObjectId,
+        add: bool,
+    ) -> AppResult<()> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let group = tx
+            .get_group(tenant, group_id)
+            .await?
+            .ok_or_else(|| AppError::not_found("group", group_id))?;
+        if group.is_dynamic() {
+            return Err(AppError::invalid(
+                "members",
+                "members of a dynamic group are chosen by its membership rule and cannot be added or removed by hand",
+            ));
+        }
+        let object = tx
+            .get_directory_device(tenant, member)
+            .await?
+            .ok_or_else(|| AppError::not_found("device", member))?;
+        if add {
+            tx.add_members(tenant, &[(group_id, member, MembershipSource::Static)])
+                .await?;
+        } else {
+            tx.remove_members(tenant, &[(group_id, member)]).await?;
+        }
+        let device = match object.ztdid {
+            Some(ztdid) => tx.get_device(tenant, ztdid).await?,
+            None => None,
+        };
+        let targeting = Targeting::load(&mut tx, tenant).await?;
+        refresh_devices(&mut tx, tenant, &targeting, &[(device, object)], now).await?;
+        let kind = if add {
+            "group.member_added"
+        } else {
+            "group.member_removed"
+        };
+        tx.append_events(&[self.event(
+            tenant,
+            kind,
+            group_id,
+            serde_json::json!({ "member": member }),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

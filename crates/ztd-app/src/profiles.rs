@@ -1,0 +1,386 @@
+//! Deployment profiles, their assignments, and ESP configurations.
+
+use ztd_core::esp::{EspConfiguration, MAX_ESP_PER_TENANT};
+use ztd_core::profile::{AssignmentTarget, DeploymentProfile, ProfileAssignment};
+use ztd_core::{DomainError, ProfileId, TenantId};
+
+use crate::targeting::{refresh_tenant, Targeting};
+use crate::{App, AppError, AppResult};
+
+/// The most deployment profiles a tenant may hold, as the service enforces.
+pub const MAX_PROFILES_PER_TENANT: u64 = 350;
+
+impl App {
+    /// Creates a profile. `draft.id`, `tenant_id` and the timestamps are assigned here.
+    pub async fn create_profile(
+        &self,
+        tenant: TenantId,
+        mut draft: DeploymentProfile,
+    ) -> AppResult<DeploymentProfile> {
+        let now = self.now();
+        draft.tenant_id = tenant;
+        draft.id = ProfileId(self.next_uuid());
+        draft.created_at = now;
+        draft.updated_at = now;
+        // The service forces the fixed values of a mode (self-deploying hides EULA, privacy...) rather than
+        // refusing them; clients such as WindowsAutopilotIntune rely on that.
+        draft.normalize();
+        draft.validate().map_err(AppError::Invalid)?;
+        let mut tx = self.store.begin().await?;
+        if tx.get_tenant(tenant).await?.is_none() {
+            return Err(AppError::not_found("tenant", tenant));
+        }
+        if tx.count_profiles(tenant).await? >= MAX_PROFILES_PER_TENANT {
+            return Err(AppError::Domain(DomainError::conflict(format!(
+                "the tenant already has {MAX_PROFILES_PER_TENANT} deployment profiles, the most allowed; delete one first"
+            ))));
+        }
+        tx.insert_profile(&draft).await?;
+        tx.append_events(&[self.event(
+            tenant,
+            "profile.created",
+            draft.id,
+            serde_json::json!({ "displayName": draft.display_name }),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(draft)
+    }
+
+    pub async fn profile(&self, tenant: TenantId, id: ProfileId) -> AppResult<DeploymentProfile> {
+        let mut tx = self.store.begin().await?;
+        tx.get_profile(tenant, id)
+            .await?
+            .ok_or_else(|| AppError::not_found("windowsAutopilotDeploymentProfile", id))
+    }
+
+    pub async fn profiles(&self, tenant: TenantId) -> AppResult<Vec<DeploymentProfile>> {
+        let mut tx = self.store.begin().await?;
+        Ok(tx.list_profiles(tenant).await?)
+    }
+
+    /// Replaces a profile's settings (id, tenant and creation time are kept).
+    pub async fn update_profile(
+        &self,
+        tenant: TenantId,
+        mut profile: DeploymentProfile,
+    ) -> AppResult<DeploymentProfile> {
+        let mut tx = self.store.begin().await?;
+        let existing = tx
+            .get_profile(tenant, profile.id)
+            .await?
+            .ok_or_else(|| AppError::not_found("windowsAutopilotDeploymentProfile", profile.id))?;
+        profile.tenant_id = tenant;
+        profile.created_at = existing.created_at;
+        profile.updated_at = self.now();
+        profile.normalize();
+        profile.validate().map_err(AppError::Invalid)?;
+        tx.update_profile(&profile).await?;
+        tx.append_events(&[self.event(
+            tenant,
+            "profile.updated",
+            profile.id,
+            serde_json::json!({}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(profile)
+    }
+
+    /// Deletes a profile and its assignments; devices it targeted fall back to the next profile in line.
+    pub async fn delete_profile(&self, tenant: TenantId, id: ProfileId) -> AppResult<()> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        if !tx.delete_profile(tenant, id).await? {
+            return Err(AppError::not_found("windowsAutopilotDeploymentProfile", id));
+        }
+        let targeting = Targeting::load(&mut tx, tenant).await?;
+        refresh_tenant(&mut tx, tenant, &targeting, now).await?;
+        tx.append_events(&[self.event(tenant, "profile.deleted", id, serde_json::json!({}))])
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Assigns a profile. `id` is the client's choice or the `{profileId}_{groupId}_0` convention; assigning the
+    /// same target twice is idempotent.
+    pub async fn assign_profile(
+        &self,
+        tenant: TenantId,
+        profile_id: ProfileId,
+        target: AssignmentTarget,
+        id: Option<String>,
+    ) -> AppResult<ProfileAssignment> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        if tx.get_profile(tenant, profile_id).await?.is_none() {
+            return Err(AppError::not_found(
+                "windowsAutopilotDeploymentProfile",
+                profile_id,
+            ));
+        }
+        if let AssignmentTarget::Group(group) | AssignmentTarget::ExcludeGroup(group) = target {
+            if tx.get_group(tenant, group).await?.is_none() {
+                return Err(AppError::invalid(
+                    "target.groupId",
+                    format!("group {group} does not exist in this tenant"),
+                ));
+            }
+        }
+        let existing = tx.list_profile_assignments(tenant).await?;
+        if let Some(same) = existing
+            .iter()
+            .find(|a| a.profile_id == profile_id && a.target == target)
+        {
+            return Ok(same.clone());
+        }
+        let assignment = ProfileAssignment {
+            tenant_id: tenant,
+            id: id
+                .filter(|i| !i.trim().is_empty())
+                .unwrap_or_else(|| ProfileAssignment::conventional_id(profile_id, target)),
+            profile_id,
+            target,
+            created_at: now,
+        };
+        tx.insert_profile_assignment(&assignment).await?;
+        let targeting = Targeting::load(&mut tx, tenant).await?;
+        refresh_tenant(&mut tx, tenant, &targeting, now).await?;
+        tx.append_events(&[self.event(
+            tenant,
+            "profile.assigned",
+            profile_id,
+            serde_json::json!({ "assignment": assignment.id }),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(assignment)
+    }
+
+    pub async fn profile_assignments(
+        &self,
+        tenant: TenantId,
+        profile_id: ProfileId,
+    ) -> AppResult<Vec<ProfileAssignment>> {
+        let mut tx = self.store.begin().await?;
+        if tx.get_profile(tenant, profile_id).await?.is_none() {
+            return Err(AppError::not_found(
+                "windowsAutopilotDeploymentProfile",
+                profile_id,
+            ));
+        }
+        Ok(tx
+            .list_profile_assignments(tenant)
+            .await?
+            .into_iter()
+            .filter(|a| a.profile_id == profile_id)
+            .collect())
+    }
+
+    pub async fn unassign_profile(&self, tenant: TenantId, assignment_id: &str) -> AppResult<()> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        if !tx.delete_profile_assignment(tenant, assignment_id).await? {
+            return Err(AppError::not_found(
+                "windowsAutopilotDeploymentProfileAssignment",
+                assignment_id,
+            ));
+        }
+        let targeting = Targeting::load(&mut tx, tenant).await?;
+        refresh_tenant(&mut tx, tenant, &targeting, now).await?;
+        tx.append_events(&[self.event(
+            tenant,
+            "profile.unassigned",
+            assignment_id,
+            serde_json::json!({}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ESP -------------------------------------------------------------------------------------------
+
+    /// Creates an ESP configuration; a zero priority is replaced by the next free one.
+    pub async fn create_esp(
+        &self,
+        tenant: TenantId,
+        mut draft: EspConfiguration,
+    ) -> AppResult<EspConfiguration> {
+        let now = self.now();
+        draft.tenant_id = tenant;
+        draft.id = self.next_uuid().to_string();
+        draft.created_at = now;
+        draft.updated_at = now;
+        let mut tx = self.store.begin().await?;
+        let existing = tx.list_esps(tenant).await?;
+        if existing.len() >= MAX_ESP_PER_TENANT {
+            return Err(AppError::Domain(DomainError::conflict(format!(
+                "the tenant already has {MAX_ESP_PER_TENANT} ESP configurations (the default included), the most allowed"
+            ))));
+        }
+        if draft.priority <= 0 {
+            draft.priority = existing.iter().map(|e| e.priority).max().unwrap_or(0) + 1;
+        }
+        draft.validate().map_err(AppError::Invalid)?;
+        tx.upsert_esp(&draft).await?;
+        tx.append_events(&[self.event(
+            tenant,
+            "esp.created",
+            &draft.id,
+            serde_json::json!({ "priority": draft.priority }),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(draft)
+    }
+
+    pub async fn esp(&self, tenant: TenantId, id: &str) -> AppResult<EspConfiguration> {
+        let mut tx = self.store.begin().await?;
+        tx.get_esp(tenant, id)
+            .await?
+            .ok_or_else(|| AppError::not_found("deviceEnrollmentConfiguration", id))
+    }
+
+    pub async fn esps(&self, tenant: TenantId) -> AppResult<Vec<EspConfiguration>> {
+        let mut tx = self.store.begin().await?;
+        Ok(tx.list_esps(tenant).await?)
+    }
+
+    /// Replaces an ESP's settings and name; priority and assignments change through their own calls.
+    pub async fn update_esp(
+        &self,
+        tenant: TenantId,
+        mut esp: EspConfiguration,
+    ) -> AppResult<EspConfiguration> {
+        let mut tx = self.store.begin().await?;
+        let existing = tx
+            .get_esp(tenant, &esp.id)
+            .await?
+            .ok_or_else(|| AppError::not_found("deviceEnrollmentConfiguration", &esp.id))?;
+        esp.tenant_id = tenant;
+        esp.priority = existing.priority;
+        esp.assignments = existing.assignments;
+        esp.created_at = existing.created_at;
+        esp.updated_at = self.now();
+        esp.validate().map_err(AppError::Invalid)?;
+        tx.upsert_esp(&esp).await?;
+        tx.append_events(&[self.event(tenant, "esp.updated", &esp.id, serde_json::json!({}))])
+            .await?;
+        tx.commit().await?;
+        Ok(esp)
+    }
+
+    /// Moves an ESP to `priority`, shifting the others down to keep priorities unique (Graph `setPriority`).
+    pub async fn set_esp_priority(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        priority: i32,
+    ) -> AppResult<()> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let mut esps = tx.list_esps(tenant).await?;
+        let Some(target) = esps.iter().position(|e| e.id == id) else {
+            return Err(AppError::not_found("deviceEnrollmentConfiguration", id));
+        };
+        if esps[target].is_default() {
+            return Err(AppError::invalid(
+                "priority",
+                "the default ESP always comes last; its priority cannot change",
+            ));
+        }
+        if priority < 1 {
+            return Err(AppError::invalid(
+                "priority",
+                "priority must be 1 or more (0 belongs to the default ESP)",
+            ));
+        }
+        let mut ordered: Vec<EspConfiguration> = esps
+            .iter()
+            .filter(|e| !e.is_default() && e.id != id)
+            .cloned()
+            .collect();
+        ordered.sort_by_key(|e| e.priority);
+        let moved = esps.remove(target);
+        let index = usize::try_from(priority - 1)
+            .unwrap_or(0)
+            .min(ordered.len());
+        ordered.insert(index, moved);
+        for (rank, mut esp) in ordered.into_iter().enumerate() {
+            let wanted = i32::try_from(rank + 1).unwrap_or(i32::MAX);
+            if esp.priority != wanted {
+                esp.priority = wanted;
+                esp.updated_at = now;
+                tx.upsert_esp(&esp).await?;
+            }
+        }
+        tx.append_events(&[self.event(
+            tenant,
+            "esp.priority_set",
+            id,
+            serde_json::json!({ "priority": priority }),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces an ESP's assignments (Graph `assign`). The default ESP cannot be assigned.
+    pub async fn assign_esp(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        targets: Vec<AssignmentTarget>,
+    ) -> AppResult<EspConfiguration> {
+        let mut tx = self.store.begin().await?;
+        let mut esp = tx
+            .get_esp(tenant, id)
+            .await?
+            .ok_or_else(|| AppError::not_found("deviceEnrollmentConfiguration", id))?;
+        if esp.is_default() {
+            return Err(AppError::invalid(
+                "enrollmentConfigurationAssignments",
+                "the default ESP applies to everyone and cannot be assigned",
+            ));
+        }
+        for target in &targets {
+            if let AssignmentTarget::Group(group) | AssignmentTarget::ExcludeGroup(group) = target {
+                if tx.get_group(tenant, *group).await?.is_none() {
+                    return Err(AppError::invalid(
+                        "target.groupId",
+                        format!("group {group} does not exist in this tenant"),
+                    ));
+                }
+            }
+        }
+        esp.assignments = targets;
+        esp.updated_at = self.now();
+        tx.upsert_esp(&esp).await?;
+        tx.append_events(&[self.event(
+            tenant,
+            "esp.assigned",
+            id,
+            serde_json::json!({ "targets": esp.assignments.len() }),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(esp)
+    }
+
+    pub async fn delete_esp(&self, tenant: TenantId, id: &str) -> AppResult<()> {
+        let mut tx = self.store.begin().await?;
+        let esp = tx
+            .get_esp(tenant, id)
+            .await?
+            .ok_or_else(|| AppError::not_found("deviceEnrollmentConfiguration", id))?;
+        if esp.is_default() {
+            return Err(AppError::invalid("id", "the default ESP cannot be deleted"));
+        }
+        tx.delete_esp(tenant, id).await?;
+        tx.append_events(&[self.event(tenant, "esp.deleted", id, serde_json::json!({}))])
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,223 @@
+//! Tenants and the application credentials that act on them.
+
+use base64::Engine;
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use ztd_core::esp::EspConfiguration;
+use ztd_core::tenant::{ClientCredential, Tenant};
+use ztd_core::TenantId;
+
+use crate::{App, AppError, AppResult};
+
+const SIGNING_KEY_SETTING: &str = "token-signing-key";
+
+/// The scopes an administrator credential gets.
+pub const ADMIN_SCOPES: &[&str] = &[
+    "DeviceManagementServiceConfig.ReadWrite.All",
+    "DeviceManagementManagedDevices.ReadWrite.All",
+    "Device.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "GroupMember.ReadWrite.All",
+    "Organization.Read.All",
+];
+
+/// What the first start created. The secret is shown once and never stored.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bootstrap {
+    pub tenant: Tenant,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+/// A freshly created credential; the secret is shown once.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewClient {
+    pub tenant_id: TenantId,
+    pub client_id: String,
+    pub client_secret: String,
+    pub scopes: Vec<String>,
+}
+
+/// Secrets are 256 random bits, so a salted SHA-256 is enough to make a stolen database useless for
+/// signing in (there is nothing to brute-force); a slow password hash would only slow every token request.
+fn hash_secret(client_id: &str, secret: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"ztd-client-secret\0");
+    hasher.update(client_id.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(secret.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl App {
+    /// Creates a tenant with its default ESP.
+    pub async fn create_tenant(&self, display_name: &str, domain: &str) -> AppResult<Tenant> {
+        if display_name.trim().is_empty() {
+            return Err(AppError::invalid("displayName", "a tenant needs a name"));
+        }
+        if !domain.contains('.') {
+            return Err(AppError::invalid(
+                "domain",
+                format!("{domain:?} is not a domain name (e.g. contoso.example)"),
+            ));
+        }
+        let now = self.now();
+        let tenant = Tenant {
+            id: TenantId(self.next_uuid()),
+            display_name: display_name.trim().to_string(),
+            domain: domain.trim().to_ascii_lowercase(),
+            created_at: now,
+        };
+        let mut tx = self.store.begin().await?;
+        tx.insert_tenant(&tenant).await?;
+        tx.upsert_esp(&EspConfiguration::default_for(tenant.id, now))
+            .await?;
+        tx.append_events(&[self.event(
+            tenant.id,
+            "tenant.created",
+            tenant.id,
+            serde_json::json!({ "domain": tenant.domain }),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(tenant)
+    }
+
+    /// On the first start (no tenant yet) creates a tenant and an administrator credential.
+    pub async fn bootstrap(
+        &self,
+        display_name: &str,
+        domain: &str,
+    ) -> AppResult<Option<Bootstrap>> {
+        let mut tx = self.store.begin().await?;
+        let existing = tx.list_tenants().await?;
+        drop(tx);
+        if !existing.is_empty() {
+            return Ok(None);
+        }
+        let tenant = self.create_tenant(display_name, domain).await?;
+        let client = self
+            .create_client(tenant.id, "ztd administrator", ADMIN_SCOPES)
+            .await?;
+        Ok(Some(Bootstrap {
+            tenant,
+            client_id: client.client_id,
+            client_secret: client.client_secret,
+        }))
+    }
+
+    pub async fn tenants(&self) -> AppResult<Vec<Tenant>> {
+        let mut tx = self.store.begin().await?;
+        Ok(tx.list_tenants().await?)
+    }
+
+    pub async fn tenant(&self, id: TenantId) -> AppResult<Tenant> {
+        let mut tx = self.store.begin().await?;
+        tx.get_tenant(id)
+            .await?
+            .ok_or_else(|| AppError::not_found("tenant", id))
+    }
+
+    /// Registers an application for a tenant and returns its secret (shown once).
+    pub async fn create_client(
+        &self,
+        tenant: TenantId,
+        display_name: &str,
+        scopes: &[&str],
+    ) -> AppResult<NewClient> {
+        let client_id = self.next_uuid().to_string();
+        let secret = new_secret();
+        let credential = ClientCredential {
+            tenant_id: tenant,
+            client_id: client_id.clone(),
+            secret_hash: hash_secret(&client_id, &secret),
+            display_name: display_name.to_string(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            created_at: self.now(),
+        };
+        let mut tx = self.store.begin().await?;
+        if tx.get_tenant(tenant).await?.is_none() {
+            return Err(AppError::not_found("tenant", tenant));
+        }
+        tx.insert_client(&credential).await?;
+        tx.append_events(&[self.event(
+            tenant,
+            "client.created",
+            &client_id,
+            serde_json::json!({ "scopes": credential.scopes }),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(NewClient {
+            tenant_id: tenant,
+            client_id,
+            client_secret: secret,
+            scopes: credential.scopes,
+        })
+    }
+
+    /// The key that signs access tokens, shared by every node through the database and created on first use.
+    /// It is server-wide, so it lives under the nil tenant id, which no tenant ever has.
+    pub async fn token_signing_key(&self) -> AppResult<Vec<u8>> {
+        let system = TenantId(uuid::Uuid::nil());
+        let mut tx = self.store.begin().await?;
+        if let Some(stored) = tx.get_setting(system, SIGNING_KEY_SETTING).await? {
+            if let Ok(key) = hex::decode(stored.trim()) {
+                if key.len() >= 32 {
+                    return Ok(key);
+                }
+            }
+        }
+        let mut key = vec![0u8; 64];
+        rand::thread_rng().fill_bytes(&mut key);
+        tx.put_setting(system, SIGNING_KEY_SETTING, &hex::encode(&key))
+            .await?;
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    /// Checks a client id and secret; `None` when either is wrong.
+    pub async fn authenticate_client(
+        &self,
+        client_id: &str,
+        secret: &str,
+    ) -> AppResult<Option<ClientCredential>> {
+        let mut tx = self.store.begin().await?;
+        let Some(credential) = tx.get_client(client_id).await? else {
+            return Ok(None);
+        };
+        let presented = hash_secret(client_id, secret);
+        Ok(
+            constant_time_eq(presented.as_bytes(), credential.secret_hash.as_bytes())
+                .then_some(credential),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_hash_depends_on_client_and_secret() {
+        assert_ne!(hash_secret("a", "s"), hash_secret("b", "s"));
+        assert_ne!(hash_secret("a", "s"), hash_secret("a", "t"));
+        assert!(constant_time_eq(
+            hash_secret("a", "s").as_bytes(),
+            hash_secret("a", "s").as_bytes()
+        ));
+    }
+}

@@ -1,0 +1,125 @@
+//! Errors in Graph's shape: `{"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ztd_app::AppError;
+use ztd_core::DomainError;
+use ztd_store::StoreError;
+
+/// An HTTP error with a Graph error code.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+    /// Field-level details for invalid requests.
+    pub details: Vec<serde_json::Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.to_string(),
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "ResourceNotFound", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            message,
+        )
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            message,
+        )
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::Invalid(errors) => {
+                let message = errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let details = errors
+                    .iter()
+                    .map(|e| match e {
+                        DomainError::InvalidField { field, message } => {
+                            serde_json::json!({ "code": "InvalidValue", "target": field, "message": message })
+                        }
+                        other => serde_json::json!({ "code": other.code(), "message": other.to_string() }),
+                    })
+                    .collect();
+                Self {
+                    details,
+                    ..Self::bad_request(message)
+                }
+            }
+            AppError::Domain(DomainError::NotFound { kind, id }) => {
+                Self::not_found(format!("{kind} {id} was not found"))
+            }
+            AppError::Domain(err @ DomainError::InvalidField { .. }) => {
+                Self::bad_request(err.to_string())
+            }
+            AppError::Domain(DomainError::Conflict { message }) => {
+                Self::new(StatusCode::CONFLICT, "Conflict", message)
+            }
+            AppError::Store(StoreError::Conflict(message)) => {
+                Self::new(StatusCode::CONFLICT, "Conflict", message)
+            }
+            AppError::Store(err) => {
+                tracing::error!(error = %err, "storage failure");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "the database is unavailable; retry later",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(0))
+            .unwrap_or(0);
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let mut error = serde_json::json!({
+            "code": self.code,
+            "message": self.message,
+            "innerError": {
+                "date": ztd_core::Timestamp(now).to_rfc3339_seconds(),
+                "request-id": request_id,
+                "client-request-id": request_id,
+            }
+        });
+        if !self.details.is_empty() {
+            error["details"] = serde_json::Value::Array(self.details);
+        }
+        (self.status, Json(serde_json::json!({ "error": error }))).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
