@@ -123,7 +123,9 @@ impl Tx {
             remediation_state = $28, updated_at = $30 \
             WHERE tenant_id = $1 AND ztdid = $2";
         // $29 (created_at) is bound but unused: the row keeps its creation time.
-        self.execute(bind_device(sqlx::query(sql), d)).await.map(drop)
+        self.execute(bind_device(sqlx::query(sql), d))
+            .await
+            .map(drop)
     }
 
     pub async fn delete_device(
@@ -244,7 +246,10 @@ impl Tx {
     }
 
     /// Every device of the tenant, ordered by ZTDID (assignment resolution over the whole fleet).
-    pub async fn all_devices(&mut self, tenant: TenantId) -> Result<Vec<AutopilotDevice>, StoreError> {
+    pub async fn all_devices(
+        &mut self,
+        tenant: TenantId,
+    ) -> Result<Vec<AutopilotDevice>, StoreError> {
         let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE tenant_id = $1 ORDER BY ztdid");
         self.fetch_map(sqlx::query(&sql).bind(tenant.to_string()), device)
             .await

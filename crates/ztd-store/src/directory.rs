@@ -9,7 +9,8 @@ use crate::devices::push_limit_offset;
 use crate::tx::{bind_all, Bind, Filter, Q};
 use crate::{DirectoryQuery, StoreError, Tx};
 
-const DIRECTORY_COLS: &str = "tenant_id, id, device_id, display_name, display_name_lower, account_enabled, \
+const DIRECTORY_COLS: &str =
+    "tenant_id, id, device_id, display_name, display_name_lower, account_enabled, \
     physical_ids, operating_system, operating_system_version, manufacturer, model, trust_type, \
     enrollment_profile_name, ztdid, created_at";
 const DIRECTORY_COL_COUNT: usize = 15;
@@ -95,8 +96,9 @@ impl Tx {
         tenant: TenantId,
         id: DirectoryObjectId,
     ) -> Result<Option<DirectoryDevice>, StoreError> {
-        let sql =
-            format!("SELECT {DIRECTORY_COLS} FROM directory_devices WHERE tenant_id = $1 AND id = $2");
+        let sql = format!(
+            "SELECT {DIRECTORY_COLS} FROM directory_devices WHERE tenant_id = $1 AND id = $2"
+        );
         let q = sqlx::query(&sql)
             .bind(tenant.to_string())
             .bind(id.to_string());
@@ -133,8 +135,9 @@ impl Tx {
         &mut self,
         tenant: TenantId,
     ) -> Result<Vec<DirectoryDevice>, StoreError> {
-        let sql =
-            format!("SELECT {DIRECTORY_COLS} FROM directory_devices WHERE tenant_id = $1 ORDER BY id");
+        let sql = format!(
+            "SELECT {DIRECTORY_COLS} FROM directory_devices WHERE tenant_id = $1 ORDER BY id"
+        );
         self.fetch_map(sqlx::query(&sql).bind(tenant.to_string()), directory_device)
             .await
     }

@@ -33,7 +33,8 @@ fn membership(row: &AnyRow) -> Result<(DirectoryObjectId, GroupId, MembershipSou
 
 impl Tx {
     pub async fn insert_group(&mut self, g: &Group) -> Result<(), StoreError> {
-        let sql = format!("INSERT INTO device_groups ({GROUP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
+        let sql =
+            format!("INSERT INTO device_groups ({GROUP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
         let q = sqlx::query(&sql)
             .bind(g.tenant_id.to_string())
             .bind(g.id.to_string())
@@ -62,7 +63,11 @@ impl Tx {
 
     /// Deletes the group and its memberships. Profile and ESP assignments that target it are left to the
     /// application (it decides whether to drop or reject them), so a stale target may remain.
-    pub async fn delete_group(&mut self, tenant: TenantId, id: GroupId) -> Result<bool, StoreError> {
+    pub async fn delete_group(
+        &mut self,
+        tenant: TenantId,
+        id: GroupId,
+    ) -> Result<bool, StoreError> {
         let (tenant, id) = (tenant.to_string(), id.to_string());
         let q = sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2")
             .bind(tenant.as_str())
@@ -79,7 +84,8 @@ impl Tx {
         tenant: TenantId,
         id: GroupId,
     ) -> Result<Option<Group>, StoreError> {
-        let sql = format!("SELECT {GROUP_COLS} FROM device_groups WHERE tenant_id = $1 AND id = $2");
+        let sql =
+            format!("SELECT {GROUP_COLS} FROM device_groups WHERE tenant_id = $1 AND id = $2");
         let q = sqlx::query(&sql)
             .bind(tenant.to_string())
             .bind(id.to_string());

@@ -262,7 +262,10 @@ async fn open_sqlite(url: &str) -> Result<Inner, StoreError> {
     })
 }
 
-async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection, read_only: bool) -> Result<(), sqlx::Error> {
+async fn sqlite_pragmas(
+    conn: &mut sqlx::AnyConnection,
+    read_only: bool,
+) -> Result<(), sqlx::Error> {
     // synchronous=NORMAL: durable across application crashes, may lose the newest commits on power loss.
     conn.execute("PRAGMA synchronous = NORMAL").await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;

@@ -108,7 +108,7 @@ impl Tx {
     pub async fn append_events(&mut self, events: &[Event]) -> Result<(), StoreError> {
         let mut next_seq: BTreeMap<TenantId, i64> = BTreeMap::new();
         for e in events {
-            if !next_seq.contains_key(&e.tenant_id) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = next_seq.entry(e.tenant_id) {
                 let row = self
                     .fetch_optional(
                         sqlx::query(
@@ -121,7 +121,7 @@ impl Tx {
                     Some(row) => int(&row, "seq")?,
                     None => 0,
                 };
-                next_seq.insert(e.tenant_id, max + 1);
+                slot.insert(max + 1);
             }
         }
         let rows: Vec<(i64, &Event)> = events

@@ -5,9 +5,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use ztd_core::esp::{EspConfiguration, EspSettings};
-use ztd_core::profile::{
-    DeploymentProfile, DeviceType, JoinType, OobeSettings, ProfileAssignment,
-};
+use ztd_core::profile::{DeploymentProfile, DeviceType, JoinType, OobeSettings, ProfileAssignment};
 use ztd_core::{ProfileId, TenantId};
 
 use crate::codec::{
@@ -155,7 +153,8 @@ fn esp(row: &AnyRow) -> Result<EspConfiguration, StoreError> {
             selected_mobile_app_ids: doc.selected_mobile_app_ids,
             allow_non_blocking_app_installation: doc.allow_non_blocking_app_installation,
             install_quality_updates: doc.install_quality_updates,
-            track_install_progress_for_autopilot_only: doc.track_install_progress_for_autopilot_only,
+            track_install_progress_for_autopilot_only: doc
+                .track_install_progress_for_autopilot_only,
             disable_user_status_tracking_after_first_user: doc
                 .disable_user_status_tracking_after_first_user,
         },
@@ -338,7 +337,10 @@ impl Tx {
     }
 
     /// Ordered by priority (lower wins), then id.
-    pub async fn list_esps(&mut self, tenant: TenantId) -> Result<Vec<EspConfiguration>, StoreError> {
+    pub async fn list_esps(
+        &mut self,
+        tenant: TenantId,
+    ) -> Result<Vec<EspConfiguration>, StoreError> {
         let sql = format!(
             "SELECT {ESP_COLS} FROM esp_configurations WHERE tenant_id = $1 ORDER BY priority, id"
         );
