@@ -27,6 +27,8 @@ pub struct GroupVerdict {
     pub membership_rule: Option<String>,
     /// The rule's evaluation for this device, every sub-expression with its value.
     pub trace: Option<ztd_rules::Trace>,
+    /// The same trace rendered for people.
+    pub trace_text: Option<String>,
     /// Whether a fresh evaluation agrees with the stored membership (it always should).
     pub consistent: bool,
 }
@@ -88,6 +90,7 @@ impl App {
                 }
                 (false, _) => true,
             };
+            let trace_text = trace.as_ref().map(ToString::to_string);
             groups.push(GroupVerdict {
                 group_id: group.id,
                 display_name: group.display_name.clone(),
@@ -96,6 +99,7 @@ impl App {
                 source: stored,
                 membership_rule: group.membership_rule.clone(),
                 trace,
+                trace_text,
                 consistent,
             });
         }

@@ -11,8 +11,10 @@ use ztd_core::{DomainError, IdSource, TenantId, Timestamp};
 use ztd_store::{Store, StoreError};
 
 mod boot;
+pub mod demo;
 mod devices;
 mod explain;
+pub mod graph_imports;
 mod groups;
 mod import;
 mod profiles;

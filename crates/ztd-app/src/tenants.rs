@@ -170,23 +170,22 @@ impl App {
     }
 
     /// The key that signs access tokens, shared by every node through the database and created on first use.
-    /// It is server-wide, so it lives under the nil tenant id, which no tenant ever has.
     pub async fn token_signing_key(&self) -> AppResult<Vec<u8>> {
-        let system = TenantId(uuid::Uuid::nil());
-        let mut tx = self.store.begin().await?;
-        if let Some(stored) = tx.get_setting(system, SIGNING_KEY_SETTING).await? {
-            if let Ok(key) = hex::decode(stored.trim()) {
-                if key.len() >= 32 {
-                    return Ok(key);
-                }
-            }
-        }
         let mut key = vec![0u8; 64];
         rand::thread_rng().fill_bytes(&mut key);
-        tx.put_setting(system, SIGNING_KEY_SETTING, &hex::encode(&key))
+        let mut tx = self.store.begin().await?;
+        let stored = tx
+            .init_server_setting(SIGNING_KEY_SETTING, &hex::encode(&key))
             .await?;
         tx.commit().await?;
-        Ok(key)
+        hex::decode(stored.trim())
+            .ok()
+            .filter(|key| key.len() >= 32)
+            .ok_or_else(|| {
+                AppError::Store(ztd_store::StoreError::Corrupt(
+                    "the token signing key is not valid hex".into(),
+                ))
+            })
     }
 
     /// Checks a client id and secret; `None` when either is wrong.

@@ -74,6 +74,7 @@ wire_names!(RemediationState {
 
 /// The hardware identity a registration was matched by, as decoded from the 4K hash (see `registration`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct HardwareKeys {
     /// `lowercase(manufacturer) + "\u{1f}" + uppercase(serial)`: the global uniqueness key of a device.
     pub identity_key: String,
@@ -85,6 +86,7 @@ pub struct HardwareKeys {
 
 /// One Autopilot registration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AutopilotDevice {
     pub tenant_id: TenantId,
     pub ztdid: Ztdid,
@@ -115,6 +117,7 @@ pub struct AutopilotDevice {
 
 /// The device's current profile targeting, kept up to date in the transaction of every change that affects it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ProfileAssignmentState {
     /// The profile the device should get now (Graph `intendedDeploymentProfile`).
     pub intended_profile_id: Option<ProfileId>,

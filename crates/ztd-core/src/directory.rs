@@ -7,6 +7,7 @@ use crate::{DirectoryDeviceId, DirectoryObjectId, TenantId, Timestamp, Ztdid};
 
 /// A directory device object (Graph `/devices`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DirectoryDevice {
     pub tenant_id: TenantId,
     pub id: DirectoryObjectId,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::{GroupId, TenantId, Timestamp};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Group {
     pub tenant_id: TenantId,
     pub id: GroupId,

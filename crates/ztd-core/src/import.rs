@@ -42,6 +42,7 @@ impl ImportStatus {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ImportRecord {
     pub tenant_id: TenantId,
     pub id: ImportId,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::{TenantId, Timestamp};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Tenant {
     pub id: TenantId,
     pub display_name: String,
@@ -15,6 +16,7 @@ pub struct Tenant {
 
 /// An application registration allowed to call the admin API of one tenant (OAuth2 client credentials).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ClientCredential {
     pub tenant_id: TenantId,
     pub client_id: String,

@@ -16,6 +16,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the server (embedded SQLite by default, PostgreSQL with --database-url).
+    Serve(cmd::serve::Args),
+    /// Register devices from a hardware-hash CSV.
+    Import(cmd::import::Args),
+    /// Explain, list and boot Autopilot devices.
+    Device(cmd::device::Args),
+    /// Create, list, assign and export deployment profiles.
+    Profile(cmd::profile::Args),
+    /// Create and list device groups.
+    Group(cmd::group::Args),
     /// Decode, verify and generate 4K hardware hashes.
     Hash(cmd::hash::Args),
     /// Check, evaluate and explain dynamic membership rules.
@@ -25,6 +35,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Import(args) => cmd::import::run(args),
+        Command::Device(args) => cmd::device::run(args),
+        Command::Profile(args) => cmd::profile::run(args),
+        Command::Group(args) => cmd::group::run(args),
         Command::Hash(args) => cmd::hash::run(args),
         Command::Rule(args) => cmd::rule::run(args),
     };

@@ -1,4 +1,10 @@
 //! One module per subcommand. Each exposes `Args` (clap) and `run(Args) -> anyhow::Result<ExitCode>`.
 
+pub mod client;
+pub mod device;
+pub mod group;
 pub mod hash;
+pub mod import;
+pub mod profile;
 pub mod rule;
+pub mod serve;

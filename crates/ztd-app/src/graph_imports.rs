@@ -1,0 +1,341 @@
+//! The Graph import queue (`importedWindowsAutopilotDeviceIdentities`): clients POST hashes, the service
+//! registers them in the background, and clients poll until the record leaves `unknown`.
+//!
+//! Records are stored `pending`. A worker ([`spawn_import_worker`]) claims a batch and, **in the claiming
+//! transaction**, registers the devices and writes every record's outcome. So a record can never read
+//! `complete` while its device does not exist yet, which clients rely on: they GET the device by
+//! `deviceRegistrationId` as soon as the import says `complete`.
+//!
+//! The registration rules are those of [`App::import_devices`] (CSV imports): same decoding, same 806/808
+//! decisions, same duplicate detection inside one batch, same targeting before commit. They are repeated
+//! here because the worker must run them inside its own transaction.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use ztd_core::device::{AutopilotDevice, HardwareKeys};
+use ztd_core::directory::DirectoryDevice;
+use ztd_core::error::{ImportError, ImportErrorKind};
+use ztd_core::import::{ImportRecord, ImportStatus};
+use ztd_core::registration::{self, RegistrationIds, RegistrationRequest};
+use ztd_core::{DirectoryDeviceId, DirectoryObjectId, ImportId, TenantId, Ztdid};
+use ztd_hwhash::HardwareHash;
+use ztd_store::{ImportQuery, StoreError, Tx};
+
+use crate::targeting::{plan_changes, Subject, Targeting};
+use crate::{App, AppError, AppResult};
+
+/// Records one worker transaction claims. Large enough for a full 500-row CSV in one commit.
+pub const IMPORT_BATCH: u32 = 500;
+/// How often an idle worker looks at the queue (other nodes may have enqueued).
+pub const IMPORT_POLL: Duration = Duration::from_millis(50);
+
+/// Wakes the workers of this process as soon as something is enqueued, so imports finish in milliseconds
+/// rather than one poll interval later. Process-wide: a worker woken for another store's queue just finds
+/// nothing to do.
+static WAKE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// One hash to register, as a Graph client sent it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewImport {
+    pub batch_id: String,
+    pub serial_number: String,
+    pub product_key: String,
+    /// Base64, as the client sent it (checked to be base64 by the caller, decoded by the worker).
+    pub hardware_hash: String,
+    pub group_tag: String,
+    pub assigned_user_principal_name: String,
+}
+
+impl App {
+    /// Queues hashes for registration (status `pending`) and wakes the worker.
+    pub async fn enqueue_imports(
+        &self,
+        tenant: TenantId,
+        imports: Vec<NewImport>,
+    ) -> AppResult<Vec<ImportRecord>> {
+        let now = self.now();
+        let records: Vec<ImportRecord> = imports
+            .into_iter()
+            .map(|new| ImportRecord {
+                tenant_id: tenant,
+                id: ImportId(self.next_uuid()),
+                batch_id: new.batch_id,
+                serial_number: new.serial_number.trim().to_string(),
+                product_key: new.product_key.trim().to_string(),
+                hardware_hash: new.hardware_hash.trim().to_string(),
+                group_tag: new.group_tag.trim().to_string(),
+                assigned_user_principal_name: new.assigned_user_principal_name.trim().to_string(),
+                status: ImportStatus::Pending,
+                ztdid: None,
+                error_code: 0,
+                error_name: String::new(),
+                error_message: String::new(),
+                created_at: now,
+                updated_at: now,
+            })
+            .collect();
+        let mut tx = self.store.begin().await?;
+        if tx.get_tenant(tenant).await?.is_none() {
+            return Err(AppError::not_found("tenant", tenant));
+        }
+        tx.insert_imports(&records).await?;
+        tx.commit().await?;
+        WAKE.notify_waiters();
+        Ok(records)
+    }
+
+    pub async fn import_record(&self, tenant: TenantId, id: ImportId) -> AppResult<ImportRecord> {
+        let mut tx = self.store.begin_read().await?;
+        tx.get_import(tenant, id)
+            .await?
+            .ok_or_else(|| AppError::not_found("importedWindowsAutopilotDeviceIdentity", id))
+    }
+
+    pub async fn import_records(
+        &self,
+        tenant: TenantId,
+        query: &ImportQuery,
+    ) -> AppResult<Vec<ImportRecord>> {
+        let mut tx = self.store.begin_read().await?;
+        Ok(tx.list_imports(tenant, query).await?)
+    }
+
+    /// Deletes an import record. The registered device, if any, stays.
+    pub async fn delete_import_record(&self, tenant: TenantId, id: ImportId) -> AppResult<()> {
+        let mut tx = self.store.begin().await?;
+        if !tx.delete_import(tenant, id).await? {
+            return Err(AppError::not_found(
+                "importedWindowsAutopilotDeviceIdentity",
+                id,
+            ));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` pending records (any tenant), registers them and records each outcome, all in
+    /// one transaction. Returns how many records were processed.
+    pub async fn process_import_queue(&self, limit: u32) -> AppResult<usize> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let claimed = tx.claim_pending_imports(limit).await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let mut by_tenant: Vec<(TenantId, Vec<ImportRecord>)> = Vec::new();
+        for record in claimed {
+            match by_tenant.iter_mut().find(|(t, _)| *t == record.tenant_id) {
+                Some((_, records)) => records.push(record),
+                None => by_tenant.push((record.tenant_id, vec![record])),
+            }
+        }
+        let mut processed = Vec::new();
+        let mut events = Vec::new();
+        for (tenant, mut records) in by_tenant {
+            let outcomes = self.register_in(&mut tx, tenant, &records, now).await?;
+            let mut registered = 0usize;
+            for (record, outcome) in records.iter_mut().zip(outcomes) {
+                match outcome {
+                    Ok(ztdid) => {
+                        registered += 1;
+                        record.status = ImportStatus::Complete;
+                        record.ztdid = Some(ztdid);
+                        record.error_code = 0;
+                        record.error_name.clear();
+                        record.error_message.clear();
+                    }
+                    Err(error) => {
+                        record.status = ImportStatus::Error;
+                        record.ztdid = None;
+                        record.error_code = error.kind.code();
+                        record.error_name = error.kind.name().to_string();
+                        record.error_message = error.message;
+                    }
+                }
+                record.updated_at = now;
+            }
+            events.push(self.event(
+                tenant,
+                "devices.imported",
+                "",
+                serde_json::json!({ "rows": records.len(), "registered": registered, "rejected": records.len() - registered, "source": "graph" }),
+            ));
+            processed.extend(records);
+        }
+        tx.update_imports(&processed).await?;
+        tx.append_events(&events).await?;
+        tx.commit().await?;
+        Ok(processed.len())
+    }
+
+    /// Registers `records` of one tenant inside `tx`: one outcome per record, in order.
+    async fn register_in(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        records: &[ImportRecord],
+        now: ztd_core::Timestamp,
+    ) -> AppResult<Vec<Result<Ztdid, ImportError>>> {
+        if tx.get_tenant(tenant).await?.is_none() {
+            return Ok(records
+                .iter()
+                .map(|_| {
+                    Err(ImportError::new(
+                        ImportErrorKind::InvalidZtdRequestBody,
+                        "the tenant of this import no longer exists",
+                    ))
+                })
+                .collect());
+        }
+        let decoded: Vec<Result<RegistrationRequest, ImportError>> =
+            records.iter().map(decode_record).collect();
+        let keys: Vec<String> = decoded
+            .iter()
+            .filter_map(|d| d.as_ref().ok())
+            .map(|r| r.keys.identity_key.clone())
+            .collect();
+        let registered = tx.find_devices_by_identity_keys(&keys).await?;
+        let mut seen = HashSet::new();
+        let mut outcomes = Vec::with_capacity(records.len());
+        let mut devices: Vec<AutopilotDevice> = Vec::new();
+        let mut objects: Vec<DirectoryDevice> = Vec::new();
+        for request in decoded {
+            let request = match request {
+                Ok(request) => request,
+                Err(error) => {
+                    outcomes.push(Err(error));
+                    continue;
+                }
+            };
+            if !seen.insert(request.keys.identity_key.clone()) {
+                outcomes.push(Err(ImportError::new(
+                    ImportErrorKind::ZtdDeviceDuplicated,
+                    format!(
+                        "device {} appears more than once in this import; only its first record was processed",
+                        request.serial_number
+                    ),
+                )));
+                continue;
+            }
+            let matching: Vec<AutopilotDevice> = registered
+                .iter()
+                .filter(|d| d.keys.identity_key == request.keys.identity_key)
+                .cloned()
+                .collect();
+            if let Err(error) = registration::decide(tenant, &request, &matching) {
+                outcomes.push(Err(error));
+                continue;
+            }
+            let ids = RegistrationIds {
+                ztdid: Ztdid(self.next_uuid()),
+                directory_object_id: DirectoryObjectId(self.next_uuid()),
+                directory_device_id: DirectoryDeviceId(self.next_uuid()),
+            };
+            let (device, object) = registration::register(tenant, &request, ids, now);
+            outcomes.push(Ok(device.ztdid));
+            devices.push(device);
+            objects.push(object);
+        }
+        if !devices.is_empty() {
+            let targeting = Targeting::load(tx, tenant).await?;
+            let subjects: Vec<Subject<'_>> = devices
+                .iter()
+                .zip(&objects)
+                .map(|(device, directory)| Subject {
+                    device: Some(device),
+                    directory,
+                    static_groups: Default::default(),
+                    rule_groups: Default::default(),
+                })
+                .collect();
+            let changes = plan_changes(&targeting, &subjects, now);
+            let states: HashMap<Ztdid, _> = changes.assignments.into_iter().collect();
+            for device in &mut devices {
+                if let Some(state) = states.get(&device.ztdid) {
+                    device.assignment = state.clone();
+                }
+            }
+            tx.insert_devices(&devices).await?;
+            tx.insert_directory_devices(&objects).await?;
+            if !changes.add.is_empty() {
+                tx.add_members(tenant, &changes.add).await?;
+            }
+        }
+        Ok(outcomes)
+    }
+}
+
+/// Decodes a queued record into a registration request (the rules of `import::decode_row`).
+fn decode_record(record: &ImportRecord) -> Result<RegistrationRequest, ImportError> {
+    let invalid =
+        |message: String| ImportError::new(ImportErrorKind::InvalidZtdHardwareHash, message);
+    let text = record.hardware_hash.trim();
+    if text.is_empty() {
+        if record.serial_number.is_empty() && record.product_key.is_empty() {
+            return Err(ImportError::new(
+                ImportErrorKind::MissingZtdSerialNumberAndProductKey,
+                "the record has neither a serial number nor a product key",
+            ));
+        }
+        return Err(invalid(
+            "hardwareIdentifier is empty; harvest the hash with Get-WindowsAutopilotInfo".into(),
+        ));
+    }
+    let hash = HardwareHash::from_base64(text)
+        .map_err(|err| invalid(format!("hardwareIdentifier is not a valid hash: {err}")))?;
+    let identity = hash.identity();
+    let serial = identity.serial_number.clone().unwrap_or_default();
+    let manufacturer = identity.manufacturer.clone().unwrap_or_default();
+    let given = record.serial_number.trim();
+    if !given.is_empty() && !serial.is_empty() && !given.eq_ignore_ascii_case(serial.trim()) {
+        return Err(invalid(format!(
+            "serialNumber says {given:?} but the hardware hash belongs to {serial:?}; the record mixes two devices"
+        )));
+    }
+    let keys = HardwareKeys {
+        identity_key: registration::identity_key(&manufacturer, &serial),
+        smbios_uuid: identity.smbios_uuid.clone(),
+        tpm_ek_pub_hash: identity.tpm_ek_pub_hash.clone(),
+        disk_serial: identity.disk_serial.clone(),
+        mac_addresses: identity.mac_addresses.clone(),
+    };
+    Ok(RegistrationRequest {
+        serial_number: serial,
+        manufacturer,
+        model: identity.model.clone().unwrap_or_default(),
+        product_key: record.product_key.trim().to_string(),
+        hardware_hash: text.to_string(),
+        keys,
+        group_tag: record.group_tag.trim().to_string(),
+        purchase_order_id: String::new(),
+        assigned_user: record.assigned_user_principal_name.trim().to_string(),
+    })
+}
+
+/// Starts the background worker that drains the import queue: it runs whenever something is enqueued in
+/// this process and every [`IMPORT_POLL`] otherwise (for records enqueued by other nodes). A failed batch
+/// (database down, a concurrent registration of the same hardware on another node) stays pending and is
+/// retried on the next round.
+pub fn spawn_import_worker(app: App) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let notified = WAKE.notified();
+            tokio::pin!(notified);
+            // Registered before looking at the queue, so an enqueue during the round is not missed.
+            notified.as_mut().enable();
+            match app.process_import_queue(IMPORT_BATCH).await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(AppError::Store(StoreError::Conflict(message))) => {
+                    tracing::info!(%message, "import batch conflicted with a concurrent registration; retrying");
+                }
+                Err(error) => tracing::warn!(%error, "import batch failed; retrying"),
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(IMPORT_POLL) => {}
+            }
+        }
+    })
+}

@@ -1,0 +1,169 @@
+//! `ztd serve`: runs the server on the embedded SQLite database (default) or on PostgreSQL.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use ztd_app::App;
+use ztd_server::{AppState, TlsFiles, TokenIssuer};
+use ztd_store::Store;
+
+use super::client::CredentialsFile;
+
+/// Run the ztd server: admin API (Graph-compatible), device API and token endpoint.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  ztd serve                      # SQLite in ./ztd-data, http://127.0.0.1:8950\n  ztd serve --demo               # with sample devices, groups and profiles\n  ztd serve --database-url postgres://postgres@127.0.0.1/ztd --listen 0.0.0.0:8950"
+)]
+pub struct Args {
+    /// Directory for the embedded database and the first-start credentials.
+    #[arg(long, env = "ZTD_DATA_DIR", default_value = "ztd-data")]
+    data_dir: PathBuf,
+    /// Database URL; `postgres://...` to share one database between several nodes. Default: SQLite in --data-dir.
+    #[arg(long, env = "ZTD_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Address to listen on.
+    #[arg(long, env = "ZTD_LISTEN", default_value = "127.0.0.1:8950")]
+    listen: SocketAddr,
+    /// On first start, seed sample devices, dynamic groups and profiles.
+    #[arg(long)]
+    demo: bool,
+    /// Name of the tenant created on first start.
+    #[arg(long, default_value = "Contoso Lab")]
+    tenant_name: String,
+    /// Default domain of the tenant created on first start.
+    #[arg(long, default_value = "contoso.example")]
+    tenant_domain: String,
+    /// PEM certificate chain: serve HTTPS (rustls). Needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    log_json: bool,
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn write_credentials(path: &std::path::Path, credentials: &CredentialsFile) -> anyhow::Result<()> {
+    let bytes = serde_json::to_vec_pretty(credentials)?;
+    #[cfg(unix)]
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?;
+        file.write_all(&bytes)?;
+    }
+    #[cfg(not(unix))]
+    std::fs::write(path, &bytes)?;
+    Ok(())
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    init_logging(args.log_json);
+    super::client::runtime()?.block_on(serve(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            args.data_dir.display()
+        )
+    })?;
+    let url = match &args.database_url {
+        Some(url) => url.clone(),
+        None => {
+            let path = std::fs::canonicalize(&args.data_dir)?.join("ztd.db");
+            format!("sqlite://{}", path.display())
+        }
+    };
+    let store = Store::open(&url)
+        .await
+        .with_context(|| "cannot open the database (check --database-url)".to_string())?;
+    let app = App::with_defaults(store);
+    if let Some(first) = app
+        .bootstrap(&args.tenant_name, &args.tenant_domain)
+        .await?
+    {
+        let credentials_path = args.data_dir.join("credentials.json");
+        let base = match (&args.tls_cert, args.listen) {
+            (Some(_), addr) => format!("https://{addr}"),
+            (None, addr) => format!("http://{addr}"),
+        };
+        write_credentials(
+            &credentials_path,
+            &CredentialsFile {
+                tenant_id: first.tenant.id.to_string(),
+                client_id: first.client_id.clone(),
+                client_secret: first.client_secret.clone(),
+                server: Some(base),
+            },
+        )?;
+        eprintln!(
+            "First start: created tenant {} ({}, {})",
+            first.tenant.display_name, first.tenant.id, first.tenant.domain
+        );
+        eprintln!("  administrator client id:     {}", first.client_id);
+        eprintln!("  administrator client secret: {}", first.client_secret);
+        eprintln!(
+            "  saved to {} (the CLI reads it from there)",
+            credentials_path.display()
+        );
+        if args.demo {
+            app.seed_demo(first.tenant.id).await?;
+            eprintln!("  demo: 30 devices, 3 dynamic groups on [OrderId], 3 profiles assigned");
+        }
+    } else if args.demo {
+        eprintln!("--demo only seeds on first start; the database already has a tenant");
+    }
+    let key = app.token_signing_key().await?;
+    let state = AppState {
+        app: app.clone(),
+        tokens: Arc::new(TokenIssuer::new(&key)),
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (in use? try --listen 127.0.0.1:0)",
+                args.listen
+            )
+        })?;
+    let scheme = if args.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    eprintln!("ztd listening on {scheme}://{}", listener.local_addr()?);
+    let tls = match (args.tls_cert, args.tls_key) {
+        (Some(certificate), Some(private_key)) => Some(TlsFiles {
+            certificate,
+            private_key,
+        }),
+        _ => None,
+    };
+    ztd_server::serve(listener, state, tls).await?;
+    Ok(())
+}
