@@ -42,6 +42,7 @@ mod groups;
 mod imports;
 mod misc;
 mod profiles;
+mod server_settings;
 mod tx;
 
 use std::str::FromStr;
