@@ -36,12 +36,14 @@
 //! while holding one in the same task: on SQLite it waits for the first.
 
 mod codec;
+pub mod corporate;
 mod devices;
 mod directory;
 mod groups;
 mod imports;
 mod misc;
 mod profiles;
+pub mod scratch;
 mod server_settings;
 mod tx;
 

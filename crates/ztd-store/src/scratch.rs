@@ -1,0 +1,42 @@
+//! Throw-away databases for tests and benchmarks of the crates above the store: a SQLite file in a temporary
+//! directory, or a fresh PostgreSQL schema that is dropped afterwards. Keeps SQL out of other crates' tests.
+
+use sqlx::Connection;
+
+use crate::{Store, StoreError};
+
+/// A store on a PostgreSQL schema of its own. Call [`ScratchPostgres::drop_schema`] when done.
+pub struct ScratchPostgres {
+    pub store: Store,
+    base_url: String,
+    schema: String,
+}
+
+impl ScratchPostgres {
+    /// Creates a uniquely named schema on the server at `base_url` and opens a store on it.
+    pub async fn create(base_url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let schema = format!("ztd_scratch_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(base_url).await?;
+        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut admin).await?;
+        admin.close().await?;
+        let separator = if base_url.contains('?') { '&' } else { '?' };
+        let url = format!("{base_url}{separator}options=-c%20search_path%3D{schema}");
+        let store = Store::open(&url).await?;
+        Ok(Self { store, base_url: base_url.to_string(), schema })
+    }
+
+    /// Closes the store and drops the schema with everything in it.
+    pub async fn drop_schema(self) -> Result<(), StoreError> {
+        self.store.close().await;
+        let mut admin = sqlx::PgConnection::connect(&self.base_url).await?;
+        sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.schema)).execute(&mut admin).await?;
+        admin.close().await?;
+        Ok(())
+    }
+}
+
+/// A store on a SQLite file in `dir`.
+pub async fn sqlite_in(dir: &std::path::Path) -> Result<Store, StoreError> {
+    Store::open(&format!("sqlite://{}", dir.join("ztd.db").display())).await
+}
