@@ -44,6 +44,7 @@ pub enum RowResult {
     Registered {
         ztdid: Ztdid,
     },
+    #[serde(rename_all = "camelCase")]
     Rejected {
         error_code: i32,
         error_name: String,
