@@ -12,17 +12,34 @@ use tower_http::trace::TraceLayer;
 use ztd_app::App;
 
 pub mod auth;
+mod auth_discovery;
 mod device_api;
 pub mod error;
+pub mod graph;
 mod native;
 
 pub use auth::{Caller, TokenIssuer};
+pub use graph::GraphConfig;
+pub use ztd_app::graph_imports::spawn_import_worker;
 
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
     pub app: App,
     pub tokens: Arc<TokenIssuer>,
+    /// Settings of the Graph API (sync throttling, link base URL).
+    pub graph: Arc<GraphConfig>,
+}
+
+impl AppState {
+    /// State with the default Graph settings.
+    pub fn new(app: App, tokens: Arc<TokenIssuer>) -> Self {
+        Self {
+            app,
+            tokens,
+            graph: Arc::new(GraphConfig::default()),
+        }
+    }
 }
 
 /// The whole HTTP surface.
@@ -31,7 +48,16 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(|| async { "ok" }))
         .route("/{tenant}/oauth2/v2.0/token", post(auth::token))
         .route("/device/v1/boot", post(device_api::boot))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(auth_discovery::openid_configuration),
+        )
+        .route(
+            "/common/discovery/instance",
+            get(auth_discovery::instance_discovery),
+        )
         .nest("/ztd/v1", native::routes())
+        .merge(graph::routes(state.clone()))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -48,6 +74,12 @@ pub async fn serve(
     state: AppState,
     tls: Option<TlsFiles>,
 ) -> std::io::Result<()> {
+    let mut state = state;
+    if tls.is_some() && !state.graph.https {
+        let mut config = (*state.graph).clone();
+        config.https = true;
+        state.graph = Arc::new(config);
+    }
     let router = router(state);
     match tls {
         None => {

@@ -1,0 +1,55 @@
+//! OpenID Connect discovery documents in Entra's shape, so MSAL-based credential libraries (azure-identity's
+//! `ClientSecretCredential` given ztd's authority URL) find ztd's token endpoint.
+
+use axum::extract::Path;
+use axum::http::{header, HeaderMap};
+use axum::Json;
+use serde_json::{json, Value};
+
+fn root(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("https");
+    format!("{scheme}://{host}")
+}
+
+/// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
+pub async fn openid_configuration(Path(tenant): Path<String>, headers: HeaderMap) -> Json<Value> {
+    let root = root(&headers);
+    Json(json!({
+        "token_endpoint": format!("{root}/{tenant}/oauth2/v2.0/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "authorization_endpoint": format!("{root}/{tenant}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{root}/{tenant}/oauth2/v2.0/devicecode"),
+        "issuer": format!("https://ztd/{tenant}/v2.0"),
+        "jwks_uri": format!("{root}/{tenant}/discovery/v2.0/keys"),
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "grant_types_supported": ["client_credentials"],
+        "tenant_region_scope": null,
+        "cloud_instance_name": "ztd",
+        "msgraph_host": headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost"),
+    }))
+}
+
+/// `GET /common/discovery/instance`: MSAL's instance discovery, answering that this host is its own cloud.
+pub async fn instance_discovery(headers: HeaderMap) -> Json<Value> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost")
+        .to_string();
+    let root = root(&headers);
+    Json(json!({
+        "tenant_discovery_endpoint": format!("{root}/common/v2.0/.well-known/openid-configuration"),
+        "api-version": "1.1",
+        "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+    }))
+}

@@ -1,0 +1,727 @@
+//! Directory resources: `/devices` (the Entra-style device objects Autopilot creates), `/groups` (static and
+//! dynamic device groups and their members) and `/organization`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use axum::Router;
+use serde_json::{json, Value};
+use ztd_app::NewGroup;
+use ztd_core::directory::DirectoryDevice;
+use ztd_core::group::Group;
+use ztd_core::{DirectoryDeviceId, DirectoryObjectId, GroupId, TenantId};
+use ztd_store::{DirectoryQuery, Tx};
+
+use super::body;
+use super::devices::{count_response, read_tx, store_error};
+use super::odata::QueryOptions;
+use super::paging::{self, Row, Source, VecSource};
+use super::{
+    no_content, require_any, Ctx, GraphBody, DEVICE, DIRECTORY, GROUP, GROUP_MEMBER, SERVICE_CONFIG,
+};
+use crate::auth::{Access, Caller};
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+
+const DEVICE_PROPS: &[&str] = &[
+    "id",
+    "deletedDateTime",
+    "accountEnabled",
+    "approximateLastSignInDateTime",
+    "deviceId",
+    "deviceMetadata",
+    "deviceVersion",
+    "displayName",
+    "isCompliant",
+    "isManaged",
+    "manufacturer",
+    "mdmAppId",
+    "model",
+    "operatingSystem",
+    "operatingSystemVersion",
+    "physicalIds",
+    "profileType",
+    "registrationDateTime",
+    "systemLabels",
+    "trustType",
+    "enrollmentProfileName",
+    "enrollmentType",
+    "deviceOwnership",
+    "managementType",
+    "onPremisesSyncEnabled",
+    "alternativeSecurityIds",
+];
+
+const GROUP_PROPS: &[&str] = &[
+    "id",
+    "createdDateTime",
+    "description",
+    "displayName",
+    "groupTypes",
+    "mail",
+    "mailEnabled",
+    "mailNickname",
+    "membershipRule",
+    "membershipRuleProcessingState",
+    "securityEnabled",
+    "isAssignableToRole",
+    "visibility",
+];
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/devices", get(list_devices))
+        .route("/devices/$count", get(count_devices))
+        .route("/devices/{id}", get(get_device).delete(delete_device))
+        .route("/groups", get(list_groups).post(create_group))
+        .route("/groups/$count", get(count_groups))
+        .route(
+            "/groups/{id}",
+            get(get_group).patch(update_group).delete(delete_group),
+        )
+        .route("/groups/{id}/members", get(list_members))
+        .route("/groups/{id}/members/device", get(list_members))
+        .route("/groups/{id}/members/$count", get(count_members))
+        .route("/groups/{id}/transitiveMembers", get(list_members))
+        .route("/groups/{id}/members/$ref", post(add_member))
+        .route("/groups/{id}/members/{member}/$ref", delete(remove_member))
+        .route("/organization", get(list_organization))
+        .route("/organization/{id}", get(get_organization))
+}
+
+fn nullable(text: &str) -> Value {
+    if text.is_empty() {
+        Value::Null
+    } else {
+        Value::String(text.to_string())
+    }
+}
+
+/// A device object as Graph serialises it.
+pub fn directory_device_json(d: &DirectoryDevice) -> Value {
+    json!({
+        "id": d.id.to_string(),
+        "deletedDateTime": null,
+        "accountEnabled": d.account_enabled,
+        "approximateLastSignInDateTime": null,
+        "deviceId": d.device_id.to_string(),
+        "deviceMetadata": null,
+        "deviceVersion": 2,
+        "displayName": d.display_name,
+        "isCompliant": null,
+        "isManaged": null,
+        "manufacturer": nullable(&d.manufacturer),
+        "mdmAppId": null,
+        "model": nullable(&d.model),
+        "operatingSystem": nullable(&d.operating_system),
+        "operatingSystemVersion": nullable(&d.operating_system_version),
+        "physicalIds": d.physical_ids,
+        "profileType": "RegisteredDevice",
+        "registrationDateTime": d.created_at.to_rfc3339(),
+        "systemLabels": [],
+        "trustType": nullable(&d.trust_type),
+        "enrollmentProfileName": nullable(&d.enrollment_profile_name),
+        "enrollmentType": null,
+        "deviceOwnership": "Company",
+        "managementType": null,
+        "onPremisesSyncEnabled": null,
+        "alternativeSecurityIds": [],
+    })
+}
+
+fn require_device(caller: &Caller, access: Access) -> ApiResult<()> {
+    require_any(caller, &[DEVICE, DIRECTORY], access)
+}
+
+fn require_group(caller: &Caller, access: Access) -> ApiResult<()> {
+    require_any(caller, &[GROUP, DIRECTORY], access)
+}
+
+/// Directory objects of a tenant in object-id order, with `deviceId eq`/`displayName eq` pushed down.
+struct DirectorySource {
+    tx: Tx,
+    tenant: TenantId,
+    device_id: Option<DirectoryDeviceId>,
+    display_name: Option<String>,
+}
+
+impl Source for DirectorySource {
+    type Item = ();
+
+    async fn chunk(&mut self, after: Option<&str>, limit: usize) -> ApiResult<Vec<Row<()>>> {
+        let after = match after {
+            Some(text) => Some(DirectoryObjectId::parse(text).ok_or_else(|| {
+                ApiError::bad_request("The $skiptoken is not valid for this request.")
+            })?),
+            None => None,
+        };
+        let query = DirectoryQuery {
+            device_id: self.device_id,
+            display_name: self.display_name.clone(),
+            after,
+            limit: Some(u32::try_from(limit).unwrap_or(u32::MAX)),
+        };
+        let objects = self
+            .tx
+            .list_directory_devices(self.tenant, &query)
+            .await
+            .map_err(store_error)?;
+        Ok(objects
+            .iter()
+            .map(|o| Row {
+                id: o.id.to_string(),
+                json: directory_device_json(o),
+                item: (),
+            })
+            .collect())
+    }
+}
+
+async fn device_page(
+    state: &AppState,
+    tenant: TenantId,
+    query: &QueryOptions,
+) -> ApiResult<paging::Page<()>> {
+    let filter = query.filter.as_ref();
+    let device_id = filter.and_then(|f| f.required_equal("deviceId"));
+    let device_id = match device_id {
+        Some(text) => match DirectoryDeviceId::parse(&text) {
+            Some(id) => Some(id),
+            // No device has a deviceId that is not a GUID.
+            None => {
+                return Ok(paging::Page {
+                    rows: Vec::new(),
+                    next: None,
+                    count: query.count.then_some(0),
+                })
+            }
+        },
+        None => None,
+    };
+    let mut source = DirectorySource {
+        tx: read_tx(state).await?,
+        tenant,
+        device_id,
+        display_name: filter.and_then(|f| f.required_equal("displayName")),
+    };
+    paging::page(query, &mut source).await
+}
+
+async fn list_devices(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+) -> ApiResult<Response> {
+    require_device(&caller, Access::Read)?;
+    ctx.query.validate(
+        DEVICE_PROPS,
+        &["memberOf", "registeredOwners", "registeredUsers"],
+    )?;
+    let page = device_page(&state, caller.tenant_id, &ctx.query).await?;
+    let items = page.rows.into_iter().map(|r| r.json).collect();
+    Ok(ctx.collection("devices", items, page.next, page.count))
+}
+
+async fn count_devices(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+) -> ApiResult<Response> {
+    require_device(&caller, Access::Read)?;
+    ctx.query.validate(DEVICE_PROPS, &[])?;
+    let mut query = ctx.query.clone();
+    query.count = true;
+    query.top = Some(1);
+    let page = device_page(&state, caller.tenant_id, &query).await?;
+    Ok(count_response(page.count.unwrap_or(0)))
+}
+
+/// A device by object id, or by the alternate key `deviceId=...` (`/devices(deviceId='...')`).
+async fn find_device(tx: &mut Tx, tenant: TenantId, id: &str) -> ApiResult<DirectoryDevice> {
+    let not_found = || {
+        ApiError::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."))
+    };
+    if let Some(device_id) = id.strip_prefix("deviceId=") {
+        let device_id = DirectoryDeviceId::parse(device_id).ok_or_else(not_found)?;
+        let found = tx
+            .list_directory_devices(
+                tenant,
+                &DirectoryQuery {
+                    device_id: Some(device_id),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(store_error)?;
+        return found.into_iter().next().ok_or_else(not_found);
+    }
+    let object = DirectoryObjectId::parse(id).ok_or_else(not_found)?;
+    tx.get_directory_device(tenant, object)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(not_found)
+}
+
+async fn get_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    require_device(&caller, Access::Read)?;
+    ctx.query.validate(DEVICE_PROPS, &[])?;
+    let mut tx = read_tx(&state).await?;
+    let device = find_device(&mut tx, caller.tenant_id, &id).await?;
+    Ok(ctx.entity(StatusCode::OK, "devices", directory_device_json(&device)))
+}
+
+/// Deleting the device object of a registered Autopilot device is refused: ztd removes the object together
+/// with the registration (`DELETE windowsAutopilotDeviceIdentities/{id}`), in the documented order.
+async fn delete_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    require_device(&caller, Access::Write)?;
+    let device = {
+        let mut tx = read_tx(&state).await?;
+        find_device(&mut tx, caller.tenant_id, &id).await?
+    };
+    if let Some(ztdid) = device.ztdid {
+        return Err(ApiError::bad_request(format!(
+            "This device object belongs to Autopilot device {ztdid}; delete that registration (windowsAutopilotDeviceIdentities/{ztdid}) and the object goes with it."
+        )));
+    }
+    let mut tx = state.app.store().begin().await.map_err(store_error)?;
+    tx.delete_directory_device(caller.tenant_id, device.id)
+        .await
+        .map_err(store_error)?;
+    tx.commit().await.map_err(store_error)?;
+    Ok(no_content())
+}
+
+// Groups ------------------------------------------------------------------------------------------------
+
+/// A mail nickname for a group: ztd stores none, so one is derived from the name (Graph requires the
+/// property; tools never read it back).
+fn nickname(name: &str) -> String {
+    let slug: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    if slug.is_empty() {
+        "group".into()
+    } else {
+        slug
+    }
+}
+
+pub fn group_json(g: &Group) -> Value {
+    let dynamic = g.is_dynamic();
+    json!({
+        "id": g.id.to_string(),
+        "createdDateTime": g.created_at.to_rfc3339(),
+        "description": nullable(&g.description),
+        "displayName": g.display_name,
+        "groupTypes": if dynamic { json!(["DynamicMembership"]) } else { json!([]) },
+        "mail": null,
+        "mailEnabled": false,
+        "mailNickname": nickname(&g.display_name),
+        "membershipRule": g.membership_rule,
+        "membershipRuleProcessingState": if dynamic { json!(if g.rule_processing_on { "On" } else { "Paused" }) } else { Value::Null },
+        "securityEnabled": true,
+        "isAssignableToRole": null,
+        "visibility": null,
+    })
+}
+
+fn group_id(id: &str) -> ApiResult<GroupId> {
+    GroupId::parse(id).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."))
+    })
+}
+
+async fn group_rows(state: &AppState, tenant: TenantId) -> ApiResult<Vec<Row<()>>> {
+    Ok(state
+        .app
+        .groups(tenant)
+        .await?
+        .iter()
+        .map(|g| Row {
+            id: g.id.to_string(),
+            json: group_json(g),
+            item: (),
+        })
+        .collect())
+}
+
+async fn list_groups(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+) -> ApiResult<Response> {
+    require_group(&caller, Access::Read)?;
+    ctx.query.validate(GROUP_PROPS, &["members"])?;
+    let rows = group_rows(&state, caller.tenant_id).await?;
+    let page = paging::page(&ctx.query, &mut VecSource::new(rows)).await?;
+    let mut items = Vec::new();
+    for row in page.rows {
+        let mut v = row.json;
+        if ctx.query.expands("members") {
+            let members = members_json(&state, caller.tenant_id, &row.id).await?;
+            if let Value::Object(map) = &mut v {
+                map.insert("members".into(), Value::Array(members));
+            }
+        }
+        items.push(v);
+    }
+    Ok(ctx.collection("groups", items, page.next, page.count))
+}
+
+async fn count_groups(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+) -> ApiResult<Response> {
+    require_group(&caller, Access::Read)?;
+    ctx.query.validate(GROUP_PROPS, &[])?;
+    let mut query = ctx.query.clone();
+    query.count = true;
+    let rows = group_rows(&state, caller.tenant_id).await?;
+    let page = paging::page(&query, &mut VecSource::new(rows)).await?;
+    Ok(count_response(page.count.unwrap_or(0)))
+}
+
+async fn get_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    require_group(&caller, Access::Read)?;
+    ctx.query.validate(GROUP_PROPS, &["members"])?;
+    let group = state.app.group(caller.tenant_id, group_id(&id)?).await?;
+    let mut v = group_json(&group);
+    if ctx.query.expands("members") {
+        let members = members_json(&state, caller.tenant_id, &id).await?;
+        if let Value::Object(map) = &mut v {
+            map.insert("members".into(), Value::Array(members));
+        }
+    }
+    Ok(ctx.entity(StatusCode::OK, "groups", v))
+}
+
+/// Reads `groupTypes` and the rule: `Some(rule)` for a dynamic group.
+fn dynamic_rule(body: &Value) -> ApiResult<(Option<bool>, Option<String>)> {
+    let types = body::strings(body, &["groupTypes"])?;
+    if types
+        .iter()
+        .flatten()
+        .any(|t| t.eq_ignore_ascii_case("Unified"))
+    {
+        return Err(ApiError::bad_request(
+            "ztd serves security groups of devices only; Microsoft 365 (Unified) groups are not supported.",
+        ));
+    }
+    let dynamic = types.map(|t| {
+        t.iter()
+            .any(|t| t.eq_ignore_ascii_case("DynamicMembership"))
+    });
+    let rule = body::string(body, &["membershipRule"])?.filter(|r| !r.trim().is_empty());
+    Ok((dynamic, rule))
+}
+
+fn processing_state(body: &Value) -> ApiResult<Option<bool>> {
+    match body::string(body, &["membershipRuleProcessingState"])? {
+        None => Ok(None),
+        Some(s) if s.eq_ignore_ascii_case("On") => Ok(Some(true)),
+        Some(s) if s.eq_ignore_ascii_case("Paused") => Ok(Some(false)),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "membershipRuleProcessingState must be On or Paused, not '{other}'."
+        ))),
+    }
+}
+
+async fn create_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+    GraphBody(body): GraphBody,
+) -> ApiResult<Response> {
+    require_group(&caller, Access::Write)?;
+    let display_name = body::string(&body, &["displayName"])?.unwrap_or_default();
+    if body::boolean(&body, &["mailEnabled"])? == Some(true) {
+        return Err(ApiError::bad_request(
+            "ztd serves security groups only; mailEnabled must be false.",
+        ));
+    }
+    let (dynamic, rule) = dynamic_rule(&body)?;
+    let membership_rule = match (dynamic.unwrap_or(false), rule) {
+        (true, Some(rule)) => Some(rule),
+        (true, None) => {
+            return Err(ApiError::bad_request(
+                "A DynamicMembership group needs a membershipRule.",
+            ))
+        }
+        (false, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "membershipRule is only valid with groupTypes [\"DynamicMembership\"].",
+            ))
+        }
+        (false, None) => None,
+    };
+    let paused = processing_state(&body)? == Some(false);
+    let mut group = state
+        .app
+        .create_group(
+            caller.tenant_id,
+            NewGroup {
+                display_name,
+                description: body::string(&body, &["description"])?.unwrap_or_default(),
+                membership_rule,
+            },
+        )
+        .await?;
+    if paused && group.is_dynamic() {
+        group = state
+            .app
+            .update_group(caller.tenant_id, group.id, None, None, None, Some(false))
+            .await?;
+    }
+    Ok(ctx.entity(StatusCode::CREATED, "groups", group_json(&group)))
+}
+
+async fn update_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    GraphBody(body): GraphBody,
+) -> ApiResult<Response> {
+    require_group(&caller, Access::Write)?;
+    let gid = group_id(&id)?;
+    let existing = state.app.group(caller.tenant_id, gid).await?;
+    let (dynamic, rule) = dynamic_rule(&body)?;
+    let membership_rule = match (dynamic, rule) {
+        (Some(false), _) => Some(None),
+        (_, Some(rule)) => {
+            if dynamic != Some(true) && !existing.is_dynamic() {
+                return Err(ApiError::bad_request(
+                    "membershipRule is only valid with groupTypes [\"DynamicMembership\"].",
+                ));
+            }
+            Some(Some(rule))
+        }
+        (Some(true), None) if !existing.is_dynamic() => {
+            return Err(ApiError::bad_request(
+                "A DynamicMembership group needs a membershipRule.",
+            ))
+        }
+        _ => None,
+    };
+    state
+        .app
+        .update_group(
+            caller.tenant_id,
+            gid,
+            body::string(&body, &["displayName"])?,
+            body::string(&body, &["description"])?,
+            membership_rule,
+            processing_state(&body)?,
+        )
+        .await?;
+    Ok(no_content())
+}
+
+async fn delete_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    require_group(&caller, Access::Write)?;
+    state
+        .app
+        .delete_group(caller.tenant_id, group_id(&id)?)
+        .await?;
+    Ok(no_content())
+}
+
+async fn members_json(state: &AppState, tenant: TenantId, id: &str) -> ApiResult<Vec<Value>> {
+    let members = state.app.group_members(tenant, group_id(id)?).await?;
+    Ok(members
+        .iter()
+        .map(|(object, _)| {
+            let mut v = directory_device_json(object);
+            if let Value::Object(map) = &mut v {
+                let mut ordered = serde_json::Map::new();
+                ordered.insert("@odata.type".into(), json!("#microsoft.graph.device"));
+                ordered.extend(std::mem::take(map));
+                *map = ordered;
+            }
+            v
+        })
+        .collect())
+}
+
+async fn list_members(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    require_any(&caller, &[GROUP_MEMBER, GROUP, DIRECTORY], Access::Read)?;
+    let mut props = DEVICE_PROPS.to_vec();
+    props.push("@odata.type");
+    ctx.query.validate(&props, &[])?;
+    let rows = members_json(&state, caller.tenant_id, &id)
+        .await?
+        .into_iter()
+        .map(|json| Row {
+            id: json["id"].as_str().unwrap_or_default().to_string(),
+            json,
+            item: (),
+        })
+        .collect();
+    let page = paging::page(&ctx.query, &mut VecSource::new(rows)).await?;
+    let items = page.rows.into_iter().map(|r| r.json).collect();
+    Ok(ctx.collection("directoryObjects", items, page.next, page.count))
+}
+
+async fn count_members(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    require_any(&caller, &[GROUP_MEMBER, GROUP, DIRECTORY], Access::Read)?;
+    Ok(count_response(
+        members_json(&state, caller.tenant_id, &id).await?.len(),
+    ))
+}
+
+/// The object id at the end of an `@odata.id` such as `https://graph.microsoft.com/v1.0/directoryObjects/{id}`
+/// or `.../directoryObjects('{id}')`.
+fn referenced_id(reference: &str) -> Option<DirectoryObjectId> {
+    let last = reference.trim().trim_end_matches('/').rsplit('/').next()?;
+    let last = match (last.find('('), last.ends_with(')')) {
+        (Some(open), true) => &last[open + 1..last.len() - 1],
+        _ => last,
+    };
+    DirectoryObjectId::parse(last.trim_matches('\''))
+}
+
+async fn add_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    GraphBody(body): GraphBody,
+) -> ApiResult<Response> {
+    require_any(&caller, &[GROUP_MEMBER, GROUP, DIRECTORY], Access::Write)?;
+    let reference = body::string(&body, &["@odata.id"])?.ok_or_else(|| {
+        ApiError::bad_request(
+            "The body must carry @odata.id, the URL of the directory object to add.",
+        )
+    })?;
+    let member = referenced_id(&reference).ok_or_else(|| {
+        ApiError::bad_request(format!("Invalid object identifier '{reference}'."))
+    })?;
+    let gid = group_id(&id)?;
+    let existing = state.app.group_members(caller.tenant_id, gid).await?;
+    if existing.iter().any(|(o, _)| o.id == member) {
+        return Err(ApiError::bad_request(
+            "One or more added object references already exist for the following modified properties: 'members'.",
+        ));
+    }
+    state
+        .app
+        .add_group_member(caller.tenant_id, gid, member)
+        .await?;
+    Ok(no_content())
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, member)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    require_any(&caller, &[GROUP_MEMBER, GROUP, DIRECTORY], Access::Write)?;
+    let gid = group_id(&id)?;
+    let member = DirectoryObjectId::parse(&member)
+        .ok_or_else(|| ApiError::not_found(format!("member {member} was not found")))?;
+    let existing = state.app.group_members(caller.tenant_id, gid).await?;
+    if !existing.iter().any(|(o, _)| o.id == member) {
+        return Err(ApiError::not_found(format!(
+            "{member} is not a member of group {id}"
+        )));
+    }
+    state
+        .app
+        .remove_group_member(caller.tenant_id, gid, member)
+        .await?;
+    Ok(no_content())
+}
+
+// Organization ---------------------------------------------------------------------------------------------
+
+fn organization_json(tenant: &ztd_core::tenant::Tenant) -> Value {
+    json!({
+        "id": tenant.id.to_string(),
+        "deletedDateTime": null,
+        "displayName": tenant.display_name,
+        "createdDateTime": tenant.created_at.to_rfc3339(),
+        "tenantType": "AAD",
+        "countryLetterCode": null,
+        "preferredLanguage": null,
+        "businessPhones": [],
+        "technicalNotificationMails": [],
+        "verifiedDomains": [{
+            "capabilities": "Email, OfficeCommunicationsOnline",
+            "isDefault": true,
+            "isInitial": true,
+            "name": tenant.domain,
+            "type": "Managed",
+        }],
+    })
+}
+
+/// `/organization` needs `Organization.Read.All` or `Directory.Read.All` in Graph; ztd also accepts the
+/// Intune service configuration permission, because the Autopilot tools that read it
+/// (`ConvertTo-AutopilotConfigurationJSON`) are usually granted only that.
+fn require_organization(caller: &Caller) -> ApiResult<()> {
+    require_any(
+        caller,
+        &["Organization", DIRECTORY, SERVICE_CONFIG],
+        Access::Read,
+    )
+}
+
+async fn list_organization(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+) -> ApiResult<Response> {
+    require_organization(&caller)?;
+    let tenant = state.app.tenant(caller.tenant_id).await?;
+    let items = vec![organization_json(&tenant)]
+        .into_iter()
+        .filter(|v| ctx.query.matches(v))
+        .collect();
+    Ok(ctx.collection("organization", items, None, None))
+}
+
+async fn get_organization(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    require_organization(&caller)?;
+    let tenant = state.app.tenant(caller.tenant_id).await?;
+    if !id.eq_ignore_ascii_case(&tenant.id.to_string()) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            format!("Resource '{id}' does not exist."),
+        ));
+    }
+    Ok(ctx.entity(StatusCode::OK, "organization", organization_json(&tenant)))
+}

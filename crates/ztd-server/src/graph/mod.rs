@@ -1,0 +1,417 @@
+//! The Microsoft Graph-compatible admin API, served under `/beta` and `/v1.0`, so that existing Autopilot
+//! tooling (Graph SDKs, `Get-WindowsAutopilotInfo -Online`, `WindowsAutopilotIntune`) works against ztd
+//! unchanged. Documented in `docs/graph-api.md`.
+//!
+//! Every request goes through [`normalize_path`] before routing: Graph segments are case-insensitive, take an
+//! optional `microsoft.graph.` prefix on actions and casts, and keys may be written `coll('id')`; axum matches
+//! exactly, so the path is rewritten to the canonical spelling first. JSON is built by hand in this module
+//! tree (Graph names, `@odata.*` annotations); `ztd-core` stays free of Graph naming.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde_json::{Map, Value};
+
+use crate::auth::{Access, Caller};
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+
+pub mod body;
+mod devices;
+mod directory;
+mod enrollment;
+mod imports;
+pub mod odata;
+mod paging;
+mod profiles;
+
+use odata::QueryOptions;
+
+/// Graph API settings that deployments (and tests) tune.
+#[derive(Clone, Debug)]
+pub struct GraphConfig {
+    /// A manual `windowsAutopilotSettings/sync` within this long of the previous one is refused with 429
+    /// (the service's documented 10 minutes).
+    pub sync_throttle: Duration,
+    /// How long a sync reports `inProgress` (and refuses another with 409).
+    pub sync_duration: Duration,
+    /// The externally visible base URL (`https://graph.contoso.example`), used in `@odata.nextLink` and
+    /// `@odata.context`. `None`: taken from the request's `Host` (and `X-Forwarded-Proto`).
+    pub public_base_url: Option<String>,
+    /// Whether the server terminates TLS itself (the scheme of links built from `Host`).
+    pub https: bool,
+}
+
+impl Default for GraphConfig {
+    fn default() -> Self {
+        Self {
+            sync_throttle: Duration::from_secs(600),
+            sync_duration: Duration::from_secs(5),
+            public_base_url: None,
+            https: false,
+        }
+    }
+}
+
+/// The Graph version a request was made under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    Beta,
+    V1,
+}
+
+impl Version {
+    pub fn segment(self) -> &'static str {
+        match self {
+            Version::Beta => "beta",
+            Version::V1 => "v1.0",
+        }
+    }
+
+    pub fn is_beta(self) -> bool {
+        self == Version::Beta
+    }
+}
+
+/// What every Graph handler needs besides its caller: the version, the base URL for links, the request
+/// path and the parsed query options.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub version: Version,
+    /// `{scheme}://{host}/{version}`.
+    pub base: String,
+    /// The canonical request path below the version (`/deviceManagement/...`).
+    pub path: String,
+    pub query: QueryOptions,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let version = parts
+            .extensions
+            .get::<Version>()
+            .copied()
+            .unwrap_or(Version::Beta);
+        let config = parts.extensions.get::<Arc<GraphConfig>>().cloned();
+        let root = match config.as_ref().and_then(|c| c.public_base_url.clone()) {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => {
+                let host = parts
+                    .headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+                    .unwrap_or("localhost");
+                let forwarded = parts
+                    .headers
+                    .get("x-forwarded-proto")
+                    .and_then(|h| h.to_str().ok());
+                let scheme = match forwarded {
+                    Some(proto) => proto.to_string(),
+                    None if config.as_ref().is_some_and(|c| c.https) => "https".into(),
+                    None => "http".into(),
+                };
+                format!("{scheme}://{host}")
+            }
+        };
+        Ok(Ctx {
+            version,
+            base: format!("{root}/{}", version.segment()),
+            path: parts.uri.path().to_string(),
+            query: QueryOptions::parse(parts.uri.query())?,
+        })
+    }
+}
+
+impl Ctx {
+    /// `@odata.context` for a collection or an entity path (`deviceManagement/windowsAutopilotDeviceIdentities`).
+    pub fn context(&self, fragment: &str) -> String {
+        format!("{}/$metadata#{fragment}", self.base)
+    }
+
+    /// Rejects a call Graph serves only under `beta`.
+    pub fn beta_only(&self) -> ApiResult<()> {
+        if self.version.is_beta() {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                format!(
+                    "Resource not found for the segment '{}' in v1.0; it is available under /beta.",
+                    self.path.trim_start_matches('/')
+                ),
+            ))
+        }
+    }
+
+    /// A collection response: `@odata.context`, optional `@odata.count`, `value`, optional `@odata.nextLink`.
+    pub fn collection(
+        &self,
+        fragment: &str,
+        items: Vec<Value>,
+        next: Option<odata::SkipToken>,
+        count: Option<usize>,
+    ) -> Response {
+        let mut body = Map::new();
+        body.insert(
+            "@odata.context".into(),
+            Value::String(self.context(fragment)),
+        );
+        if let Some(count) = count {
+            body.insert("@odata.count".into(), Value::from(count));
+        }
+        let items = items.into_iter().map(|i| self.query.project(i)).collect();
+        body.insert("value".into(), Value::Array(items));
+        if let Some(token) = next {
+            body.insert(
+                "@odata.nextLink".into(),
+                Value::String(format!(
+                    "{}{}?{}",
+                    self.base,
+                    self.path,
+                    self.query.next_query(&token)
+                )),
+            );
+        }
+        json_response(StatusCode::OK, Value::Object(body))
+    }
+
+    /// A single entity with `@odata.context` `…#fragment/$entity` first.
+    pub fn entity(&self, status: StatusCode, fragment: &str, item: Value) -> Response {
+        let mut body = Map::new();
+        body.insert(
+            "@odata.context".into(),
+            Value::String(self.context(&format!("{fragment}/$entity"))),
+        );
+        if let Value::Object(map) = self.query.project(item) {
+            body.extend(map);
+        }
+        json_response(status, Value::Object(body))
+    }
+}
+
+/// `application/json` with Graph's OData parameters.
+pub fn json_response(status: StatusCode, body: Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(
+            "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8",
+        ),
+    );
+    response
+}
+
+pub fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Permission families, as Graph names them.
+pub const SERVICE_CONFIG: &str = "DeviceManagementServiceConfig";
+pub const DEVICE: &str = "Device";
+pub const GROUP: &str = "Group";
+pub const GROUP_MEMBER: &str = "GroupMember";
+pub const DIRECTORY: &str = "Directory";
+
+/// Requires one of several permission families (Graph accepts, for example, `Group.ReadWrite.All` or
+/// `Directory.ReadWrite.All` for groups); the 403 names the first.
+pub fn require_any(caller: &Caller, families: &[&str], access: Access) -> ApiResult<()> {
+    let mut first = None;
+    for family in families {
+        match caller.require(family, access) {
+            Ok(()) => return Ok(()),
+            Err(err) => {
+                first.get_or_insert(err);
+            }
+        }
+    }
+    Err(first.unwrap_or_else(|| {
+        ApiError::forbidden("Insufficient privileges to complete the operation.")
+    }))
+}
+
+/// A JSON request body, parsed leniently (see [`body::parse_relaxed`]); 400 in Graph's shape otherwise.
+pub struct GraphBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for GraphBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            ApiError::bad_request(format!("The request body could not be read: {e}"))
+        })?;
+        body::parse_relaxed(&bytes).map(GraphBody)
+    }
+}
+
+/// The canonical spelling of every segment the Graph router knows, for case-insensitive matching.
+const SEGMENTS: &[&str] = &[
+    "deviceManagement",
+    "windowsAutopilotDeviceIdentities",
+    "importedWindowsAutopilotDeviceIdentities",
+    "windowsAutopilotDeploymentProfiles",
+    "windowsAutopilotSettings",
+    "deviceEnrollmentConfigurations",
+    "importedDeviceIdentities",
+    "autopilotEvents",
+    "devices",
+    "groups",
+    "organization",
+    "members",
+    "transitiveMembers",
+    "memberOf",
+    "assignments",
+    "assignedDevices",
+    "deploymentProfile",
+    "intendedDeploymentProfile",
+    "device",
+    "$ref",
+    "$count",
+    "assignUserToDevice",
+    "unassignUserFromDevice",
+    "updateDeviceProperties",
+    "allowNextEnrollment",
+    "deleteDevices",
+    "assignResourceAccountToDevice",
+    "unassignResourceAccountFromDevice",
+    "import",
+    "assign",
+    "sync",
+    "setPriority",
+    "importDeviceIdentityList",
+    "searchExistingIdentities",
+    "hasPayloadLinks",
+];
+
+fn canonical_segment(segment: &str) -> String {
+    let decoded = segment
+        .replace("%24", "$")
+        .replace("%27", "'")
+        .replace("%28", "(")
+        .replace("%29", ")")
+        .replace("%3D", "=")
+        .replace("%3d", "=");
+    let stripped = if decoded.len() > 16 && decoded[..16].eq_ignore_ascii_case("microsoft.graph.") {
+        &decoded[16..]
+    } else {
+        decoded.as_str()
+    };
+    match SEGMENTS.iter().find(|s| s.eq_ignore_ascii_case(stripped)) {
+        Some(canonical) => (*canonical).to_string(),
+        None => stripped.to_string(),
+    }
+}
+
+/// Rewrites a Graph path to the spelling the router matches: canonical segment case, no `microsoft.graph.`
+/// prefix, `coll('id')` → `coll/id`, `devices(deviceId='x')` → `devices/deviceId=x`.
+pub fn normalize_path(path: &str) -> String {
+    let mut out = Vec::new();
+    for segment in path.split('/') {
+        let decoded = segment
+            .replace("%27", "'")
+            .replace("%28", "(")
+            .replace("%29", ")");
+        if let (Some(open), true) = (decoded.find('('), decoded.ends_with(')')) {
+            let name = &decoded[..open];
+            let key = &decoded[open + 1..decoded.len() - 1];
+            if !name.is_empty() {
+                out.push(canonical_segment(name));
+                let key = match key.split_once('=') {
+                    Some((alt, value)) => {
+                        format!("{}={}", alt.trim(), value.trim().trim_matches('\''))
+                    }
+                    None => key.trim().trim_matches('\'').to_string(),
+                };
+                out.push(key);
+                continue;
+            }
+        }
+        out.push(canonical_segment(segment));
+    }
+    out.join("/")
+}
+
+async fn normalize(mut request: Request, next: Next) -> Response {
+    let path = normalize_path(request.uri().path());
+    if path != request.uri().path() {
+        let rebuilt = match request.uri().query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+        if let Ok(uri) = rebuilt.parse::<Uri>() {
+            *request.uri_mut() = uri;
+        }
+    }
+    let client_request_id = request.headers().get("client-request-id").cloned();
+    let mut response = next.run(request).await;
+    let request_id = uuid::Uuid::new_v4().to_string();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("request-id", value);
+    }
+    if let Some(value) = client_request_id {
+        response.headers_mut().insert("client-request-id", value);
+    }
+    response
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "BadRequest",
+        format!(
+            "Resource not found for the segment '{}'.",
+            uri.path().trim_start_matches('/')
+        ),
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "BadRequest",
+        "The HTTP method is not allowed on this resource.",
+    )
+}
+
+/// The Graph routes of one version, with state applied, ready to be nested under `/beta` or `/v1.0`.
+fn version_router(state: AppState, version: Version) -> Router {
+    let routes = Router::new()
+        .merge(devices::routes())
+        .merge(imports::routes())
+        .merge(profiles::routes())
+        .merge(enrollment::routes())
+        .merge(directory::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::Extension(version))
+        .layer(axum::Extension(state.graph.clone()))
+        .with_state(state);
+    // Normalisation must run before routing, so it wraps the routed service rather than being a route layer.
+    Router::new().fallback_service(
+        tower::ServiceBuilder::new()
+            .layer(axum::middleware::from_fn(normalize))
+            .service(routes),
+    )
+}
+
+/// `/beta/...` and `/v1.0/...`, merged into the top-level router.
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .nest_service("/beta", version_router(state.clone(), Version::Beta))
+        .nest_service("/v1.0", version_router(state, Version::V1))
+}
+
+/// An empty body, for 202/204 responses that need headers.
+pub fn empty(status: StatusCode) -> Response {
+    (status, Body::empty()).into_response()
+}
