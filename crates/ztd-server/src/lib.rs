@@ -27,23 +27,16 @@ pub use ztd_app::graph_imports::spawn_import_worker;
 pub struct AppState {
     pub app: App,
     pub tokens: Arc<TokenIssuer>,
-    /// Settings of the Graph API (sync throttling, link base URL).
-    pub graph: Arc<GraphConfig>,
 }
 
-impl AppState {
-    /// State with the default Graph settings.
-    pub fn new(app: App, tokens: Arc<TokenIssuer>) -> Self {
-        Self {
-            app,
-            tokens,
-            graph: Arc::new(GraphConfig::default()),
-        }
-    }
-}
-
-/// The whole HTTP surface.
+/// The whole HTTP surface, with the default Graph settings.
 pub fn router(state: AppState) -> Router {
+    router_with(state, GraphConfig::default())
+}
+
+/// The whole HTTP surface with explicit Graph settings (tests shorten the sync throttle, deployments set the
+/// public base URL).
+pub fn router_with(state: AppState, graph: GraphConfig) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/{tenant}/oauth2/v2.0/token", post(auth::token))
@@ -57,9 +50,18 @@ pub fn router(state: AppState) -> Router {
             get(auth_discovery::instance_discovery),
         )
         .nest("/ztd/v1", native::routes())
-        .merge(graph::routes(state.clone()))
+        .merge(graph::routes(state.clone(), Arc::new(graph)))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Stops the import worker when the server stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// TLS material for `serve`.
@@ -68,19 +70,28 @@ pub struct TlsFiles {
     pub private_key: std::path::PathBuf,
 }
 
-/// Serves until the process is stopped. With `tls`, HTTPS via rustls; otherwise plain HTTP.
+/// Serves until the process is stopped. With `tls`, HTTPS via rustls; otherwise plain HTTP. Also runs the
+/// Graph import worker.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     tls: Option<TlsFiles>,
 ) -> std::io::Result<()> {
-    let mut state = state;
-    if tls.is_some() && !state.graph.https {
-        let mut config = (*state.graph).clone();
-        config.https = true;
-        state.graph = Arc::new(config);
-    }
-    let router = router(state);
+    serve_with(listener, state, tls, GraphConfig::default()).await
+}
+
+/// [`serve`] with explicit Graph settings.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    tls: Option<TlsFiles>,
+    mut graph: GraphConfig,
+) -> std::io::Result<()> {
+    graph.https |= tls.is_some();
+    // Imports posted through Graph complete only while a worker runs; every node runs one.
+    let worker = spawn_import_worker(state.app.clone());
+    let _stop_worker = AbortOnDrop(worker);
+    let router = router_with(state, graph);
     match tls {
         None => {
             axum::serve(

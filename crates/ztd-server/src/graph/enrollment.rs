@@ -2,6 +2,9 @@
 //! `sync`, `importedDeviceIdentities` (corporate identifiers) and `autopilotEvents`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Extension;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode};
@@ -18,7 +21,7 @@ use super::body::{self, field};
 use super::devices::{read_tx, store_error};
 use super::paging::{self, Row, VecSource};
 use super::profiles::{parse_target, target_json};
-use super::{no_content, Ctx, GraphBody, SERVICE_CONFIG};
+use super::{no_content, Ctx, GraphBody, GraphConfig, SERVICE_CONFIG};
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -420,8 +423,12 @@ const LAST_TRIGGER: &str = "graph.autopilot.lastManualSyncTrigger";
 
 /// The sync state is derived from the last trigger time alone: a sync runs for `sync_duration` after it
 /// is triggered and has completed after that. Stateless, so every node answers the same.
-fn sync_state(last_trigger: Option<Timestamp>, now: Timestamp, state: &AppState) -> (Value, bool) {
-    let duration = i64::try_from(state.graph.sync_duration.as_millis()).unwrap_or(i64::MAX);
+fn sync_state(
+    last_trigger: Option<Timestamp>,
+    now: Timestamp,
+    config: &GraphConfig,
+) -> (Value, bool) {
+    let duration = i64::try_from(config.sync_duration.as_millis()).unwrap_or(i64::MAX);
     match last_trigger {
         None => (
             json!({"lastSyncDateTime": Timestamp::NEVER.to_rfc3339(), "lastManualSyncTriggerDateTime": Timestamp::NEVER.to_rfc3339(), "syncStatus": "unknown"}),
@@ -453,13 +460,14 @@ async fn last_trigger(state: &AppState, tenant: TenantId) -> ApiResult<Option<Ti
 
 async fn get_settings(
     State(state): State<AppState>,
+    Extension(config): Extension<Arc<GraphConfig>>,
     caller: Caller,
     ctx: Ctx,
 ) -> ApiResult<Response> {
     caller.require(SERVICE_CONFIG, Access::Read)?;
     ctx.beta_only()?;
     let last = last_trigger(&state, caller.tenant_id).await?;
-    let (mut v, _) = sync_state(last, state.app.now(), &state);
+    let (mut v, _) = sync_state(last, state.app.now(), &config);
     if let Value::Object(map) = &mut v {
         map.insert("id".into(), Value::String(caller.tenant_id.to_string()));
     }
@@ -473,7 +481,12 @@ async fn get_settings(
 /// `sync`: 204; 409 while a sync runs; 429 (with `Retry-After`) within the throttle window of the previous.
 /// ztd's derived state (group membership, intended profiles) is always current, so a sync has nothing to
 /// reconcile; it is recorded so clients that wait for it see the documented states.
-async fn sync(State(state): State<AppState>, caller: Caller, ctx: Ctx) -> ApiResult<Response> {
+async fn sync(
+    State(state): State<AppState>,
+    Extension(config): Extension<Arc<GraphConfig>>,
+    caller: Caller,
+    ctx: Ctx,
+) -> ApiResult<Response> {
     caller.require(SERVICE_CONFIG, Access::Write)?;
     ctx.beta_only()?;
     let now = state.app.now();
@@ -484,7 +497,7 @@ async fn sync(State(state): State<AppState>, caller: Caller, ctx: Ctx) -> ApiRes
         .map_err(store_error)?
         .and_then(|v| v.parse::<i64>().ok())
         .map(Timestamp);
-    let (_, running) = sync_state(last, now, &state);
+    let (_, running) = sync_state(last, now, &config);
     if running {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -492,7 +505,7 @@ async fn sync(State(state): State<AppState>, caller: Caller, ctx: Ctx) -> ApiRes
             "A sync is already in progress; wait for it to complete.",
         ));
     }
-    let throttle = i64::try_from(state.graph.sync_throttle.as_millis()).unwrap_or(i64::MAX);
+    let throttle = i64::try_from(config.sync_throttle.as_millis()).unwrap_or(i64::MAX);
     if let Some(at) = last {
         let allowed = at.plus_millis(throttle);
         if now < allowed {

@@ -384,7 +384,7 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// The Graph routes of one version, with state applied, ready to be nested under `/beta` or `/v1.0`.
-fn version_router(state: AppState, version: Version) -> Router {
+fn version_router(state: AppState, version: Version, config: Arc<GraphConfig>) -> Router {
     let routes = Router::new()
         .merge(devices::routes())
         .merge(imports::routes())
@@ -394,7 +394,7 @@ fn version_router(state: AppState, version: Version) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::Extension(version))
-        .layer(axum::Extension(state.graph.clone()))
+        .layer(axum::Extension(config))
         .with_state(state);
     // Normalisation must run before routing, so it wraps the routed service rather than being a route layer.
     Router::new().fallback_service(
@@ -405,10 +405,13 @@ fn version_router(state: AppState, version: Version) -> Router {
 }
 
 /// `/beta/...` and `/v1.0/...`, merged into the top-level router.
-pub fn routes(state: AppState) -> Router<AppState> {
+pub fn routes(state: AppState, config: Arc<GraphConfig>) -> Router<AppState> {
     Router::new()
-        .nest_service("/beta", version_router(state.clone(), Version::Beta))
-        .nest_service("/v1.0", version_router(state, Version::V1))
+        .nest_service(
+            "/beta",
+            version_router(state.clone(), Version::Beta, config.clone()),
+        )
+        .nest_service("/v1.0", version_router(state, Version::V1, config))
 }
 
 /// An empty body, for 202/204 responses that need headers.
