@@ -144,7 +144,7 @@ impl Ctx {
             Ok(())
         } else {
             Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
+                StatusCode::NOT_FOUND,
                 "BadRequest",
                 format!(
                     "Resource not found for the segment '{}' in v1.0; it is available under /beta.",
@@ -316,6 +316,12 @@ fn canonical_segment(segment: &str) -> String {
 /// prefix, `coll('id')` → `coll/id`, `devices(deviceId='x')` → `devices/deviceId=x`.
 pub fn normalize_path(path: &str) -> String {
     let mut out = Vec::new();
+    // `coll/?$filter=...` (WindowsAutopilotIntune) addresses the collection.
+    let path = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    };
     for segment in path.split('/') {
         let decoded = segment
             .replace("%27", "'")

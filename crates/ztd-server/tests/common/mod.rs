@@ -1,0 +1,383 @@
+//! Test harness: the real server on 127.0.0.1:0 over SQLite in a temp dir (or a fresh PostgreSQL schema),
+//! two tenants with admin credentials, tokens from the real token endpoint, and a small HTTP client.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use sqlx::Connection;
+use ztd_app::App;
+use ztd_hwhash::{DeviceDescription, HardwareHash};
+use ztd_server::{AppState, GraphConfig, TokenIssuer};
+use ztd_store::Store;
+
+pub const ADMIN_SCOPES: &[&str] = &[
+    "DeviceManagementServiceConfig.ReadWrite.All",
+    "DeviceManagementManagedDevices.ReadWrite.All",
+    "Device.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "GroupMember.ReadWrite.All",
+    "Organization.Read.All",
+];
+
+pub struct TenantCreds {
+    pub id: String,
+    pub domain: String,
+    pub client_id: String,
+    pub secret: String,
+    pub token: String,
+}
+
+pub struct Server {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub app: App,
+    pub a: TenantCreds,
+    pub b: TenantCreds,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn hash(serial: &str, manufacturer: &str) -> String {
+    let mut d = DeviceDescription {
+        serial_number: serial.to_string(),
+        manufacturer: manufacturer.to_string(),
+        model: "Laptop 7".to_string(),
+        ..Default::default()
+    };
+    d.fill_defaults(format!("{manufacturer}/{serial}").as_bytes());
+    HardwareHash::generate(&d).to_base64()
+}
+
+pub async fn sqlite_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("ztd.db").display());
+    (Store::open(&url).await.expect("open sqlite"), dir)
+}
+
+pub async fn start() -> Server {
+    start_with(GraphConfig::default()).await
+}
+
+pub async fn start_with(config: GraphConfig) -> Server {
+    let (store, dir) = sqlite_store().await;
+    let mut server = start_on(store, config).await;
+    server._dir = Some(dir);
+    server
+}
+
+pub async fn start_on(store: Store, config: GraphConfig) -> Server {
+    let app = App::with_defaults(store);
+    let boot = app
+        .bootstrap("Contoso", "contoso.example")
+        .await
+        .expect("bootstrap")
+        .expect("first start");
+    let fabrikam = app
+        .create_tenant("Fabrikam", "fabrikam.example")
+        .await
+        .expect("tenant b");
+    let client_b = app
+        .create_client(fabrikam.id, "admin", ADMIN_SCOPES)
+        .await
+        .expect("client b");
+    let key = app.token_signing_key().await.expect("key");
+    let state = AppState {
+        app: app.clone(),
+        tokens: Arc::new(TokenIssuer::new(&key)),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(ztd_server::serve_with(listener, state, None, config));
+    let http = reqwest::Client::new();
+    let mut a = TenantCreds {
+        id: boot.tenant.id.to_string(),
+        domain: boot.tenant.domain.clone(),
+        client_id: boot.client_id.clone(),
+        secret: boot.client_secret.clone(),
+        token: String::new(),
+    };
+    let mut b = TenantCreds {
+        id: fabrikam.id.to_string(),
+        domain: fabrikam.domain.clone(),
+        client_id: client_b.client_id.clone(),
+        secret: client_b.client_secret.clone(),
+        token: String::new(),
+    };
+    let mut server = Server {
+        url,
+        http,
+        app,
+        a: TenantCreds {
+            token: String::new(),
+            ..clone_creds(&a)
+        },
+        b: TenantCreds {
+            token: String::new(),
+            ..clone_creds(&b)
+        },
+        _dir: None,
+    };
+    a.token = server.token(&a.id, &a.client_id, &a.secret).await;
+    b.token = server.token(&b.id, &b.client_id, &b.secret).await;
+    server.a = a;
+    server.b = b;
+    server
+}
+
+fn clone_creds(c: &TenantCreds) -> TenantCreds {
+    TenantCreds {
+        id: c.id.clone(),
+        domain: c.domain.clone(),
+        client_id: c.client_id.clone(),
+        secret: c.secret.clone(),
+        token: c.token.clone(),
+    }
+}
+
+fn form_encode(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let enc: String = v
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            format!("{k}={enc}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+impl Server {
+    /// A token from the token endpoint, as a client-credentials library gets it.
+    pub async fn token(&self, tenant: &str, client_id: &str, secret: &str) -> String {
+        let (status, body) = self.token_request(tenant, client_id, secret).await;
+        assert_eq!(status, StatusCode::OK, "token: {body}");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
+    }
+
+    pub async fn token_request(
+        &self,
+        tenant: &str,
+        client_id: &str,
+        secret: &str,
+    ) -> (StatusCode, Value) {
+        let body = form_encode(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ]);
+        let response = self
+            .http
+            .post(format!("{}/{tenant}/oauth2/v2.0/token", self.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("token request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A token for tenant A with only `scopes`.
+    pub async fn token_with(&self, scopes: &[&str]) -> String {
+        let tenant = ztd_core::TenantId::parse(&self.a.id).expect("tenant id");
+        let client = self
+            .app
+            .create_client(tenant, "limited", scopes)
+            .await
+            .expect("client");
+        self.token(&self.a.id, &client.client_id, &client.client_secret)
+            .await
+    }
+
+    /// Any request; `path` starts with `/`, or is an absolute URL (a nextLink). The body is sent raw when
+    /// it is a JSON string value, as JSON otherwise.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.url)
+        };
+        let mut request = self.http.request(method, url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        match body {
+            Some(Value::String(raw)) => {
+                request = request.header("content-type", "application/json").body(raw);
+            }
+            Some(json) => request = request.json(&json),
+            None => {}
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Imports one device through Graph and waits for the record to leave `unknown`; returns the record.
+    pub async fn import_device(
+        &self,
+        token: &str,
+        serial: &str,
+        manufacturer: &str,
+        group_tag: &str,
+    ) -> Value {
+        let (status, created) = self
+            .post(
+                "/beta/deviceManagement/importedWindowsAutopilotDeviceIdentities",
+                token,
+                serde_json::json!({
+                    "@odata.type": "#microsoft.graph.importedWindowsAutopilotDeviceIdentity",
+                    "groupTag": group_tag, "serialNumber": serial, "productKey": "",
+                    "hardwareIdentifier": hash(serial, manufacturer), "assignedUserPrincipalName": "",
+                    "state": {"@odata.type": "microsoft.graph.importedWindowsAutopilotDeviceIdentityState",
+                              "deviceImportStatus": "pending", "deviceRegistrationId": "", "deviceErrorCode": 0, "deviceErrorName": ""}
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let id = created["id"].as_str().expect("import id").to_string();
+        self.wait_import(token, &id).await
+    }
+
+    pub async fn wait_import(&self, token: &str, id: &str) -> Value {
+        for _ in 0..400 {
+            let (status, record) = self
+                .get(
+                    &format!(
+                        "/beta/deviceManagement/importedWindowsAutopilotDeviceIdentities/{id}"
+                    ),
+                    token,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{record}");
+            if record["state"]["deviceImportStatus"] != "unknown" {
+                return record;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("import {id} never left unknown");
+    }
+
+    /// Registers devices directly through the use case (fast seeding for paging tests).
+    pub async fn seed(&self, tenant: &str, serials: &[String], group_tag: &str) {
+        let tenant = ztd_core::TenantId::parse(tenant).expect("tenant");
+        for chunk in serials.chunks(1000) {
+            let rows: Vec<ztd_app::ImportRow> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, s)| ztd_app::ImportRow {
+                    row: i as u64 + 1,
+                    serial_number: s.clone(),
+                    hardware_hash: hash(s, "Contoso"),
+                    group_tag: group_tag.to_string(),
+                    ..Default::default()
+                })
+                .collect();
+            let outcomes = self.app.import_devices(tenant, &rows).await.expect("seed");
+            assert!(
+                outcomes.iter().all(|o| o.ztdid().is_some()),
+                "seed rejected rows"
+            );
+        }
+    }
+}
+
+/// Asserts Graph's error envelope and returns the code.
+pub fn assert_graph_error(body: &Value) -> String {
+    let error = &body["error"];
+    assert!(error["code"].is_string(), "no error.code in {body}");
+    assert!(error["message"].is_string(), "no error.message in {body}");
+    assert!(
+        error["innerError"]["request-id"].is_string(),
+        "no innerError in {body}"
+    );
+    assert!(
+        error["innerError"]["date"].is_string(),
+        "no innerError.date in {body}"
+    );
+    error["code"].as_str().unwrap_or_default().to_string()
+}
+
+/// Runs `scenario` on SQLite, and on a fresh PostgreSQL schema when `ZTD_TEST_POSTGRES_URL` is set.
+pub async fn on_both<F, Fut>(scenario: F)
+where
+    F: Fn(Store) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let (store, _dir) = sqlite_store().await;
+    scenario(store).await;
+    let Ok(base) = std::env::var("ZTD_TEST_POSTGRES_URL") else {
+        eprintln!("ZTD_TEST_POSTGRES_URL is not set: skipping the PostgreSQL half of this test");
+        return;
+    };
+    let schema = format!("ztd_graph_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("connect to postgres");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .expect("create schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let outcome = AssertUnwindSafe(async {
+        let store = Store::open(&url).await.expect("open postgres");
+        scenario(store.clone()).await;
+    })
+    .catch_unwind()
+    .await;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&mut admin)
+        .await
+        .expect("drop schema");
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
