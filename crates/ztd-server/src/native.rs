@@ -2,7 +2,7 @@
 //! report, the explanation of a device, the offline profile file. Same tokens and roles as the Graph API.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,11 +17,14 @@ use crate::AppState;
 
 /// The most rows one import call takes; the CLI streams bigger files in batches of this size or less.
 pub const MAX_IMPORT_BATCH: usize = 5_000;
+/// Enough for a full batch of the largest hashes with room for JSON overhead.
+const MAX_IMPORT_BODY_BYTES: usize = 64 << 20;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/tenant", get(tenant))
-        .route("/import", post(import))
+        // A full batch of 4K hashes is about 4 KB a row; the default 2 MB limit would cap batches at ~500 rows.
+        .route("/import", post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY_BYTES)))
         .route("/devices/{device}/explain", get(explain))
         .route("/profiles/{profile}/export", get(export))
 }
