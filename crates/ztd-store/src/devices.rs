@@ -8,7 +8,7 @@ use ztd_core::device::{
 use ztd_core::{TenantId, Ztdid};
 
 use crate::codec::{contains_pattern, id, json, opt_id, opt_text, opt_ts, text, to_json, ts, wire};
-use crate::tx::{bind_all, in_list, placeholders, Bind, Filter, Q};
+use crate::tx::{bind_all, in_list, param, placeholders, Bind, Filter, Q};
 use crate::{DeviceQuery, StoreError, Tx};
 
 const DEVICE_COLS: &str = "tenant_id, ztdid, serial_number, serial_lower, manufacturer, model, product_key, \
@@ -104,10 +104,13 @@ fn device_filter(tenant: TenantId, q: &DeviceQuery) -> Filter {
 }
 
 impl Tx {
-    /// Bulk insert. A ZTDID or identity key that already exists is a `Conflict` for the whole call.
+    /// Bulk insert (in ZTDID order: primary-key inserts become appends). A ZTDID or identity key that already
+    /// exists is a `Conflict` for the whole call.
     pub async fn insert_devices(&mut self, devices: &[AutopilotDevice]) -> Result<(), StoreError> {
         let head = format!("INSERT INTO devices ({DEVICE_COLS}) VALUES ");
-        self.insert_rows(&head, DEVICE_COL_COUNT, "", devices, bind_device)
+        let mut rows: Vec<&AutopilotDevice> = devices.iter().collect();
+        rows.sort_unstable_by_key(|d| d.ztdid);
+        self.insert_rows(&head, DEVICE_COL_COUNT, "", &rows, |q, d| bind_device(q, d))
             .await
     }
 
@@ -175,7 +178,7 @@ impl Tx {
         for chunk in keys.chunks(self.rows_per_statement(1, 0)) {
             let sql = format!(
                 "SELECT {DEVICE_COLS} FROM devices WHERE identity_key IN ({})",
-                in_list(1, chunk.len())
+                in_list(self.backend(), 1, chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for key in chunk {
@@ -223,16 +226,21 @@ impl Tx {
         states: &[(Ztdid, ProfileAssignmentState)],
     ) -> Result<(), StoreError> {
         let tenant = tenant.to_string();
+        let backend = self.backend();
+        let mut states: Vec<&(Ztdid, ProfileAssignmentState)> = states.iter().collect();
+        states.sort_unstable_by_key(|(ztdid, _)| *ztdid);
         for chunk in states.chunks(self.rows_per_statement(5, 1)) {
+            // The tenant is the last parameter: bulk statements number parameters in textual order.
             let sql = format!(
                 "WITH v (ztdid, intended, delivered, status, assigned_at) AS (VALUES {}) \
                  UPDATE devices SET intended_profile_id = v.intended, delivered_profile_id = v.delivered, \
                  assignment_status = v.status, assigned_at = v.assigned_at \
-                 FROM v WHERE devices.tenant_id = $1 AND devices.ztdid = v.ztdid",
-                placeholders(2, chunk.len(), 5)
+                 FROM v WHERE devices.tenant_id = {} AND devices.ztdid = v.ztdid",
+                placeholders(backend, 1, chunk.len(), 5),
+                param(backend, chunk.len() * 5 + 1),
             );
-            let mut q = sqlx::query(&sql).bind(tenant.as_str());
-            for (ztdid, s) in chunk {
+            let mut q = sqlx::query(&sql);
+            for (ztdid, s) in chunk.iter().copied() {
                 q = q
                     .bind(ztdid.to_string())
                     .bind(s.intended_profile_id.map(|p| p.to_string()))
@@ -240,7 +248,7 @@ impl Tx {
                     .bind(s.status.as_str())
                     .bind(s.assigned_at.map(|t| t.0));
             }
-            self.execute(q).await?;
+            self.execute(q.bind(tenant.as_str())).await?;
         }
         Ok(())
     }

@@ -58,8 +58,12 @@ impl Tx {
         devices: &[DirectoryDevice],
     ) -> Result<(), StoreError> {
         let head = format!("INSERT INTO directory_devices ({DIRECTORY_COLS}) VALUES ");
-        self.insert_rows(&head, DIRECTORY_COL_COUNT, "", devices, bind_directory)
-            .await
+        let mut rows: Vec<&DirectoryDevice> = devices.iter().collect();
+        rows.sort_unstable_by_key(|d| d.id);
+        self.insert_rows(&head, DIRECTORY_COL_COUNT, "", &rows, |q, d| {
+            bind_directory(q, d)
+        })
+        .await
     }
 
     /// Rewrites every field but the tenant, object id and creation time; a no-op when absent.

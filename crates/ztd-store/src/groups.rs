@@ -5,7 +5,7 @@ use ztd_core::group::{Group, MembershipSource};
 use ztd_core::{DirectoryObjectId, GroupId, TenantId};
 
 use crate::codec::{flag, id, opt_text, source, source_str, text, ts};
-use crate::tx::{in_list, placeholders};
+use crate::tx::{in_list, param, placeholders};
 use crate::{StoreError, Tx};
 
 const GROUP_COLS: &str =
@@ -108,8 +108,10 @@ impl Tx {
         members: &[(GroupId, DirectoryObjectId, MembershipSource)],
     ) -> Result<(), StoreError> {
         let tenant = tenant.to_string();
-        let rows: Vec<(&str, &(GroupId, DirectoryObjectId, MembershipSource))> =
+        let mut rows: Vec<(&str, &(GroupId, DirectoryObjectId, MembershipSource))> =
             members.iter().map(|m| (tenant.as_str(), m)).collect();
+        // Key order turns the primary-key inserts of a large batch into appends (measurably faster on SQLite).
+        rows.sort_unstable_by_key(|(_, (group, member, _))| (*group, *member));
         self.insert_rows(
             "INSERT INTO group_members (tenant_id, group_id, member_id, source) VALUES ",
             4,
@@ -133,8 +135,9 @@ impl Tx {
         let tenant = tenant.to_string();
         for chunk in members.chunks(self.rows_per_statement(2, 1)) {
             let sql = format!(
-                "DELETE FROM group_members WHERE tenant_id = $1 AND (group_id, member_id) IN (VALUES {})",
-                placeholders(2, chunk.len(), 2)
+                "DELETE FROM group_members WHERE tenant_id = {} AND (group_id, member_id) IN (VALUES {})",
+                param(self.backend(), 1),
+                placeholders(self.backend(), 2, chunk.len(), 2)
             );
             let mut q = sqlx::query(&sql).bind(tenant.as_str());
             for (group, member) in chunk {
@@ -171,9 +174,10 @@ impl Tx {
         let mut out = Vec::new();
         for chunk in members.chunks(self.rows_per_statement(1, 1)) {
             let sql = format!(
-                "SELECT member_id, group_id, source FROM group_members WHERE tenant_id = $1 \
+                "SELECT member_id, group_id, source FROM group_members WHERE tenant_id = {} \
                  AND member_id IN ({}) ORDER BY member_id, group_id",
-                in_list(2, chunk.len())
+                param(self.backend(), 1),
+                in_list(self.backend(), 2, chunk.len())
             );
             let mut q = sqlx::query(&sql).bind(tenant.as_str());
             for member in chunk {

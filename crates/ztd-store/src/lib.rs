@@ -273,8 +273,8 @@ async fn sqlite_pragmas(
     conn.execute("PRAGMA synchronous = NORMAL").await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;
     conn.execute("PRAGMA busy_timeout = 10000").await?;
-    // 64 MiB page cache: keeps index pages of large imports in memory.
-    conn.execute("PRAGMA cache_size = -65536").await?;
+    // 256 MiB page cache (allocated only as used): keeps the index pages of a large import in memory.
+    conn.execute("PRAGMA cache_size = -262144").await?;
     conn.execute("PRAGMA temp_store = MEMORY").await?;
     if read_only {
         conn.execute("PRAGMA query_only = ON").await?;

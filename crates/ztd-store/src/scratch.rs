@@ -18,19 +18,27 @@ impl ScratchPostgres {
         sqlx::any::install_default_drivers();
         let schema = format!("ztd_scratch_{}", uuid::Uuid::new_v4().simple());
         let mut admin = sqlx::PgConnection::connect(base_url).await?;
-        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut admin).await?;
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&mut admin)
+            .await?;
         admin.close().await?;
         let separator = if base_url.contains('?') { '&' } else { '?' };
         let url = format!("{base_url}{separator}options=-c%20search_path%3D{schema}");
         let store = Store::open(&url).await?;
-        Ok(Self { store, base_url: base_url.to_string(), schema })
+        Ok(Self {
+            store,
+            base_url: base_url.to_string(),
+            schema,
+        })
     }
 
     /// Closes the store and drops the schema with everything in it.
     pub async fn drop_schema(self) -> Result<(), StoreError> {
         self.store.close().await;
         let mut admin = sqlx::PgConnection::connect(&self.base_url).await?;
-        sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.schema)).execute(&mut admin).await?;
+        sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.schema))
+            .execute(&mut admin)
+            .await?;
         admin.close().await?;
         Ok(())
     }

@@ -1162,7 +1162,7 @@ async fn claim_pending_imports_never_hands_out_a_record_twice(store: Store) {
                 .collect();
             first.update_imports(&done).await.unwrap();
             first.commit().await.unwrap();
-            drop(second); // crashed worker: its records return to the queue
+            second.rollback().await.unwrap(); // a failed worker: its records return to the queue
             let mut tx = store.begin().await.unwrap();
             assert_eq!(
                 ids(&tx.claim_pending_imports(100).await.unwrap()),
