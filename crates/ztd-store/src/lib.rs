@@ -12,7 +12,11 @@
 //!   `WITH ... UPDATE ... FROM` (SQLite ≥ 3.33, bundled);
 //! - case-insensitive lookups use `*_lower` columns filled with Rust's `to_lowercase`, because `LOWER()`
 //!   differs between the engines outside ASCII;
-//! - the one divergence: `claim_pending_imports` appends `FOR UPDATE SKIP LOCKED` on PostgreSQL.
+//! - two tiny divergences: `claim_pending_imports` appends `FOR UPDATE SKIP LOCKED` on PostgreSQL, and bulk
+//!   statements (multi-row `INSERT`, long `IN` lists) write their placeholders as positional `?` on SQLite,
+//!   because SQLite resolves `$N` names by linear scan, which made 32,000-parameter statements quadratic;
+//! - bulk writes are multi-row statements chunked under the bind-parameter limits (SQLite 32766,
+//!   PostgreSQL 65535), with rows sorted by primary key so index inserts are appends.
 //!
 //! # Schema
 //! `tenants`, `clients`, `devices` (Autopilot registrations, assignment state inline), `directory_devices`,

@@ -22,15 +22,13 @@ use ztd_core::tenant::Tenant;
 use ztd_core::*;
 use ztd_store::*;
 
-fn fleet(
-    tenant: TenantId,
-    count: usize,
-    groups: &[GroupId],
-) -> (
+type Fleet = (
     Vec<AutopilotDevice>,
     Vec<DirectoryDevice>,
     Vec<(GroupId, DirectoryObjectId, MembershipSource)>,
-) {
+);
+
+fn fleet(tenant: TenantId, count: usize, groups: &[GroupId]) -> Fleet {
     let hash_bytes = std::env::var("ZTD_BULK_HASH_BYTES")
         .ok()
         .and_then(|v| v.parse().ok())

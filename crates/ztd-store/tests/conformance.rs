@@ -109,6 +109,22 @@ conformance!(
     concurrent_writers_all_commit,
 );
 
+/// `sqlite::memory:` is one long-lived connection: data survives across transactions.
+#[tokio::test]
+async fn in_memory_sqlite_keeps_data_between_transactions() {
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    let t = tenant(1);
+    seed_tenant(&store, &t).await;
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_devices(&[device(t.id, 1)]).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin_read().await.unwrap();
+    assert_eq!(tx.get_tenant(t.id).await.unwrap(), Some(t.clone()));
+    assert_eq!(tx.all_devices(t.id).await.unwrap(), vec![device(t.id, 1)]);
+    drop(tx);
+    store.close().await;
+}
+
 // ---------------------------------------------------------------- fixtures
 
 fn uid(n: u128) -> Uuid {
