@@ -112,7 +112,8 @@ fn decode_row(row: &ImportRow) -> Result<RegistrationRequest, ImportError> {
         manufacturer,
         model: identity.model.clone().unwrap_or_default(),
         product_key: row.product_key.trim().to_string(),
-        hardware_hash: text.to_string(),
+        // Stored without its zero padding (lossless, a third of the size); see `HardwareHash::to_compact_base64`.
+        hardware_hash: hash.to_compact_base64(),
         keys,
         group_tag: row.group_tag.trim().to_string(),
         purchase_order_id: String::new(),
@@ -154,7 +155,6 @@ impl App {
             .filter_map(|d| d.as_ref().ok())
             .map(|r| r.keys.identity_key.clone())
             .collect();
-
         let mut tx = self.store.begin().await?;
         if tx.get_tenant(tenant).await?.is_none() {
             return Err(AppError::not_found("tenant", tenant));

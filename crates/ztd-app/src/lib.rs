@@ -26,7 +26,7 @@ pub use devices::DeviceUpdate;
 pub use explain::{DeviceExplanation, GroupVerdict};
 pub use groups::NewGroup;
 pub use import::{ImportRow, RowOutcome, RowResult};
-pub use tenants::{Bootstrap, NewClient};
+pub use tenants::{Bootstrap, NewClient, ADMIN_SCOPES};
 
 /// The current time. Injected so tests control it.
 pub trait Clock: Send + Sync {

@@ -96,7 +96,8 @@ pub struct AutopilotDevice {
     pub product_key: String,
     pub sku_number: String,
     pub system_family: String,
-    /// The 4K hash exactly as uploaded (base64). Kept so the device can be re-exported and re-matched.
+    /// The 4K hash as uploaded, stored without its zero padding (`ztd_hwhash::HardwareHash::to_compact_base64`,
+    /// lossless). Kept so the device can be re-matched and the hash exported again.
     pub hardware_hash: String,
     pub keys: HardwareKeys,
     /// Group tag; published on the directory object as `[OrderId]:<tag>`. Empty when unset, as Graph returns.

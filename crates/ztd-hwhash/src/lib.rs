@@ -277,6 +277,31 @@ impl HardwareHash {
         base64::Engine::encode(&base64_engine(), self.encode())
     }
 
+    /// Base64 of the hash without its zero padding (`totalLength + 36` bytes: about 1,400 characters
+    /// instead of 4,000). Lossless, because [`decode`](Self::decode) only accepts all-zero padding;
+    /// [`from_compact_base64`](Self::from_compact_base64) restores the standard form. Meant for storage.
+    pub fn to_compact_base64(&self) -> String {
+        let mut bytes = self.encode();
+        let used = signed_len(&self.records) + CHECKSUM_RECORD_LEN;
+        bytes.truncate(used);
+        base64::Engine::encode(&base64_engine(), bytes)
+    }
+
+    /// Parses the compact form written by [`to_compact_base64`](Self::to_compact_base64) (the standard
+    /// form is accepted too).
+    pub fn from_compact_base64(text: &str) -> Result<Self, HashError> {
+        let mut bytes =
+            base64::Engine::decode(&base64_engine(), text.trim().as_bytes()).map_err(|e| {
+                HashError::NotBase64 {
+                    reason: e.to_string(),
+                }
+            })?;
+        if bytes.len() < STANDARD_LEN {
+            bytes.resize(STANDARD_LEN, 0);
+        }
+        Self::decode(&bytes)
+    }
+
     /// The records in wire order.
     pub fn records(&self) -> &[Record] {
         &self.records
@@ -320,5 +345,30 @@ impl HardwareHash {
         HardwareHash {
             records: describe::generate_records(desc),
         }
+    }
+}
+
+#[cfg(test)]
+mod compact_tests {
+    use super::*;
+
+    #[test]
+    fn compact_form_is_lossless_and_shorter() {
+        let mut description = DeviceDescription {
+            serial_number: "SN-1".into(),
+            manufacturer: "Contoso".into(),
+            model: "M".into(),
+            ..Default::default()
+        };
+        description.fill_defaults(b"SN-1");
+        let hash = HardwareHash::generate(&description);
+        let compact = hash.to_compact_base64();
+        assert!(compact.len() < 2000, "{}", compact.len());
+        let restored = HardwareHash::from_compact_base64(&compact).unwrap();
+        assert_eq!(restored.to_base64(), hash.to_base64());
+        assert_eq!(
+            HardwareHash::from_compact_base64(&hash.to_base64()).unwrap(),
+            hash
+        );
     }
 }

@@ -24,7 +24,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/tenant", get(tenant))
         // A full batch of 4K hashes is about 4 KB a row; the default 2 MB limit would cap batches at ~500 rows.
-        .route("/import", post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY_BYTES)))
+        .route(
+            "/import",
+            post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY_BYTES)),
+        )
         .route("/devices/{device}/explain", get(explain))
         .route("/profiles/{profile}/export", get(export))
 }

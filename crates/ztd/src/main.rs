@@ -26,6 +26,8 @@ enum Command {
     Profile(cmd::profile::Args),
     /// Create and list device groups.
     Group(cmd::group::Args),
+    /// Measure ztd on this machine (import throughput and memory).
+    Bench(cmd::bench::Args),
     /// Decode, verify and generate 4K hardware hashes.
     Hash(cmd::hash::Args),
     /// Check, evaluate and explain dynamic membership rules.
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Device(args) => cmd::device::run(args),
         Command::Profile(args) => cmd::profile::run(args),
         Command::Group(args) => cmd::group::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
         Command::Hash(args) => cmd::hash::run(args),
         Command::Rule(args) => cmd::rule::run(args),
     };

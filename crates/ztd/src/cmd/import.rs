@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -96,39 +96,47 @@ fn refused(row: u64, serial: String, message: String) -> RowOutcome {
     }
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let file =
-        File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+/// A file that is not a hash CSV (wrong header, wrong encoding...): exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct FileError {
+    path: String,
+    message: String,
+}
+
+/// What importing a file produced.
+pub struct Imported {
+    pub dialect: String,
+    pub encoding: String,
+    /// Every row's outcome, in file order.
+    pub outcomes: Vec<RowOutcome>,
+}
+
+/// Streams `path` to the server in batches of `batch_size` rows, two requests in flight, and collects every
+/// row's outcome. Memory stays bounded by the batch size whatever the file size.
+pub async fn import_file(
+    client: &Client,
+    path: &Path,
+    batch_size: usize,
+    progress: &ProgressBar,
+) -> anyhow::Result<Imported> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    progress.set_length(file.metadata().map(|m| m.len()).unwrap_or(0));
     let read = Arc::new(AtomicU64::new(0));
-    let reader = match HashCsvReader::new(BufReader::with_capacity(
+    let reader = HashCsvReader::new(BufReader::with_capacity(
         1 << 20,
         Counting {
             inner: file,
             read: read.clone(),
         },
-    )) {
-        Ok(reader) => reader,
-        Err(err) => {
-            eprintln!("error: {}: {err}", args.file.display());
-            return Ok(ExitCode::from(2));
-        }
-    };
+    ))
+    .map_err(|err| FileError {
+        path: path.display().to_string(),
+        message: err.to_string(),
+    })?;
     let dialect = format!("{:?}", reader.dialect());
     let encoding = format!("{:?}", reader.encoding());
 
-    let progress = if args.quiet || args.json {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(size)
-    };
-    progress.set_style(
-        ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} [{bar:30}] {msg} ({eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-
-    let batch_size = args.batch_size as usize;
     let (sender, receiver) = tokio::sync::mpsc::channel::<Batch>(4);
     let producer = std::thread::spawn(move || {
         let mut rows = Vec::with_capacity(batch_size);
@@ -163,40 +171,68 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     });
 
-    let runtime = super::client::runtime()?;
-    let outcomes = runtime.block_on(async {
-        let client = Client::connect(&args.server).await?;
-        let client = &client;
-        let progress = &progress;
-        let read = &read;
-        let mut registered = 0usize;
-        let mut outcomes: Vec<RowOutcome> = Vec::new();
-        // Two requests in flight: the next batch is parsed and sent while the server commits the previous.
-        let mut responses = tokio_stream_from(receiver)
-            .map(|batch| async move {
-                match batch {
-                    Batch::Refused(outcome) => Ok(vec![outcome]),
-                    Batch::Rows(rows) => client
-                        .post::<_, ImportResponse>("/ztd/v1/import", &ImportRequest { rows: &rows })
-                        .await
-                        .map(|r| r.outcomes),
-                }
-            })
-            .buffered(2);
-        while let Some(result) = responses.next().await {
-            let batch: Vec<RowOutcome> = result?;
-            registered += batch.iter().filter(|o| o.ztdid().is_some()).count();
-            outcomes.extend(batch);
-            progress.set_position(read.load(Ordering::Relaxed));
-            progress.set_message(format!("{} rows, {registered} registered", outcomes.len()));
-        }
-        anyhow::Ok(outcomes)
-    })?;
-    progress.finish_and_clear();
+    let mut registered = 0usize;
+    let mut outcomes: Vec<RowOutcome> = Vec::new();
+    // Two requests in flight: the next batch is parsed and sent while the server commits the previous.
+    let mut responses = tokio_stream_from(receiver)
+        .map(|batch| async move {
+            match batch {
+                Batch::Refused(outcome) => Ok(vec![outcome]),
+                Batch::Rows(rows) => client
+                    .post::<_, ImportResponse>("/ztd/v1/import", &ImportRequest { rows: &rows })
+                    .await
+                    .map(|r| r.outcomes),
+            }
+        })
+        .buffered(2);
+    while let Some(result) = responses.next().await {
+        let batch: Vec<RowOutcome> = result?;
+        registered += batch.iter().filter(|o| o.ztdid().is_some()).count();
+        outcomes.extend(batch);
+        progress.set_position(read.load(Ordering::Relaxed));
+        progress.set_message(format!("{} rows, {registered} registered", outcomes.len()));
+    }
+    drop(responses);
     let _ = producer.join();
-
-    let mut outcomes = outcomes;
     outcomes.sort_by_key(|o| o.row);
+    Ok(Imported {
+        dialect,
+        encoding,
+        outcomes,
+    })
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let progress = if args.quiet || args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} [{bar:30}] {msg} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let runtime = super::client::runtime()?;
+    let imported = runtime.block_on(async {
+        let client = Client::connect(&args.server).await?;
+        import_file(&client, &args.file, args.batch_size as usize, &progress).await
+    });
+    progress.finish_and_clear();
+    let Imported {
+        dialect,
+        encoding,
+        outcomes,
+    } = match imported {
+        Ok(imported) => imported,
+        Err(err) => {
+            if let Some(file_error) = err.downcast_ref::<FileError>() {
+                eprintln!("error: {file_error}");
+                return Ok(ExitCode::from(2));
+            }
+            return Err(err);
+        }
+    };
     let registered = outcomes.iter().filter(|o| o.ztdid().is_some()).count();
     let rejected = outcomes.len() - registered;
     if args.json {
