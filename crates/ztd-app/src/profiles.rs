@@ -134,6 +134,20 @@ impl App {
         {
             return Ok(same.clone());
         }
+        // A profile either includes or excludes a group, never both (as in Intune): assigning the other kind
+        // replaces the earlier assignment of that group.
+        let target_group = |t: &AssignmentTarget| match t {
+            AssignmentTarget::Group(g) | AssignmentTarget::ExcludeGroup(g) => Some(*g),
+            AssignmentTarget::AllDevices => None,
+        };
+        if let Some(group) = target_group(&target) {
+            for other in existing
+                .iter()
+                .filter(|a| a.profile_id == profile_id && target_group(&a.target) == Some(group))
+            {
+                tx.delete_profile_assignment(tenant, &other.id).await?;
+            }
+        }
         let assignment = ProfileAssignment {
             tenant_id: tenant,
             id: id
