@@ -55,11 +55,16 @@ impl App {
         imports: Vec<NewImport>,
     ) -> AppResult<Vec<ImportRecord>> {
         let now = self.now();
+        // The worker takes records in (created_at, id) order; sorted ids keep a batch in request order, so
+        // "the first of two duplicates is processed" means the first the client sent.
+        let mut ids: Vec<ImportId> = imports.iter().map(|_| ImportId(self.next_uuid())).collect();
+        ids.sort();
         let records: Vec<ImportRecord> = imports
             .into_iter()
-            .map(|new| ImportRecord {
+            .zip(ids)
+            .map(|(new, id)| ImportRecord {
                 tenant_id: tenant,
-                id: ImportId(self.next_uuid()),
+                id,
                 batch_id: new.batch_id,
                 serial_number: new.serial_number.trim().to_string(),
                 product_key: new.product_key.trim().to_string(),
