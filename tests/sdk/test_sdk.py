@@ -79,7 +79,10 @@ from msgraph_beta.generated.models.windows_autopilot_deployment_profile_assignme
 from msgraph_beta.generated.models.windows_autopilot_device_type import WindowsAutopilotDeviceType
 from msgraph_beta.generated.models.windows_device_usage_type import WindowsDeviceUsageType
 from msgraph_beta.generated.models.windows_user_type import WindowsUserType
+from msgraph.generated.devices.devices_request_builder import DevicesRequestBuilder
+from msgraph.generated.groups.groups_request_builder import GroupsRequestBuilder
 from msgraph.generated.models.group import Group as V1Group
+from msgraph.generated.models.reference_create import ReferenceCreate
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError as V1ODataError
 from msgraph.generated.device_management.windows_autopilot_device_identities.windows_autopilot_device_identities_request_builder import (
     WindowsAutopilotDeviceIdentitiesRequestBuilder as V1DevicesRequestBuilder,
@@ -494,12 +497,20 @@ async def run_beta(beta: Any, v1: Any) -> None:
         check(default in ids, f"default ESP {default} not listed: {ids}")
 
     async def t_sync() -> None:
+        # Graph documents 409 while a sync runs and 429 within 10 minutes of the previous one. ztd reports a
+        # sync as running for 5 s, so an immediate second call is 409 and a call after that is 429.
         settings = beta.device_management.windows_autopilot_settings
         await settings.sync.post()
-        await expect_odata_error(settings.sync.post(), 429)
         s = await settings.get()
-        check(enum_value(s.sync_status) in ("inProgress", "completed"), f"syncStatus {enum_value(s.sync_status)!r}")
+        check(enum_value(s.sync_status) == "inProgress", f"syncStatus right after a sync {enum_value(s.sync_status)!r}")
         check(s.last_manual_sync_trigger_date_time is not None, "no lastManualSyncTriggerDateTime")
+        await expect_odata_error(settings.sync.post(), 409)
+        await poll("syncStatus to read 'completed'", settings.get,
+                   lambda s: enum_value(s.sync_status) == "completed")
+        e = await expect_odata_error(settings.sync.post(), 429)
+        headers = {k.lower(): v for k, v in (e.response_headers or {}).items()}
+        retry_after = headers.get("retry-after")
+        check(retry_after and 0 < int(retry_after) <= 600, f"429 Retry-After {retry_after!r}")
 
     async def t_duplicate_import() -> None:
         need("dev0")
@@ -516,6 +527,7 @@ async def run_beta(beta: Any, v1: Any) -> None:
         check(e.error is not None and e.error.code, f"404 without an error code: {e.error!r}")
         check(e.error.message, "404 without an error message")
         ctx["code404"] = e.error.code
+        check(e.error.code == "ResourceNotFound", f"Intune 404 code {e.error.code!r}, expected 'ResourceNotFound'")
         await expect_odata_error(profiles.by_windows_autopilot_deployment_profile_id(str(uuid.uuid4())).get(), 404)
 
     async def t_unassign_profile() -> None:
@@ -549,7 +561,8 @@ async def run_beta(beta: Any, v1: Any) -> None:
         await profiles.by_windows_autopilot_deployment_profile_id(pid).delete()
         await expect_odata_error(profiles.by_windows_autopilot_deployment_profile_id(pid).get(), 404)
         await v1.groups.by_group_id(gid).delete()
-        await expect_odata_error(v1.groups.by_group_id(gid).get(), 404)
+        e = await expect_odata_error(v1.groups.by_group_id(gid).get(), 404)
+        check(e.error.code == "Request_ResourceNotFound", f"directory 404 code {e.error.code!r}")
 
     for name, fn in [
         ("beta organization (tenant id, default verified domain)", t_organization),
@@ -567,7 +580,7 @@ async def run_beta(beta: Any, v1: Any) -> None:
         ("beta updateDeviceProperties: group tag moves membership and profile", t_update_device_properties),
         ("beta assignUserToDevice / unassignUserFromDevice", t_assign_user),
         ("beta ESP create + assign + setPriority", t_esp),
-        ("beta windowsAutopilotSettings/sync 204 then 429", t_sync),
+        ("beta windowsAutopilotSettings/sync: 204, 409 while running, then 429", t_sync),
         ("beta duplicate import -> error 806", t_duplicate_import),
         ("beta 404 raises ODataError with Graph's code", t_not_found),
         ("beta unassign profile", t_unassign_profile),
@@ -624,6 +637,48 @@ async def run_v1(v1: Any) -> None:
         await dm.windows_autopilot_device_identities.by_windows_autopilot_device_identity_id(
             done.state.device_registration_id).delete()
 
+    async def find_directory_device(aad: str, search: bool) -> Any:
+        if search:
+            # Get-WindowsAutopilotInfo 3.9: Get-MgDevice -Search "deviceId:<id>" -ConsistencyLevel eventual
+            q = DevicesRequestBuilder.DevicesRequestBuilderGetQueryParameters(search=f'"deviceId:{aad}"')
+            conf = RequestConfiguration(query_parameters=q)
+            conf.headers.add("ConsistencyLevel", "eventual")
+        else:
+            # the community script: GET devices?$filter=deviceId eq '<id>'
+            q = DevicesRequestBuilder.DevicesRequestBuilderGetQueryParameters(filter=f"deviceId eq '{aad}'")
+            conf = RequestConfiguration(query_parameters=q)
+        page = await v1.devices.get(conf)
+        found = page.value or []
+        check(len(found) == 1 and found[0].device_id == aad, f"devices for deviceId {aad}: {[d.device_id for d in found]}")
+        return found[0]
+
+    async def t_v1_add_to_group() -> None:
+        # Get-WindowsAutopilotInfo -Online -AddToGroup (§1.4 step 5) with the v1.0 SDK: find the group by name,
+        # the device's Entra object by deviceId, then POST groups/{id}/members/$ref.
+        dev2, = need("dev2")
+        name = f"SDK static {RUN}"
+        g = await v1.groups.post(V1Group(display_name=name, security_enabled=True, mail_enabled=False,
+                                         mail_nickname=f"sdkstatic{RUN.lower()}", group_types=[]))
+        ctx["static_group"] = g.id
+        q = GroupsRequestBuilder.GroupsRequestBuilderGetQueryParameters(filter=f"displayName eq '{name}'")
+        page = await v1.groups.get(RequestConfiguration(query_parameters=q))
+        check([x.id for x in page.value or []] == [g.id], f"groups named {name!r}: {[x.id for x in page.value or []]}")
+        d = await dm.windows_autopilot_device_identities.by_windows_autopilot_device_identity_id(dev2).get()
+        entra = await find_directory_device(d.azure_active_directory_device_id, search=False)
+        await v1.groups.by_group_id(g.id).members.ref.post(
+            ReferenceCreate(odata_id=f"https://graph.microsoft.com/v1.0/directoryObjects/{entra.id}"))
+        members = await v1.groups.by_group_id(g.id).members.get()
+        check([m.id for m in members.value or []] == [entra.id], f"static group members {[m.id for m in members.value or []]}")
+        await v1.groups.by_group_id(g.id).members.by_directory_object_id(entra.id).ref.delete()
+        members = await v1.groups.by_group_id(g.id).members.get()
+        check(not members.value, "member not removed by DELETE members/{id}/$ref")
+        await v1.groups.by_group_id(g.id).delete()
+
+    async def t_v1_device_search() -> None:
+        dev2, = need("dev2")
+        d = await dm.windows_autopilot_device_identities.by_windows_autopilot_device_identity_id(dev2).get()
+        await find_directory_device(d.azure_active_directory_device_id, search=True)
+
     async def t_v1_groups() -> None:
         (gid,) = need("group")
         g = await v1.groups.by_group_id(gid).get()
@@ -646,6 +701,8 @@ async def run_v1(v1: Any) -> None:
         ("v1.0 windowsAutopilotDeviceIdentities list (nextLink) and get", t_v1_devices),
         ("v1.0 importedWindowsAutopilotDeviceIdentities post/get/list/delete", t_v1_imports),
         ("v1.0 groups get and list", t_v1_groups),
+        ("v1.0 -AddToGroup: group by name, devices?$filter=deviceId eq, members/$ref add/remove", t_v1_add_to_group),
+        ("v1.0 Get-MgDevice -Search \"deviceId:…\" -ConsistencyLevel eventual", t_v1_device_search),
         ("v1.0 organization", t_v1_organization),
         ("v1.0 404 raises ODataError", t_v1_not_found),
     ]:
@@ -669,6 +726,23 @@ async def main() -> int:
             check(tok.token.count(".") == 2, "access token is not a JWT")
 
         await test("azure-identity ClientSecretCredential token from /{tenant}/oauth2/v2.0/token", t_token)
+
+        async def t_msal_token() -> None:
+            # The synchronous credential goes through MSAL, which reads the OIDC discovery document first.
+            from azure.identity import ClientSecretCredential as SyncClientSecretCredential
+
+            def get() -> Any:
+                c = SyncClientSecretCredential(CREDS["tenantId"], CREDS["clientId"], CREDS["clientSecret"],
+                                               authority=URL, disable_instance_discovery=True)
+                try:
+                    return c.get_token(*SCOPES)
+                finally:
+                    c.close()
+
+            tok = await asyncio.to_thread(get)
+            check(tok.token and tok.token.count(".") == 2, f"MSAL token {tok!r}")
+
+        await test("azure-identity (sync, MSAL) token via OIDC discovery", t_msal_token)
         beta = graph_client(msgraph_beta, "beta", credential)
         v1 = graph_client(msgraph, "v1.0", credential)
         await run_beta(beta, v1)
