@@ -4,10 +4,15 @@
 # CA, runs tests/sdk/test_sdk.py and always stops the server. Prints "N passed, M failed" last.
 #
 # Environment:
-#   ZTD_BIN        ztd binary to use (default: target/release/ztd, built if missing)
-#   ZTD_SDK_VENV   virtualenv directory (default: target/sdk-venv; reused when its requirements match)
-#   PYTHON         interpreter for the venv (default: python3)
-#   ZTD_SDK_KEEP   set to 1 to keep the temporary directory (server log, data dir, certificates)
+#   ZTD_BIN          ztd binary to use (default: `cargo build -p ztd`, i.e. target/debug/ztd, a no-op after CI's
+#                    nextest run; ZTD_SDK_PROFILE=release builds and uses target/release/ztd)
+#   ZTD_SDK_VENV     virtualenv directory (default: target/sdk-venv; recreated when requirements.txt changes)
+#   PYTHON           interpreter for the venv (default: python3)
+#   ZTD_SDK_KEEP     1 keeps the temporary directory (server log, data dir, certificates)
+#   ZTD_SDK_CERTS    "cryptography" to make the certificates with Python instead of the openssl CLI
+#
+# If `ztd serve --tls-cert` does not come up, that is reported as a failure and the tests still run against
+# ztd on plain HTTP behind tls_proxy.py (the SDK credential insists on an https authority).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
