@@ -75,6 +75,12 @@ impl From<AppError> for ApiError {
                     ..Self::bad_request(message)
                 }
             }
+            // Directory objects answer as Entra does; Intune objects as Intune does.
+            AppError::Domain(DomainError::NotFound { kind: "group" | "device", id }) => Self::new(
+                StatusCode::NOT_FOUND,
+                "Request_ResourceNotFound",
+                format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+            ),
             AppError::Domain(DomainError::NotFound { kind, id }) => {
                 Self::not_found(format!("{kind} {id} was not found"))
             }

@@ -101,6 +101,9 @@ pub async fn serve_with(
             .await
         }
         Some(files) => {
+            // The binary links two rustls crypto back ends (the TLS server's and the HTTP client's), so rustls
+            // cannot pick one by itself: choose explicitly. An error only means one is installed already.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
             let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(
                 files.certificate,
                 files.private_key,

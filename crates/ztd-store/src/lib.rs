@@ -262,11 +262,39 @@ async fn open_sqlite(url: &str) -> Result<Inner, StoreError> {
         .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn, true).await }))
         .connect_with(options)
         .await?;
+    spawn_checkpointer(&read);
     Ok(Inner {
         backend: Backend::Sqlite,
         write,
         read,
     })
+}
+
+/// Copies the SQLite WAL back into the database file in the background, every 250 ms, so writers never pay
+/// for it at commit. PASSIVE checkpoints never block readers or the writer. The task ends when the store's
+/// pools are closed.
+fn spawn_checkpointer(pool: &AnyPool) {
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_millis(250));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if pool.is_closed() {
+                return;
+            }
+            // A checkpoint writes only the database file, which `query_only` permits.
+            if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                if pool.is_closed() {
+                    return;
+                }
+                tracing::warn!(%error, "background WAL checkpoint failed; will retry");
+            }
+        }
+    });
 }
 
 async fn sqlite_pragmas(
@@ -277,11 +305,18 @@ async fn sqlite_pragmas(
     conn.execute("PRAGMA synchronous = NORMAL").await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;
     conn.execute("PRAGMA busy_timeout = 10000").await?;
-    // 256 MiB page cache (allocated only as used): keeps the index pages of a large import in memory.
-    conn.execute("PRAGMA cache_size = -262144").await?;
     conn.execute("PRAGMA temp_store = MEMORY").await?;
     if read_only {
+        // 16 MiB per reader: reads are point lookups and pages of a listing.
+        conn.execute("PRAGMA cache_size = -16384").await?;
         conn.execute("PRAGMA query_only = ON").await?;
+    } else {
+        // 64 MiB for the writer (allocated only as used): the hot index pages of a large import stay in memory
+        // while the whole process stays well under 500 MB.
+        conn.execute("PRAGMA cache_size = -65536").await?;
+        // The writer never checkpoints on commit; the checkpointer task does it in the background so a commit
+        // costs only its own WAL append (see `spawn_checkpointer`).
+        conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
     }
     Ok(())
 }

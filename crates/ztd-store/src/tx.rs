@@ -117,7 +117,10 @@ impl Tx {
                 }
                 sql
             };
-            let mut query = sqlx::query(&sql);
+            // Only full-size statements are worth keeping prepared: a tail chunk's text differs almost every
+            // time, and each cached bulk statement holds a large compiled program, so caching tails grew the
+            // connection's memory with every import batch.
+            let mut query = sqlx::query(&sql).persistent(chunk.len() == per_statement);
             for row in chunk {
                 query = bind(query, row);
             }

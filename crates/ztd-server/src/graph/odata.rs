@@ -102,6 +102,56 @@ pub fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Translates Graph's directory `$search` (`"property:term"` clauses joined by `AND`/`OR`, as
+/// `Get-MgDevice -Search "deviceId:..."` sends) into the equivalent `$filter`. Graph matches search terms as
+/// word prefixes; ztd matches them as prefixes of the whole value (`startswith`), which is exact for ids and
+/// serials, the values tools search by.
+pub fn search_to_filter(search: &str) -> Result<String, ApiError> {
+    let bad = |why: &str| ApiError::bad_request(format!("Syntax error in $search: {why}"));
+    let mut out = String::new();
+    let mut rest = search.trim();
+    let mut expect_clause = true;
+    while !rest.is_empty() {
+        if expect_clause {
+            let Some(body) = rest.strip_prefix('"') else {
+                return Err(bad("each clause must be a quoted \"property:term\""));
+            };
+            let Some(end) = body.find('"') else {
+                return Err(bad("unterminated quote"));
+            };
+            let (property, term) = body[..end]
+                .split_once(':')
+                .ok_or_else(|| bad("a clause needs property:term"))?;
+            let property = property.trim();
+            if property.is_empty()
+                || !property
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(bad("the property name is not valid"));
+            }
+            out.push_str(&format!(
+                "startswith({property},'{}')",
+                term.trim().replace('\'', "''")
+            ));
+            rest = body[end + 1..].trim_start();
+        } else {
+            let (word, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            match word.to_ascii_uppercase().as_str() {
+                "AND" => out.push_str(" and "),
+                "OR" => out.push_str(" or "),
+                _ => return Err(bad("clauses are joined by AND or OR")),
+            }
+            rest = after.trim_start();
+        }
+        expect_clause = !expect_clause;
+    }
+    if out.is_empty() || expect_clause {
+        return Err(bad("the search is empty or ends with an operator"));
+    }
+    Ok(out)
+}
+
 impl QueryOptions {
     /// Parses the raw query string. Option names are case-insensitive and may omit the `$`, as Graph allows.
     pub fn parse(query: Option<&str>) -> Result<Self, ApiError> {
@@ -116,7 +166,13 @@ impl QueryOptions {
             options.raw.push((name.clone(), value.clone()));
             let key = name.trim_start_matches('$').to_ascii_lowercase();
             match key.as_str() {
-                "filter" => options.filter = Some(parse_filter(&value)?),
+                "filter" => {
+                    let filter = parse_filter(&value)?;
+                    options.filter = Some(match options.filter.take() {
+                        Some(search) => Expr::And(Box::new(filter), Box::new(search)),
+                        None => filter,
+                    });
+                }
                 "select" => {
                     options.select = Some(
                         value
@@ -135,7 +191,9 @@ impl QueryOptions {
                 }
                 "top" => {
                     let top: usize = value.trim().parse().map_err(|_| {
-                        bad(format!("Invalid value '{value}' for $top query option found."))
+                        bad(format!(
+                            "Invalid value '{value}' for $top query option found."
+                        ))
                     })?;
                     options.top = Some(top);
                 }
@@ -181,9 +239,11 @@ impl QueryOptions {
                     }
                 }
                 "search" => {
-                    return Err(bad(
-                        "$search is not supported by this service; use $filter with contains() or startswith().",
-                    ))
+                    let search = parse_filter(&search_to_filter(&value)?)?;
+                    options.filter = Some(match options.filter.take() {
+                        Some(filter) => Expr::And(Box::new(filter), Box::new(search)),
+                        None => search,
+                    });
                 }
                 "format" | "consistencylevel" | "api-version" => {}
                 _ if name.starts_with('$') => {
@@ -1106,6 +1166,19 @@ mod tests {
         assert!(QueryOptions::parse(Some("$top=0")).is_err());
         assert!(QueryOptions::parse(Some("$top=1000")).is_err());
         assert!(QueryOptions::parse(Some("$search=\"x\"")).is_err());
+        assert_eq!(
+            search_to_filter("\"deviceId:abc\"").unwrap(),
+            "startswith(deviceId,'abc')"
+        );
+        assert_eq!(
+            search_to_filter("\"displayName:o'k\" OR \"deviceId:1\"").unwrap(),
+            "startswith(displayName,'o''k') or startswith(deviceId,'1')"
+        );
+        assert!(QueryOptions::parse(Some("$search=%22deviceId:abc%22"))
+            .unwrap()
+            .filter
+            .is_some());
+        assert!(search_to_filter("\"a:b\" AND").is_err());
         assert!(QueryOptions::parse(Some("$bogus=1")).is_err());
         assert!(QueryOptions::parse(Some("$skiptoken=!!")).is_err());
     }
