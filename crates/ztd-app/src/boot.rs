@@ -260,7 +260,7 @@ impl App {
         tenant: TenantId,
         profile_id: ProfileId,
     ) -> AppResult<Vec<u8>> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_read().await?;
         let tenant = tx
             .get_tenant(tenant)
             .await?

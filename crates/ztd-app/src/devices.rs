@@ -26,7 +26,7 @@ fn field_error(field: &str, error: ImportError) -> AppError {
 
 impl App {
     pub async fn device(&self, tenant: TenantId, ztdid: Ztdid) -> AppResult<AutopilotDevice> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_read().await?;
         tx.get_device(tenant, ztdid)
             .await?
             .ok_or_else(|| AppError::not_found("windowsAutopilotDeviceIdentity", ztdid))
@@ -38,7 +38,7 @@ impl App {
         tenant: TenantId,
         serial_or_ztdid: &str,
     ) -> AppResult<AutopilotDevice> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_read().await?;
         if let Some(ztdid) = Ztdid::parse(serial_or_ztdid) {
             if let Some(device) = tx.get_device(tenant, ztdid).await? {
                 return Ok(device);
@@ -62,12 +62,12 @@ impl App {
         tenant: TenantId,
         query: &DeviceQuery,
     ) -> AppResult<Vec<AutopilotDevice>> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_read().await?;
         Ok(tx.list_devices(tenant, query).await?)
     }
 
     pub async fn count_devices(&self, tenant: TenantId, query: &DeviceQuery) -> AppResult<u64> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_read().await?;
         Ok(tx.count_devices(tenant, query).await?)
     }
 

@@ -51,7 +51,7 @@ impl App {
         serial_or_ztdid: &str,
     ) -> AppResult<DeviceExplanation> {
         let device = self.find_device(tenant, serial_or_ztdid).await?;
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_read().await?;
         let directory = tx
             .get_directory_device(tenant, device.directory_object_id)
             .await?;

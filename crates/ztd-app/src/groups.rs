@@ -70,14 +70,14 @@ impl App {
     }
 
     pub async fn group(&self, tenant: TenantId, id: GroupId) -> AppResult<Group> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_read().await?;
         tx.get_group(tenant, id)
             .await?
             .ok_or_else(|| AppError::not_found("group", id))
     }
 
     pub async fn groups(&self, tenant: TenantId) -> AppResult<Vec<Group>> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_read().await?;
         Ok(tx.list_groups(tenant).await?)
     }
 
@@ -135,6 +135,7 @@ impl App {
         if group.membership_rule != before.membership_rule
             || group.rule_processing_on != before.rule_processing_on
         {
+            crate::targeting::bump_targeting_generation(&mut tx, tenant).await?;
             let targeting = Targeting::load(&mut tx, tenant).await?;
             // A group that stopped being dynamic keeps no rule members.
             if group.membership_rule.is_none() {
@@ -188,17 +189,18 @@ impl App {
         tenant: TenantId,
         id: GroupId,
     ) -> AppResult<Vec<(DirectoryDevice, MembershipSource)>> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_read().await?;
         if tx.get_group(tenant, id).await?.is_none() {
             return Err(AppError::not_found("group", id));
         }
-        let mut members = Vec::new();
-        for (member, source) in tx.group_members(tenant, id).await? {
-            if let Some(object) = tx.get_directory_device(tenant, member).await? {
-                members.push((object, source));
-            }
-        }
-        Ok(members)
+        let sources: std::collections::HashMap<DirectoryObjectId, MembershipSource> =
+            tx.group_members(tenant, id).await?.into_iter().collect();
+        let ids: Vec<DirectoryObjectId> = sources.keys().copied().collect();
+        let objects = tx.get_directory_devices(tenant, &ids).await?;
+        Ok(objects
+            .into_iter()
+            .filter_map(|object| sources.get(&object.id).map(|source| (object, *source)))
+            .collect())
     }
 
     /// Adds a device object to a static group (Graph `members/$ref`).

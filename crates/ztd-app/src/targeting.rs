@@ -243,6 +243,28 @@ pub(crate) async fn refresh_devices(
         .await
 }
 
+const TARGETING_GENERATION: &str = "targeting-generation";
+
+/// A value that changes whenever what targets new devices changes (rules, their processing state, profile
+/// assignments, profiles). Imports plan on a snapshot outside the write lock and compare it under the lock.
+pub(crate) async fn targeting_generation(tx: &mut Tx, tenant: TenantId) -> AppResult<String> {
+    Ok(tx
+        .get_setting(tenant, TARGETING_GENERATION)
+        .await?
+        .unwrap_or_default())
+}
+
+/// Records that targeting changed (see [`targeting_generation`]).
+pub(crate) async fn bump_targeting_generation(tx: &mut Tx, tenant: TenantId) -> AppResult<()> {
+    tx.put_setting(
+        tenant,
+        TARGETING_GENERATION,
+        &uuid::Uuid::new_v4().to_string(),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Re-targets every device of the tenant (after a change to a rule, a profile or an assignment).
 pub(crate) async fn refresh_tenant(
     tx: &mut Tx,
@@ -250,6 +272,7 @@ pub(crate) async fn refresh_tenant(
     targeting: &Targeting,
     now: Timestamp,
 ) -> AppResult<usize> {
+    bump_targeting_generation(tx, tenant).await?;
     let devices = tx.all_devices(tenant).await?;
     let directory = tx.all_directory_devices(tenant).await?;
     let mut memberships = index_memberships(tx.all_memberships(tenant).await?);

@@ -120,12 +120,12 @@ impl App {
     }
 
     pub async fn tenants(&self) -> AppResult<Vec<Tenant>> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_read().await?;
         Ok(tx.list_tenants().await?)
     }
 
     pub async fn tenant(&self, id: TenantId) -> AppResult<Tenant> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_read().await?;
         tx.get_tenant(id)
             .await?
             .ok_or_else(|| AppError::not_found("tenant", id))
@@ -194,7 +194,7 @@ impl App {
         client_id: &str,
         secret: &str,
     ) -> AppResult<Option<ClientCredential>> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_read().await?;
         let Some(credential) = tx.get_client(client_id).await? else {
             return Ok(None);
         };

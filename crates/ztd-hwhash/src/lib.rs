@@ -124,10 +124,16 @@ impl HardwareHash {
     /// Parses the base64 text form. Surrounding and embedded ASCII whitespace (line breaks
     /// from e-mail or PDFs) is ignored; `=` padding is optional.
     pub fn from_base64(text: &str) -> Result<Self, HashError> {
-        let compact: String = text
-            .chars()
-            .filter(|c| !c.is_ascii_whitespace() && *c != '\u{feff}')
-            .collect();
+        let is_noise = |c: char| c.is_ascii_whitespace() || c == '\u{feff}';
+        // The usual input has nothing to strip: decode it in place instead of copying 4,000 characters.
+        let trimmed = text.trim_matches(is_noise);
+        let owned: String;
+        let compact = if trimmed.contains(is_noise) {
+            owned = trimmed.chars().filter(|c| !is_noise(*c)).collect();
+            owned.as_str()
+        } else {
+            trimmed
+        };
         if compact.is_empty() {
             return Err(HashError::Empty);
         }
@@ -285,6 +291,17 @@ impl HardwareHash {
         let used = signed_len(&self.records) + CHECKSUM_RECORD_LEN;
         bytes.truncate(used);
         base64::Engine::encode(&base64_engine(), bytes)
+    }
+
+    /// The compact form of a hash given as base64 `text` that decodes to `self`, without re-encoding: the
+    /// prefix of `text` that covers the signed part and the trailer (the rest decodes to zero padding). Equal to
+    /// [`to_compact_base64`](Self::to_compact_base64) up to the final base64 group, and accepted by
+    /// [`from_compact_base64`](Self::from_compact_base64) alike.
+    pub fn compact_prefix<'t>(&self, text: &'t str) -> Option<&'t str> {
+        let used = signed_len(&self.records) + CHECKSUM_RECORD_LEN;
+        let chars = used.div_ceil(3) * 4;
+        let trimmed = text.trim();
+        (trimmed.is_ascii() && trimmed.len() >= chars).then(|| &trimmed[..chars])
     }
 
     /// Parses the compact form written by [`to_compact_base64`](Self::to_compact_base64) (the standard

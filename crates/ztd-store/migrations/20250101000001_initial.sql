@@ -97,9 +97,10 @@ CREATE TABLE group_members (
     group_id  TEXT NOT NULL,
     member_id TEXT NOT NULL,
     source    TEXT NOT NULL,
-    PRIMARY KEY (tenant_id, group_id, member_id),
-    FOREIGN KEY (tenant_id, group_id) REFERENCES device_groups (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, member_id) REFERENCES directory_devices (tenant_id, id) ON DELETE CASCADE
+    -- No foreign keys: membership is the hottest write of an import (several rows per device), and its two
+    -- parents are only deleted through `delete_group` / `delete_directory_device`, which delete the
+    -- memberships explicitly in the same transaction.
+    PRIMARY KEY (tenant_id, group_id, member_id)
 );
 CREATE INDEX group_members_by_member ON group_members (tenant_id, member_id);
 

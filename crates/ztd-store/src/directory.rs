@@ -6,7 +6,7 @@ use ztd_core::{DirectoryObjectId, TenantId};
 
 use crate::codec::{flag, id, json, opt_id, text, to_json, ts};
 use crate::devices::push_limit_offset;
-use crate::tx::{bind_all, Bind, Filter, Q};
+use crate::tx::{bind_all, in_list, param, Bind, Filter, Q};
 use crate::{DirectoryQuery, StoreError, Tx};
 
 const DIRECTORY_COLS: &str =
@@ -107,6 +107,30 @@ impl Tx {
             .bind(tenant.to_string())
             .bind(id.to_string());
         self.fetch_one_map(q, directory_device).await
+    }
+
+    /// The objects among `ids` that exist in the tenant, ordered by id: one statement per few thousand ids
+    /// instead of one per object.
+    pub async fn get_directory_devices(
+        &mut self,
+        tenant: TenantId,
+        ids: &[DirectoryObjectId],
+    ) -> Result<Vec<DirectoryDevice>, StoreError> {
+        let tenant = tenant.to_string();
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(self.rows_per_statement(1, 1)) {
+            let sql = format!(
+                "SELECT {DIRECTORY_COLS} FROM directory_devices WHERE tenant_id = {} AND id IN ({}) ORDER BY id",
+                param(self.backend(), 1),
+                in_list(self.backend(), 2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(tenant.as_str());
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            out.extend(self.fetch_map(q, directory_device).await?);
+        }
+        Ok(out)
     }
 
     /// Filtered page ordered by object id.

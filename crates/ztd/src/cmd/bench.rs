@@ -13,7 +13,7 @@ use ztd_formats::hash_csv::{write_hash_csv, CsvDialect, CsvEncoding, HashCsvRow}
 use ztd_store::Store;
 
 use super::client::{Client, ServerArgs};
-use super::import::import_file;
+use super::import::{import_file, import_with};
 
 /// Measure ztd on this machine.
 #[derive(Debug, clap::Args)]
@@ -35,8 +35,12 @@ enum BenchCommand {
         #[arg(long, default_value_t = 100)]
         groups: usize,
         /// Rows per transaction.
-        #[arg(long, default_value_t = 5_000)]
+        #[arg(long, default_value_t = 2_500)]
         batch_size: usize,
+        /// `http`: the CLI's import code posting to a server on loopback (the user's path); `in-process`: the
+        /// same CSV streaming calling the registration use case directly (the pipeline without transport).
+        #[arg(long, value_enum, default_value = "http")]
+        transport: Transport,
         /// Database; default: a fresh SQLite file in a temporary directory. A `postgres://` URL gets a fresh
         /// schema that is dropped afterwards.
         #[arg(long)]
@@ -46,10 +50,18 @@ enum BenchCommand {
     },
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Transport {
+    Http,
+    InProcess,
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ImportBench {
     backend: String,
+    transport: Transport,
     devices: usize,
     dynamic_groups: usize,
     profiles: usize,
@@ -78,11 +90,19 @@ fn peak_rss_mb() -> f64 {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // `RUST_LOG=ztd_app=info` shows where each import batch spends its time.
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     match args.command {
         BenchCommand::Import {
             devices,
             groups,
             batch_size,
+            transport,
             database_url,
             json,
         } => {
@@ -90,6 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 devices,
                 groups,
                 batch_size,
+                transport,
                 database_url,
                 json,
             ))?;
@@ -97,9 +118,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&result)?);
             } else {
                 println!(
-                    "{} devices on {} with {} dynamic groups and {} profiles: {:.2} s, {:.0} devices/s, peak RSS {:.0} MB",
+                    "{} devices on {} ({:?}) with {} dynamic groups and {} profiles: {:.2} s, {:.0} devices/s, peak RSS {:.0} MB",
                     result.registered,
                     result.backend,
+                    result.transport,
                     result.dynamic_groups,
                     result.profiles,
                     result.seconds,
@@ -132,6 +154,7 @@ async fn bench_import(
     devices: usize,
     groups: usize,
     batch_size: usize,
+    transport: Transport,
     url: Option<String>,
     quiet: bool,
 ) -> anyhow::Result<ImportBench> {
@@ -205,45 +228,70 @@ async fn bench_import(
     }
     let csv_bytes = std::fs::metadata(&csv_path)?.len();
 
-    // The whole user path: the CLI's import code posting to a real server on loopback.
-    let key = app.token_signing_key().await?;
-    let state = ztd_server::AppState {
-        app: app.clone(),
-        tokens: std::sync::Arc::new(ztd_server::TokenIssuer::new(&key)),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let server = format!("http://{}", listener.local_addr()?);
-    let serving = tokio::spawn(ztd_server::serve(listener, state, None));
-    let credential = app
-        .create_client(tenant.id, "bench", ztd_app::ADMIN_SCOPES)
-        .await?;
-    let client = Client::connect(&ServerArgs {
-        server,
-        credentials: std::path::PathBuf::from("/nonexistent"),
-        tenant_id: Some(tenant.id.to_string()),
-        client_id: Some(credential.client_id),
-        client_secret: Some(credential.client_secret),
-    })
-    .await?;
-
     let progress = if quiet {
         ProgressBar::hidden()
     } else {
         ProgressBar::new(0)
     };
-    let started = Instant::now();
-    let imported = import_file(&client, &csv_path, batch_size, &progress).await?;
-    let seconds = started.elapsed().as_secs_f64();
+    let (seconds, registered, import_peak_rss) = match transport {
+        Transport::Http => {
+            // The user's path: the CLI's import code posting to a real server on loopback.
+            let key = app.token_signing_key().await?;
+            let state = ztd_server::AppState {
+                app: app.clone(),
+                tokens: std::sync::Arc::new(ztd_server::TokenIssuer::new(&key)),
+            };
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let server = format!("http://{}", listener.local_addr()?);
+            let serving = tokio::spawn(ztd_server::serve(listener, state, None));
+            let credential = app
+                .create_client(tenant.id, "bench", ztd_app::ADMIN_SCOPES)
+                .await?;
+            let client = Client::connect(&ServerArgs {
+                server,
+                credentials: std::path::PathBuf::from("/nonexistent"),
+                tenant_id: Some(tenant.id.to_string()),
+                client_id: Some(credential.client_id),
+                client_secret: Some(credential.client_secret),
+            })
+            .await?;
+            let started = Instant::now();
+            let imported = import_file(&client, &csv_path, batch_size, &progress).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            serving.abort();
+            (
+                seconds,
+                imported
+                    .outcomes
+                    .iter()
+                    .filter(|o| o.ztdid().is_some())
+                    .count(),
+                peak_rss_mb(),
+            )
+        }
+        Transport::InProcess => {
+            let started = Instant::now();
+            let tenant_id = tenant.id;
+            let app_ref = &app;
+            let imported = import_with(&csv_path, batch_size, &progress, |rows| async move {
+                Ok(app_ref.import_devices(tenant_id, &rows).await?)
+            })
+            .await?;
+            let seconds = started.elapsed().as_secs_f64();
+            (
+                seconds,
+                imported
+                    .outcomes
+                    .iter()
+                    .filter(|o| o.ztdid().is_some())
+                    .count(),
+                peak_rss_mb(),
+            )
+        }
+    };
     progress.finish_and_clear();
-    let import_peak_rss = peak_rss_mb();
-    serving.abort();
-    let registered = imported
-        .outcomes
-        .iter()
-        .filter(|o| o.ztdid().is_some())
-        .count();
-    drop(imported);
 
+    // Check the work was really done (outside the timing).
     let mut memberships = 0usize;
     for group in &group_ids {
         memberships += app
@@ -260,6 +308,7 @@ async fn bench_import(
         .count();
     let result = ImportBench {
         backend,
+        transport,
         devices,
         dynamic_groups: groups,
         profiles,

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
+use futures::future::Either;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -29,7 +30,7 @@ pub struct Args {
     /// The CSV file.
     file: PathBuf,
     /// Rows per request (at most 5000).
-    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    #[arg(long, default_value_t = 2500, value_parser = clap::value_parser!(u32).range(1..=5000))]
     batch_size: u32,
     /// Print the report as JSON.
     #[arg(long)]
@@ -120,6 +121,32 @@ pub async fn import_file(
     batch_size: usize,
     progress: &ProgressBar,
 ) -> anyhow::Result<Imported> {
+    import_with(
+        path,
+        batch_size,
+        progress,
+        |rows: Vec<ImportRow>| async move {
+            client
+                .post::<_, ImportResponse>("/ztd/v1/import", &ImportRequest { rows: &rows })
+                .await
+                .map(|r| r.outcomes)
+        },
+    )
+    .await
+}
+
+/// Streams `path` in batches to `register` (two batches in flight) and collects every row's outcome. The
+/// CLI registers through the server; `ztd bench import --transport in-process` calls the use case directly.
+pub async fn import_with<F, Fut>(
+    path: &Path,
+    batch_size: usize,
+    progress: &ProgressBar,
+    register: F,
+) -> anyhow::Result<Imported>
+where
+    F: Fn(Vec<ImportRow>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Vec<RowOutcome>>>,
+{
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     progress.set_length(file.metadata().map(|m| m.len()).unwrap_or(0));
     let read = Arc::new(AtomicU64::new(0));
@@ -137,7 +164,7 @@ pub async fn import_file(
     let dialect = format!("{:?}", reader.dialect());
     let encoding = format!("{:?}", reader.encoding());
 
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Batch>(4);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Batch>(1);
     let producer = std::thread::spawn(move || {
         let mut rows = Vec::with_capacity(batch_size);
         for item in reader {
@@ -175,14 +202,9 @@ pub async fn import_file(
     let mut outcomes: Vec<RowOutcome> = Vec::new();
     // Two requests in flight: the next batch is parsed and sent while the server commits the previous.
     let mut responses = tokio_stream_from(receiver)
-        .map(|batch| async move {
-            match batch {
-                Batch::Refused(outcome) => Ok(vec![outcome]),
-                Batch::Rows(rows) => client
-                    .post::<_, ImportResponse>("/ztd/v1/import", &ImportRequest { rows: &rows })
-                    .await
-                    .map(|r| r.outcomes),
-            }
+        .map(|batch| match batch {
+            Batch::Rows(rows) => Either::Left(register(rows)),
+            Batch::Refused(outcome) => Either::Right(futures::future::ready(Ok(vec![outcome]))),
         })
         .buffered(2);
     while let Some(result) = responses.next().await {
