@@ -6,24 +6,17 @@
 //! `complete` while its device does not exist yet, which clients rely on: they GET the device by
 //! `deviceRegistrationId` as soon as the import says `complete`.
 //!
-//! The registration rules are those of [`App::import_devices`] (CSV imports): same decoding, same 806/808
-//! decisions, same duplicate detection inside one batch, same targeting before commit. They are repeated
-//! here because the worker must run them inside its own transaction.
+//! The registration itself is that of every import ([`App::import_devices`]): the worker runs its two
+//! phases, preparing outside and registering inside the claiming transaction.
 
-use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use ztd_core::device::{AutopilotDevice, HardwareKeys};
-use ztd_core::directory::DirectoryDevice;
 use ztd_core::error::{ImportError, ImportErrorKind};
 use ztd_core::import::{ImportRecord, ImportStatus};
-use ztd_core::registration::{self, RegistrationIds, RegistrationRequest};
-use ztd_core::{DirectoryDeviceId, DirectoryObjectId, ImportId, TenantId, Ztdid};
-use ztd_hwhash::HardwareHash;
+use ztd_core::{ImportId, TenantId, Ztdid};
 use ztd_store::{ImportQuery, StoreError, Tx};
 
-use crate::targeting::{plan_changes, Subject, Targeting};
-use crate::{App, AppError, AppResult};
+use crate::{App, AppError, AppResult, ImportRow, RowResult};
 
 /// Records one worker transaction claims. Large enough for a full 500-row CSV in one commit.
 pub const IMPORT_BATCH: u32 = 500;
@@ -138,7 +131,7 @@ impl App {
         let mut processed = Vec::new();
         let mut events = Vec::new();
         for (tenant, mut records) in by_tenant {
-            let outcomes = self.register_in(&mut tx, tenant, &records, now).await?;
+            let outcomes = self.register_in(&mut tx, tenant, &records).await?;
             let mut registered = 0usize;
             for (record, outcome) in records.iter_mut().zip(outcomes) {
                 match outcome {
@@ -174,148 +167,53 @@ impl App {
         Ok(processed.len())
     }
 
-    /// Registers `records` of one tenant inside `tx`: one outcome per record, in order.
+    /// Registers `records` of one tenant inside `tx` with the rules of every import
+    /// ([`App::prepare_import`], [`App::register_prepared`]): one outcome per record, in order.
     async fn register_in(
         &self,
         tx: &mut Tx,
         tenant: TenantId,
         records: &[ImportRecord],
-        now: ztd_core::Timestamp,
     ) -> AppResult<Vec<Result<Ztdid, ImportError>>> {
-        if tx.get_tenant(tenant).await?.is_none() {
-            return Ok(records
-                .iter()
-                .map(|_| {
-                    Err(ImportError::new(
-                        ImportErrorKind::InvalidZtdRequestBody,
-                        "the tenant of this import no longer exists",
-                    ))
-                })
-                .collect());
-        }
-        let decoded: Vec<Result<RegistrationRequest, ImportError>> =
-            records.iter().map(decode_record).collect();
-        let keys: Vec<String> = decoded
+        let rows: Vec<ImportRow> = records
             .iter()
-            .filter_map(|d| d.as_ref().ok())
-            .map(|r| r.keys.identity_key.clone())
+            .enumerate()
+            .map(|(n, record)| ImportRow {
+                row: n as u64 + 1,
+                serial_number: record.serial_number.clone(),
+                product_key: record.product_key.clone(),
+                hardware_hash: record.hardware_hash.clone(),
+                group_tag: record.group_tag.clone(),
+                assigned_user: record.assigned_user_principal_name.clone(),
+            })
             .collect();
-        let registered = tx.find_devices_by_identity_keys(&keys).await?;
-        let mut seen = HashSet::new();
-        let mut outcomes = Vec::with_capacity(records.len());
-        let mut devices: Vec<AutopilotDevice> = Vec::new();
-        let mut objects: Vec<DirectoryDevice> = Vec::new();
-        for request in decoded {
-            let request = match request {
-                Ok(request) => request,
-                Err(error) => {
-                    outcomes.push(Err(error));
-                    continue;
-                }
-            };
-            if !seen.insert(request.keys.identity_key.clone()) {
-                outcomes.push(Err(ImportError::new(
-                    ImportErrorKind::ZtdDeviceDuplicated,
-                    format!(
-                        "device {} appears more than once in this import; only its first record was processed",
-                        request.serial_number
-                    ),
-                )));
-                continue;
+        let prepared = match self.prepare_import(tenant, &rows).await {
+            Ok(prepared) => prepared,
+            Err(AppError::Domain(ztd_core::DomainError::NotFound { .. })) => {
+                let gone = ImportError::new(
+                    ImportErrorKind::InvalidZtdRequestBody,
+                    "the tenant of this import no longer exists",
+                );
+                return Ok(records.iter().map(|_| Err(gone.clone())).collect());
             }
-            let matching: Vec<AutopilotDevice> = registered
-                .iter()
-                .filter(|d| d.keys.identity_key == request.keys.identity_key)
-                .cloned()
-                .collect();
-            if let Err(error) = registration::decide(tenant, &request, &matching) {
-                outcomes.push(Err(error));
-                continue;
-            }
-            let ids = RegistrationIds {
-                ztdid: Ztdid(self.next_uuid()),
-                directory_object_id: DirectoryObjectId(self.next_uuid()),
-                directory_device_id: DirectoryDeviceId(self.next_uuid()),
-            };
-            let (device, object) = registration::register(tenant, &request, ids, now);
-            outcomes.push(Ok(device.ztdid));
-            devices.push(device);
-            objects.push(object);
-        }
-        if !devices.is_empty() {
-            let targeting = Targeting::load(tx, tenant).await?;
-            let subjects: Vec<Subject<'_>> = devices
-                .iter()
-                .zip(&objects)
-                .map(|(device, directory)| Subject {
-                    device: Some(device),
-                    directory,
-                    static_groups: Default::default(),
-                    rule_groups: Default::default(),
-                })
-                .collect();
-            let changes = plan_changes(&targeting, &subjects, now);
-            let states: HashMap<Ztdid, _> = changes.assignments.into_iter().collect();
-            for device in &mut devices {
-                if let Some(state) = states.get(&device.ztdid) {
-                    device.assignment = state.clone();
-                }
-            }
-            tx.insert_devices(&devices).await?;
-            tx.insert_directory_devices(&objects).await?;
-            if !changes.add.is_empty() {
-                tx.add_members(tenant, &changes.add).await?;
-            }
-        }
-        Ok(outcomes)
+            Err(other) => return Err(other),
+        };
+        let (outcomes, _) = self.register_prepared(tx, prepared).await?;
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| match outcome.result {
+                RowResult::Registered { ztdid } => Ok(ztdid),
+                RowResult::Rejected {
+                    error_code,
+                    message,
+                    ..
+                } => Err(ImportError::new(
+                    ImportErrorKind::from_code(error_code).unwrap_or(ImportErrorKind::StorageError),
+                    message,
+                )),
+            })
+            .collect())
     }
-}
-
-/// Decodes a queued record into a registration request (the rules of `import::decode_row`).
-fn decode_record(record: &ImportRecord) -> Result<RegistrationRequest, ImportError> {
-    let invalid =
-        |message: String| ImportError::new(ImportErrorKind::InvalidZtdHardwareHash, message);
-    let text = record.hardware_hash.trim();
-    if text.is_empty() {
-        if record.serial_number.is_empty() && record.product_key.is_empty() {
-            return Err(ImportError::new(
-                ImportErrorKind::MissingZtdSerialNumberAndProductKey,
-                "the record has neither a serial number nor a product key",
-            ));
-        }
-        return Err(invalid(
-            "hardwareIdentifier is empty; harvest the hash with Get-WindowsAutopilotInfo".into(),
-        ));
-    }
-    let hash = HardwareHash::from_base64(text)
-        .map_err(|err| invalid(format!("hardwareIdentifier is not a valid hash: {err}")))?;
-    let identity = hash.identity();
-    let serial = identity.serial_number.clone().unwrap_or_default();
-    let manufacturer = identity.manufacturer.clone().unwrap_or_default();
-    let given = record.serial_number.trim();
-    if !given.is_empty() && !serial.is_empty() && !given.eq_ignore_ascii_case(serial.trim()) {
-        return Err(invalid(format!(
-            "serialNumber says {given:?} but the hardware hash belongs to {serial:?}; the record mixes two devices"
-        )));
-    }
-    let keys = HardwareKeys {
-        identity_key: registration::identity_key(&manufacturer, &serial),
-        smbios_uuid: identity.smbios_uuid.clone(),
-        tpm_ek_pub_hash: identity.tpm_ek_pub_hash.clone(),
-        disk_serial: identity.disk_serial.clone(),
-        mac_addresses: identity.mac_addresses.clone(),
-    };
-    Ok(RegistrationRequest {
-        serial_number: serial,
-        manufacturer,
-        model: identity.model.clone().unwrap_or_default(),
-        product_key: record.product_key.trim().to_string(),
-        hardware_hash: text.to_string(),
-        keys,
-        group_tag: record.group_tag.trim().to_string(),
-        purchase_order_id: String::new(),
-        assigned_user: record.assigned_user_principal_name.trim().to_string(),
-    })
 }
 
 /// Starts the background worker that drains the import queue: it runs whenever something is enqueued in

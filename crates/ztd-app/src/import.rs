@@ -10,7 +10,7 @@ use ztd_core::error::{ImportError, ImportErrorKind};
 use ztd_core::registration::{self, RegistrationIds, RegistrationRequest};
 use ztd_core::{DirectoryDeviceId, DirectoryObjectId, TenantId, Ztdid};
 use ztd_hwhash::HardwareHash;
-use ztd_store::StoreError;
+use ztd_store::{StoreError, Tx};
 
 use crate::targeting::{plan_changes, targeting_generation, Subject, Targeting};
 use crate::{App, AppError, AppResult};
@@ -124,6 +124,16 @@ fn decode_row(row: &ImportRow) -> Result<RegistrationRequest, ImportError> {
     })
 }
 
+/// A batch ready to be written: see [`App::prepare_import`].
+pub(crate) struct Prepared<'a> {
+    tenant: TenantId,
+    candidates: Vec<Candidate<'a>>,
+    /// The targeting generation the plan was made against.
+    generation: String,
+    plan: crate::targeting::Changes,
+    now: ztd_core::Timestamp,
+}
+
 /// A row on its way in: refused already, or accepted so far with its registration drafted.
 struct Candidate<'a> {
     row: &'a ImportRow,
@@ -173,17 +183,51 @@ impl App {
         tenant: TenantId,
         rows: &[ImportRow],
     ) -> AppResult<Vec<RowOutcome>> {
-        use rayon::prelude::*;
         let started = std::time::Instant::now();
-        let now = self.now();
+        let prepared = self.prepare_import(tenant, rows).await?;
+        let prepared_at = started.elapsed();
+        let mut tx = self.store.begin().await?;
+        let locked_at = started.elapsed();
+        let (outcomes, registered) = self.register_prepared(&mut tx, prepared).await?;
+        let rejected = outcomes.len() - registered;
+        let event = self.event(
+            tenant,
+            "devices.imported",
+            "",
+            serde_json::json!({ "rows": rows.len(), "registered": registered, "rejected": rejected }),
+        );
+        tx.append_events(&[event]).await?;
+        let written_at = started.elapsed();
+        tx.commit().await?;
+        // Where a batch's time goes, for operators tuning batch sizes and for benchmarks.
+        tracing::info!(
+            %tenant,
+            rows = rows.len(),
+            registered,
+            rejected,
+            prepare_ms = prepared_at.as_millis() as u64,
+            wait_ms = (locked_at - prepared_at).as_millis() as u64,
+            write_ms = (written_at - locked_at).as_millis() as u64,
+            commit_ms = (started.elapsed() - written_at).as_millis() as u64,
+            "import batch committed"
+        );
+        Ok(outcomes)
+    }
 
-        // Everything that does not depend on other registrations happens before the write lock is taken, so
-        // concurrent batches decode and plan while another one writes: decoding, in-batch duplicates, fresh
-        // ids, and the targeting plan computed on a read snapshot (checked again under the lock).
+    /// Everything that does not depend on other registrations, done before the write lock is taken so
+    /// concurrent batches decode and plan while another one writes: decoding, duplicates inside the batch,
+    /// fresh ids, and the targeting plan computed on a read snapshot (checked again under the lock).
+    pub(crate) async fn prepare_import<'a>(
+        &self,
+        tenant: TenantId,
+        rows: &'a [ImportRow],
+    ) -> AppResult<Prepared<'a>> {
+        use rayon::prelude::*;
+        let now = self.now();
         let decoded: Vec<Result<RegistrationRequest, ImportError>> =
             rows.par_iter().map(decode_row).collect();
         let mut seen = HashSet::new();
-        let mut candidates: Vec<Candidate<'_>> = Vec::with_capacity(rows.len());
+        let mut candidates: Vec<Candidate<'a>> = Vec::with_capacity(rows.len());
         for (row, request) in rows.iter().zip(decoded) {
             let verdict = match request {
                 Err(error) => Err(error),
@@ -213,18 +257,38 @@ impl App {
         let generation = targeting_generation(&mut snapshot, tenant).await?;
         let targeting = Targeting::load(&mut snapshot, tenant).await?;
         drop(snapshot);
-        let mut plan = plan_new_devices(&targeting, &candidates, now);
-        let decoded_at = started.elapsed();
+        let plan = plan_new_devices(&targeting, &candidates, now);
+        Ok(Prepared {
+            tenant,
+            candidates,
+            generation,
+            plan,
+            now,
+        })
+    }
 
-        let mut tx = self.store.begin().await?;
-        let locked_at = started.elapsed();
+    /// Under the write lock: refuses what is registered already (806, 808), re-plans if targeting changed
+    /// since the snapshot, and writes the registrations, their directory objects and memberships. Returns
+    /// every row's outcome, in row order, and how many registered.
+    pub(crate) async fn register_prepared(
+        &self,
+        tx: &mut Tx,
+        prepared: Prepared<'_>,
+    ) -> AppResult<(Vec<RowOutcome>, usize)> {
+        let Prepared {
+            tenant,
+            candidates,
+            generation,
+            mut plan,
+            now,
+        } = prepared;
         let keys: Vec<String> = candidates
             .iter()
             .filter_map(|c| c.verdict.as_ref().ok())
             .map(|(r, _, _)| r.keys.identity_key.clone())
             .collect();
         let registered = tx.find_devices_by_identity_keys(&keys).await?;
-        let mut outcomes = Vec::with_capacity(rows.len());
+        let mut outcomes = Vec::with_capacity(candidates.len());
         let mut devices: Vec<AutopilotDevice> = Vec::new();
         let mut objects: Vec<DirectoryDevice> = Vec::new();
         for candidate in candidates {
@@ -255,10 +319,12 @@ impl App {
             devices.push(device);
             objects.push(object);
         }
-
+        if devices.is_empty() {
+            return Ok((outcomes, 0));
+        }
         // A rule, profile or assignment changed since the snapshot: plan again, now under the lock.
-        if targeting_generation(&mut tx, tenant).await? != generation {
-            let targeting = Targeting::load(&mut tx, tenant).await?;
+        if targeting_generation(tx, tenant).await? != generation {
+            let targeting = Targeting::load(tx, tenant).await?;
             let subjects: Vec<Subject<'_>> = devices
                 .iter()
                 .zip(&objects)
@@ -271,50 +337,23 @@ impl App {
                 .collect();
             plan = plan_changes(&targeting, &subjects, now);
         }
-        let planned_at = started.elapsed();
-        if !devices.is_empty() {
-            let accepted: HashSet<DirectoryObjectId> = objects.iter().map(|o| o.id).collect();
-            let states: std::collections::HashMap<Ztdid, _> =
-                plan.assignments.into_iter().collect();
-            for device in &mut devices {
-                if let Some(state) = states.get(&device.ztdid) {
-                    device.assignment = state.clone();
-                }
-            }
-            let memberships: Vec<_> = plan
-                .add
-                .into_iter()
-                .filter(|(_, member, _)| accepted.contains(member))
-                .collect();
-            tx.insert_devices(&devices).await?;
-            tx.insert_directory_devices(&objects).await?;
-            if !memberships.is_empty() {
-                tx.add_members(tenant, &memberships).await?;
+        let accepted: HashSet<DirectoryObjectId> = objects.iter().map(|o| o.id).collect();
+        let states: std::collections::HashMap<Ztdid, _> = plan.assignments.into_iter().collect();
+        for device in &mut devices {
+            if let Some(state) = states.get(&device.ztdid) {
+                device.assignment = state.clone();
             }
         }
-        let rejected = outcomes.len() - devices.len();
-        let event = self.event(
-            tenant,
-            "devices.imported",
-            "",
-            serde_json::json!({ "rows": rows.len(), "registered": devices.len(), "rejected": rejected }),
-        );
-        tx.append_events(&[event]).await?;
-        let written_at = started.elapsed();
-        tx.commit().await?;
-        // Where a batch's time goes, for operators tuning batch sizes and for benchmarks.
-        tracing::info!(
-            %tenant,
-            rows = rows.len(),
-            registered = devices.len(),
-            rejected,
-            decode_ms = decoded_at.as_millis() as u64,
-            wait_ms = (locked_at - decoded_at).as_millis() as u64,
-            plan_ms = (planned_at.saturating_sub(locked_at)).as_millis() as u64,
-            write_ms = (written_at.saturating_sub(planned_at)).as_millis() as u64,
-            commit_ms = (started.elapsed() - written_at).as_millis() as u64,
-            "import batch committed"
-        );
-        Ok(outcomes)
+        let memberships: Vec<_> = plan
+            .add
+            .into_iter()
+            .filter(|(_, member, _)| accepted.contains(member))
+            .collect();
+        tx.insert_devices(&devices).await?;
+        tx.insert_directory_devices(&objects).await?;
+        if !memberships.is_empty() {
+            tx.add_members(tenant, &memberships).await?;
+        }
+        Ok((outcomes, devices.len()))
     }
 }

@@ -34,6 +34,24 @@ impl ImportErrorKind {
         }
     }
 
+    /// Every kind, for lookups.
+    pub const ALL: [ImportErrorKind; 9] = [
+        Self::InvalidZtdRequestBody,
+        Self::InvalidZtdHardwareHash,
+        Self::MissingZtdSerialNumberAndProductKey,
+        Self::ZtdDeviceAlreadyAssigned,
+        Self::ZtdDeviceIsNotRegistered,
+        Self::ZtdDeviceAssignedToOtherTenant,
+        Self::ZtdDeviceNotFound,
+        Self::ZtdDeviceDuplicated,
+        Self::StorageError,
+    ];
+
+    /// The kind with this `deviceErrorCode`.
+    pub fn from_code(code: i32) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.code() == code)
+    }
+
     /// The `deviceErrorName` wire value.
     pub fn name(self) -> &'static str {
         match self {
@@ -124,5 +142,8 @@ mod tests {
             "808 ZtdDeviceAssignedToOtherTenant: registered elsewhere"
         );
         assert_eq!(ImportErrorKind::ZtdDeviceAlreadyAssigned.code(), 806);
+        for kind in ImportErrorKind::ALL {
+            assert_eq!(ImportErrorKind::from_code(kind.code()), Some(kind));
+        }
     }
 }
