@@ -234,13 +234,20 @@ async fn render(
     } else {
         HashMap::new()
     };
+    // One lookup for the page's directory objects, not one per device.
+    let object_ids: Vec<_> = devices.iter().map(|d| d.directory_object_id).collect();
+    let directory_ids: HashMap<_, String> = tx
+        .get_directory_devices(tenant, &object_ids)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .map(|o| (o.id, o.device_id.to_string()))
+        .collect();
     let mut out = Vec::with_capacity(devices.len());
     for d in devices {
-        let aad = tx
-            .get_directory_device(tenant, d.directory_object_id)
-            .await
-            .map_err(store_error)?
-            .map(|o| o.device_id.to_string())
+        let aad = directory_ids
+            .get(&d.directory_object_id)
+            .cloned()
             .unwrap_or_default();
         let mut v = device_json(d, &aad, ctx.version);
         if let Value::Object(map) = &mut v {

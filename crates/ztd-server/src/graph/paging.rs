@@ -140,9 +140,13 @@ pub(crate) async fn page<S: Source>(
         _ => None,
     };
     let mut matched = Vec::new();
+    // Read only what the page needs when the store filters exactly (the usual case), and grow the read
+    // when the in-memory filter drops rows.
+    let mut chunk = need.clamp(1, CHUNK);
     loop {
-        let rows = source.chunk(after.as_deref(), CHUNK).await?;
-        let done = rows.len() < CHUNK;
+        let rows = source.chunk(after.as_deref(), chunk).await?;
+        let done = rows.len() < chunk;
+        chunk = (chunk * 2).min(CHUNK);
         after = rows.last().map(|r| r.id.clone());
         for row in rows {
             if query.matches(&row.json) {

@@ -458,16 +458,23 @@ async fn assigned_devices(
         .all_devices(caller.tenant_id)
         .await
         .map_err(store_error)?;
-    let mut rows = Vec::new();
-    for d in devices
+    let targeted: Vec<_> = devices
         .into_iter()
         .filter(|d| d.assignment.intended_profile_id == Some(profile.id))
-    {
-        let aad = tx
-            .get_directory_device(caller.tenant_id, d.directory_object_id)
-            .await
-            .map_err(store_error)?
-            .map(|o| o.device_id.to_string())
+        .collect();
+    let object_ids: Vec<_> = targeted.iter().map(|d| d.directory_object_id).collect();
+    let directory_ids: std::collections::HashMap<_, String> = tx
+        .get_directory_devices(caller.tenant_id, &object_ids)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .map(|o| (o.id, o.device_id.to_string()))
+        .collect();
+    let mut rows = Vec::new();
+    for d in targeted {
+        let aad = directory_ids
+            .get(&d.directory_object_id)
+            .cloned()
             .unwrap_or_default();
         rows.push(Row {
             id: d.ztdid.to_string(),

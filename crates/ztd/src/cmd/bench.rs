@@ -48,6 +48,25 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The Graph API as Autopilot tools use it: list every device page by page with
+    /// `$filter=contains(serialNumber,...)` (first-page latency and total), and a Graph import of devices
+    /// until every record reads `complete`.
+    Graph {
+        /// Registered devices to list.
+        #[arg(long, default_value_t = 100_000)]
+        devices: usize,
+        /// Devices imported through `importedWindowsAutopilotDeviceIdentities/import`.
+        #[arg(long, default_value_t = 1_000)]
+        imports: usize,
+        /// Page size (`$top`); Graph's default is 100.
+        #[arg(long, default_value_t = 100)]
+        top: usize,
+        /// Database; default: a fresh SQLite file in a temporary directory.
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum, Serialize)]
@@ -98,6 +117,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .try_init();
     }
     match args.command {
+        BenchCommand::Graph {
+            devices,
+            imports,
+            top,
+            database_url,
+            json,
+        } => {
+            let result = super::client::runtime()?.block_on(bench_graph(
+                devices,
+                imports,
+                top,
+                database_url,
+            ))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                println!(
+                    "list {} devices ($filter=contains(serialNumber), $top={}): first page {:.1} ms, all {} pages {:.2} s",
+                    result.listed, result.top, result.first_page_ms, result.pages, result.list_seconds
+                );
+                println!(
+                    "Graph import of {} devices: all complete after {:.0} ms ({} polls)",
+                    result.imported, result.import_complete_ms, result.polls
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Import {
             devices,
             groups,
@@ -159,17 +205,7 @@ async fn bench_import(
     quiet: bool,
 ) -> anyhow::Result<ImportBench> {
     let dir = tempfile::tempdir()?;
-    let mut scratch = None;
-    let store = match &url {
-        Some(url) if url.starts_with("postgres") => {
-            let pg = ztd_store::scratch::ScratchPostgres::create(url).await?;
-            let store = pg.store.clone();
-            scratch = Some(pg);
-            store
-        }
-        Some(url) => Store::open(url).await?,
-        None => ztd_store::scratch::sqlite_in(dir.path()).await?,
-    };
+    let (store, scratch) = bench_store(dir.path(), url.as_deref()).await?;
     let backend = format!("{:?}", store.backend());
     let app = App::with_defaults(store);
     let tenant = app.create_tenant("Bench", "bench.example").await?;
@@ -325,4 +361,163 @@ async fn bench_import(
         pg.drop_schema().await?;
     }
     Ok(result)
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GraphBench {
+    backend: String,
+    listed: usize,
+    top: usize,
+    pages: usize,
+    first_page_ms: f64,
+    list_seconds: f64,
+    imported: usize,
+    import_complete_ms: f64,
+    polls: usize,
+}
+
+/// Opens the benchmark's database: a fresh SQLite file in `dir`, or a fresh PostgreSQL schema.
+async fn bench_store(
+    dir: &std::path::Path,
+    url: Option<&str>,
+) -> anyhow::Result<(Store, Option<ztd_store::scratch::ScratchPostgres>)> {
+    Ok(match url {
+        Some(url) if url.starts_with("postgres") => {
+            let pg = ztd_store::scratch::ScratchPostgres::create(url).await?;
+            (pg.store.clone(), Some(pg))
+        }
+        Some(url) => (Store::open(url).await?, None),
+        None => (ztd_store::scratch::sqlite_in(dir).await?, None),
+    })
+}
+
+async fn bench_graph(
+    devices: usize,
+    imports: usize,
+    top: usize,
+    url: Option<String>,
+) -> anyhow::Result<GraphBench> {
+    let dir = tempfile::tempdir()?;
+    let (store, scratch) = bench_store(dir.path(), url.as_deref()).await?;
+    let backend = format!("{:?}", store.backend());
+    let app = App::with_defaults(store);
+    let tenant = app.create_tenant("Bench", "bench.example").await?;
+    let mut next = 0;
+    while next < devices {
+        let count = (devices - next).min(5_000);
+        let mut rows = ztd_app::demo::synthetic_rows(&format!("GRAPH-{next:07}-"), count, &["Lab"]);
+        rows.iter_mut().for_each(|r| r.row += next as u64);
+        app.import_devices(tenant.id, &rows).await?;
+        next += count;
+    }
+
+    let key = app.token_signing_key().await?;
+    let state = ztd_server::AppState {
+        app: app.clone(),
+        tokens: std::sync::Arc::new(ztd_server::TokenIssuer::new(&key)),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let server = format!("http://{}", listener.local_addr()?);
+    let serving = tokio::spawn(ztd_server::serve(listener, state, None));
+    let credential = app
+        .create_client(tenant.id, "bench", ztd_app::ADMIN_SCOPES)
+        .await?;
+    let client = Client::connect(&ServerArgs {
+        server,
+        credentials: std::path::PathBuf::from("/nonexistent"),
+        tenant_id: Some(tenant.id.to_string()),
+        client_id: Some(credential.client_id),
+        client_secret: Some(credential.client_secret),
+    })
+    .await?;
+
+    // Find devices by serial the way Get-WindowsAutopilotInfo does, following @odata.nextLink to the end.
+    let started = Instant::now();
+    let mut next_page = Some(format!(
+        "/beta/deviceManagement/windowsAutopilotDeviceIdentities?$filter=contains(serialNumber,'GRAPH-')&$top={top}"
+    ));
+    let (mut listed, mut pages, mut first_page_ms) = (0usize, 0usize, 0.0);
+    while let Some(path) = next_page.take() {
+        let page: serde_json::Value = client.get(&path).await?;
+        if pages == 0 {
+            first_page_ms = started.elapsed().as_secs_f64() * 1000.0;
+        }
+        pages += 1;
+        listed += page["value"].as_array().map_or(0, Vec::len);
+        next_page = page["@odata.nextLink"]
+            .as_str()
+            .and_then(|link| link.find("/beta/").map(|i| link[i..].to_string()));
+    }
+    let list_seconds = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        listed == devices,
+        "listed {listed} devices, expected {devices}"
+    );
+
+    // Import through Graph (500 per call, as the service allows) and poll until nothing reads `unknown`.
+    let bodies: Vec<serde_json::Value> = (0..imports)
+        .map(|n| {
+            let serial = format!("GIMP-{n:06}");
+            serde_json::json!({
+                "@odata.type": "#microsoft.graph.importedWindowsAutopilotDeviceIdentity",
+                "serialNumber": serial,
+                "hardwareIdentifier": synthetic_hash(&serial, "Contoso", "Laptop 14"),
+                "groupTag": "Imported",
+                "importId": "bench",
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    for chunk in bodies.chunks(500) {
+        let _: serde_json::Value = client
+            .post(
+                "/beta/deviceManagement/importedWindowsAutopilotDeviceIdentities/import",
+                &serde_json::json!({ "importedWindowsAutopilotDeviceIdentities": chunk }),
+            )
+            .await?;
+    }
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        let mut complete = 0usize;
+        let mut next_page = Some(
+            "/beta/deviceManagement/importedWindowsAutopilotDeviceIdentities?$top=999".to_string(),
+        );
+        while let Some(path) = next_page.take() {
+            let page: serde_json::Value = client.get(&path).await?;
+            complete += page["value"].as_array().map_or(0, |v| {
+                v.iter()
+                    .filter(|r| r["state"]["deviceImportStatus"] == "complete")
+                    .count()
+            });
+            next_page = page["@odata.nextLink"]
+                .as_str()
+                .and_then(|link| link.find("/beta/").map(|i| link[i..].to_string()));
+        }
+        if complete >= imports {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed().as_secs() < 120,
+            "imports did not complete within 2 minutes"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let import_complete_ms = started.elapsed().as_secs_f64() * 1000.0;
+    serving.abort();
+    if let Some(pg) = scratch {
+        pg.drop_schema().await?;
+    }
+    Ok(GraphBench {
+        backend,
+        listed,
+        top,
+        pages,
+        first_page_ms,
+        list_seconds,
+        imported: imports,
+        import_complete_ms,
+        polls,
+    })
 }
