@@ -10,7 +10,6 @@ use std::time::Duration;
 use futures::FutureExt;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use sqlx::Connection;
 use ztd_app::App;
 use ztd_hwhash::{DeviceDescription, HardwareHash};
 use ztd_server::{AppState, GraphConfig, TokenIssuer};
@@ -357,26 +356,16 @@ where
         eprintln!("ZTD_TEST_POSTGRES_URL is not set: skipping the PostgreSQL half of this test");
         return;
     };
-    let schema = format!("ztd_graph_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&base)
+    let scratch = ztd_store::scratch::ScratchPostgres::create(&base)
         .await
-        .expect("connect to postgres");
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut admin)
+        .expect("create a scratch schema");
+    let store = scratch.store.clone();
+    // The schema is dropped even when the scenario panics.
+    let outcome = AssertUnwindSafe(scenario(store)).catch_unwind().await;
+    scratch
+        .drop_schema()
         .await
-        .expect("create schema");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    let outcome = AssertUnwindSafe(async {
-        let store = Store::open(&url).await.expect("open postgres");
-        scenario(store.clone()).await;
-    })
-    .catch_unwind()
-    .await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&mut admin)
-        .await
-        .expect("drop schema");
+        .expect("drop the scratch schema");
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }

@@ -272,25 +272,7 @@ async fn bench_import(
     let (seconds, registered, import_peak_rss) = match transport {
         Transport::Http => {
             // The user's path: the CLI's import code posting to a real server on loopback.
-            let key = app.token_signing_key().await?;
-            let state = ztd_server::AppState {
-                app: app.clone(),
-                tokens: std::sync::Arc::new(ztd_server::TokenIssuer::new(&key)),
-            };
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let server = format!("http://{}", listener.local_addr()?);
-            let serving = tokio::spawn(ztd_server::serve(listener, state, None));
-            let credential = app
-                .create_client(tenant.id, "bench", ztd_app::ADMIN_SCOPES)
-                .await?;
-            let client = Client::connect(&ServerArgs {
-                server,
-                credentials: std::path::PathBuf::from("/nonexistent"),
-                tenant_id: Some(tenant.id.to_string()),
-                client_id: Some(credential.client_id),
-                client_secret: Some(credential.client_secret),
-            })
-            .await?;
+            let (client, serving) = serve_on_loopback(&app, tenant.id).await?;
             let started = Instant::now();
             let imported = import_file(&client, &csv_path, batch_size, &progress).await?;
             let seconds = started.elapsed().as_secs_f64();
@@ -412,25 +394,7 @@ async fn bench_graph(
         next += count;
     }
 
-    let key = app.token_signing_key().await?;
-    let state = ztd_server::AppState {
-        app: app.clone(),
-        tokens: std::sync::Arc::new(ztd_server::TokenIssuer::new(&key)),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let server = format!("http://{}", listener.local_addr()?);
-    let serving = tokio::spawn(ztd_server::serve(listener, state, None));
-    let credential = app
-        .create_client(tenant.id, "bench", ztd_app::ADMIN_SCOPES)
-        .await?;
-    let client = Client::connect(&ServerArgs {
-        server,
-        credentials: std::path::PathBuf::from("/nonexistent"),
-        tenant_id: Some(tenant.id.to_string()),
-        client_id: Some(credential.client_id),
-        client_secret: Some(credential.client_secret),
-    })
-    .await?;
+    let (client, serving) = serve_on_loopback(&app, tenant.id).await?;
 
     // Find devices by serial the way Get-WindowsAutopilotInfo does, following @odata.nextLink to the end.
     let started = Instant::now();
@@ -520,4 +484,31 @@ async fn bench_graph(
         import_complete_ms,
         polls,
     })
+}
+
+/// Starts a server on loopback in this process and signs a client in to it, as `ztd serve` and the CLI do.
+async fn serve_on_loopback(
+    app: &App,
+    tenant: ztd_core::TenantId,
+) -> anyhow::Result<(Client, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let key = app.token_signing_key().await?;
+    let state = ztd_server::AppState {
+        app: app.clone(),
+        tokens: std::sync::Arc::new(ztd_server::TokenIssuer::new(&key)),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let server = format!("http://{}", listener.local_addr()?);
+    let serving = tokio::spawn(ztd_server::serve(listener, state, None));
+    let credential = app
+        .create_client(tenant, "bench", ztd_app::ADMIN_SCOPES)
+        .await?;
+    let client = Client::connect(&ServerArgs {
+        server,
+        credentials: std::path::PathBuf::from("/nonexistent"),
+        tenant_id: Some(tenant.to_string()),
+        client_id: Some(credential.client_id),
+        client_secret: Some(credential.client_secret),
+    })
+    .await?;
+    Ok((client, serving))
 }
