@@ -52,6 +52,8 @@ pub fn configuration_file(
     file.device_name =
         (!profile.device_name_template.is_empty()).then(|| profile.device_name_template.clone());
     file.language = language(profile);
+    // The community module (and the scripts derived from it) also write the region; Windows reads either.
+    file.region = file.language.clone();
     file.oobe_config = oobe_config(profile);
     file.forced_enrollment = profile.oobe.escape_link_hidden;
     file.hybrid_skip_dc_check =
@@ -270,5 +272,103 @@ impl App {
             .await?
             .ok_or_else(|| AppError::not_found("windowsAutopilotDeploymentProfile", profile_id))?;
         Ok(configuration_file(&profile, &tenant).to_file_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ztd_core::profile::{DeviceType, OobeSettings};
+    use ztd_core::{ProfileId, TenantId, Timestamp};
+
+    fn tenant() -> Tenant {
+        Tenant {
+            id: TenantId::parse("11111111-2222-3333-4444-555555555555").unwrap(),
+            display_name: "Contoso".into(),
+            domain: "contoso.onmicrosoft.com".into(),
+            created_at: Timestamp(0),
+        }
+    }
+
+    fn profile(
+        id: &str,
+        name: &str,
+        join_type: JoinType,
+        oobe: OobeSettings,
+        locale: &str,
+        template: &str,
+    ) -> DeploymentProfile {
+        DeploymentProfile {
+            tenant_id: tenant().id,
+            id: ProfileId::parse(id).unwrap(),
+            display_name: name.into(),
+            description: String::new(),
+            device_type: DeviceType::WindowsPc,
+            join_type,
+            oobe,
+            locale: locale.into(),
+            preprovisioning_allowed: false,
+            hardware_hash_extraction_enabled: false,
+            device_name_template: template.into(),
+            hybrid_skip_connectivity_check: join_type == JoinType::Hybrid,
+            management_service_app_id: None,
+            role_scope_tag_ids: vec!["0".into()],
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn export_of_a_user_driven_profile_is_byte_identical_to_the_module_output() {
+        let oobe = OobeSettings {
+            device_usage_type: DeviceUsageType::SingleUser,
+            user_type: UserType::Standard,
+            privacy_settings_hidden: true,
+            eula_hidden: true,
+            keyboard_selection_page_skipped: true,
+            escape_link_hidden: true,
+        };
+        let p = profile(
+            "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+            "Contoso user-driven",
+            JoinType::AzureAd,
+            oobe,
+            "en-US",
+            "CTSO-%SERIAL%",
+        );
+        let expected = include_bytes!("../../ztd-formats/tests/data/AutopilotConfigurationFile.synthetic-userdriven-aadj.json");
+        assert_eq!(
+            String::from_utf8_lossy(&configuration_file(&p, &tenant()).to_file_bytes()),
+            String::from_utf8_lossy(expected)
+        );
+        assert_eq!(oobe_config(&p), 1310);
+    }
+
+    #[test]
+    fn export_of_a_hybrid_profile_is_byte_identical_to_the_module_output() {
+        let oobe = OobeSettings {
+            device_usage_type: DeviceUsageType::SingleUser,
+            user_type: UserType::Administrator,
+            privacy_settings_hidden: false,
+            eula_hidden: false,
+            keyboard_selection_page_skipped: false,
+            escape_link_hidden: false,
+        };
+        let p = profile(
+            "ffffffff-0000-1111-2222-333333333333",
+            "Contoso hybrid",
+            JoinType::Hybrid,
+            oobe,
+            "os-default",
+            "",
+        );
+        let expected = include_bytes!(
+            "../../ztd-formats/tests/data/AutopilotConfigurationFile.synthetic-hybrid.json"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&configuration_file(&p, &tenant()).to_file_bytes()),
+            String::from_utf8_lossy(expected)
+        );
+        assert_eq!(oobe_config(&p), 264);
     }
 }
