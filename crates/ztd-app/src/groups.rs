@@ -274,3 +274,38 @@ impl App {
         Ok(())
     }
 }
+
+impl App {
+    /// Deletes a directory device object that no Autopilot registration owns, with its group memberships.
+    /// An owned object is refused: it goes with its registration (`delete_device`), in the documented
+    /// order. Only registered devices carry assignments, so nothing else needs re-targeting.
+    pub async fn delete_directory_object(
+        &self,
+        tenant: TenantId,
+        id: DirectoryObjectId,
+    ) -> AppResult<DirectoryDevice> {
+        let mut tx = self.store.begin().await?;
+        let object = tx
+            .get_directory_device(tenant, id)
+            .await?
+            .ok_or_else(|| AppError::not_found("device", id))?;
+        if let Some(ztdid) = object.ztdid {
+            return Err(AppError::invalid(
+                "id",
+                format!(
+                    "This device object belongs to Autopilot device {ztdid}; delete that registration (windowsAutopilotDeviceIdentities/{ztdid}) and the object goes with it."
+                ),
+            ));
+        }
+        tx.delete_directory_device(tenant, id).await?;
+        tx.append_events(&[self.event(
+            tenant,
+            "directory_object.deleted",
+            id,
+            serde_json::json!({ "displayName": object.display_name }),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(object)
+    }
+}

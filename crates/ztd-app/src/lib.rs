@@ -13,6 +13,7 @@ use ztd_store::{Store, StoreError};
 mod boot;
 pub mod demo;
 mod devices;
+mod enrollment;
 mod explain;
 pub mod graph_imports;
 mod groups;
@@ -27,6 +28,8 @@ pub use explain::{DeviceExplanation, GroupVerdict};
 pub use groups::NewGroup;
 pub use import::{ImportRow, RowOutcome, RowResult};
 pub use tenants::{Bootstrap, NewClient, ADMIN_SCOPES};
+pub use ztd_core::corporate::CorporateIdentifier;
+pub use ztd_core::sync::{SyncPolicy, SyncState, SyncStatus, SyncTrigger};
 
 /// The current time. Injected so tests control it.
 pub trait Clock: Send + Sync {

@@ -338,3 +338,183 @@ async fn concurrent_imports_of_one_device_register_it_once() {
     })
     .await;
 }
+
+/// The tenant's events of `kind`, newest first.
+async fn events_of(app: &App, t: TenantId, kind: &str) -> Vec<ztd_core::event::Event> {
+    let mut tx = app.store().begin_read().await.unwrap();
+    tx.list_events(t, None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .collect()
+}
+
+fn corporate(identifier: &str, description: &str) -> ztd_app::CorporateIdentifier {
+    ztd_app::CorporateIdentifier {
+        tenant_id: TenantId(uuid::Uuid::nil()),
+        id: String::new(),
+        identifier: identifier.into(),
+        identifier_type: "serialNumber".into(),
+        platform: "windows".into(),
+        description: description.into(),
+        enrollment_state: "notContacted".into(),
+        last_contacted_at: None,
+        created_at: Timestamp(0),
+        updated_at: Timestamp(0),
+    }
+}
+
+#[tokio::test]
+async fn corporate_import_keeps_or_overwrites_existing_declarations() {
+    on_both(|app| async move {
+        let t = tenant(&app, "Contoso").await;
+        let first = app
+            .import_corporate_identifiers(
+                t,
+                vec![corporate("PF-1", "first"), corporate("PF-2", "first")],
+                false,
+            )
+            .await
+            .unwrap();
+        assert!(first.iter().all(|(c, stored)| *stored && c.tenant_id == t));
+        assert!(first.iter().all(|(c, _)| !c.id.is_empty()));
+        let original = first[0].0.clone();
+
+        // Without overwrite: the existing one (compared case-insensitively) is kept as it was.
+        let kept = app
+            .import_corporate_identifiers(
+                t,
+                vec![corporate("pf-1", "second"), corporate("PF-3", "second")],
+                false,
+            )
+            .await
+            .unwrap();
+        assert_eq!(kept[0], (original.clone(), false));
+        assert!(kept[1].1);
+
+        // With overwrite: replaced by the new declaration.
+        let replaced = app
+            .import_corporate_identifiers(t, vec![corporate("PF-1", "third")], true)
+            .await
+            .unwrap();
+        assert!(replaced[0].1);
+        assert_ne!(replaced[0].0.id, original.id);
+        let mut tx = app.store().begin_read().await.unwrap();
+        let stored = tx.list_corporate_identifiers(t).await.unwrap();
+        drop(tx);
+        assert_eq!(stored.len(), 3);
+        let pf1: Vec<_> = stored.iter().filter(|c| c.identifier == "PF-1").collect();
+        assert_eq!(pf1.len(), 1);
+        assert_eq!(pf1[0].description, "third");
+
+        let events = events_of(&app, t, "corporate_identifiers.imported").await;
+        assert_eq!(events.len(), 3);
+        // Newest first: the overwrite, then the kept import, then the first.
+        assert_eq!(events[0].data["replaced"], 1);
+        assert_eq!(events[1].data["kept"], 1);
+        assert_eq!(events[1].data["created"], 1);
+        assert_eq!(events[2].data["created"], 2);
+
+        // Single create and delete, each with its event; a duplicate create is a conflict.
+        let single = app
+            .create_corporate_identifier(t, corporate("PF-9", ""))
+            .await
+            .unwrap();
+        assert!(app
+            .create_corporate_identifier(t, corporate("pf-9", ""))
+            .await
+            .is_err());
+        app.delete_corporate_identifier(t, &single.id)
+            .await
+            .unwrap();
+        assert!(app
+            .delete_corporate_identifier(t, &single.id)
+            .await
+            .is_err());
+        assert_eq!(
+            events_of(&app, t, "corporate_identifier.created")
+                .await
+                .len(),
+            1
+        );
+        assert_eq!(
+            events_of(&app, t, "corporate_identifier.deleted")
+                .await
+                .len(),
+            1
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn manual_sync_is_recorded_and_refused_while_running() {
+    on_both(|app| async move {
+        let t = tenant(&app, "Contoso").await;
+        // The stepping clock moves one second per reading.
+        let policy = ztd_app::SyncPolicy {
+            duration_ms: 60_000,
+            throttle_ms: 600_000,
+        };
+        let state = app.autopilot_sync_state(t, policy).await.unwrap();
+        assert_eq!(state.status, ztd_app::SyncStatus::Unknown);
+        assert_eq!(
+            app.trigger_autopilot_sync(t, policy).await.unwrap(),
+            ztd_app::SyncTrigger::Started
+        );
+        assert_eq!(
+            app.autopilot_sync_state(t, policy).await.unwrap().status,
+            ztd_app::SyncStatus::InProgress
+        );
+        assert_eq!(
+            app.trigger_autopilot_sync(t, policy).await.unwrap(),
+            ztd_app::SyncTrigger::AlreadyRunning
+        );
+        assert_eq!(
+            events_of(&app, t, "autopilot.sync_triggered").await.len(),
+            1
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn directory_object_of_a_registration_is_not_deleted_alone() {
+    on_both(|app| async move {
+        let t = tenant(&app, "Contoso").await;
+        app.import_devices(t, &[row(1, "D-1", "")]).await.unwrap();
+        let device = app.find_device(t, "D-1").await.unwrap();
+        let refused = app
+            .delete_directory_object(t, device.directory_object_id)
+            .await;
+        assert!(
+            matches!(refused, Err(ztd_app::AppError::Invalid(_))),
+            "{refused:?}"
+        );
+
+        // An object no registration owns goes, with an event.
+        let mut loose = {
+            let mut tx = app.store().begin_read().await.unwrap();
+            tx.get_directory_device(t, device.directory_object_id)
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        loose.id = ztd_core::DirectoryObjectId(uuid::Uuid::new_v4());
+        loose.device_id = ztd_core::DirectoryDeviceId(uuid::Uuid::new_v4());
+        loose.ztdid = None;
+        let mut tx = app.store().begin().await.unwrap();
+        tx.insert_directory_devices(std::slice::from_ref(&loose))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        app.delete_directory_object(t, loose.id).await.unwrap();
+        assert!(app.delete_directory_object(t, loose.id).await.is_err());
+        assert_eq!(
+            events_of(&app, t, "directory_object.deleted").await.len(),
+            1
+        );
+    })
+    .await;
+}

@@ -6,6 +6,7 @@
 //! is deterministic, unit-testable and explainable.
 
 pub mod assignment;
+pub mod corporate;
 pub mod device;
 pub mod directory;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod naming;
 pub mod profile;
 pub mod provisioning;
 pub mod registration;
+pub mod sync;
 pub mod tenant;
 pub mod time;
 

@@ -1,33 +1,14 @@
 //! Corporate device identifiers (Graph beta `importedDeviceIdentities`, table `corporate_identifiers`).
-//!
-//! Kept as a plain record here rather than a `ztd-core` entity: ztd makes no decision on them yet (they
-//! only gate enrollment in Autopilot device preparation, which ztd does not implement), so there is no
-//! domain behaviour to hold.
+//! The entity is `ztd_core::corporate::CorporateIdentifier`; re-exported here for existing callers.
 
 use sqlx::any::AnyRow;
-use ztd_core::{TenantId, Timestamp};
+use ztd_core::TenantId;
+
+pub use ztd_core::corporate::CorporateIdentifier;
 
 use crate::codec::{opt_ts, text, ts};
 use crate::tx::Q;
 use crate::{StoreError, Tx};
-
-/// One declared identifier. Enum-like fields hold their Graph wire names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CorporateIdentifier {
-    pub tenant_id: TenantId,
-    /// A UUID, lowercase hyphenated.
-    pub id: String,
-    /// The identifier as declared, e.g. `Contoso,Laptop 7,PF1ABCDE` for `manufacturerModelSerial`.
-    pub identifier: String,
-    /// `unknown`, `imei`, `serialNumber` or `manufacturerModelSerial`.
-    pub identifier_type: String,
-    pub platform: String,
-    pub description: String,
-    pub enrollment_state: String,
-    pub last_contacted_at: Option<Timestamp>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-}
 
 const COLS: &str =
     "tenant_id, id, identifier, identifier_lower, identifier_type, platform, description, \

@@ -7,10 +7,10 @@ use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use serde_json::{json, Value};
-use ztd_app::NewGroup;
+use ztd_app::{AppError, NewGroup};
 use ztd_core::directory::DirectoryDevice;
 use ztd_core::group::Group;
-use ztd_core::{DirectoryDeviceId, DirectoryObjectId, GroupId, TenantId};
+use ztd_core::{DirectoryDeviceId, DirectoryObjectId, DomainError, GroupId, TenantId};
 use ztd_store::{DirectoryQuery, Tx};
 
 use super::body;
@@ -288,16 +288,20 @@ async fn delete_device(
         let mut tx = read_tx(&state).await?;
         find_device(&mut tx, caller.tenant_id, &id).await?
     };
-    if let Some(ztdid) = device.ztdid {
-        return Err(ApiError::bad_request(format!(
-            "This device object belongs to Autopilot device {ztdid}; delete that registration (windowsAutopilotDeviceIdentities/{ztdid}) and the object goes with it."
-        )));
-    }
-    let mut tx = state.app.store().begin().await.map_err(store_error)?;
-    tx.delete_directory_device(caller.tenant_id, device.id)
+    state
+        .app
+        .delete_directory_object(caller.tenant_id, device.id)
         .await
-        .map_err(store_error)?;
-    tx.commit().await.map_err(store_error)?;
+        .map_err(|err| match err {
+            // The refusal answers with its message alone, as Entra words it.
+            AppError::Invalid(errors) => match errors.as_slice() {
+                [DomainError::InvalidField { message, .. }] => {
+                    ApiError::bad_request(message.clone())
+                }
+                _ => ApiError::from(AppError::Invalid(errors)),
+            },
+            other => ApiError::from(other),
+        })?;
     Ok(no_content())
 }
 

@@ -12,10 +12,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
+use ztd_app::{CorporateIdentifier, SyncPolicy, SyncState, SyncTrigger};
 use ztd_core::esp::{EspConfiguration, EspSettings};
 use ztd_core::profile::AssignmentTarget;
 use ztd_core::{TenantId, Timestamp};
-use ztd_store::corporate::CorporateIdentifier;
 
 use super::body::{self, field};
 use super::devices::{read_tx, store_error};
@@ -419,43 +419,22 @@ async fn get_esp_assignment(
 
 // windowsAutopilotSettings ----------------------------------------------------------------------------
 
-const LAST_TRIGGER: &str = "graph.autopilot.lastManualSyncTrigger";
-
-/// The sync state is derived from the last trigger time alone: a sync runs for `sync_duration` after it
-/// is triggered and has completed after that. Stateless, so every node answers the same.
-fn sync_state(
-    last_trigger: Option<Timestamp>,
-    now: Timestamp,
-    config: &GraphConfig,
-) -> (Value, bool) {
-    let duration = i64::try_from(config.sync_duration.as_millis()).unwrap_or(i64::MAX);
-    match last_trigger {
-        None => (
-            json!({"lastSyncDateTime": Timestamp::NEVER.to_rfc3339(), "lastManualSyncTriggerDateTime": Timestamp::NEVER.to_rfc3339(), "syncStatus": "unknown"}),
-            false,
-        ),
-        Some(at) => {
-            let done = at.plus_millis(duration);
-            let running = now < done;
-            (
-                json!({
-                    "lastSyncDateTime": if running { Timestamp::NEVER.to_rfc3339() } else { done.to_rfc3339() },
-                    "lastManualSyncTriggerDateTime": at.to_rfc3339(),
-                    "syncStatus": if running { "inProgress" } else { "completed" },
-                }),
-                running,
-            )
-        }
+/// The sync timings of this server, in the form the use cases take.
+fn sync_policy(config: &GraphConfig) -> SyncPolicy {
+    let millis = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    SyncPolicy {
+        duration_ms: millis(config.sync_duration),
+        throttle_ms: millis(config.sync_throttle),
     }
 }
 
-async fn last_trigger(state: &AppState, tenant: TenantId) -> ApiResult<Option<Timestamp>> {
-    let mut tx = read_tx(state).await?;
-    let value = tx
-        .get_setting(tenant, LAST_TRIGGER)
-        .await
-        .map_err(store_error)?;
-    Ok(value.and_then(|v| v.parse::<i64>().ok()).map(Timestamp))
+fn sync_state_json(state: &SyncState) -> Value {
+    let never = Timestamp::NEVER;
+    json!({
+        "lastSyncDateTime": state.last_sync.unwrap_or(never).to_rfc3339(),
+        "lastManualSyncTriggerDateTime": state.last_trigger.unwrap_or(never).to_rfc3339(),
+        "syncStatus": state.status.as_str(),
+    })
 }
 
 async fn get_settings(
@@ -466,8 +445,11 @@ async fn get_settings(
 ) -> ApiResult<Response> {
     caller.require(SERVICE_CONFIG, Access::Read)?;
     ctx.beta_only()?;
-    let last = last_trigger(&state, caller.tenant_id).await?;
-    let (mut v, _) = sync_state(last, state.app.now(), &config);
+    let sync = state
+        .app
+        .autopilot_sync_state(caller.tenant_id, sync_policy(&config))
+        .await?;
+    let mut v = sync_state_json(&sync);
     if let Value::Object(map) = &mut v {
         map.insert("id".into(), Value::String(caller.tenant_id.to_string()));
     }
@@ -479,8 +461,6 @@ async fn get_settings(
 }
 
 /// `sync`: 204; 409 while a sync runs; 429 (with `Retry-After`) within the throttle window of the previous.
-/// ztd's derived state (group membership, intended profiles) is always current, so a sync has nothing to
-/// reconcile; it is recorded so clients that wait for it see the documented states.
 async fn sync(
     State(state): State<AppState>,
     Extension(config): Extension<Arc<GraphConfig>>,
@@ -489,47 +469,34 @@ async fn sync(
 ) -> ApiResult<Response> {
     caller.require(SERVICE_CONFIG, Access::Write)?;
     ctx.beta_only()?;
-    let now = state.app.now();
-    let mut tx = state.app.store().begin().await.map_err(store_error)?;
-    let last = tx
-        .get_setting(caller.tenant_id, LAST_TRIGGER)
-        .await
-        .map_err(store_error)?
-        .and_then(|v| v.parse::<i64>().ok())
-        .map(Timestamp);
-    let (_, running) = sync_state(last, now, &config);
-    if running {
-        return Err(ApiError::new(
+    let policy = sync_policy(&config);
+    match state
+        .app
+        .trigger_autopilot_sync(caller.tenant_id, policy)
+        .await?
+    {
+        SyncTrigger::Started => Ok(no_content()),
+        SyncTrigger::AlreadyRunning => Err(ApiError::new(
             StatusCode::CONFLICT,
             "Conflict",
             "A sync is already in progress; wait for it to complete.",
-        ));
-    }
-    let throttle = i64::try_from(config.sync_throttle.as_millis()).unwrap_or(i64::MAX);
-    if let Some(at) = last {
-        let allowed = at.plus_millis(throttle);
-        if now < allowed {
-            let retry = (allowed.0 - now.0 + 999) / 1000;
+        )),
+        SyncTrigger::Throttled { retry_after_secs } => {
             let mut response = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "TooManyRequests",
                 format!(
-                    "A sync was triggered less than {} seconds ago; retry after {retry} seconds.",
-                    throttle / 1000
+                    "A sync was triggered less than {} seconds ago; retry after {retry_after_secs} seconds.",
+                    policy.throttle_ms / 1000
                 ),
             )
             .into_response();
-            if let Ok(value) = HeaderValue::from_str(&retry.to_string()) {
+            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert("retry-after", value);
             }
-            return Ok(response);
+            Ok(response)
         }
     }
-    tx.put_setting(caller.tenant_id, LAST_TRIGGER, &now.0.to_string())
-        .await
-        .map_err(store_error)?;
-    tx.commit().await.map_err(store_error)?;
-    Ok(no_content())
 }
 
 // importedDeviceIdentities (corporate identifiers) ------------------------------------------------------
@@ -572,11 +539,8 @@ fn canonical(list: &[&str], name: &str, value: &str) -> ApiResult<String> {
         })
 }
 
-fn parse_corporate(
-    body: &Value,
-    tenant: TenantId,
-    now: Timestamp,
-) -> ApiResult<CorporateIdentifier> {
+/// A declaration from its Graph body; the use case assigns its id and times.
+fn parse_corporate(body: &Value, tenant: TenantId) -> ApiResult<CorporateIdentifier> {
     let identifier = body::string(body, &["importedDeviceIdentifier"])?
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
@@ -604,15 +568,15 @@ fn parse_corporate(
     )?;
     Ok(CorporateIdentifier {
         tenant_id: tenant,
-        id: uuid::Uuid::new_v4().to_string(),
+        id: String::new(),
         identifier,
         identifier_type: kind,
         platform,
         description: body::string(body, &["description"])?.unwrap_or_default(),
         enrollment_state: "notContacted".into(),
         last_contacted_at: None,
-        created_at: now,
-        updated_at: now,
+        created_at: Timestamp(0),
+        updated_at: Timestamp(0),
     })
 }
 
@@ -666,12 +630,11 @@ async fn create_corporate(
 ) -> ApiResult<Response> {
     caller.require(SERVICE_CONFIG, Access::Write)?;
     ctx.beta_only()?;
-    let item = parse_corporate(&body, caller.tenant_id, state.app.now())?;
-    let mut tx = state.app.store().begin().await.map_err(store_error)?;
-    tx.insert_corporate_identifier(&item)
-        .await
-        .map_err(store_error)?;
-    tx.commit().await.map_err(store_error)?;
+    let draft = parse_corporate(&body, caller.tenant_id)?;
+    let item = state
+        .app
+        .create_corporate_identifier(caller.tenant_id, draft)
+        .await?;
     Ok(ctx.entity(StatusCode::CREATED, CORP_COLLECTION, corporate_json(&item)))
 }
 
@@ -683,17 +646,10 @@ async fn delete_corporate(
 ) -> ApiResult<Response> {
     caller.require(SERVICE_CONFIG, Access::Write)?;
     ctx.beta_only()?;
-    let mut tx = state.app.store().begin().await.map_err(store_error)?;
-    if !tx
+    state
+        .app
         .delete_corporate_identifier(caller.tenant_id, &id)
-        .await
-        .map_err(store_error)?
-    {
-        return Err(ApiError::not_found(format!(
-            "importedDeviceIdentity {id} was not found"
-        )));
-    }
-    tx.commit().await.map_err(store_error)?;
+        .await?;
     Ok(no_content())
 }
 
@@ -713,47 +669,28 @@ async fn import_corporate(
         ));
     };
     let overwrite = body::boolean(&body, &["overwriteImportedDeviceIdentities"])?.unwrap_or(false);
-    let now = state.app.now();
     let parsed = items
         .iter()
-        .map(|i| parse_corporate(i, caller.tenant_id, now))
+        .map(|i| parse_corporate(i, caller.tenant_id))
         .collect::<ApiResult<Vec<_>>>()?;
-    let mut tx = state.app.store().begin().await.map_err(store_error)?;
-    let mut results = Vec::new();
-    for item in parsed {
-        let existing = tx
-            .find_corporate_identifier(caller.tenant_id, &item.identifier_type, &item.identifier)
-            .await
-            .map_err(store_error)?;
-        let (stored, status) = match existing {
-            Some(old) if !overwrite => (old, false),
-            Some(old) => {
-                tx.delete_corporate_identifier(caller.tenant_id, &old.id)
-                    .await
-                    .map_err(store_error)?;
-                tx.insert_corporate_identifier(&item)
-                    .await
-                    .map_err(store_error)?;
-                (item, true)
+    let stored = state
+        .app
+        .import_corporate_identifiers(caller.tenant_id, parsed, overwrite)
+        .await?;
+    let results = stored
+        .iter()
+        .map(|(item, status)| {
+            let mut v = corporate_json(item);
+            if let Value::Object(map) = &mut v {
+                map.insert(
+                    "@odata.type".into(),
+                    json!("#microsoft.graph.importedDeviceIdentityResult"),
+                );
+                map.insert("status".into(), Value::Bool(*status));
             }
-            None => {
-                tx.insert_corporate_identifier(&item)
-                    .await
-                    .map_err(store_error)?;
-                (item, true)
-            }
-        };
-        let mut v = corporate_json(&stored);
-        if let Value::Object(map) = &mut v {
-            map.insert(
-                "@odata.type".into(),
-                json!("#microsoft.graph.importedDeviceIdentityResult"),
-            );
-            map.insert("status".into(), Value::Bool(status));
-        }
-        results.push(v);
-    }
-    tx.commit().await.map_err(store_error)?;
+            v
+        })
+        .collect();
     Ok(ctx.collection(
         "Collection(microsoft.graph.importedDeviceIdentityResult)",
         results,
@@ -776,11 +713,10 @@ async fn search_corporate(
             "importedDeviceIdentities (a collection) is required.",
         ));
     };
-    let now = state.app.now();
     let mut tx = read_tx(&state).await?;
     let mut found = Vec::new();
     for item in items {
-        let probe = parse_corporate(item, caller.tenant_id, now)?;
+        let probe = parse_corporate(item, caller.tenant_id)?;
         if let Some(existing) = tx
             .find_corporate_identifier(caller.tenant_id, &probe.identifier_type, &probe.identifier)
             .await
