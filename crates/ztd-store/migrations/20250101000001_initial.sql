@@ -58,7 +58,6 @@ CREATE TABLE devices (
 -- One device, one tenant: global on purpose, so two tenants (or two nodes) can never register the same hardware.
 CREATE UNIQUE INDEX devices_identity_key ON devices (identity_key);
 CREATE INDEX devices_by_serial ON devices (tenant_id, serial_lower);
-CREATE INDEX devices_by_group_tag ON devices (tenant_id, group_tag, ztdid);
 
 CREATE TABLE directory_devices (
     tenant_id                TEXT   NOT NULL REFERENCES tenants (tenant_id),
