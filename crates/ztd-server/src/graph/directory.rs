@@ -586,9 +586,7 @@ async fn list_members(
             item: (),
         })
         .collect();
-    let page = paging::page(&ctx.query, &mut VecSource::new(rows)).await?;
-    let items = page.rows.into_iter().map(|r| r.json).collect();
-    Ok(ctx.collection("directoryObjects", items, page.next, page.count))
+    ctx.page_of("directoryObjects", rows).await
 }
 
 async fn count_members(

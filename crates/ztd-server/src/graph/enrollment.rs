@@ -228,9 +228,7 @@ async fn list_esps(State(state): State<AppState>, caller: Caller, ctx: Ctx) -> A
             item: (),
         })
         .collect();
-    let page = paging::page(&ctx.query, &mut VecSource::new(rows)).await?;
-    let items = page.rows.into_iter().map(|r| r.json).collect();
-    Ok(ctx.collection(ESP_COLLECTION, items, page.next, page.count))
+    ctx.page_of(ESP_COLLECTION, rows).await
 }
 
 fn with_assignments(mut v: Value, e: &EspConfiguration, ctx: &Ctx) -> Value {
@@ -600,9 +598,7 @@ async fn list_corporate(
             item: (),
         })
         .collect();
-    let page = paging::page(&ctx.query, &mut VecSource::new(rows)).await?;
-    let items = page.rows.into_iter().map(|r| r.json).collect();
-    Ok(ctx.collection(CORP_COLLECTION, items, page.next, page.count))
+    ctx.page_of(CORP_COLLECTION, rows).await
 }
 
 async fn get_corporate(

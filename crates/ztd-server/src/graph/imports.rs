@@ -16,7 +16,7 @@ use ztd_core::ImportId;
 use ztd_store::ImportQuery;
 
 use super::body::{self, field};
-use super::paging::{self, Row, VecSource};
+use super::paging::Row;
 use super::{no_content, Ctx, GraphBody, SERVICE_CONFIG};
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
@@ -132,9 +132,7 @@ async fn list(State(state): State<AppState>, caller: Caller, ctx: Ctx) -> ApiRes
             item: (),
         })
         .collect();
-    let page = paging::page(&ctx.query, &mut VecSource::new(rows)).await?;
-    let items = page.rows.into_iter().map(|r| r.json).collect();
-    Ok(ctx.collection(COLLECTION, items, page.next, page.count))
+    ctx.page_of(COLLECTION, rows).await
 }
 
 async fn get_one(

@@ -154,6 +154,13 @@ impl Ctx {
         }
     }
 
+    /// The page the query asks for of an in-memory collection, as a collection response.
+    pub async fn page_of(&self, fragment: &str, rows: Vec<paging::Row<()>>) -> ApiResult<Response> {
+        let page = paging::page(&self.query, &mut paging::VecSource::new(rows)).await?;
+        let items = page.rows.into_iter().map(|r| r.json).collect();
+        Ok(self.collection(fragment, items, page.next, page.count))
+    }
+
     /// A collection response: `@odata.context`, optional `@odata.count`, `value`, optional `@odata.nextLink`.
     pub fn collection(
         &self,

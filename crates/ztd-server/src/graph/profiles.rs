@@ -22,7 +22,7 @@ use ztd_core::{GroupId, ProfileId, TenantId, Timestamp, Ztdid};
 
 use super::body::{self, field, field_any};
 use super::devices::{device_json, read_tx, store_error};
-use super::paging::{self, Row, VecSource};
+use super::paging::Row;
 use super::{no_content, Ctx, GraphBody, SERVICE_CONFIG};
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
@@ -329,9 +329,7 @@ async fn list(State(state): State<AppState>, caller: Caller, ctx: Ctx) -> ApiRes
             item: (),
         })
         .collect();
-    let page = paging::page(&ctx.query, &mut VecSource::new(rows)).await?;
-    let items = page.rows.into_iter().map(|r| r.json).collect();
-    Ok(ctx.collection(COLLECTION, items, page.next, page.count))
+    ctx.page_of(COLLECTION, rows).await
 }
 
 async fn get_one(
@@ -482,14 +480,8 @@ async fn assigned_devices(
             item: (),
         });
     }
-    let page = paging::page(&ctx.query, &mut VecSource::new(rows)).await?;
-    let items = page.rows.into_iter().map(|r| r.json).collect();
-    Ok(ctx.collection(
-        &format!("{COLLECTION}('{id}')/assignedDevices"),
-        items,
-        page.next,
-        page.count,
-    ))
+    ctx.page_of(&format!("{COLLECTION}('{id}')/assignedDevices"), rows)
+        .await
 }
 
 /// An assignment target as Graph serialises it.
@@ -576,9 +568,7 @@ async fn list_assignments(
             item: (),
         })
         .collect();
-    let page = paging::page(&ctx.query, &mut VecSource::new(rows)).await?;
-    let items = page.rows.into_iter().map(|r| r.json).collect();
-    Ok(ctx.collection(&assignments_context(&id), items, page.next, page.count))
+    ctx.page_of(&assignments_context(&id), rows).await
 }
 
 async fn find_assignment(
