@@ -518,3 +518,67 @@ async fn directory_object_of_a_registration_is_not_deleted_alone() {
     })
     .await;
 }
+
+/// Every import outcome the service reports, one row each: what was sent and the code that comes back.
+#[tokio::test]
+async fn every_import_error_code_is_reported_for_its_row_and_nothing_else() {
+    on_both(|app| async move {
+        let mine = tenant(&app, "Alpha").await;
+        let other = tenant(&app, "Beta").await;
+        app.import_devices(mine, &[row(1, "MINE-1", "")])
+            .await
+            .unwrap();
+        app.import_devices(other, &[row(1, "THEIRS-1", "")])
+            .await
+            .unwrap();
+        let with = |n: u64, serial: &str, change: &dyn Fn(&mut ImportRow)| {
+            let mut r = row(n, serial, "");
+            change(&mut r);
+            r
+        };
+        // (row, expected code: None = registered)
+        let cases: Vec<(ImportRow, Option<i32>)> = vec![
+            (row(1, "NEW-1", "Kiosk"), None),
+            (with(2, "NEW-2", &|r| r.group_tag = "a,b".into()), Some(801)),
+            (
+                with(3, "NEW-3", &|r| r.assigned_user = "not-a-upn".into()),
+                Some(801),
+            ),
+            (
+                with(4, "NEW-4", &|r| r.hardware_hash = "not base64!".into()),
+                Some(802),
+            ),
+            (
+                with(5, "NEW-5", &|r| r.hardware_hash = "T0FPQQ==".into()),
+                Some(802),
+            ),
+            (with(6, "NEW-6", &|r| r.hardware_hash.clear()), Some(802)),
+            (
+                with(7, "OTHER-SERIAL", &|r| {
+                    r.hardware_hash = synthetic_hash("NEW-7", "Contoso", "Laptop")
+                }),
+                Some(802),
+            ),
+            (with(8, "", &|r| r.hardware_hash.clear()), Some(803)),
+            (row(9, "MINE-1", ""), Some(806)),
+            (row(10, "THEIRS-1", ""), Some(808)),
+            (row(11, "NEW-1", ""), Some(901)),
+        ];
+        let rows: Vec<ImportRow> = cases.iter().map(|(r, _)| r.clone()).collect();
+        let outcomes = app.import_devices(mine, &rows).await.unwrap();
+        assert_eq!(outcomes.len(), cases.len());
+        for ((sent, expected), outcome) in cases.iter().zip(&outcomes) {
+            assert_eq!(outcome.row, sent.row);
+            assert_eq!(code(outcome), *expected, "row {}: {outcome:?}", sent.row);
+        }
+        // The refused rows left nothing behind; the good row registered.
+        assert!(app.find_device(mine, "NEW-1").await.is_ok());
+        for serial in ["NEW-2", "NEW-3", "NEW-7"] {
+            assert!(
+                app.find_device(mine, serial).await.is_err(),
+                "{serial} must not be registered"
+            );
+        }
+    })
+    .await;
+}
