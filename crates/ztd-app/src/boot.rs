@@ -7,7 +7,7 @@ use rand::Rng;
 use serde::Serialize;
 use ztd_core::device::{AutopilotDevice, RemediationState};
 use ztd_core::esp::{resolve_esp, EspConfiguration};
-use ztd_core::profile::{DeploymentProfile, DeviceUsageType, JoinType, UserType};
+use ztd_core::profile::{DeploymentMode, DeploymentProfile, DeviceUsageType, JoinType, UserType};
 use ztd_core::provisioning::{decide_device_name, NameDecision};
 use ztd_core::registration::{classify_match, identity_key, IdentityMatch};
 use ztd_core::tenant::Tenant;
@@ -73,7 +73,7 @@ pub struct ProvisioningPlan {
     pub profile_id: Option<ProfileId>,
     pub profile_name: Option<String>,
     /// `userDriven` or `selfDeploying`, with `preprovisioningAllowed` for the technician flow.
-    pub deployment_mode: Option<String>,
+    pub deployment_mode: Option<DeploymentMode>,
     pub join_type: Option<String>,
     pub preprovisioning_allowed: bool,
     pub device_name: NameDecision,
@@ -237,12 +237,7 @@ impl App {
             serial_number: device.serial_number.clone(),
             profile_id: profile.map(|p| p.id),
             profile_name: profile.map(|p| p.display_name.clone()),
-            deployment_mode: profile.map(|p| {
-                serde_json::to_value(p.mode())
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            }),
+            deployment_mode: profile.map(DeploymentProfile::mode),
             join_type: profile.map(|p| match p.join_type {
                 JoinType::AzureAd => "azureADJoined".to_string(),
                 JoinType::Hybrid => "hybridAzureADJoined".to_string(),

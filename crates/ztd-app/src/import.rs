@@ -287,7 +287,15 @@ impl App {
             .filter_map(|c| c.verdict.as_ref().ok())
             .map(|(r, _, _)| r.keys.identity_key.clone())
             .collect();
-        let registered = tx.find_devices_by_identity_keys(&keys).await?;
+        // By identity key: a re-import of a large file checks every row against its own registration only.
+        let mut registered: std::collections::HashMap<String, Vec<AutopilotDevice>> =
+            std::collections::HashMap::new();
+        for device in tx.find_devices_by_identity_keys(&keys).await? {
+            registered
+                .entry(device.keys.identity_key.clone())
+                .or_default()
+                .push(device);
+        }
         let mut outcomes = Vec::with_capacity(candidates.len());
         let mut devices: Vec<AutopilotDevice> = Vec::new();
         let mut objects: Vec<DirectoryDevice> = Vec::new();
@@ -300,12 +308,10 @@ impl App {
                     continue;
                 }
             };
-            let matching: Vec<AutopilotDevice> = registered
-                .iter()
-                .filter(|d| d.keys.identity_key == request.keys.identity_key)
-                .cloned()
-                .collect();
-            if let Err(error) = registration::decide(tenant, &request, &matching) {
+            let matching = registered
+                .get(request.keys.identity_key.as_str())
+                .map_or(&[][..], Vec::as_slice);
+            if let Err(error) = registration::decide(tenant, &request, matching) {
                 outcomes.push(RowOutcome::rejected(row, error));
                 continue;
             }
@@ -355,5 +361,47 @@ impl App {
             tx.add_members(tenant, &memberships).await?;
         }
         Ok((outcomes, devices.len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::synthetic_rows;
+    use crate::NewGroup;
+
+    /// A rule created between a batch's snapshot and its write must still apply to the batch: the write
+    /// sees the moved targeting generation and plans again under the lock.
+    #[tokio::test]
+    async fn a_rule_created_while_a_batch_is_prepared_applies_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = App::with_defaults(ztd_store::scratch::sqlite_in(dir.path()).await.unwrap());
+        let tenant = app.create_tenant("Race", "race.example").await.unwrap().id;
+        let rows = synthetic_rows("RACE-", 5, &["Kiosk"]);
+
+        let prepared = app.prepare_import(tenant, &rows).await.unwrap();
+        assert!(
+            prepared.plan.add.is_empty(),
+            "no group exists when the batch is prepared"
+        );
+        let group = app
+            .create_group(
+                tenant,
+                NewGroup {
+                    display_name: "Kiosks".into(),
+                    description: String::new(),
+                    membership_rule: Some(
+                        r#"(device.devicePhysicalIds -any (_ -eq "[OrderId]:Kiosk"))"#.into(),
+                    ),
+                },
+            )
+            .await
+            .unwrap();
+        let mut tx = app.store.begin().await.unwrap();
+        let (_, registered) = app.register_prepared(&mut tx, prepared).await.unwrap();
+        tx.commit().await.unwrap();
+
+        assert_eq!(registered, 5);
+        assert_eq!(app.group_members(tenant, group.id).await.unwrap().len(), 5);
     }
 }

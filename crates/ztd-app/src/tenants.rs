@@ -102,10 +102,7 @@ impl App {
         display_name: &str,
         domain: &str,
     ) -> AppResult<Option<Bootstrap>> {
-        let mut tx = self.store.begin().await?;
-        let existing = tx.list_tenants().await?;
-        drop(tx);
-        if !existing.is_empty() {
+        if !self.tenants().await?.is_empty() {
             return Ok(None);
         }
         let tenant = self.create_tenant(display_name, domain).await?;

@@ -138,6 +138,25 @@ async fn scenario(store: Store) {
     assert_eq!(report["encoding"], "Utf16Le");
     assert_eq!(report["outcomes"][0]["outcome"], "registered");
 
+    // A file that is not a hash CSV is one clear error naming the problem (exit status 2), and registers nothing.
+    let bad_path = dir.path().join("inventory.csv");
+    std::fs::write(&bad_path, "Name,Owner\r\nPC-1,ann\r\n").unwrap();
+    let bad = running
+        .cli
+        .run(&["import", bad_path.to_str().unwrap()])
+        .await;
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let message = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        message.contains("Device Serial Number"),
+        "the error names the expected header: {message}"
+    );
+
     // Dynamic group on the group tag, and a profile assigned to it.
     let app = &running.app;
     let kiosk = app

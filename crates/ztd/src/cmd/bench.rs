@@ -12,7 +12,7 @@ use ztd_core::profile::{AssignmentTarget, DeviceUsageType, JoinType};
 use ztd_formats::hash_csv::{write_hash_csv, CsvDialect, CsvEncoding, HashCsvRow};
 use ztd_store::Store;
 
-use super::client::{Client, ServerArgs};
+use super::client::{next_page_path, Client, ServerArgs};
 use super::import::{import_file, import_with};
 
 /// Measure ztd on this machine.
@@ -409,9 +409,7 @@ async fn bench_graph(
         }
         pages += 1;
         listed += page["value"].as_array().map_or(0, Vec::len);
-        next_page = page["@odata.nextLink"]
-            .as_str()
-            .and_then(|link| link.find("/beta/").map(|i| link[i..].to_string()));
+        next_page = next_page_path(&page);
     }
     let list_seconds = started.elapsed().as_secs_f64();
     anyhow::ensure!(
@@ -455,9 +453,7 @@ async fn bench_graph(
                     .filter(|r| r["state"]["deviceImportStatus"] == "complete")
                     .count()
             });
-            next_page = page["@odata.nextLink"]
-                .as_str()
-                .and_then(|link| link.find("/beta/").map(|i| link[i..].to_string()));
+            next_page = next_page_path(&page);
         }
         if complete >= imports {
             break;

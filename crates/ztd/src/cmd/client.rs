@@ -192,6 +192,13 @@ impl Client {
     }
 }
 
+/// The path (from `/beta/` or `/v1.0/` on) of a Graph page's `@odata.nextLink`, to request on this server.
+pub fn next_page_path(page: &serde_json::Value) -> Option<String> {
+    let link = page["@odata.nextLink"].as_str()?;
+    let start = link.find("/beta/").or_else(|| link.find("/v1.0/"))?;
+    Some(link[start..].to_string())
+}
+
 /// Percent-encodes one path segment.
 pub fn segment(text: &str) -> String {
     text.bytes()

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde_json::Value;
 
-use super::client::{segment, Client, ServerArgs};
+use super::client::{next_page_path, segment, Client, ServerArgs};
 
 /// Inspect Autopilot devices.
 #[derive(Debug, clap::Args)]
@@ -74,9 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 while let Some(page) = next.take() {
                     let body: Value = client.get(&page).await?;
                     devices.extend(body["value"].as_array().cloned().unwrap_or_default());
-                    next = body["@odata.nextLink"]
-                        .as_str()
-                        .and_then(|link| link.find("/beta/").map(|i| link[i..].to_string()));
+                    next = next_page_path(&body);
                 }
                 if json {
                     println!("{}", serde_json::to_string_pretty(&devices)?);
