@@ -2,7 +2,31 @@
 //! format, the Partner Center tuple form, `Import-AutopilotCSV` files with `OrderID`).
 //!
 //! [`HashCsvReader`] streams: memory is bounded by a 256 KiB sniffing prefix plus the
-//! decoder/CSV buffers and the current row, whatever the file size.
+//! decoder/CSV buffers and one row of at most [`MAX_ROW_BYTES`], whatever the file holds
+//! (about 1 MiB in all), including a file without a single line break.
+//!
+//! # Caps
+//!
+//! Sizes are bytes of the values as decoded (UTF-16 is measured after transcoding to UTF-8),
+//! without the quotes and commas around them.
+//!
+//! | cap | value | why |
+//! | --- | --- | --- |
+//! | header line ([`MAX_HEADER_BYTES`]) | 4 KiB | the longest accepted header is 105 bytes |
+//! | one value ([`MAX_FIELD_BYTES`]) | 96 KiB | a 4K hash is 4,000 base64 characters; the largest hash `ztd-hwhash` decodes is 87,428 |
+//! | one row ([`MAX_ROW_BYTES`]) | 128 KiB | a hash at the value cap plus 32 KiB for the other values |
+//! | fields in a row ([`MAX_FIELDS`]) | 64 | a header has at most 8 columns |
+//!
+//! * A first line over the header cap is [`CsvFileError::HeaderTooLong`]; reading stops there
+//!   (a 2 GB file without line breaks costs 4 KiB, not 2 GB).
+//! * A file whose first line holds NUL or other control bytes (anything below 0x20 but tab,
+//!   CR and LF, and DEL), or whose first 8 KiB do and whose header is not one we know, is
+//!   [`CsvFileError::Binary`] ("not a text CSV file (binary content)"), not a wrong header.
+//! * A row over a cap, or with a control byte in a value, is a [`RowError`] naming the row,
+//!   the line, the column (for a value) and the size; the reader reads past it, dropping
+//!   its bytes, and goes on with the next row.
+//! * Errors never quote more than an [`excerpt`](crate::excerpt) of the input: control
+//!   characters escaped, at most 80 characters, `…` when cut.
 //!
 //! Decisions (research notes §1.3, §4.2, §7; where they are silent, ours):
 //!
@@ -40,7 +64,6 @@
 //! (what PowerShell's ANSI encoder does).
 
 use std::borrow::Borrow;
-use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, BufWriter, Chain, Cursor, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,12 +72,28 @@ use std::sync::Arc;
 use encoding_rs::{UTF_16BE, UTF_16LE, WINDOWS_1252};
 use encoding_rs_io::{DecodeReaderBytes, DecodeReaderBytesBuilder};
 
-use crate::text::{decode_field, read_full, sniff, EvenBytes};
+use crate::records::{Oversize, Records};
+use crate::text::{decode_field, excerpt, read_full, sniff, EvenBytes};
 
 /// Bytes read up front to sniff the encoding.
 const SNIFF_LEN: usize = 256 * 1024;
+/// Bytes at the start of an 8-bit file checked for control bytes (as `git` and `grep` do).
+const BINARY_SNIFF_LEN: usize = 8 * 1024;
 /// Buffer size for the decoder and the CSV parser.
 const BUF_LEN: usize = 256 * 1024;
+
+/// Longest header line kept, in bytes: far more than any accepted header (the longest is
+/// 105 bytes); a longer first line is not a hardware-hash header.
+pub const MAX_HEADER_BYTES: usize = 4 * 1024;
+/// Longest value of a field, in bytes: a standard 4K hash is 4,000 base64 characters, and the
+/// largest hash `ztd-hwhash` decodes (a 65,535-byte signed part plus its 36-byte trailer) is
+/// 87,428, so every decodable hash fits.
+pub const MAX_FIELD_BYTES: usize = 96 * 1024;
+/// Longest row, in bytes (the values without quotes and commas): a hash at the field cap plus
+/// 32 KiB for the other values.
+pub const MAX_ROW_BYTES: usize = 128 * 1024;
+/// Most fields in a row (a header has at most 8 columns).
+pub const MAX_FIELDS: usize = 64;
 
 /// Intune's documented maximum number of device rows per imported CSV.
 pub const INTUNE_MAX_ROWS: usize = 500;
@@ -201,7 +240,8 @@ pub enum CsvFileError {
     /// The header is not one we know.
     #[error("the CSV header is not a hardware-hash header: found \"{found}\"; the first line must be one of: {expected} (Get-WindowsAutopilotInfo writes these; fix the first line)")]
     UnknownHeader {
-        /// The header as read (fields joined with commas).
+        /// The header as read (fields joined with commas), control characters escaped and
+        /// cut to 80 characters.
         found: String,
         /// The accepted headers, separated by ` | `.
         expected: String,
@@ -209,10 +249,27 @@ pub enum CsvFileError {
     /// The header has a column we do not know.
     #[error("the CSV header has an unknown column \"{column}\" (column {position}); Intune rejects extra columns, remove it. Accepted headers: {expected}")]
     UnknownColumn {
-        /// The column name as read.
+        /// The column name as read, escaped and cut to 80 characters.
         column: String,
         /// 1-based column position.
         position: usize,
+        /// The accepted headers, separated by ` | `.
+        expected: String,
+    },
+    /// The start of the file is not text: NUL or other control bytes before the first line
+    /// ends (an executable, an image, a spreadsheet, UTF-16 without a byte-order mark).
+    #[error("not a text CSV file (binary content: the first line starts \"{start}\"); export the hardware hashes again with Get-WindowsAutopilotInfo -OutputFile <file>.csv (UTF-16 files need their byte-order mark)")]
+    Binary {
+        /// The start of the first line, control bytes escaped, at most 80 characters.
+        start: String,
+    },
+    /// The first line is longer than [`MAX_HEADER_BYTES`].
+    #[error("the first line of the file is longer than {limit} bytes, so it is not a hardware-hash header (it starts \"{start}\"); the first line must be one of: {expected}")]
+    HeaderTooLong {
+        /// The cap, in bytes.
+        limit: usize,
+        /// The start of the line, escaped, at most 80 characters.
+        start: String,
         /// The accepted headers, separated by ` | `.
         expected: String,
     },
@@ -344,54 +401,9 @@ impl<R: Read> Read for Source<R> {
     }
 }
 
-/// Records the offsets of line feeds in the decoded stream, so that a record's byte
-/// position (reliable in the csv crate, unlike its line counter) can be turned into a
-/// physical line number. Offsets behind the current record are dropped, so memory stays
-/// bounded by the parser's look-ahead.
-struct LineCounter<S> {
-    inner: S,
-    offset: u64,
-    pending: VecDeque<u64>,
-    passed: u64,
-}
-
-impl<S> LineCounter<S> {
-    /// 1-based line on which a record ends, given the parser position `end` just after the
-    /// record (the csv crate has consumed the record's CR or LF, but not the LF of a CRLF).
-    /// A line feed at `end - 1` is the record's own terminator and is not counted. Calls
-    /// must not go backwards. (The csv crate's own line counter is off after CRLF and blank
-    /// lines, and its record start positions do not skip blank lines, hence this.)
-    fn line_of_end(&mut self, end: u64) -> u64 {
-        let own = end.checked_sub(1);
-        while let Some(&nl) = self.pending.front() {
-            if Some(nl) == own || nl >= end {
-                break;
-            }
-            self.pending.pop_front();
-            self.passed += 1;
-        }
-        self.passed + 1
-    }
-}
-
-impl<S: Read> Read for LineCounter<S> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let chunk = buf.get(..n).unwrap_or_default();
-        let mut start = 0;
-        while let Some(i) = chunk[start..].iter().position(|&b| b == b'\n') {
-            self.pending.push_back(self.offset + (start + i) as u64);
-            start += i + 1;
-        }
-        self.offset += n as u64;
-        Ok(n)
-    }
-}
-
 /// Streaming reader of hardware-hash CSV files; iterate it for rows.
 pub struct HashCsvReader<R> {
-    csv: csv::Reader<LineCounter<Source<R>>>,
-    record: csv::ByteRecord,
+    records: Records<Source<R>>,
     columns: Vec<Column>,
     header: Vec<String>,
     header_exact: bool,
@@ -413,6 +425,12 @@ impl<R> fmt::Debug for HashCsvReader<R> {
     }
 }
 
+fn binary_error(start: &[u8], encoding: CsvEncoding) -> CsvFileError {
+    CsvFileError::Binary {
+        start: excerpt(&decode_field(start, encoding)),
+    }
+}
+
 fn expected_headers() -> String {
     CsvDialect::ALL
         .iter()
@@ -421,17 +439,26 @@ fn expected_headers() -> String {
         .join(" | ")
 }
 
-fn csv_builder() -> csv::ReaderBuilder {
-    let mut b = csv::ReaderBuilder::new();
-    b.has_headers(false)
-        .flexible(true)
-        .buffer_capacity(BUF_LEN)
-        .trim(csv::Trim::None);
-    b
+fn is_blank<'a>(mut fields: impl Iterator<Item = &'a [u8]>) -> bool {
+    fields.all(|f| f.iter().all(u8::is_ascii_whitespace))
 }
 
-fn is_blank(record: &csv::ByteRecord) -> bool {
-    record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace))
+/// The first [`is_binary_byte`] in `bytes`. The common case (no byte below 0x20 at all) is
+/// checked a chunk at a time, which the compiler vectorises.
+fn find_binary_byte(bytes: &[u8]) -> Option<u8> {
+    let suspicious = bytes
+        .chunks(64)
+        .any(|c| c.iter().fold(false, |a, &b| a | (b < 0x20) | (b == 0x7F)));
+    if !suspicious {
+        return None;
+    }
+    bytes.iter().copied().find(|&b| is_binary_byte(b))
+}
+
+/// A control character other than tab, CR and LF (which quoted values may hold): what
+/// binary content looks like. Checked on decoded UTF-8 or 8-bit bytes.
+fn is_binary_byte(b: u8) -> bool {
+    (b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n')) || b == 0x7F
 }
 
 impl<R: Read> HashCsvReader<R> {
@@ -446,6 +473,14 @@ impl<R: Read> HashCsvReader<R> {
             return Err(CsvFileError::OddUtf16Length);
         }
         prefix.drain(..bom);
+        // An 8-bit text file has no NUL or other control bytes near its start; used to tell a
+        // binary file (whose first "line" may happen to be clean, as in a PNG) from a wrong header.
+        let binary_start = !matches!(encoding, CsvEncoding::Utf16Le | CsvEncoding::Utf16Be)
+            && prefix
+                .iter()
+                .take(BINARY_SNIFF_LEN)
+                .copied()
+                .any(is_binary_byte);
         let odd = Arc::new(AtomicBool::new(false));
         let chained = Cursor::new(prefix).chain(input);
         let source = match encoding {
@@ -467,29 +502,39 @@ impl<R: Read> HashCsvReader<R> {
             }
             _ => Source::Bytes(chained),
         };
-        let mut csv = csv_builder().from_reader(LineCounter {
-            inner: source,
-            offset: 0,
-            pending: VecDeque::new(),
-            passed: 0,
-        });
-        let mut record = csv::ByteRecord::new();
-        loop {
-            match csv.read_byte_record(&mut record) {
-                Ok(true) if is_blank(&record) => continue,
-                Ok(true) => break,
-                Ok(false) => return Err(CsvFileError::Empty),
-                Err(e) => return Err(csv_to_file_error(e, encoding)),
+        let mut records = Records::new(source, BUF_LEN, MAX_ROW_BYTES, MAX_FIELDS);
+        let header_fields = loop {
+            match records.read(MAX_HEADER_BYTES, MAX_HEADER_BYTES, true)? {
+                None => return Err(CsvFileError::Empty),
+                Some(info) if info.oversize.is_some() => {
+                    let start = records.bytes();
+                    if start.iter().copied().any(is_binary_byte) {
+                        return Err(binary_error(start, encoding));
+                    }
+                    return Err(CsvFileError::HeaderTooLong {
+                        limit: MAX_HEADER_BYTES,
+                        start: excerpt(&decode_field(start, encoding)),
+                        expected: expected_headers(),
+                    });
+                }
+                Some(_) if is_blank(records.fields()) => continue,
+                Some(_) => break records.fields(),
             }
+        };
+        if records.bytes().iter().copied().any(is_binary_byte) {
+            return Err(binary_error(records.bytes(), encoding));
         }
-        let header: Vec<String> = record
-            .iter()
+        let header: Vec<String> = header_fields
             .map(|f| decode_field(f, encoding).into_owned())
             .collect();
-        let (dialect, columns, header_exact) = classify_header(&header)?;
+        let (dialect, columns, header_exact) = match classify_header(&header) {
+            Err(CsvFileError::UnknownHeader { .. }) if binary_start => {
+                return Err(binary_error(records.bytes(), encoding))
+            }
+            other => other?,
+        };
         Ok(HashCsvReader {
-            csv,
-            record,
+            records,
             columns,
             header,
             header_exact,
@@ -536,15 +581,52 @@ impl<R: Read> HashCsvReader<R> {
         }
     }
 
+    /// The error for a row [`Records`] did not keep.
+    fn oversize_error(&self, line: u64, oversize: Oversize) -> RowError {
+        match oversize {
+            Oversize::Field { index, len } => {
+                let column = self.columns.get(index).map(|c| c.name());
+                let what = match column {
+                    Some(name) => format!("the value of \"{name}\""),
+                    None => format!("field {}", index + 1),
+                };
+                self.row_error(
+                    line,
+                    column,
+                    format!(
+                        "{what} is {len} bytes long; a value may be at most {} KiB (a 4K hardware hash is 4,000 characters), so this is not a hardware-hash row — the row was skipped; fix or remove it",
+                        MAX_FIELD_BYTES / 1024
+                    ),
+                )
+            }
+            Oversize::Record { len } => self.row_error(
+                line,
+                None,
+                format!(
+                    "the row is {len} bytes long; a row may be at most {} KiB, so this is not a hardware-hash row — the row was skipped; fix or remove it",
+                    MAX_ROW_BYTES / 1024
+                ),
+            ),
+            Oversize::Fields { count } => self.row_error(
+                line,
+                None,
+                format!(
+                    "the row has {count} fields but the header has {}; a row may have at most {MAX_FIELDS} — the row was skipped; fix or remove it",
+                    self.columns.len()
+                ),
+            ),
+        }
+    }
+
     fn convert(&self, line: u64) -> Result<HashCsvRow, RowError> {
-        let record = &self.record;
-        if record.len() != self.columns.len() {
+        let fields = self.records.fields().count();
+        if fields != self.columns.len() {
             return Err(self.row_error(
                 line,
                 None,
                 format!(
                     "the row has {} fields but the header has {}; a value probably contains a comma or the row is cut short — fix the row (quote values with commas) and import it again",
-                    record.len(),
+                    fields,
                     self.columns.len()
                 ),
             ));
@@ -555,7 +637,17 @@ impl<R: Read> HashCsvReader<R> {
             ..HashCsvRow::default()
         };
         let mut order_id = None;
-        for (raw, column) in record.iter().zip(self.columns.iter().copied()) {
+        for (raw, column) in self.records.fields().zip(self.columns.iter().copied()) {
+            if let Some(b) = find_binary_byte(raw) {
+                return Err(self.row_error(
+                    line,
+                    Some(column.name()),
+                    format!(
+                        "the value contains the control character 0x{b:02X} (binary content: {}); a hardware-hash CSV holds text only — fix the row or export it again",
+                        excerpt(&decode_field(raw, self.encoding))
+                    ),
+                ));
+            }
             let decoded = decode_field(raw, self.encoding);
             let value = decoded.trim();
             if value.contains('\u{FFFD}') {
@@ -617,23 +709,13 @@ impl<R: Read> HashCsvReader<R> {
     }
 }
 
-fn csv_to_file_error(e: csv::Error, encoding: CsvEncoding) -> CsvFileError {
-    match e.into_kind() {
-        csv::ErrorKind::Io(io) => CsvFileError::Io(io),
-        other => CsvFileError::Undecodable {
-            encoding,
-            detail: format!("{other:?}"),
-        },
-    }
-}
-
 fn classify_header(header: &[String]) -> Result<(CsvDialect, Vec<Column>, bool), CsvFileError> {
     let trimmed: Vec<&str> = header
         .iter()
         .map(|h| h.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}'))
         .collect();
     let unknown_header = || CsvFileError::UnknownHeader {
-        found: header.join(","),
+        found: excerpt(&header.join(",")),
         expected: expected_headers(),
     };
     let mut columns = Vec::with_capacity(trimmed.len());
@@ -650,7 +732,7 @@ fn classify_header(header: &[String]) -> Result<(CsvDialect, Vec<Column>, bool),
             }
             None => {
                 if first_unknown.is_none() {
-                    first_unknown = Some((i, header[i].clone()));
+                    first_unknown = Some((i, excerpt(&header[i])));
                 }
             }
         }
@@ -705,15 +787,24 @@ impl<R: Read> Iterator for HashCsvReader<R> {
             return None;
         }
         loop {
-            match self.csv.read_byte_record(&mut self.record) {
-                Ok(true) => {}
-                Ok(false) => {
+            match self.records.read(MAX_ROW_BYTES, MAX_FIELD_BYTES, false) {
+                Ok(Some(info)) => {
+                    if let Some(oversize) = info.oversize {
+                        self.rows += 1;
+                        return Some(Err(self.oversize_error(info.line, oversize)));
+                    }
+                    if is_blank(self.records.fields()) {
+                        continue;
+                    }
+                    self.rows += 1;
+                    return Some(self.convert(info.line));
+                }
+                Ok(None) => {
                     self.done = true;
                     if self.odd.load(Ordering::Relaxed) {
-                        let end = self.csv.position().byte();
                         return Some(Err(RowError {
                             row: 0,
-                            line: self.csv.get_mut().line_of_end(end),
+                            line: self.records.current_line(),
                             field: None,
                             message: "the UTF-16 file has an odd number of bytes, so it is cut short; the last byte was ignored — check the last row and export the file again".to_owned(),
                         }));
@@ -722,11 +813,9 @@ impl<R: Read> Iterator for HashCsvReader<R> {
                 }
                 Err(e) => {
                     self.done = true;
-                    let end = self.csv.position().byte();
-                    let line = self.csv.get_mut().line_of_end(end);
                     return Some(Err(RowError {
                         row: 0,
-                        line,
+                        line: self.records.current_line(),
                         field: None,
                         message: format!(
                             "reading the file failed ({e}); the rows after this point were not read — check the file and try again"
@@ -734,24 +823,6 @@ impl<R: Read> Iterator for HashCsvReader<R> {
                     }));
                 }
             }
-            if is_blank(&self.record) {
-                continue;
-            }
-            self.rows += 1;
-            let end = self.csv.position().byte();
-            let embedded = self
-                .record
-                .as_slice()
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count() as u64;
-            let line = self
-                .csv
-                .get_mut()
-                .line_of_end(end)
-                .saturating_sub(embedded)
-                .max(1);
-            return Some(self.convert(line));
         }
     }
 }

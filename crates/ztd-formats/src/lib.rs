@@ -16,6 +16,7 @@ pub mod corporate_csv;
 pub mod device_profile;
 pub mod hash_csv;
 pub mod oobe;
+mod records;
 mod text;
 
 pub use config_file::{AutopilotConfigurationFile, ConfigFileError, ConfigKey};
@@ -27,3 +28,4 @@ pub use hash_csv::{
     write_hash_csv, CsvDialect, CsvEncoding, CsvFileError, HashCsvReader, HashCsvRow, RowError,
 };
 pub use oobe::{cloud_assigned_oobe_config, describe_oobe_config, OobeSettings};
+pub use text::{excerpt, excerpt_chars, EXCERPT_CHARS};

@@ -41,6 +41,58 @@ pub(crate) fn decode_field(bytes: &[u8], encoding: CsvEncoding) -> Cow<'_, str> 
     }
 }
 
+/// Most characters of input quoted in an error message.
+pub const EXCERPT_CHARS: usize = 80;
+
+/// A short, printable excerpt of `text` for an error message: control characters escaped
+/// (`\0`, `\n`, `\x01`, `\u{85}`), at most [`EXCERPT_CHARS`] characters, `…` when cut.
+pub fn excerpt(text: &str) -> String {
+    excerpt_chars(text, EXCERPT_CHARS)
+}
+
+/// [`excerpt`] with a chosen maximum number of characters (at least 1).
+pub fn excerpt_chars(text: &str, max: usize) -> String {
+    let max = max.max(1);
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let escaped;
+        let piece = match c {
+            '\0' => "\\0",
+            '\t' => "\\t",
+            '\r' => "\\r",
+            '\n' => "\\n",
+            c if c.is_control()
+                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') =>
+            {
+                escaped = if (c as u32) < 0x100 {
+                    format!("\\x{:02X}", c as u32)
+                } else {
+                    format!("\\u{{{:X}}}", c as u32)
+                };
+                escaped.as_str()
+            }
+            _ => {
+                if used + 1 > max {
+                    out.push('…');
+                    return out;
+                }
+                out.push(c);
+                used += 1;
+                continue;
+            }
+        };
+        let n = piece.chars().count();
+        if used + n > max {
+            out.push('…');
+            return out;
+        }
+        out.push_str(piece);
+        used += n;
+    }
+    out
+}
+
 /// Decodes a whole in-memory file (BOM sniffing, else UTF-8, else Windows-1252).
 pub(crate) fn decode_whole(bytes: &[u8]) -> String {
     decode_whole_with(bytes).0
