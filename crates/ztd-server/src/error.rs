@@ -52,6 +52,13 @@ impl ApiError {
     }
 }
 
+impl From<ztd_odata::OdataError> for ApiError {
+    /// Every refused query, malformed or over a limit, is Graph's 400.
+    fn from(error: ztd_odata::OdataError) -> Self {
+        Self::bad_request(error.message)
+    }
+}
+
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
         match error {

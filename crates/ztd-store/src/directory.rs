@@ -140,22 +140,75 @@ impl Tx {
         q: &DirectoryQuery,
     ) -> Result<Vec<DirectoryDevice>, StoreError> {
         let mut filter = Filter::new(&tenant.to_string());
+        let mut sql = match q.member_of {
+            // Driven by the membership primary key (tenant, group, member): a page reads its own rows only.
+            Some(group) => {
+                let cols = DIRECTORY_COLS
+                    .split(", ")
+                    .map(|c| format!("d.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                filter.sql = filter.sql.replace("tenant_id", "m.tenant_id");
+                filter.and("m.group_id = {}", Bind::Text(group.to_string()));
+                format!(
+                    "SELECT {cols} FROM group_members m JOIN directory_devices d \
+                     ON d.tenant_id = m.tenant_id AND d.id = m.member_id WHERE "
+                )
+            }
+            None => format!("SELECT {DIRECTORY_COLS} FROM directory_devices WHERE "),
+        };
+        let column = |name: &str| match q.member_of {
+            Some(_) if name == "id" => "m.member_id".to_string(),
+            Some(_) => format!("d.{name}"),
+            None => name.to_string(),
+        };
         if let Some(device_id) = q.device_id {
-            filter.and("device_id = {}", Bind::Text(device_id.to_string()));
+            filter.and(
+                &format!("{} = {{}}", column("device_id")),
+                Bind::Text(device_id.to_string()),
+            );
         }
         if let Some(name) = &q.display_name {
-            filter.and("display_name_lower = {}", Bind::Text(name.to_lowercase()));
+            filter.and(
+                &format!("{} = {{}}", column("display_name_lower")),
+                Bind::Text(name.to_lowercase()),
+            );
         }
         if let Some(after) = q.after {
-            filter.and("id > {}", Bind::Text(after.to_string()));
+            filter.and(
+                &format!("{} > {{}}", column("id")),
+                Bind::Text(after.to_string()),
+            );
         }
-        let mut sql = format!(
-            "SELECT {DIRECTORY_COLS} FROM directory_devices WHERE {} ORDER BY id",
-            filter.sql
-        );
+        sql.push_str(&filter.sql);
+        sql.push_str(" ORDER BY ");
+        sql.push_str(&column("id"));
         push_limit_offset(&mut sql, &mut filter, q.limit, None);
         self.fetch_map(bind_all(sqlx::query(&sql), filter.binds), directory_device)
             .await
+    }
+
+    /// The number of objects matching the filters (`after` and `limit` are ignored).
+    pub async fn count_directory_devices(
+        &mut self,
+        tenant: TenantId,
+        q: &DirectoryQuery,
+    ) -> Result<u64, StoreError> {
+        let (sql, binds) = match q.member_of {
+            Some(group) => (
+                "SELECT COUNT(*) AS n FROM group_members WHERE tenant_id = $1 AND group_id = $2",
+                vec![tenant.to_string(), group.to_string()],
+            ),
+            None => (
+                "SELECT COUNT(*) AS n FROM directory_devices WHERE tenant_id = $1",
+                vec![tenant.to_string()],
+            ),
+        };
+        let mut query = sqlx::query(sql);
+        for bind in binds {
+            query = query.bind(bind);
+        }
+        self.count(query).await
     }
 
     /// Every directory object of the tenant, ordered by object id.

@@ -59,7 +59,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use tx::Tx;
-use ztd_core::{DirectoryDeviceId, DirectoryObjectId, ImportId, Ztdid};
+use ztd_core::{DirectoryDeviceId, DirectoryObjectId, GroupId, ImportId, Ztdid};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -123,6 +123,9 @@ pub struct DirectoryQuery {
     pub display_name: Option<String>,
     pub after: Option<DirectoryObjectId>,
     pub limit: Option<u32>,
+    /// Only the members of this group (the page is read through the membership index, so its cost does
+    /// not grow with the group).
+    pub member_of: Option<GroupId>,
 }
 
 /// Filters for [`Tx::list_imports`]. Results are ordered by import id.

@@ -280,7 +280,7 @@ fn validate(ctx: &Ctx) -> ApiResult<()> {
     } else {
         &[]
     };
-    ctx.query.validate(&properties(ctx.version), navigations)
+    Ok(ctx.query.validate(&properties(ctx.version), navigations)?)
 }
 
 async fn page(

@@ -161,6 +161,7 @@ impl Source for DirectorySource {
             display_name: self.display_name.clone(),
             after,
             limit: Some(u32::try_from(limit).unwrap_or(u32::MAX)),
+            member_of: None,
         };
         let objects = self
             .tx
@@ -550,21 +551,66 @@ async fn delete_group(
     Ok(no_content())
 }
 
+/// Graph returns at most this many members in a `$expand=members`.
+const EXPANDED_MEMBERS: u32 = 20;
+
+/// The members shown by `$expand=members`: the first [`EXPANDED_MEMBERS`], as Graph caps them.
 async fn members_json(state: &AppState, tenant: TenantId, id: &str) -> ApiResult<Vec<Value>> {
-    let members = state.app.group_members(tenant, group_id(id)?).await?;
-    Ok(members
-        .iter()
-        .map(|(object, _)| {
-            let mut v = directory_device_json(object);
-            if let Value::Object(map) = &mut v {
-                let mut ordered = serde_json::Map::new();
-                ordered.insert("@odata.type".into(), json!("#microsoft.graph.device"));
-                ordered.extend(std::mem::take(map));
-                *map = ordered;
-            }
-            v
-        })
-        .collect())
+    let members = state
+        .app
+        .group_member_page(tenant, group_id(id)?, None, EXPANDED_MEMBERS)
+        .await?;
+    Ok(members.iter().map(member_json).collect())
+}
+
+/// A group's members from the store, in object-id order, one chunk per read.
+struct MemberSource<'a> {
+    state: &'a AppState,
+    tenant: TenantId,
+    group: GroupId,
+}
+
+impl Source for MemberSource<'_> {
+    type Item = ();
+
+    async fn chunk(&mut self, after: Option<&str>, limit: usize) -> ApiResult<Vec<Row<()>>> {
+        let after = match after {
+            Some(text) => Some(DirectoryObjectId::parse(text).ok_or_else(|| {
+                ApiError::bad_request("The $skiptoken is not valid for this request.")
+            })?),
+            None => None,
+        };
+        let members = self
+            .state
+            .app
+            .group_member_page(
+                self.tenant,
+                self.group,
+                after,
+                u32::try_from(limit).unwrap_or(u32::MAX),
+            )
+            .await?;
+        Ok(members
+            .iter()
+            .map(|object| Row {
+                id: object.id.to_string(),
+                json: member_json(object),
+                item: (),
+            })
+            .collect())
+    }
+}
+
+/// A member as `members` lists it: a directory device with its `@odata.type` first.
+fn member_json(object: &DirectoryDevice) -> Value {
+    let mut v = directory_device_json(object);
+    if let Value::Object(map) = &mut v {
+        let mut ordered = serde_json::Map::new();
+        ordered.insert("@odata.type".into(), json!("#microsoft.graph.device"));
+        ordered.extend(std::mem::take(map));
+        *map = ordered;
+    }
+    v
 }
 
 async fn list_members(
@@ -577,16 +623,14 @@ async fn list_members(
     let mut props = DEVICE_PROPS.to_vec();
     props.push("@odata.type");
     ctx.query.validate(&props, &[])?;
-    let rows = members_json(&state, caller.tenant_id, &id)
-        .await?
-        .into_iter()
-        .map(|json| Row {
-            id: json["id"].as_str().unwrap_or_default().to_string(),
-            json,
-            item: (),
-        })
-        .collect();
-    ctx.page_of("directoryObjects", rows).await
+    let mut source = MemberSource {
+        state: &state,
+        tenant: caller.tenant_id,
+        group: group_id(&id)?,
+    };
+    let page = paging::page(&ctx.query, &mut source).await?;
+    let items = page.rows.into_iter().map(|r| r.json).collect();
+    Ok(ctx.collection("directoryObjects", items, page.next, page.count))
 }
 
 async fn count_members(
@@ -595,9 +639,11 @@ async fn count_members(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     require_any(&caller, &[GROUP_MEMBER, GROUP, DIRECTORY], Access::Read)?;
-    Ok(count_response(
-        members_json(&state, caller.tenant_id, &id).await?.len(),
-    ))
+    let n = state
+        .app
+        .count_group_members(caller.tenant_id, group_id(&id)?)
+        .await?;
+    Ok(count_response(usize::try_from(n).unwrap_or(usize::MAX)))
 }
 
 /// The object id at the end of an `@odata.id` such as `https://graph.microsoft.com/v1.0/directoryObjects/{id}`
@@ -703,10 +749,13 @@ async fn list_organization(
 ) -> ApiResult<Response> {
     require_organization(&caller)?;
     let tenant = state.app.tenant(caller.tenant_id).await?;
-    let items = vec![organization_json(&tenant)]
-        .into_iter()
-        .filter(|v| ctx.query.matches(v))
-        .collect();
+    let mut budget = ztd_odata::WorkBudget::new(ztd_odata::limits::ITEM_WORK);
+    let organization = organization_json(&tenant);
+    let items = if ctx.query.matches(&organization, &mut budget)? {
+        vec![organization]
+    } else {
+        Vec::new()
+    };
     Ok(ctx.collection("organization", items, None, None))
 }
 

@@ -28,7 +28,7 @@ mod devices;
 mod directory;
 mod enrollment;
 mod imports;
-pub mod odata;
+pub use ztd_odata as odata;
 mod paging;
 mod profiles;
 
