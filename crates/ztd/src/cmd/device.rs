@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde_json::Value;
 
-use super::client::{next_page_path, segment, Client, ServerArgs};
+use super::client::{next_page_path, segment, send_retrying, Client, ConnectArgs};
 
 /// Inspect Autopilot devices.
 #[derive(Debug, clap::Args)]
@@ -14,7 +14,7 @@ pub struct Args {
     #[command(subcommand)]
     command: DeviceCommand,
     #[command(flatten)]
-    server: ServerArgs,
+    server: ConnectArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,7 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::client::runtime()?.block_on(async move {
         match args.command {
             DeviceCommand::Explain { device, json } => {
-                let client = Client::connect(&args.server).await?;
+                let client = Client::connect_with(&args.server).await?;
                 let explanation: Value = client
                     .get(&format!("/ztd/v1/devices/{}/explain", segment(&device)))
                     .await?;
@@ -60,7 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             DeviceCommand::List { serial, json } => {
-                let client = Client::connect(&args.server).await?;
+                let client = Client::connect_with(&args.server).await?;
                 let mut path =
                     "/beta/deviceManagement/windowsAutopilotDeviceIdentities?$top=999".to_string();
                 if let Some(serial) = serial {
@@ -107,13 +107,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     Ok(contents) => contents.trim().to_string(),
                     Err(_) => hash.trim().to_string(),
                 };
-                let base = args.server.server.trim_end_matches('/').to_string();
-                let response = reqwest::Client::new()
-                    .post(format!("{base}/device/v1/boot"))
-                    .json(&serde_json::json!({ "hardwareHash": hash }))
-                    .send()
-                    .await
-                    .with_context(|| format!("cannot reach the ztd server at {base}"))?;
+                let base = args.server.base_url()?;
+                let http = args.server.http_client()?;
+                let url = format!("{base}/device/v1/boot");
+                let body = serde_json::json!({ "hardwareHash": hash });
+                let response = send_retrying(&base, || http.post(&url).json(&body)).await?;
                 let status = response.status();
                 let body: Value = response
                     .json()

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use super::client::{segment, Client, ServerArgs};
+use super::client::{segment, Client, ConnectArgs};
 
 /// Manage static and dynamic device groups.
 #[derive(Debug, clap::Args)]
@@ -13,7 +13,7 @@ pub struct Args {
     #[command(subcommand)]
     command: GroupCommand,
     #[command(flatten)]
-    server: ServerArgs,
+    server: ConnectArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -44,7 +44,7 @@ enum GroupCommand {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::client::runtime()?.block_on(async move {
-        let client = Client::connect(&args.server).await?;
+        let client = Client::connect_with(&args.server).await?;
         match args.command {
             GroupCommand::Create { name, rule, json } => {
                 let mail_nickname: String = name.chars().filter(|c| c.is_ascii_alphanumeric()).collect();

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use ztd_app::{ImportRow, RowOutcome, RowResult};
 use ztd_formats::hash_csv::HashCsvReader;
 
-use super::client::{Client, ServerArgs};
+use super::client::{Client, ConnectArgs};
 
 /// Register devices from a hardware-hash CSV (any Get-WindowsAutopilotInfo or Intune dialect, UTF-16 or
 /// UTF-8 or ANSI, any size). Prints one line per row: row, serial, outcome, ZTDID or error.
@@ -29,7 +29,7 @@ use super::client::{Client, ServerArgs};
 pub struct Args {
     /// The CSV file.
     file: PathBuf,
-    /// Rows per request (at most 5000).
+    /// Rows per request (at most 5000; a request also never carries more than 8 MiB).
     #[arg(long, default_value_t = 2500, value_parser = clap::value_parser!(u32).range(1..=5000))]
     batch_size: u32,
     /// Print the report as JSON.
@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(long, short)]
     quiet: bool,
     #[command(flatten)]
-    server: ServerArgs,
+    server: ConnectArgs,
 }
 
 #[derive(Deserialize)]
@@ -97,6 +97,100 @@ fn refused(row: u64, serial: String, message: String) -> RowOutcome {
     }
 }
 
+/// Most JSON bytes in one import request: well under the server's 64 MiB body limit
+/// (`MAX_IMPORT_BODY_BYTES` in ztd-server's `native.rs`), so that no batch is refused whole. A row the CSV
+/// reader accepts is at most 128 KiB of values, under 1 MiB of JSON even if every byte needs escaping.
+pub const BATCH_BYTES: usize = 8 << 20;
+
+/// JSON bytes of an [`ImportRow`] besides its string values: key names, quotes, punctuation, the row number.
+const ROW_OVERHEAD: usize = 160;
+
+/// The length of `text` as a JSON string, quotes included (what serde_json writes).
+fn json_string_len(text: &str) -> usize {
+    2 + text.len()
+        + text
+            .bytes()
+            .map(|b| match b {
+                b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0C => 1,
+                0..=0x1F => 5,
+                _ => 0,
+            })
+            .sum::<usize>()
+}
+
+/// An upper bound of the JSON bytes `row` adds to an import request.
+fn row_json_len(row: &ImportRow) -> usize {
+    ROW_OVERHEAD
+        + [
+            &row.serial_number,
+            &row.product_key,
+            &row.hardware_hash,
+            &row.group_tag,
+            &row.assigned_user,
+        ]
+        .into_iter()
+        .map(|s| json_string_len(s))
+        .sum::<usize>()
+}
+
+/// Groups rows into batches of at most `rows` rows and `bytes` JSON bytes (a single row larger than `bytes`
+/// goes alone).
+struct Batcher {
+    max_rows: usize,
+    max_bytes: usize,
+    rows: Vec<ImportRow>,
+    bytes: usize,
+}
+
+impl Batcher {
+    fn new(max_rows: usize, max_bytes: usize) -> Self {
+        let max_rows = max_rows.max(1);
+        Batcher {
+            max_rows,
+            max_bytes,
+            rows: Vec::with_capacity(max_rows.min(8192)),
+            bytes: 0,
+        }
+    }
+
+    /// Adds a row; returns the batch that is complete, if any.
+    fn push(&mut self, row: ImportRow) -> Option<Vec<ImportRow>> {
+        let len = row_json_len(&row);
+        // Byte budget: close the batch before a row that would take it over.
+        let done = if !self.rows.is_empty() && self.bytes + len > self.max_bytes {
+            self.take()
+        } else {
+            None
+        };
+        self.bytes += len;
+        self.rows.push(row);
+        // Row budget. After a byte flush the batch holds this one row, which fills it only when `max_rows` is
+        // 1, and then the batch was empty and nothing was flushed: never two batches at once.
+        if done.is_none() && self.rows.len() >= self.max_rows {
+            return self.take();
+        }
+        done
+    }
+
+    fn take(&mut self) -> Option<Vec<ImportRow>> {
+        self.bytes = 0;
+        (!self.rows.is_empty())
+            .then(|| std::mem::replace(&mut self.rows, Vec::with_capacity(self.max_rows.min(8192))))
+    }
+
+    fn finish(mut self) -> Option<Vec<ImportRow>> {
+        self.take()
+    }
+}
+
+/// The report line for a row the CSV reader refused.
+fn reader_message(err: &ztd_formats::RowError) -> String {
+    match &err.field {
+        Some(field) => format!("line {}, column \"{field}\": {}", err.line, err.message),
+        None => format!("line {}: {}", err.line, err.message),
+    }
+}
+
 /// A file that is not a hash CSV (wrong header, wrong encoding...): exit status 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]
@@ -127,7 +221,10 @@ pub async fn import_file(
         progress,
         |rows: Vec<ImportRow>| async move {
             client
-                .post::<_, ImportResponse>("/ztd/v1/import", &ImportRequest { rows: &rows })
+                .post_idempotent::<_, ImportResponse>(
+                    "/ztd/v1/import",
+                    &ImportRequest { rows: &rows },
+                )
                 .await
                 .map(|r| r.outcomes)
         },
@@ -166,34 +263,30 @@ where
 
     let (sender, receiver) = tokio::sync::mpsc::channel::<Batch>(1);
     let producer = std::thread::spawn(move || {
-        let mut rows = Vec::with_capacity(batch_size);
+        let mut batcher = Batcher::new(batch_size, BATCH_BYTES);
         for item in reader {
             let batch = match item {
                 Ok(row) => {
-                    rows.push(ImportRow {
+                    let row = ImportRow {
                         row: row.row,
                         serial_number: row.serial_number,
                         product_key: row.product_key.unwrap_or_default(),
                         hardware_hash: row.hardware_hash.unwrap_or_default(),
                         group_tag: row.group_tag.unwrap_or_default(),
                         assigned_user: row.assigned_user.unwrap_or_default(),
-                    });
-                    if rows.len() < batch_size {
-                        continue;
+                    };
+                    match batcher.push(row) {
+                        Some(rows) => Batch::Rows(rows),
+                        None => continue,
                     }
-                    Batch::Rows(std::mem::replace(&mut rows, Vec::with_capacity(batch_size)))
                 }
-                Err(err) => Batch::Refused(refused(
-                    err.row,
-                    String::new(),
-                    format!("line {}: {}", err.line, err.message),
-                )),
+                Err(err) => Batch::Refused(refused(err.row, String::new(), reader_message(&err))),
             };
             if sender.blocking_send(batch).is_err() {
                 return;
             }
         }
-        if !rows.is_empty() {
+        if let Some(rows) = batcher.finish() {
             let _ = sender.blocking_send(Batch::Rows(rows));
         }
     });
@@ -224,6 +317,26 @@ where
     })
 }
 
+/// Opens `path` and reads its header, so that a file that is not a hash CSV is reported before signing in.
+fn check_file(path: &Path) -> Result<(), FileError> {
+    let file_error = |message: String| FileError {
+        path: path.display().to_string(),
+        message,
+    };
+    let file =
+        File::open(path).map_err(|err| file_error(format!("cannot open the file: {err}")))?;
+    HashCsvReader::new(BufReader::new(file)).map_err(|err| file_error(err.to_string()))?;
+    Ok(())
+}
+
+/// The JSON printed on stdout with `--json` when there is no report: `{"file", "error": {"kind", "message"}}`.
+fn json_error(file: &Path, kind: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({
+        "file": file.display().to_string(),
+        "error": { "kind": kind, "message": message },
+    })
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let progress = if args.quiet || args.json {
         ProgressBar::hidden()
@@ -235,11 +348,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let runtime = super::client::runtime()?;
-    let imported = runtime.block_on(async {
-        let client = Client::connect(&args.server).await?;
-        import_file(&client, &args.file, args.batch_size as usize, &progress).await
-    });
+    let imported = check_file(&args.file)
+        .map_err(anyhow::Error::new)
+        .and_then(|()| {
+            super::client::runtime()?.block_on(async {
+                let client = Client::connect_with(&args.server).await?;
+                import_file(&client, &args.file, args.batch_size as usize, &progress).await
+            })
+        });
     progress.finish_and_clear();
     let Imported {
         dialect,
@@ -248,11 +364,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } = match imported {
         Ok(imported) => imported,
         Err(err) => {
-            if let Some(file_error) = err.downcast_ref::<FileError>() {
-                eprintln!("error: {file_error}");
-                return Ok(ExitCode::from(2));
+            let (kind, code) = match err.downcast_ref::<FileError>() {
+                Some(_) => ("fileError", ExitCode::from(2)),
+                None => ("error", ExitCode::FAILURE),
+            };
+            let message = match err.downcast_ref::<FileError>() {
+                Some(file_error) => file_error.message.clone(),
+                None => format!("{err:#}"),
+            };
+            if args.json {
+                let value = json_error(&args.file, kind, &message);
+                println!("{}", serde_json::to_string_pretty(&value)?);
             }
-            return Err(err);
+            if kind == "fileError" {
+                eprintln!("error: {err}");
+            } else {
+                eprintln!("error: {err:#}");
+            }
+            return Ok(code);
         }
     };
     let registered = outcomes.iter().filter(|o| o.ztdid().is_some()).count();
@@ -270,7 +399,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         serde_json::to_writer_pretty(std::io::stdout().lock(), &report)?;
         println!();
     } else {
-        print_table(&outcomes)?;
+        let stdout = std::io::stdout();
+        print_table(&mut std::io::BufWriter::new(stdout.lock()), &outcomes)?;
         eprintln!(
             "{}: {} rows ({dialect}, {encoding}): {registered} registered, {rejected} refused",
             args.file.display(),
@@ -284,13 +414,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn print_table(outcomes: &[RowOutcome]) -> std::io::Result<()> {
-    use std::io::Write;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+/// Most characters of a serial number shown in the table (the JSON report has it whole).
+const SERIAL_DISPLAY_CHARS: usize = 40;
+/// Most characters of an outcome's detail shown in the table.
+const DETAIL_DISPLAY_CHARS: usize = 600;
+
+fn print_table(out: &mut impl std::io::Write, outcomes: &[RowOutcome]) -> std::io::Result<()> {
+    let serial =
+        |o: &RowOutcome| ztd_formats::excerpt_chars(&o.serial_number, SERIAL_DISPLAY_CHARS);
     let width = outcomes
         .iter()
-        .map(|o| o.serial_number.len())
+        .map(|o| serial(o).chars().count())
         .max()
         .unwrap_or(6)
         .max(6);
@@ -304,7 +438,9 @@ fn print_table(outcomes: &[RowOutcome]) -> std::io::Result<()> {
             RowResult::Registered { ztdid } => writeln!(
                 out,
                 "{:>6}  {:<width$}  {:<10}  ZTDID {ztdid}",
-                outcome.row, outcome.serial_number, "registered"
+                outcome.row,
+                serial(outcome),
+                "registered"
             )?,
             RowResult::Rejected {
                 error_code,
@@ -312,8 +448,11 @@ fn print_table(outcomes: &[RowOutcome]) -> std::io::Result<()> {
                 message,
             } => writeln!(
                 out,
-                "{:>6}  {:<width$}  {:<10}  {error_code} {error_name}: {message}",
-                outcome.row, outcome.serial_number, "refused"
+                "{:>6}  {:<width$}  {:<10}  {error_code} {error_name}: {}",
+                outcome.row,
+                serial(outcome),
+                "refused",
+                ztd_formats::excerpt_chars(message, DETAIL_DISPLAY_CHARS)
             )?,
         }
     }
@@ -325,4 +464,102 @@ fn tokio_stream_from<T: Send + 'static>(
     mut receiver: tokio::sync::mpsc::Receiver<T>,
 ) -> impl futures::Stream<Item = T> {
     futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(n: u64, serial: &str, hash: &str) -> ImportRow {
+        ImportRow {
+            row: n,
+            serial_number: serial.into(),
+            product_key: String::new(),
+            hardware_hash: hash.into(),
+            group_tag: String::new(),
+            assigned_user: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_serial_of_100000_characters_prints_truncated_instead_of_panicking() {
+        let long = "S".repeat(100_000);
+        let outcomes = vec![
+            refused(1, long.clone(), "too long".into()),
+            RowOutcome {
+                row: 2,
+                serial_number: format!("{long}\u{1b}[2J"),
+                result: RowResult::Registered {
+                    ztdid: uuid::Uuid::nil().into(),
+                },
+            },
+        ];
+        let mut out = Vec::new();
+        print_table(&mut out, &outcomes).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 3);
+        for line in text.lines() {
+            assert!(line.chars().count() < 200, "{line}");
+            assert!(!line.contains('\u{1b}'), "{line:?}");
+        }
+        assert!(text.contains('…'));
+    }
+
+    #[test]
+    fn json_length_estimate_is_an_upper_bound() {
+        for (serial, hash) in [
+            ("S1", "AAAA"),
+            ("quote\"back\\slash", "tab\tnul\0bell\x07"),
+            ("é€😀", &"H".repeat(10_000)),
+        ] {
+            let r = row(123_456_789, serial, hash);
+            let exact = serde_json::to_vec(&r).unwrap().len() + 1;
+            assert!(row_json_len(&r) >= exact, "{serial}");
+            assert!(row_json_len(&r) <= exact + ROW_OVERHEAD, "{serial}");
+        }
+    }
+
+    #[test]
+    fn batches_respect_both_the_row_and_the_byte_budget() {
+        let big = "H".repeat(100_000);
+        let mut batcher = Batcher::new(3, 250_000);
+        let mut batches = Vec::new();
+        for n in 1..=8 {
+            let hash = if (4..=6).contains(&n) {
+                big.as_str()
+            } else {
+                "AAAA"
+            };
+            batches.extend(batcher.push(row(n, "S", hash)));
+        }
+        batches.extend(batcher.finish());
+        let shape: Vec<Vec<u64>> = batches
+            .iter()
+            .map(|b| b.iter().map(|r| r.row).collect())
+            .collect();
+        assert_eq!(shape, vec![vec![1, 2, 3], vec![4, 5], vec![6, 7, 8]]);
+        for batch in &batches {
+            let json = serde_json::to_vec(&ImportRequest { rows: batch }).unwrap();
+            assert!(json.len() <= 250_000, "{}", json.len());
+        }
+        // A row larger than the budget goes alone.
+        let mut batcher = Batcher::new(10, 1_000);
+        assert!(batcher.push(row(1, "S", "A")).is_none());
+        assert_eq!(batcher.push(row(2, "S", &big)).unwrap().len(), 1);
+        assert_eq!(batcher.push(row(3, "S", "A")).unwrap()[0].row, 2);
+        assert_eq!(batcher.finish().unwrap()[0].row, 3);
+    }
+
+    #[test]
+    fn the_batch_byte_budget_is_well_under_the_server_limit() {
+        // ztd-server refuses import bodies over 64 MiB (native.rs); the largest row the reader accepts must
+        // fit a batch many times over.
+        let worst = ImportRow {
+            row: u64::MAX,
+            serial_number: "\0".repeat(ztd_formats::hash_csv::MAX_ROW_BYTES),
+            ..row(0, "", "")
+        };
+        assert!(row_json_len(&worst) * 4 < BATCH_BYTES);
+        const { assert!(BATCH_BYTES * 4 <= 64 << 20) };
+    }
 }

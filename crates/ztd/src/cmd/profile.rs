@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
-use super::client::{segment, Client, ServerArgs};
+use super::client::{segment, Client, ConnectArgs};
 
 /// Manage Autopilot deployment profiles.
 #[derive(Debug, clap::Args)]
@@ -14,7 +14,7 @@ pub struct Args {
     #[command(subcommand)]
     command: ProfileCommand,
     #[command(flatten)]
-    server: ServerArgs,
+    server: ConnectArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -91,7 +91,7 @@ const PROFILES: &str = "/beta/deviceManagement/windowsAutopilotDeploymentProfile
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::client::runtime()?.block_on(async move {
-        let client = Client::connect(&args.server).await?;
+        let client = Client::connect_with(&args.server).await?;
         match args.command {
             ProfileCommand::Create { name, mode, name_template, locale, skip_keyboard, admin_user, allow_preprovisioning, json } => {
                 let odata_type = match mode {
