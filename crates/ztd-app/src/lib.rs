@@ -100,6 +100,8 @@ pub struct App {
     store: Store,
     clock: Arc<dyn Clock>,
     ids: Arc<Mutex<Box<dyn IdSource + Send>>>,
+    /// The boot path's cache and contact log (per node).
+    boot: Arc<boot::BootState>,
 }
 
 impl App {
@@ -108,6 +110,7 @@ impl App {
             store,
             clock,
             ids: Arc::new(Mutex::new(ids)),
+            boot: Arc::default(),
         }
     }
 

@@ -61,6 +61,53 @@ pub fn classify_match(registered: &HardwareKeys, presented: &HardwareKeys) -> Id
     }
 }
 
+/// What a hardware hash presented at boot proves about the registration with the same identity key. The
+/// manufacturer and serial number are printed on the box and guessable; the SMBIOS UUID and the TPM
+/// endorsement key hash are not, so only they prove the device (see `docs/device-api.md`, "Trust model").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BootPresentation {
+    /// A board identifier the registration holds is presented and equal: this is the registered device.
+    Genuine,
+    /// Every board identifier known on both sides differs, but the disk or a network adapter of the
+    /// registration is presented: the registered device with a new motherboard ("attention required").
+    BoardReplaced,
+    /// Nothing that a stranger could not guess matches (or the registration holds no board identifier to
+    /// check): answered exactly as an unknown device, and nothing is written.
+    Unproven,
+}
+
+/// Classifies a boot presentation against the registration with the same identity key.
+pub fn verify_presentation(
+    registered: &HardwareKeys,
+    presented: &HardwareKeys,
+) -> BootPresentation {
+    let same = |a: &Option<String>, b: &Option<String>| match (a, b) {
+        (Some(a), Some(b)) if !a.trim().is_empty() && !b.trim().is_empty() => {
+            Some(a.trim().eq_ignore_ascii_case(b.trim()))
+        }
+        _ => None,
+    };
+    let uuid = same(&registered.smbios_uuid, &presented.smbios_uuid);
+    let ek = same(&registered.tpm_ek_pub_hash, &presented.tpm_ek_pub_hash);
+    if uuid == Some(true) || ek == Some(true) {
+        return BootPresentation::Genuine;
+    }
+    let board_differs = uuid == Some(false) || ek == Some(false);
+    let disk = same(&registered.disk_serial, &presented.disk_serial) == Some(true);
+    let nic = registered.mac_addresses.iter().any(|mac| {
+        presented
+            .mac_addresses
+            .iter()
+            .any(|p| !mac.is_empty() && p.eq_ignore_ascii_case(mac))
+    });
+    if board_differs && (disk || nic) {
+        BootPresentation::BoardReplaced
+    } else {
+        BootPresentation::Unproven
+    }
+}
+
 /// Everything a registration needs, already extracted from the CSV row or Graph body and the decoded hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegistrationRequest {
@@ -237,6 +284,45 @@ mod tests {
             disk_serial: Some(disk.to_string()),
             mac_addresses: vec![],
         }
+    }
+
+    #[test]
+    fn only_a_board_identifier_proves_a_device_at_boot() {
+        use BootPresentation::*;
+        let registered = keys(Some("U1"), Some("E1"), "D1");
+        let cases = [
+            (keys(Some("u1"), Some("E1"), "D1"), Genuine),
+            (keys(Some("U1"), None, "other"), Genuine),
+            (keys(None, Some("E1"), "other"), Genuine),
+            // A disk swap keeps the board.
+            (keys(Some("U1"), Some("E1"), "D2"), Genuine),
+            // A new board, same disk: the registered device, repaired.
+            (keys(Some("U2"), Some("E2"), "D1"), BoardReplaced),
+            // Serial and manufacturer only (what a stranger can guess): nothing proven, nothing raised.
+            (keys(None, None, ""), Unproven),
+            // A guessed serial with random board ids: not the device, and no flag.
+            (keys(Some("U9"), Some("E9"), "D9"), Unproven),
+            // Empty identifiers never match.
+            (keys(Some(""), Some(" "), "D1"), Unproven),
+        ];
+        for (presented, expected) in cases {
+            assert_eq!(
+                verify_presentation(&registered, &presented),
+                expected,
+                "{presented:?}"
+            );
+        }
+        // A registration without board identifiers cannot be proven by anything presented.
+        let weak = keys(None, None, "D1");
+        assert_eq!(
+            verify_presentation(&weak, &keys(Some("U1"), Some("E1"), "D1")),
+            Unproven
+        );
+        let mut with_nic = keys(Some("U1"), None, "");
+        with_nic.mac_addresses = vec!["00:11:22:33:44:55".into()];
+        let mut repaired = keys(Some("U2"), None, "");
+        repaired.mac_addresses = vec!["00:11:22:33:44:55".into()];
+        assert_eq!(verify_presentation(&with_nic, &repaired), BoardReplaced);
     }
 
     fn request(k: HardwareKeys) -> RegistrationRequest {

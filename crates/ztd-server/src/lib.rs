@@ -19,6 +19,7 @@ pub mod graph;
 mod native;
 
 pub use auth::{Caller, TokenIssuer};
+pub use device_api::DeviceApiConfig;
 pub use graph::GraphConfig;
 pub use ztd_app::graph_imports::spawn_import_worker;
 
@@ -37,10 +38,15 @@ pub fn router(state: AppState) -> Router {
 /// The whole HTTP surface with explicit Graph settings (tests shorten the sync throttle, deployments set the
 /// public base URL).
 pub fn router_with(state: AppState, graph: GraphConfig) -> Router {
+    router_configured(state, graph, DeviceApiConfig::default())
+}
+
+/// The whole HTTP surface with explicit Graph and device API settings.
+pub fn router_configured(state: AppState, graph: GraphConfig, device: DeviceApiConfig) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/{tenant}/oauth2/v2.0/token", post(auth::token))
-        .route("/device/v1/boot", post(device_api::boot))
+        .merge(device_api::routes(&device))
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
             get(auth_discovery::openid_configuration),
@@ -85,13 +91,27 @@ pub async fn serve_with(
     listener: tokio::net::TcpListener,
     state: AppState,
     tls: Option<TlsFiles>,
+    graph: GraphConfig,
+) -> std::io::Result<()> {
+    serve_configured(listener, state, tls, graph, DeviceApiConfig::default()).await
+}
+
+/// [`serve`] with explicit Graph and device API settings.
+pub async fn serve_configured(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    tls: Option<TlsFiles>,
     mut graph: GraphConfig,
+    device: DeviceApiConfig,
 ) -> std::io::Result<()> {
     graph.https |= tls.is_some();
     // Imports posted through Graph complete only while a worker runs; every node runs one.
     let worker = spawn_import_worker(state.app.clone());
     let _stop_worker = AbortOnDrop(worker);
-    let router = router_with(state, graph);
+    // Boots note contacts in memory; this task writes them in batches.
+    let recorder = state.app.spawn_contact_recorder();
+    let _stop_recorder = AbortOnDrop(recorder);
+    let router = router_configured(state, graph, device);
     match tls {
         None => {
             axum::serve(

@@ -379,7 +379,7 @@ async fn tenant_b_never_sees_or_changes_tenant_a() {
         json!({"hardwareHash": hash("ISO-1", "Contoso")}),
     )
     .await;
-    let (_, events) = s.get("/beta/deviceManagement/autopilotEvents", a).await;
+    let events = s.wait_for_autopilot_events(a).await;
     let event_id = events["value"][0]["id"]
         .as_str()
         .expect("event")

@@ -521,8 +521,7 @@ async fn corporate_identifiers_and_autopilot_events() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, events) = s.get("/beta/deviceManagement/autopilotEvents", t).await;
-    assert_eq!(status, StatusCode::OK, "{events}");
+    let events = s.wait_for_autopilot_events(t).await;
     let event = &events["value"][0];
     assert_eq!(event["deviceSerialNumber"], serial);
     let event_id = event["id"].as_str().expect("event id");

@@ -5,7 +5,7 @@ use ztd_core::device::{
     AssignmentStatus, AutopilotDevice, EnrollmentState, HardwareKeys, ProfileAssignmentState,
     RemediationState,
 };
-use ztd_core::{TenantId, Ztdid};
+use ztd_core::{TenantId, Timestamp, Ztdid};
 
 use crate::codec::{contains_pattern, id, json, opt_id, opt_text, opt_ts, text, to_json, ts, wire};
 use crate::tx::{bind_all, in_list, param, placeholders, Bind, Filter, Q};
@@ -247,6 +247,49 @@ impl Tx {
                     .bind(s.delivered_profile_id.map(|p| p.to_string()))
                     .bind(s.status.as_str())
                     .bind(s.assigned_at.map(|t| t.0));
+            }
+            self.execute(q.bind(tenant.as_str())).await?;
+        }
+        Ok(())
+    }
+
+    /// Records boot contacts in one statement per chunk: the last contact time of each device, and its
+    /// assignment state where the contact changed it (`None` keeps the stored one).
+    pub async fn record_contacts(
+        &mut self,
+        tenant: TenantId,
+        contacts: &[(Ztdid, Timestamp, Option<ProfileAssignmentState>)],
+    ) -> Result<(), StoreError> {
+        let tenant = tenant.to_string();
+        let backend = self.backend();
+        let mut contacts: Vec<_> = contacts.iter().collect();
+        contacts.sort_unstable_by_key(|(ztdid, _, _)| *ztdid);
+        for chunk in contacts.chunks(self.rows_per_statement(6, 1)) {
+            let sql = format!(
+                "WITH v (ztdid, at, changed, delivered, status, assigned_at) AS (VALUES {}) \
+                 UPDATE devices SET last_contacted_at = v.at, \
+                 delivered_profile_id = CASE WHEN v.changed = 1 THEN v.delivered ELSE devices.delivered_profile_id END, \
+                 assignment_status = CASE WHEN v.changed = 1 THEN v.status ELSE devices.assignment_status END, \
+                 assigned_at = CASE WHEN v.changed = 1 THEN v.assigned_at ELSE devices.assigned_at END \
+                 FROM v WHERE devices.tenant_id = {} AND devices.ztdid = v.ztdid",
+                placeholders(backend, 1, chunk.len(), 6),
+                param(backend, chunk.len() * 6 + 1),
+            );
+            let mut q = sqlx::query(&sql);
+            for (ztdid, at, state) in chunk.iter().copied() {
+                q = q.bind(ztdid.to_string()).bind(at.0);
+                q = match state {
+                    Some(s) => q
+                        .bind(1_i64)
+                        .bind(s.delivered_profile_id.map(|p| p.to_string()))
+                        .bind(s.status.as_str())
+                        .bind(s.assigned_at.map(|t| t.0)),
+                    None => q
+                        .bind(0_i64)
+                        .bind(None::<String>)
+                        .bind("")
+                        .bind(None::<i64>),
+                };
             }
             self.execute(q.bind(tenant.as_str())).await?;
         }

@@ -52,6 +52,7 @@ mod server_settings;
 mod tx;
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -151,6 +152,8 @@ struct Inner {
     write: AnyPool,
     /// Read-only transactions on SQLite (`query_only` connections); the same pool as `write` otherwise.
     read: AnyPool,
+    /// Write transactions committed through this handle (see [`Store::write_version`]).
+    writes: Arc<AtomicU64>,
 }
 
 /// Connections in a PostgreSQL pool (per node).
@@ -172,6 +175,7 @@ impl Store {
                 .connect(url)
                 .await?;
             Inner {
+                writes: Arc::default(),
                 backend: Backend::Postgres,
                 write: pool.clone(),
                 read: pool,
@@ -198,7 +202,7 @@ impl Store {
             Backend::Sqlite => self.inner.write.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.inner.write.begin().await?,
         };
-        Ok(Tx::new(tx, self.inner.backend))
+        Ok(Tx::new(tx, self.inner.backend).tracking(self.inner.writes.clone()))
     }
 
     /// Starts a read-only transaction (a consistent snapshot). On SQLite it does not wait for, or block, the
@@ -206,6 +210,14 @@ impl Store {
     pub async fn begin_read(&self) -> Result<Tx, StoreError> {
         let tx = self.inner.read.begin().await?;
         Ok(Tx::new(tx, self.inner.backend))
+    }
+
+    /// A counter of the write transactions committed through this store handle (this node), bumped after
+    /// each commit. A read cached at version `v` is current as long as the version is still `v` — for this
+    /// node's writes; other nodes' writes are not counted (caches bound their age on PostgreSQL).
+    /// [`Tx::commit_untracked`] commits without bumping it, for writes no cached read depends on.
+    pub fn write_version(&self) -> u64 {
+        self.inner.writes.load(Ordering::Acquire)
     }
 
     /// Closes every pooled connection (checkpointing the SQLite WAL).
@@ -236,6 +248,7 @@ async fn open_sqlite(url: &str) -> Result<Inner, StoreError> {
             .connect_with(options)
             .await?;
         return Ok(Inner {
+            writes: Arc::default(),
             backend: Backend::Sqlite,
             write: pool.clone(),
             read: pool,
@@ -267,6 +280,7 @@ async fn open_sqlite(url: &str) -> Result<Inner, StoreError> {
         .await?;
     spawn_checkpointer(&read);
     Ok(Inner {
+        writes: Arc::default(),
         backend: Backend::Sqlite,
         write,
         read,

@@ -1,6 +1,8 @@
 //! The transaction handle and the statement helpers shared by every table module.
 
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
@@ -14,6 +16,8 @@ pub(crate) type Q<'q> = Query<'q, Any, AnyArguments<'q>>;
 pub struct Tx {
     tx: sqlx::Transaction<'static, Any>,
     backend: Backend,
+    /// The store's write counter, for write transactions.
+    writes: Option<Arc<AtomicU64>>,
 }
 
 /// A dynamically built statement's parameter.
@@ -24,10 +28,30 @@ pub(crate) enum Bind {
 
 impl Tx {
     pub(crate) fn new(tx: sqlx::Transaction<'static, Any>, backend: Backend) -> Self {
-        Self { tx, backend }
+        Self {
+            tx,
+            backend,
+            writes: None,
+        }
+    }
+
+    pub(crate) fn tracking(mut self, writes: Arc<AtomicU64>) -> Self {
+        self.writes = Some(writes);
+        self
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        // After the commit: a reader that sees the new version also sees the new data.
+        if let Some(writes) = &self.writes {
+            writes.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    /// Commits without bumping [`Store::write_version`](crate::Store::write_version): for writes that no
+    /// cached read depends on (a device's last contact time).
+    pub async fn commit_untracked(self) -> Result<(), StoreError> {
         self.tx.commit().await?;
         Ok(())
     }

@@ -208,7 +208,9 @@ async fn scenario(store: Store) {
         "e2e.example"
     );
 
-    // The contact is recorded and the assignment is now in sync.
+    // The contact is recorded (the server's recorder writes it within a fraction of a second; flushing
+    // here makes the check immediate) and the assignment is now in sync.
+    app.flush_contacts().await.unwrap();
     let device = app.find_device(running.tenant, "E2E-0002").await.unwrap();
     assert!(device.last_contacted_at.is_some());
     assert_eq!(

@@ -304,6 +304,22 @@ impl Server {
         panic!("import {id} never left unknown");
     }
 
+    /// `autopilotEvents` once it lists at least one event: boots note contacts in memory and the contact
+    /// recorder writes them (and their events) within a fraction of a second.
+    pub async fn wait_for_autopilot_events(&self, token: &str) -> Value {
+        for _ in 0..200 {
+            let (status, events) = self
+                .get("/beta/deviceManagement/autopilotEvents", token)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{events}");
+            if events["value"].as_array().is_some_and(|v| !v.is_empty()) {
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no autopilot event was recorded");
+    }
+
     /// Registers devices directly through the use case (fast seeding for paging tests).
     pub async fn seed(&self, tenant: &str, serials: &[String], group_tag: &str) {
         let tenant = ztd_core::TenantId::parse(tenant).expect("tenant");

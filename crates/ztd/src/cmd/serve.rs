@@ -45,6 +45,13 @@ pub struct Args {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
+    /// Device API: boot requests per second from one source address (burst: five seconds' worth); 0 turns
+    /// the limit off (a lab behind one NAT address, benchmarks).
+    #[arg(long, env = "ZTD_DEVICE_RATE_PER_SOURCE", default_value_t = 20)]
+    device_rate_per_source: u32,
+    /// Device API: plans per minute for one registered device; 0 turns the limit off.
+    #[arg(long, env = "ZTD_DEVICE_RATE_PER_DEVICE", default_value_t = 12)]
+    device_rate_per_device: u32,
 }
 
 fn init_logging(json: bool) {
@@ -99,6 +106,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             format!("sqlite://{}", path.display())
         }
     };
+    // Bind first: a port in use must fail before first start creates a tenant and prints its secret.
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (in use? try --listen 127.0.0.1:0)",
+                args.listen
+            )
+        })?;
     let store = Store::open(&url)
         .await
         .with_context(|| "cannot open the database (check --database-url)".to_string())?;
@@ -108,9 +124,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .await?
     {
         let credentials_path = args.data_dir.join("credentials.json");
-        let base = match (&args.tls_cert, args.listen) {
-            (Some(_), addr) => format!("https://{addr}"),
-            (None, addr) => format!("http://{addr}"),
+        let addr = listener.local_addr()?;
+        let base = match &args.tls_cert {
+            Some(_) => format!("https://{addr}"),
+            None => format!("http://{addr}"),
         };
         write_credentials(
             &credentials_path,
@@ -143,14 +160,6 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         app: app.clone(),
         tokens: Arc::new(TokenIssuer::new(&key)),
     };
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (in use? try --listen 127.0.0.1:0)",
-                args.listen
-            )
-        })?;
     let scheme = if args.tls_cert.is_some() {
         "https"
     } else {
@@ -164,6 +173,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         }),
         _ => None,
     };
-    ztd_server::serve(listener, state, tls).await?;
+    let device = ztd_server::DeviceApiConfig {
+        per_source_per_second: std::num::NonZeroU32::new(args.device_rate_per_source),
+        per_device_per_minute: std::num::NonZeroU32::new(args.device_rate_per_device),
+    };
+    ztd_server::serve_configured(listener, state, tls, ztd_server::GraphConfig::default(), device)
+        .await?;
     Ok(())
 }

@@ -1,0 +1,232 @@
+//! The device API's trust model (docs/device-api.md): what a presented hash must prove, what a stranger
+//! learns, who can raise "attention required", and what a boot writes. On SQLite and PostgreSQL.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use ztd_app::{App, BootOutcome, ImportRow, SystemClock};
+use ztd_core::device::RemediationState;
+use ztd_core::{TenantId, Ztdid};
+use ztd_hwhash::{DeviceDescription, HardwareHash};
+
+async fn on_both<F, Fut>(scenario: F)
+where
+    F: Fn(App) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let app = |store| App::new(store, Arc::new(SystemClock), Box::new(ztd_core::RandomIds));
+    let dir = tempfile::tempdir().unwrap();
+    scenario(app(ztd_store::scratch::sqlite_in(dir.path())
+        .await
+        .unwrap()))
+    .await;
+    if let Ok(url) = std::env::var("ZTD_TEST_POSTGRES_URL") {
+        let scratch = ztd_store::scratch::ScratchPostgres::create(&url)
+            .await
+            .unwrap();
+        scenario(app(scratch.store.clone())).await;
+        scratch.drop_schema().await.unwrap();
+    }
+}
+
+fn description(serial: &str) -> DeviceDescription {
+    let mut d = DeviceDescription {
+        serial_number: serial.into(),
+        manufacturer: "Contoso".into(),
+        model: "Laptop 7".into(),
+        ..Default::default()
+    };
+    d.fill_defaults(serial.as_bytes());
+    d
+}
+
+fn encode(d: &DeviceDescription) -> String {
+    HardwareHash::generate(d).to_base64()
+}
+
+/// The genuine device's hash, registered in a fresh tenant; returns the tenant and ZTDID.
+async fn registered(app: &App, serial: &str) -> (TenantId, Ztdid) {
+    let tenant = app
+        .create_tenant("Contoso", &format!("{}.example", serial.to_lowercase()))
+        .await
+        .unwrap()
+        .id;
+    let rows = [ImportRow {
+        row: 1,
+        serial_number: serial.into(),
+        hardware_hash: encode(&description(serial)),
+        ..Default::default()
+    }];
+    let outcomes = app.import_devices(tenant, &rows).await.unwrap();
+    (tenant, outcomes[0].ztdid().expect("registered"))
+}
+
+async fn events(app: &App, tenant: TenantId, ztdid: Ztdid) -> Vec<String> {
+    let mut tx = app.store().begin_read().await.unwrap();
+    tx.list_events(tenant, Some(&ztdid.to_string()), 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+fn answer(outcome: &BootOutcome) -> String {
+    serde_json::to_string(outcome).unwrap()
+}
+
+#[tokio::test]
+async fn a_forged_hash_with_only_serial_and_manufacturer_gets_no_plan_and_writes_nothing() {
+    on_both(|app| async move {
+        let (tenant, ztdid) = registered(&app, "TRUST-0001").await;
+        let before = events(&app, tenant, ztdid).await;
+        let forged = DeviceDescription {
+            serial_number: "TRUST-0001".into(),
+            manufacturer: "Contoso".into(),
+            ..Default::default()
+        };
+        let unknown = DeviceDescription {
+            serial_number: "NEVER-SEEN".into(),
+            manufacturer: "Contoso".into(),
+            ..Default::default()
+        };
+        for _ in 0..50 {
+            let outcome = app.device_boot(&encode(&forged)).await.unwrap();
+            assert!(matches!(outcome, BootOutcome::NotRegistered { .. }));
+            // Word for word the answer an unknown serial gets: nothing tells a sweep what is registered.
+            let stranger = app.device_boot(&encode(&unknown)).await.unwrap();
+            assert_eq!(answer(&outcome), answer(&stranger));
+        }
+        app.flush_contacts().await.unwrap();
+        let device = app.device(tenant, ztdid).await.unwrap();
+        assert_eq!(device.last_contacted_at, None);
+        assert_eq!(device.assignment.status.as_str(), "notAssigned");
+        assert_eq!(events(&app, tenant, ztdid).await, before);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_guessed_serial_with_random_board_ids_cannot_raise_attention_required() {
+    on_both(|app| async move {
+        let (tenant, ztdid) = registered(&app, "TRUST-0002").await;
+        let mut stranger = description("TRUST-0002");
+        let mut other = description("SOMETHING-ELSE");
+        other.serial_number = "TRUST-0002".into();
+        stranger.smbios_uuid = other.smbios_uuid.clone();
+        stranger.tpm_ek_public = other.tpm_ek_public.clone();
+        stranger.disk_serial = other.disk_serial.clone();
+        stranger.mac_addresses = other.mac_addresses.clone();
+        let outcome = app.device_boot(&encode(&stranger)).await.unwrap();
+        assert!(matches!(outcome, BootOutcome::NotRegistered { .. }));
+        let device = app.device(tenant, ztdid).await.unwrap();
+        assert_ne!(
+            device.remediation_state,
+            RemediationState::ManualRemediationRequired
+        );
+        // The real device still boots.
+        let genuine = app
+            .device_boot(&encode(&description("TRUST-0002")))
+            .await
+            .unwrap();
+        assert!(matches!(genuine, BootOutcome::Registered(_)));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_replaced_motherboard_is_flagged_and_the_original_board_clears_the_flag() {
+    on_both(|app| async move {
+        let (tenant, ztdid) = registered(&app, "TRUST-0003").await;
+        // New board (new SMBIOS UUID, new TPM), same disk: the registered device, repaired.
+        let mut repaired = description("TRUST-0003");
+        let donor = description("DONOR-BOARD");
+        repaired.smbios_uuid = donor.smbios_uuid.clone();
+        repaired.tpm_ek_public = donor.tpm_ek_public.clone();
+        let outcome = app.device_boot(&encode(&repaired)).await.unwrap();
+        assert!(matches!(outcome, BootOutcome::NotRegistered { .. }));
+        let device = app.device(tenant, ztdid).await.unwrap();
+        assert_eq!(
+            device.remediation_state,
+            RemediationState::ManualRemediationRequired
+        );
+        // Raised once, however often the repaired device asks.
+        for _ in 0..5 {
+            app.device_boot(&encode(&repaired)).await.unwrap();
+        }
+        let kinds = events(&app, tenant, ztdid).await;
+        assert_eq!(
+            kinds
+                .iter()
+                .filter(|k| *k == "device.hardware_changed")
+                .count(),
+            1
+        );
+        // The registered board boots: it gets its plan and the flag is cleared.
+        let genuine = app
+            .device_boot(&encode(&description("TRUST-0003")))
+            .await
+            .unwrap();
+        assert!(matches!(genuine, BootOutcome::Registered(_)));
+        let device = app.device(tenant, ztdid).await.unwrap();
+        assert_eq!(
+            device.remediation_state,
+            RemediationState::NoRemediationRequired
+        );
+        assert!(events(&app, tenant, ztdid)
+            .await
+            .contains(&"device.hardware_verified".to_string()));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn repeated_boots_of_a_device_record_one_contact_event() {
+    on_both(|app| async move {
+        let (tenant, ztdid) = registered(&app, "TRUST-0004").await;
+        let hash = encode(&description("TRUST-0004"));
+        for _ in 0..500 {
+            let outcome = app.device_boot(&hash).await.unwrap();
+            assert!(matches!(outcome, BootOutcome::Registered(_)));
+        }
+        let kinds = events(&app, tenant, ztdid).await;
+        assert_eq!(
+            kinds.iter().filter(|k| *k == "device.contacted").count(),
+            1,
+            "{kinds:?}"
+        );
+        let device = app.device(tenant, ztdid).await.unwrap();
+        assert!(device.last_contacted_at.is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn with_a_recorder_running_contacts_are_written_in_batches() {
+    on_both(|app| async move {
+        let (tenant, ztdid) = registered(&app, "TRUST-0005").await;
+        let recorder = app.spawn_contact_recorder();
+        let outcome = app
+            .device_boot(&encode(&description("TRUST-0005")))
+            .await
+            .unwrap();
+        assert!(matches!(outcome, BootOutcome::Registered(_)));
+        let mut written = false;
+        for _ in 0..100 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            if app
+                .device(tenant, ztdid)
+                .await
+                .unwrap()
+                .last_contacted_at
+                .is_some()
+            {
+                written = true;
+                break;
+            }
+        }
+        recorder.abort();
+        assert!(written, "the recorder never wrote the contact");
+    })
+    .await;
+}
