@@ -86,6 +86,8 @@ impl TokenIssuer {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[AUDIENCE, "00000003-0000-0000-c000-000000000000"]);
         validation.leeway = 30;
+        // A token is not valid before its `nbf` (with the same leeway).
+        validation.validate_nbf = true;
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map(|data| data.claims)
             .map_err(|e| {
@@ -196,6 +198,14 @@ fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
+/// Whether a `.default` scope's resource names Microsoft Graph (its URI, with or without a trailing slash, or
+/// its application id), the audience of every token ztd issues.
+fn is_graph_resource(resource: &str) -> bool {
+    let resource = resource.trim_end_matches('/');
+    resource.eq_ignore_ascii_case(AUDIENCE)
+        || resource.eq_ignore_ascii_case("00000003-0000-0000-c000-000000000000")
+}
+
 /// Client id and secret from the form or from HTTP Basic authentication (both are allowed by RFC 6749).
 fn client_credentials(headers: &HeaderMap, form: &TokenRequest) -> Option<(String, String)> {
     if let (Some(id), Some(secret)) = (&form.client_id, &form.client_secret) {
@@ -238,6 +248,22 @@ pub async fn token(
         );
     };
     if let Some(scope) = &form.scope {
+        // The only resource ztd issues tokens for is Graph; Entra refuses unknown resources (AADSTS500011).
+        if let Some(unknown) = scope
+            .split_whitespace()
+            .filter_map(|s| s.strip_suffix("/.default"))
+            .find(|resource| !is_graph_resource(resource))
+        {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_resource",
+                500011,
+                &format!(
+                    "The resource principal named {} was not found in the tenant. ztd issues tokens for Microsoft Graph (https://graph.microsoft.com/.default).",
+                    ztd_odata::excerpt(unknown, 120)
+                ),
+            );
+        }
         if !scope.split_whitespace().any(|s| s.ends_with("/.default")) {
             return oauth_error(
                 StatusCode::BAD_REQUEST,

@@ -2,15 +2,26 @@
 //! `ClientSecretCredential` given ztd's authority URL) find ztd's token endpoint.
 
 use axum::extract::Path;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, Uri};
 use axum::Json;
 use serde_json::{json, Value};
 
-fn root(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
+/// The host (with port) the client addressed: the request's authority (HTTP/2 `:authority`, an absolute
+/// HTTP/1.1 target), else the `Host` header.
+fn host(uri: &Uri, headers: &HeaderMap) -> String {
+    uri.authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| {
+            headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "localhost".into())
+}
+
+fn root(uri: &Uri, headers: &HeaderMap) -> String {
+    let host = host(uri, headers);
     let scheme = headers
         .get("x-forwarded-proto")
         .and_then(|h| h.to_str().ok())
@@ -19,8 +30,12 @@ fn root(headers: &HeaderMap) -> String {
 }
 
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
-pub async fn openid_configuration(Path(tenant): Path<String>, headers: HeaderMap) -> Json<Value> {
-    let root = root(&headers);
+pub async fn openid_configuration(
+    Path(tenant): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Json<Value> {
+    let root = root(&uri, &headers);
     Json(json!({
         "token_endpoint": format!("{root}/{tenant}/oauth2/v2.0/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
@@ -35,18 +50,14 @@ pub async fn openid_configuration(Path(tenant): Path<String>, headers: HeaderMap
         "grant_types_supported": ["client_credentials"],
         "tenant_region_scope": null,
         "cloud_instance_name": "ztd",
-        "msgraph_host": headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost"),
+        "msgraph_host": host(&uri, &headers),
     }))
 }
 
 /// `GET /common/discovery/instance`: MSAL's instance discovery, answering that this host is its own cloud.
-pub async fn instance_discovery(headers: HeaderMap) -> Json<Value> {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost")
-        .to_string();
-    let root = root(&headers);
+pub async fn instance_discovery(uri: Uri, headers: HeaderMap) -> Json<Value> {
+    let host = host(&uri, &headers);
+    let root = root(&uri, &headers);
     Json(json!({
         "tenant_discovery_endpoint": format!("{root}/common/v2.0/.well-known/openid-configuration"),
         "api-version": "1.1",

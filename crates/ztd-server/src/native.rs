@@ -2,6 +2,7 @@
 //! report, the explanation of a device, the offline profile file. Same tokens and roles as the Graph API.
 
 use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -38,6 +39,7 @@ async fn tenant(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<ztd_core::tenant::Tenant>> {
+    caller.require(SERVICE_CONFIG, Access::Read)?;
     Ok(Json(state.app.tenant(caller.tenant_id).await?))
 }
 
@@ -55,9 +57,24 @@ pub struct ImportResponse {
 async fn import(
     State(state): State<AppState>,
     caller: Caller,
-    Json(request): Json<ImportRequest>,
+    body: Result<Json<ImportRequest>, JsonRejection>,
 ) -> ApiResult<Json<ImportResponse>> {
     caller.require(SERVICE_CONFIG, Access::Write)?;
+    // Body errors in the same error shape as every other answer (413 for an oversized batch).
+    let Json(request) = body.map_err(|rejection| {
+        ApiError::new(
+            rejection.status(),
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                "RequestEntityTooLarge"
+            } else {
+                "BadRequest"
+            },
+            format!(
+                "The import body is not valid: {}",
+                ztd_odata::excerpt(&rejection.body_text(), 300)
+            ),
+        )
+    })?;
     if request.rows.len() > MAX_IMPORT_BATCH {
         return Err(ApiError::bad_request(format!(
             "{} rows in one call; send at most {MAX_IMPORT_BATCH} per call",

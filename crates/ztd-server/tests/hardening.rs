@@ -147,3 +147,116 @@ async fn members_pages_come_from_the_database_and_cover_the_group_once() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
     }
 }
+
+#[tokio::test]
+async fn boot_requests_past_the_per_source_limit_get_429_with_retry_after() {
+    let s = start().await;
+    let body = json!({"hardwareHash": common::hash("NOT-REGISTERED", "Contoso")});
+    let mut limited = None;
+    for _ in 0..300 {
+        let response = s
+            .http
+            .post(format!("{}/device/v1/boot", s.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(response);
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+    let response = limited.expect("the per-source limit never applied");
+    assert!(response.headers().contains_key("retry-after"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(assert_graph_error(&body), "TooManyRequests");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413_in_the_error_shape() {
+    let s = start().await;
+    let huge = "x".repeat(3 << 20);
+    let (status, body) = s
+        .call(
+            reqwest::Method::POST,
+            "/beta/deviceManagement/windowsAutopilotDeploymentProfiles",
+            Some(&s.a.token),
+            Some(serde_json::Value::String(format!(
+                "{{\"displayName\":\"{huge}\"}}"
+            ))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_graph_error(&body);
+    let (status, body) = s
+        .call(
+            reqwest::Method::POST,
+            "/device/v1/boot",
+            None,
+            Some(serde_json::Value::String(format!(
+                "{{\"hardwareHash\":\"{huge}\"}}"
+            ))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    let (status, body) = s
+        .call(
+            reqwest::Method::POST,
+            "/ztd/v1/import",
+            Some(&s.a.token),
+            Some(serde_json::Value::String("{\"rows\": 12}".into())),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_graph_error(&body);
+}
+
+#[tokio::test]
+async fn tokens_for_unknown_resources_are_refused_and_roleless_tokens_read_nothing() {
+    let s = start().await;
+    let response = s
+        .http
+        .post(format!("{}/{}/oauth2/v2.0/token", s.url, s.a.id))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", s.a.client_id.as_str()),
+            ("client_secret", s.a.secret.as_str()),
+            ("scope", "https://anything.example/.default"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_resource");
+    assert_eq!(body["error_codes"][0], 500011);
+    let no_roles = s.token_with(&[]).await;
+    let (status, body) = s.get("/ztd/v1/tenant", &no_roles).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+}
+
+#[tokio::test]
+async fn a_token_is_not_valid_before_its_nbf() {
+    let s = start().await;
+    let key = s.app.token_signing_key().await.unwrap();
+    let issuer = ztd_server::TokenIssuer::new(&key);
+    let tenant = ztd_core::TenantId::parse(&s.a.id).unwrap();
+    let in_an_hour = s.app.now().0 / 1000 + 3600;
+    let future = issuer
+        .issue(
+            tenant,
+            &s.a.client_id,
+            vec!["DeviceManagementServiceConfig.ReadWrite.All".into()],
+            in_an_hour,
+        )
+        .ok()
+        .unwrap();
+    let (status, body) = s
+        .get(
+            "/beta/deviceManagement/windowsAutopilotDeviceIdentities",
+            &future,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+}

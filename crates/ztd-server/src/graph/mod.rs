@@ -255,7 +255,15 @@ impl<S: Send + Sync> FromRequest<S> for GraphBody {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            ApiError::bad_request(format!("The request body could not be read: {e}"))
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "RequestEntityTooLarge",
+                    "The request body is larger than this route accepts.",
+                )
+            } else {
+                ApiError::bad_request(format!("The request body could not be read: {e}"))
+            }
         })?;
         body::parse_relaxed(&bytes).map(GraphBody)
     }
