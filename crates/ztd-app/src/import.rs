@@ -169,10 +169,17 @@ impl App {
     ) -> AppResult<Vec<RowOutcome>> {
         // A concurrent import of the same device on another node surfaces as a unique-key conflict at
         // commit; one retry sees the other registration and reports it properly.
-        let mut attempts = 0;
+        // A serialization failure or deadlock aborts the whole transaction; running the use case again
+        // (after a short, growing pause) is safe: nothing of the aborted attempt was written.
+        let (mut conflicts, mut aborts) = (0, 0);
         loop {
             match self.import_once(tenant, rows).await {
-                Err(AppError::Store(StoreError::Conflict(_))) if attempts < 2 => attempts += 1,
+                Err(AppError::Store(StoreError::Conflict(_))) if conflicts < 2 => conflicts += 1,
+                Err(AppError::Store(StoreError::Retryable(why))) if aborts < 5 => {
+                    aborts += 1;
+                    tracing::info!(%tenant, attempt = aborts, %why, "import batch retried");
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << aborts)).await;
+                }
                 other => return other,
             }
         }

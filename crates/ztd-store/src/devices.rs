@@ -109,7 +109,16 @@ impl Tx {
     pub async fn insert_devices(&mut self, devices: &[AutopilotDevice]) -> Result<(), StoreError> {
         let head = format!("INSERT INTO devices ({DEVICE_COLS}) VALUES ");
         let mut rows: Vec<&AutopilotDevice> = devices.iter().collect();
-        rows.sort_unstable_by_key(|d| d.ztdid);
+        match self.backend() {
+            // One writer: primary-key order turns the inserts into appends.
+            crate::Backend::Sqlite => rows.sort_unstable_by_key(|d| d.ztdid),
+            // Concurrent writers conflict only on the global identity key (ZTDIDs are fresh), so every
+            // transaction takes those index entries in the same order and two overlapping imports wait for
+            // each other instead of deadlocking.
+            crate::Backend::Postgres => {
+                rows.sort_unstable_by(|a, b| a.keys.identity_key.cmp(&b.keys.identity_key))
+            }
+        }
         self.insert_rows(&head, DEVICE_COL_COUNT, "", &rows, |q, d| bind_device(q, d))
             .await
     }

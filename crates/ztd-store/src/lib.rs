@@ -82,6 +82,10 @@ pub enum StoreError {
     /// A stored value could not be decoded (unknown enum name, bad UUID, undecodable document...).
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
+    /// PostgreSQL aborted the transaction to resolve a conflict with a concurrent one (serialization
+    /// failure `40001`, deadlock `40P01`): the whole use case can be run again.
+    #[error("transaction conflict, retry: {0}")]
+    Retryable(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -89,6 +93,9 @@ impl From<sqlx::Error> for StoreError {
         if let sqlx::Error::Database(db) = &error {
             if db.kind() == sqlx::error::ErrorKind::UniqueViolation {
                 return StoreError::Conflict(db.message().to_string());
+            }
+            if matches!(db.code().as_deref(), Some("40001" | "40P01")) {
+                return StoreError::Retryable(db.message().to_string());
             }
         }
         StoreError::Database(error)
