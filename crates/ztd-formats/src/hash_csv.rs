@@ -7,8 +7,9 @@
 //!
 //! # Caps
 //!
-//! Sizes are bytes of the values as decoded (UTF-16 is measured after transcoding to UTF-8),
-//! without the quotes and commas around them.
+//! Sizes are bytes of the values as read (UTF-16 is measured after transcoding to UTF-8),
+//! without the quotes and commas around them; a value never has more characters than its cap
+//! in bytes (a Windows-1252 byte decodes to one character of up to 3 UTF-8 bytes).
 //!
 //! | cap | value | why |
 //! | --- | --- | --- |
@@ -510,6 +511,15 @@ impl<R: Read> HashCsvReader<R> {
                     let start = records.bytes();
                     if start.iter().copied().any(is_binary_byte) {
                         return Err(binary_error(start, encoding));
+                    }
+                    if let Some(Oversize::Fields { count }) = info.oversize {
+                        return Err(CsvFileError::UnknownHeader {
+                            found: excerpt(&format!(
+                                "{count} or more columns: {}",
+                                decode_field(start, encoding)
+                            )),
+                            expected: expected_headers(),
+                        });
                     }
                     return Err(CsvFileError::HeaderTooLong {
                         limit: MAX_HEADER_BYTES,

@@ -182,7 +182,9 @@ impl<R: Read> Records<R> {
                     overflow = true;
                 }
                 R::Record => {
-                    let end_line = if self.last_was_lf {
+                    // A record ends on a byte it consumes (CR or LF), except at the end of input,
+                    // where the last byte read, even a line feed, was inside a quoted value.
+                    let end_line = if nin > 0 && self.last_was_lf {
                         self.line_feeds
                     } else {
                         self.line_feeds + 1
@@ -259,6 +261,13 @@ mod tests {
                 (5, None, vec![b"last".to_vec()]),
             ]
         );
+    }
+
+    #[test]
+    fn a_quoted_value_open_at_the_end_of_input_keeps_its_line() {
+        let got = all(b"h\nrow,\"open\nstill\n", 64, 64);
+        assert_eq!(got[1].0, 2);
+        assert_eq!(got[1].2, vec![b"row".to_vec(), b"open\nstill\n".to_vec()]);
     }
 
     #[test]
