@@ -93,22 +93,40 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Most bytes read as hash input (a file or stdin): the largest hash is 87,428 base64 characters, and a CSV
+/// or report holding one is a few KiB more; a bigger input is refused rather than read into memory.
+const MAX_INPUT_BYTES: u64 = 1 << 20;
+
+/// Reads at most [`MAX_INPUT_BYTES`] from `input`; more is an error naming `what`.
+fn read_bounded(input: impl Read, what: &str) -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    input
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut buf)
+        .with_context(|| format!("reading {what}"))?;
+    if buf.len() as u64 > MAX_INPUT_BYTES {
+        anyhow::bail!(
+            "{what} is larger than {} MiB, so it is not a hardware hash (a hash is at most 87,428 characters); pass the hash or a CSV holding it",
+            MAX_INPUT_BYTES >> 20
+        );
+    }
+    Ok(buf)
+}
+
 /// Reads the hash text from an argument, a file or stdin.
 fn read_input(input: Option<&str>) -> anyhow::Result<String> {
     match input {
         None | Some("-") => {
-            let mut stdin = std::io::stdin();
+            let stdin = std::io::stdin();
             if stdin.is_terminal() {
                 eprintln!("reading the hardware hash from standard input (Ctrl-D to end)…");
             }
-            let mut buf = Vec::new();
-            stdin
-                .read_to_end(&mut buf)
-                .context("reading standard input")?;
+            let buf = read_bounded(stdin.lock(), "standard input")?;
             Ok(bytes_to_text(&buf))
         }
         Some(arg) if Path::new(arg).is_file() => {
-            let buf = std::fs::read(arg).with_context(|| format!("reading {arg}"))?;
+            let file = std::fs::File::open(arg).with_context(|| format!("reading {arg}"))?;
+            let buf = read_bounded(file, arg)?;
             Ok(bytes_to_text(&buf))
         }
         Some(arg) => Ok(arg.to_owned()),
@@ -252,6 +270,14 @@ fn invalid(err: &HashError) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hash_input_larger_than_1_mib_is_refused_without_reading_it_all() {
+        // An endless input: only the cap plus one byte is read.
+        let err = read_bounded(std::io::repeat(0), "the file").unwrap_err();
+        assert!(err.to_string().contains("larger than 1 MiB"), "{err}");
+        assert_eq!(read_bounded(&b"T0E="[..], "x").unwrap(), b"T0E=");
+    }
 
     const SAMPLE: &str = include_str!("../../../ztd-hwhash/tests/data/hwhash-synthetic.b64.txt");
 
