@@ -23,10 +23,49 @@ const SEEDS: &[&str] = &[
 ];
 
 const TOKENS: &[&str] = &[
-    "(", ")", "'", "''", ",", ":", "/", " ", "%", "%2", "%27", "+", "&", "=", "$filter=", "$top=", "$skip=",
-    "$search=", "\"", " and ", " or ", "not ", "not(", " eq ", " ne ", " gt ", "any(", "/any(p:", "/$count",
-    "contains(", "startswith(", "tolower(", "null", "true", "-1", "1e308", "9999999999999999999",
-    "physicalIds", "p", "é", "\u{0}", "\u{202e}", "00000000-0000-0000-0000-000000000000",
+    "(",
+    ")",
+    "'",
+    "''",
+    ",",
+    ":",
+    "/",
+    " ",
+    "%",
+    "%2",
+    "%27",
+    "+",
+    "&",
+    "=",
+    "$filter=",
+    "$top=",
+    "$skip=",
+    "$search=",
+    "\"",
+    " and ",
+    " or ",
+    "not ",
+    "not(",
+    " eq ",
+    " ne ",
+    " gt ",
+    "any(",
+    "/any(p:",
+    "/$count",
+    "contains(",
+    "startswith(",
+    "tolower(",
+    "null",
+    "true",
+    "-1",
+    "1e308",
+    "9999999999999999999",
+    "physicalIds",
+    "p",
+    "é",
+    "\u{0}",
+    "\u{202e}",
+    "00000000-0000-0000-0000-000000000000",
 ];
 
 struct Rng(u64);
@@ -122,7 +161,11 @@ fn main() {
             Ok(ok) => accepted += u64::from(ok),
             Err(_) => {
                 let _ = panic::take_hook();
-                eprintln!("PANIC on input ({} chars): {:?}", input.len(), input.chars().take(300).collect::<String>());
+                eprintln!(
+                    "PANIC on input ({} chars): {:?}",
+                    input.len(),
+                    input.chars().take(300).collect::<String>()
+                );
                 std::process::exit(1);
             }
         }
