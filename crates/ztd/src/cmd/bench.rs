@@ -67,6 +67,34 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Create a fresh data directory for `ztd serve --data-dir DIR` (ztd.db and credentials.json, as a first
+    /// start writes them) holding a fleet for HTTP load tests (`bench/http.sh`): devices with generated hashes,
+    /// three dynamic groups on `[OrderId]` (small, mid, all), a profile assigned to the all-devices group; and,
+    /// beside them, boot request bodies of registered devices, device ids and `bench-seed.json` (group ids).
+    Seed {
+        /// Directory to create; it must not hold a database yet.
+        #[arg(long)]
+        data_dir: std::path::PathBuf,
+        /// Registered devices (all in the "all" group).
+        #[arg(long, default_value_t = 100_000)]
+        devices: usize,
+        /// Members of the small group (group tag M-SMALL).
+        #[arg(long, default_value_t = 100)]
+        small: usize,
+        /// Members of the mid group (group tags M-SMALL and M-MID).
+        #[arg(long, default_value_t = 25_000)]
+        mid: usize,
+        /// Boot request bodies to write (`{"hardwareHash":"..."}`, one per line), of devices spread over the
+        /// fleet; the same number of device ids.
+        #[arg(long, default_value_t = 1_000)]
+        boot_bodies: usize,
+        /// Name of the tenant.
+        #[arg(long, default_value = "Bench")]
+        tenant_name: String,
+        /// Default domain of the tenant.
+        #[arg(long, default_value = "bench.example")]
+        tenant_domain: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum, Serialize)]
@@ -117,6 +145,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .try_init();
     }
     match args.command {
+        BenchCommand::Seed {
+            data_dir,
+            devices,
+            small,
+            mid,
+            boot_bodies,
+            tenant_name,
+            tenant_domain,
+        } => {
+            let seeded = super::client::runtime()?.block_on(bench_seed(SeedPlan {
+                data_dir,
+                devices,
+                small,
+                mid,
+                boot_bodies,
+                tenant_name,
+                tenant_domain,
+            }))?;
+            println!("{}", serde_json::to_string_pretty(&seeded)?);
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Graph {
             devices,
             imports,
@@ -507,4 +556,287 @@ async fn serve_on_loopback(
     })
     .await?;
     Ok((client, serving))
+}
+
+struct SeedPlan {
+    data_dir: std::path::PathBuf,
+    devices: usize,
+    small: usize,
+    mid: usize,
+    boot_bodies: usize,
+    tenant_name: String,
+    tenant_domain: String,
+}
+
+/// A seeded group: its id and how many members it has after the import.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SeededGroup {
+    id: String,
+    display_name: String,
+    membership_rule: String,
+    members: u64,
+}
+
+/// `bench-seed.json`: what `bench/http.sh` needs to address the seeded data.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Seeded {
+    data_dir: String,
+    tenant_id: String,
+    devices: usize,
+    seconds: f64,
+    /// A `contains(serialNumber,'…')` argument matching every tenth device, spread over the whole fleet.
+    serial_filter: String,
+    serial_filter_matches: usize,
+    profile_id: String,
+    groups: std::collections::BTreeMap<&'static str, SeededGroup>,
+    /// One `{"hardwareHash":"…"}` per line, of registered devices (the imported hash bytes).
+    boot_bodies: String,
+    /// One ZTDID (`windowsAutopilotDeviceIdentities/{id}`) per line.
+    device_ids: String,
+}
+
+const SEED_MANUFACTURER: &str = "Contoso";
+
+/// Serial numbers carry a lot code `L0-`…`L9-` (device n is in lot n % 10), so `contains(serialNumber,'L3-')`
+/// matches a tenth of the fleet, spread evenly.
+fn seed_serial(n: usize) -> String {
+    format!("HB-L{}-{n:07}", n % 10)
+}
+
+fn seed_row(n: usize, small: usize, mid: usize) -> ztd_app::ImportRow {
+    let serial = seed_serial(n);
+    let model = if n % 3 == 0 {
+        "Contoso Laptop 14"
+    } else {
+        "Contoso Desktop 7"
+    };
+    ztd_app::ImportRow {
+        row: n as u64 + 1,
+        hardware_hash: synthetic_hash(&serial, SEED_MANUFACTURER, model),
+        serial_number: serial,
+        group_tag: if n < small {
+            "M-SMALL".into()
+        } else if n < mid {
+            "M-MID".into()
+        } else {
+            "REST".into()
+        },
+        ..Default::default()
+    }
+}
+
+/// Rows `range` with their hashes, generated on every core (hash generation is most of the seed's CPU).
+fn seed_rows(range: std::ops::Range<usize>, small: usize, mid: usize) -> Vec<ztd_app::ImportRow> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = range.len().div_ceil(threads).max(1);
+    let starts: Vec<usize> = range.clone().step_by(per).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = starts
+            .iter()
+            .map(|&start| {
+                let end = (start + per).min(range.end);
+                scope.spawn(move || {
+                    (start..end)
+                        .map(|n| seed_row(n, small, mid))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("hash generation panicked"))
+            .collect()
+    })
+}
+
+/// The credentials file as `ztd serve` writes it on first start (owner-only on Unix).
+fn write_seed_credentials(
+    path: &std::path::Path,
+    credentials: &super::client::CredentialsFile,
+) -> anyhow::Result<()> {
+    let bytes = serde_json::to_vec_pretty(credentials)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, &bytes)?;
+    Ok(())
+}
+
+async fn bench_seed(plan: SeedPlan) -> anyhow::Result<Seeded> {
+    use anyhow::Context;
+    use std::io::Write;
+
+    let SeedPlan {
+        data_dir,
+        devices,
+        small,
+        mid,
+        boot_bodies,
+        tenant_name,
+        tenant_domain,
+    } = plan;
+    anyhow::ensure!(
+        small <= mid && mid <= devices,
+        "want --small <= --mid <= --devices"
+    );
+    anyhow::ensure!(
+        (1..=devices).contains(&boot_bodies),
+        "--boot-bodies must be between 1 and --devices"
+    );
+    let started = Instant::now();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let data_dir = std::fs::canonicalize(&data_dir)?;
+    let db = data_dir.join("ztd.db");
+    anyhow::ensure!(
+        !db.exists(),
+        "{} already holds a database; seed a fresh directory",
+        data_dir.display()
+    );
+    // The layout `ztd serve --data-dir` uses: the SQLite file, and the credentials of the first start.
+    let store = Store::open(&format!("sqlite://{}", db.display())).await?;
+    let app = App::with_defaults(store);
+    let first = app
+        .bootstrap(&tenant_name, &tenant_domain)
+        .await?
+        .context("the new database already has a tenant")?;
+    let tenant = first.tenant.id;
+    write_seed_credentials(
+        &data_dir.join("credentials.json"),
+        &super::client::CredentialsFile {
+            tenant_id: tenant.to_string(),
+            client_id: first.client_id.clone(),
+            client_secret: first.client_secret.clone(),
+            server: None,
+        },
+    )?;
+
+    // Groups and the assignment first, so the import computes membership and assignment as it registers.
+    let rules = [
+        (
+            "small",
+            "Bench small",
+            "(device.devicePhysicalIds -any (_ -eq \"[OrderId]:M-SMALL\"))",
+        ),
+        (
+            "mid",
+            "Bench mid",
+            "(device.devicePhysicalIds -any (_ -startsWith \"[OrderId]:M-\"))",
+        ),
+        (
+            "all",
+            "Bench all",
+            "(device.devicePhysicalIds -any (_ -startsWith \"[OrderId]:\"))",
+        ),
+    ];
+    let mut groups = std::collections::BTreeMap::new();
+    let mut group_ids = std::collections::BTreeMap::new();
+    for (key, name, rule) in rules {
+        let group = app
+            .create_group(
+                tenant,
+                NewGroup {
+                    display_name: name.into(),
+                    description: "ztd bench seed".into(),
+                    membership_rule: Some(rule.into()),
+                },
+            )
+            .await?;
+        group_ids.insert(key, group.id);
+        groups.insert(
+            key,
+            SeededGroup {
+                id: group.id.to_string(),
+                display_name: name.into(),
+                membership_rule: rule.into(),
+                members: 0,
+            },
+        );
+    }
+    let profile = app
+        .create_profile(
+            tenant,
+            profile_draft(
+                "Bench user-driven",
+                JoinType::AzureAd,
+                DeviceUsageType::SingleUser,
+                "HB-%SERIAL%",
+            ),
+        )
+        .await?;
+    app.assign_profile(
+        tenant,
+        profile.id,
+        AssignmentTarget::Group(group_ids["all"]),
+        None,
+    )
+    .await?;
+
+    // Devices, in batches of 5,000; every (devices / boot_bodies)-th one also gives a boot body and an id.
+    let every = devices / boot_bodies;
+    let bodies_path = data_dir.join("bench-boot-bodies.txt");
+    let ids_path = data_dir.join("bench-device-ids.txt");
+    let mut bodies = std::io::BufWriter::new(std::fs::File::create(&bodies_path)?);
+    let mut ids = std::io::BufWriter::new(std::fs::File::create(&ids_path)?);
+    let mut written = 0usize;
+    let mut next = 0;
+    while next < devices {
+        let end = (next + 5_000).min(devices);
+        let rows = seed_rows(next..end, small, mid);
+        let outcomes = app.import_devices(tenant, &rows).await?;
+        for (row, outcome) in rows.iter().zip(&outcomes) {
+            let ztdid = outcome.ztdid().with_context(|| {
+                format!(
+                    "row {} ({}) was not registered: {outcome:?}",
+                    row.row, row.serial_number
+                )
+            })?;
+            let n = (row.row - 1) as usize;
+            if n % every == 0 && written < boot_bodies {
+                writeln!(
+                    bodies,
+                    "{}",
+                    serde_json::json!({ "hardwareHash": row.hardware_hash })
+                )?;
+                writeln!(ids, "{ztdid}")?;
+                written += 1;
+            }
+        }
+        next = end;
+    }
+    bodies.flush()?;
+    ids.flush()?;
+
+    // Check the fleet is what the benchmark expects.
+    for (key, group) in groups.iter_mut() {
+        group.members = app.count_group_members(tenant, group_ids[key]).await?;
+    }
+    let expected = [("small", small), ("mid", mid), ("all", devices)];
+    for (key, want) in expected {
+        anyhow::ensure!(
+            groups[key].members == want as u64,
+            "group {key} has {} members, expected {want}",
+            groups[key].members
+        );
+    }
+    let seeded = Seeded {
+        data_dir: data_dir.display().to_string(),
+        tenant_id: tenant.to_string(),
+        devices,
+        seconds: started.elapsed().as_secs_f64(),
+        serial_filter: "L3-".into(),
+        serial_filter_matches: (0..devices).filter(|n| n % 10 == 3).count(),
+        profile_id: profile.id.to_string(),
+        groups,
+        boot_bodies: bodies_path.display().to_string(),
+        device_ids: ids_path.display().to_string(),
+    };
+    std::fs::write(
+        data_dir.join("bench-seed.json"),
+        serde_json::to_vec_pretty(&seeded)?,
+    )?;
+    Ok(seeded)
 }
