@@ -244,8 +244,9 @@ pub fn write_corporate_identifiers<'a, W: Write>(
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!(
-                        "row {}: the value {v:?} contains a comma, quote or line break; remove it",
-                        r.row
+                        "row {}: the value \"{}\" contains a comma, quote or line break; remove it",
+                        r.row,
+                        crate::text::excerpt(v)
                     ),
                 ));
             }

@@ -980,7 +980,8 @@ fn push_field(
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
-                "row {row}: the value {value:?} contains a comma, quote or line break, which corrupts an unquoted CSV; remove it or write with quoting"
+                "row {row}: the value \"{}\" contains a comma, quote or line break, which corrupts an unquoted CSV; remove it or write with quoting",
+                excerpt(value)
             ),
         ));
     }
