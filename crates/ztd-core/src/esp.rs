@@ -106,7 +106,9 @@ impl EspConfiguration {
                 ..EspSettings::default()
             },
             assignments: Vec::new(),
-            created_at: Timestamp::NEVER,
+            // Created with the tenant. Graph shows the minimum date for it, as Intune does; ztd's own JSON
+            // shows this real time instead of a negative epoch. It never orders the default (always last).
+            created_at: now,
             updated_at: now,
         }
     }
@@ -609,7 +611,7 @@ mod tests {
         assert!(default.is_default());
         assert_eq!(default.display_name, "All users and all devices");
         assert_eq!(default.priority, 0);
-        assert_eq!(default.created_at, Timestamp::NEVER);
+        assert_eq!(default.created_at, Timestamp(5_000));
         assert_eq!(default.updated_at, Timestamp(5_000));
         assert!(default.assignments.is_empty());
         assert!(default.validate().is_ok());

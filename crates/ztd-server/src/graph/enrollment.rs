@@ -75,13 +75,23 @@ pub fn routes() -> Router<AppState> {
 
 // ESP -------------------------------------------------------------------------------------------------
 
+/// Intune shows its built-in default ESP as created at the minimum date; ztd keeps the real creation time
+/// (the tenant's) and shows it the way Intune does.
+fn created_date_time(e: &EspConfiguration) -> String {
+    if e.is_default() {
+        Timestamp::NEVER.to_rfc3339()
+    } else {
+        e.created_at.to_rfc3339()
+    }
+}
+
 fn esp_json(e: &EspConfiguration, ctx: &Ctx) -> Value {
     let s = &e.settings;
     if !ctx.version.is_beta() {
         return json!({
             "@odata.type": ESP_TYPE,
             "id": e.id, "displayName": e.display_name, "description": e.description, "priority": e.priority,
-            "createdDateTime": e.created_at.to_rfc3339(), "lastModifiedDateTime": e.updated_at.to_rfc3339(),
+            "createdDateTime": created_date_time(e), "lastModifiedDateTime": e.updated_at.to_rfc3339(),
             "version": 1,
             "allowNonBlockingAppInstallation": s.allow_non_blocking_app_installation,
         });
@@ -92,7 +102,7 @@ fn esp_json(e: &EspConfiguration, ctx: &Ctx) -> Value {
         "displayName": e.display_name,
         "description": e.description,
         "priority": e.priority,
-        "createdDateTime": e.created_at.to_rfc3339(),
+        "createdDateTime": created_date_time(e),
         "lastModifiedDateTime": e.updated_at.to_rfc3339(),
         "version": 1,
         "roleScopeTagIds": if e.is_default() { json!([]) } else { json!(["0"]) },

@@ -177,7 +177,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         per_source_per_second: std::num::NonZeroU32::new(args.device_rate_per_source),
         per_device_per_minute: std::num::NonZeroU32::new(args.device_rate_per_device),
     };
-    ztd_server::serve_configured(listener, state, tls, ztd_server::GraphConfig::default(), device)
-        .await?;
+    ztd_server::serve_configured(
+        listener,
+        state,
+        tls,
+        ztd_server::GraphConfig::default(),
+        device,
+    )
+    .await?;
     Ok(())
 }
