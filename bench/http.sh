@@ -5,14 +5,15 @@
 #   bench/http.sh                      # build, seed 100,000 devices, measure, print and save a markdown table
 #   ROUTE_SECS=5 MIXED_SECS=30 bench/http.sh
 #   PERF=1 bench/http.sh               # also profile the server under boot and device-page load (perf)
+#   PERF=1 PERF_CALLGRAPH="--call-graph dwarf,16384 -F 499" bench/http.sh   # ... with inclusive times
 #
 # The server (`ztd serve`) runs on core 0, wrk on core 1. Every route: WARMUP_SECS of load, then ROUTE_SECS
 # measured with `wrk -t2 -cCONNECTIONS --latency`; server CPU is the server process's utime+stime from
 # /proc/<pid>/stat across the measured run. Needs: cargo, wrk, curl, jq, taskset (and perf for PERF=1).
 #
 # Knobs (environment): ROUTE_SECS (10), WARMUP_SECS (2), MIXED_SECS (180), CONNECTIONS (32), DEVICES
-# (100000), PORT (18950), SKIP_BUILD (0), PERF (0), PERF_SECS (10), SERVER_CORE (0), CLIENT_CORE (1),
-# OUT (target/bench-http), KEEP_DATA (0: the seeded data directory is deleted at the end).
+# (100000), PORT (18950), SKIP_BUILD (0), PERF (0), PERF_SECS (10), PERF_CALLGRAPH (-g), SERVER_CORE (0),
+# CLIENT_CORE (1), OUT (target/bench-http), KEEP_DATA (0: the seeded data directory is deleted at the end).
 set -euo pipefail
 
 ROUTE_SECS=${ROUTE_SECS:-10}
@@ -24,6 +25,7 @@ PORT=${PORT:-18950}
 SKIP_BUILD=${SKIP_BUILD:-0}
 PERF=${PERF:-0}
 PERF_SECS=${PERF_SECS:-10}
+PERF_CALLGRAPH=${PERF_CALLGRAPH:--g}
 SERVER_CORE=${SERVER_CORE:-0}
 CLIENT_CORE=${CLIENT_CORE:-1}
 
@@ -208,16 +210,20 @@ profile() {
   load -d"$((PERF_SECS + 3))s" "$@" >"$RUN/perf-$name-wrk.txt" &
   local wrk_pid=$!
   sleep 1
-  perf record -q -e cpu-clock -g -p "$PID" -o "$RUN/perf-$name.data" -- sleep "$PERF_SECS" 2>/dev/null
+  # shellcheck disable=SC2086 # PERF_CALLGRAPH is a list of perf options
+  perf record -q -e cpu-clock $PERF_CALLGRAPH -p "$PID" -o "$RUN/perf-$name.data" -- sleep "$PERF_SECS" \
+    2>/dev/null
   wait "$wrk_pid"
   perf report -i "$RUN/perf-$name.data" --no-children --sort symbol >"$RUN/perf-$name-full.txt" 2>/dev/null
   head -40 "$RUN/perf-$name-full.txt" >"$RUN/perf-$name.txt"
-  # Flat: self time by symbol; and inclusive time of ztd's own frames (which code asked for the work).
+  # Flat: self time by symbol; with DWARF call graphs, also inclusive time of ztd's frames and the libraries
+  # it calls (which code asked for the work; frame-pointer stacks through Rust code are too broken for it).
   perf report -i "$RUN/perf-$name.data" --no-children --sort symbol -g none 2>/dev/null |
     grep -E '^ +[0-9.]+%' | head -25 | sed -E 's/ +- +- *$//; s/ +$//' >"$RUN/perf-$name-flat.txt" || true
   perf report -i "$RUN/perf-$name.data" --children --sort symbol -g none 2>/dev/null |
-    grep -E '^ +[0-9.]+%' | grep -E 'ztd_|axum|hyper|serde_json|sqlx' | head -25 | sed -E 's/ +- +- *$//; s/ +$//' \
-    >"$RUN/perf-$name-inclusive.txt" || true
+    grep -E '^ +[0-9.]+%' | grep -v '{async_block' |
+    grep -E '\] (<)?(ztd_[a-z]+::|serde_json::(ser|de)::|sqlx_sqlite::statement::handle|__GI___libc_(malloc|free)|__x64_sys_futex|hyper::proto::h1::role)' |
+    head -25 | sed -E 's/ +- +- *$//; s/ +$//' >"$RUN/perf-$name-inclusive.txt" || true
 }
 if [[ $PERF == 1 ]]; then
   profile boot -s "$BENCH/boot.lua" "$BASE" -- "$BODIES"
@@ -232,7 +238,8 @@ RESULTS=$RUN/results.md
   echo "$(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)); server on core" \
     "$SERVER_CORE, wrk on core $CLIENT_CORE; $DEVICES devices; wrk -t2 -c$CONNECTIONS," \
     "${WARMUP_SECS}s warm-up + ${ROUTE_SECS}s per route; CLK_TCK $TICK; commit $COMMIT;" \
-    "load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)."
+    "binary built $(date -u -r "$ZTD" +%Y-%m-%dT%H:%MZ); load average at start $LOAD_START, at end" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)."
   echo
   echo "| route | requests | req/s | × health req/s | p50 ms | p99 ms | CPU µs/req | × health CPU | non-2xx | socket errors |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -266,12 +273,14 @@ RESULTS=$RUN/results.md
       echo '```'
       cat "$RUN/perf-$name-flat.txt"
       echo '```'
-      echo
-      echo "Inclusive (perf report --children), ztd, axum, hyper, serde_json and sqlx frames:"
-      echo
-      echo '```'
-      cat "$RUN/perf-$name-inclusive.txt"
-      echo '```'
+      if [[ $PERF_CALLGRAPH == *dwarf* ]]; then
+        echo
+        echo "Inclusive (perf report --children): ztd's frames, JSON, SQLite steps, malloc/free, futex, HTTP parsing:"
+        echo
+        echo '```'
+        cat "$RUN/perf-$name-inclusive.txt"
+        echo '```'
+      fi
     done
   fi
 } >"$RESULTS"
