@@ -607,7 +607,7 @@ fn seed_serial(n: usize) -> String {
 
 fn seed_row(n: usize, small: usize, mid: usize) -> ztd_app::ImportRow {
     let serial = seed_serial(n);
-    let model = if n % 3 == 0 {
+    let model = if n.is_multiple_of(3) {
         "Contoso Laptop 14"
     } else {
         "Contoso Desktop 7"
@@ -795,7 +795,7 @@ async fn bench_seed(plan: SeedPlan) -> anyhow::Result<Seeded> {
                 )
             })?;
             let n = (row.row - 1) as usize;
-            if n % every == 0 && written < boot_bodies {
+            if n.is_multiple_of(every) && written < boot_bodies {
                 writeln!(
                     bodies,
                     "{}",
