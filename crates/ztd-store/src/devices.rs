@@ -208,8 +208,13 @@ impl Tx {
         if let Some(after) = q.after {
             filter.and("ztdid > {}", Bind::Text(after.to_string()));
         }
+        let columns = if q.without_hash {
+            DEVICE_COLS.replacen("hardware_hash", "'' AS hardware_hash", 1)
+        } else {
+            DEVICE_COLS.to_string()
+        };
         let mut sql = format!(
-            "SELECT {DEVICE_COLS} FROM devices WHERE {} ORDER BY ztdid",
+            "SELECT {columns} FROM devices WHERE {} ORDER BY ztdid",
             filter.sql
         );
         push_limit_offset(&mut sql, &mut filter, q.limit, q.offset);

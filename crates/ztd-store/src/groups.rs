@@ -173,9 +173,11 @@ impl Tx {
         let tenant = tenant.to_string();
         let mut out = Vec::new();
         for chunk in members.chunks(self.rows_per_statement(1, 1)) {
+            // No ORDER BY: asked to sort, SQLite walks the primary key (tenant, group, member) — every
+            // membership of the tenant — instead of the member index. Sorted here instead.
             let sql = format!(
                 "SELECT member_id, group_id, source FROM group_members WHERE tenant_id = {} \
-                 AND member_id IN ({}) ORDER BY member_id, group_id",
+                 AND member_id IN ({})",
                 param(self.backend(), 1),
                 in_list(self.backend(), 2, chunk.len())
             );
@@ -185,6 +187,7 @@ impl Tx {
             }
             out.extend(self.fetch_map(q, membership).await?);
         }
+        out.sort_unstable_by_key(|(member, group, _)| (*member, *group));
         Ok(out)
     }
 

@@ -121,6 +121,8 @@ pub struct DeviceQuery {
     pub limit: Option<u32>,
     /// Ignored by `count_devices`.
     pub offset: Option<u64>,
+    /// Leave `hardware_hash` empty instead of reading it: listings that never show the hash skip 4 KB a row.
+    pub without_hash: bool,
 }
 
 /// Filters for [`Tx::list_directory_devices`]. Results are ordered by object id.

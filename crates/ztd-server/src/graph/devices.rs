@@ -170,6 +170,8 @@ struct DeviceSource {
     version: Version,
     /// Directory `deviceId` by object id, loaded only when the filter reads it.
     aad: Option<HashMap<DirectoryObjectId, String>>,
+    /// Whether rows need their Graph JSON (a `$filter` or `$orderby` reads it).
+    filtered: bool,
 }
 
 impl Source for DeviceSource {
@@ -190,6 +192,8 @@ impl Source for DeviceSource {
             serial_contains: self.serial_contains.clone(),
             after,
             limit: Some(u32::try_from(limit).unwrap_or(u32::MAX)),
+            // Graph never shows the hash.
+            without_hash: true,
             ..Default::default()
         };
         let devices = self
@@ -200,14 +204,21 @@ impl Source for DeviceSource {
         Ok(devices
             .into_iter()
             .map(|d| {
-                let aad = self
-                    .aad
-                    .as_ref()
-                    .and_then(|m| m.get(&d.directory_object_id).cloned())
-                    .unwrap_or_default();
+                // The JSON is what `$filter` reads; without a filter nothing reads it (the page is
+                // rendered once, from the devices, after paging).
+                let json = if self.filtered {
+                    let aad = self
+                        .aad
+                        .as_ref()
+                        .and_then(|m| m.get(&d.directory_object_id).cloned())
+                        .unwrap_or_default();
+                    device_json(&d, &aad, self.version)
+                } else {
+                    Value::Null
+                };
                 Row {
                     id: d.ztdid.to_string(),
-                    json: device_json(&d, &aad, self.version),
+                    json,
                     item: d,
                 }
             })
@@ -237,11 +248,11 @@ async fn render(
     // One lookup for the page's directory objects, not one per device.
     let object_ids: Vec<_> = devices.iter().map(|d| d.directory_object_id).collect();
     let directory_ids: HashMap<_, String> = tx
-        .get_directory_devices(tenant, &object_ids)
+        .directory_device_ids(tenant, &object_ids)
         .await
         .map_err(store_error)?
         .into_iter()
-        .map(|o| (o.id, o.device_id.to_string()))
+        .map(|(object, device)| (object, device.to_string()))
         .collect();
     let mut out = Vec::with_capacity(devices.len());
     for d in devices {
@@ -347,6 +358,7 @@ async fn page(
         serial_contains: filter.and_then(|f| f.required_substring("serialNumber")),
         version,
         aad,
+        filtered: filter.is_some() || !query.order_by.is_empty(),
     };
     let page = paging::page(query, &mut source).await?;
     Ok((source.tx, page))
