@@ -15,32 +15,95 @@ pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-pub(crate) fn text(row: &AnyRow, col: &str) -> Result<String, StoreError> {
-    row.try_get::<String, _>(col)
-        .map_err(|e| corrupt(format!("column {col}: {e}")))
+/// A decoded row, read by column name: a driver row, or one element of a packed page ([`PackedRow`]).
+pub(crate) trait Columns {
+    fn text(&self, col: &str) -> Result<String, StoreError>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError>;
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError>;
 }
 
-pub(crate) fn opt_text(row: &AnyRow, col: &str) -> Result<Option<String>, StoreError> {
-    row.try_get::<Option<String>, _>(col)
-        .map_err(|e| corrupt(format!("column {col}: {e}")))
+impl Columns for AnyRow {
+    fn text(&self, col: &str) -> Result<String, StoreError> {
+        self.try_get::<String, _>(col)
+            .map_err(|e| corrupt(format!("column {col}: {e}")))
+    }
+
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        self.try_get::<Option<String>, _>(col)
+            .map_err(|e| corrupt(format!("column {col}: {e}")))
+    }
+
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+        self.try_get::<Option<i64>, _>(col)
+            .map_err(|e| corrupt(format!("column {col}: {e}")))
+    }
 }
 
-pub(crate) fn int(row: &AnyRow, col: &str) -> Result<i64, StoreError> {
-    row.try_get::<i64, _>(col)
-        .map_err(|e| corrupt(format!("column {col}: {e}")))
+/// One row of a page the database packed into a single JSON array of arrays (see `Tx::fetch_packed`):
+/// the values in the order of `names`.
+pub(crate) struct PackedRow<'a> {
+    pub names: &'a [&'a str],
+    pub values: Vec<serde_json::Value>,
 }
 
-pub(crate) fn opt_int(row: &AnyRow, col: &str) -> Result<Option<i64>, StoreError> {
-    row.try_get::<Option<i64>, _>(col)
-        .map_err(|e| corrupt(format!("column {col}: {e}")))
+impl PackedRow<'_> {
+    fn value(&self, col: &str) -> Result<&serde_json::Value, StoreError> {
+        self.names
+            .iter()
+            .position(|name| *name == col)
+            .and_then(|i| self.values.get(i))
+            .ok_or_else(|| corrupt(format!("column {col}: missing from the packed row")))
+    }
 }
 
-pub(crate) fn int32(row: &AnyRow, col: &str) -> Result<i32, StoreError> {
+impl Columns for PackedRow<'_> {
+    fn text(&self, col: &str) -> Result<String, StoreError> {
+        self.opt_text(col)?
+            .ok_or_else(|| corrupt(format!("column {col}: NULL")))
+    }
+
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        match self.value(col)? {
+            serde_json::Value::Null => Ok(None),
+            serde_json::Value::String(text) => Ok(Some(text.clone())),
+            other => Err(corrupt(format!("column {col}: {other} is not text"))),
+        }
+    }
+
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+        match self.value(col)? {
+            serde_json::Value::Null => Ok(None),
+            value => value
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| corrupt(format!("column {col}: {value} is not an integer"))),
+        }
+    }
+}
+
+pub(crate) fn text(row: &impl Columns, col: &str) -> Result<String, StoreError> {
+    row.text(col)
+}
+
+pub(crate) fn opt_text(row: &impl Columns, col: &str) -> Result<Option<String>, StoreError> {
+    row.opt_text(col)
+}
+
+pub(crate) fn int(row: &impl Columns, col: &str) -> Result<i64, StoreError> {
+    row.opt_int(col)?
+        .ok_or_else(|| corrupt(format!("column {col}: NULL")))
+}
+
+pub(crate) fn opt_int(row: &impl Columns, col: &str) -> Result<Option<i64>, StoreError> {
+    row.opt_int(col)
+}
+
+pub(crate) fn int32(row: &impl Columns, col: &str) -> Result<i32, StoreError> {
     let value = int(row, col)?;
     i32::try_from(value).map_err(|_| corrupt(format!("column {col}: {value} out of range")))
 }
 
-pub(crate) fn flag(row: &AnyRow, col: &str) -> Result<bool, StoreError> {
+pub(crate) fn flag(row: &impl Columns, col: &str) -> Result<bool, StoreError> {
     match int(row, col)? {
         0 => Ok(false),
         1 => Ok(true),
@@ -48,11 +111,11 @@ pub(crate) fn flag(row: &AnyRow, col: &str) -> Result<bool, StoreError> {
     }
 }
 
-pub(crate) fn ts(row: &AnyRow, col: &str) -> Result<Timestamp, StoreError> {
+pub(crate) fn ts(row: &impl Columns, col: &str) -> Result<Timestamp, StoreError> {
     int(row, col).map(Timestamp)
 }
 
-pub(crate) fn opt_ts(row: &AnyRow, col: &str) -> Result<Option<Timestamp>, StoreError> {
+pub(crate) fn opt_ts(row: &impl Columns, col: &str) -> Result<Option<Timestamp>, StoreError> {
     opt_int(row, col).map(|v| v.map(Timestamp))
 }
 
@@ -62,11 +125,14 @@ pub(crate) fn parse_id<T: From<Uuid>>(col: &str, value: &str) -> Result<T, Store
         .map_err(|_| corrupt(format!("column {col}: {value:?} is not a UUID")))
 }
 
-pub(crate) fn id<T: From<Uuid>>(row: &AnyRow, col: &str) -> Result<T, StoreError> {
+pub(crate) fn id<T: From<Uuid>>(row: &impl Columns, col: &str) -> Result<T, StoreError> {
     parse_id(col, &text(row, col)?)
 }
 
-pub(crate) fn opt_id<T: From<Uuid>>(row: &AnyRow, col: &str) -> Result<Option<T>, StoreError> {
+pub(crate) fn opt_id<T: From<Uuid>>(
+    row: &impl Columns,
+    col: &str,
+) -> Result<Option<T>, StoreError> {
     opt_text(row, col)?
         .map(|value| parse_id(col, &value))
         .transpose()
@@ -74,7 +140,7 @@ pub(crate) fn opt_id<T: From<Uuid>>(row: &AnyRow, col: &str) -> Result<Option<T>
 
 /// An enum stored by wire name.
 pub(crate) fn wire<T>(
-    row: &AnyRow,
+    row: &impl Columns,
     col: &str,
     parse: impl Fn(&str) -> Option<T>,
 ) -> Result<T, StoreError> {
@@ -82,7 +148,7 @@ pub(crate) fn wire<T>(
     parse(&value).ok_or_else(|| corrupt(format!("column {col}: unknown value {value:?}")))
 }
 
-pub(crate) fn json<T: DeserializeOwned>(row: &AnyRow, col: &str) -> Result<T, StoreError> {
+pub(crate) fn json<T: DeserializeOwned>(row: &impl Columns, col: &str) -> Result<T, StoreError> {
     let value = text(row, col)?;
     serde_json::from_str(&value).map_err(|e| corrupt(format!("column {col}: {e}")))
 }
@@ -103,7 +169,10 @@ pub(crate) fn versioned<T: Serialize>(version: u32, body: &T) -> String {
 }
 
 /// Splits a stored document into its version and body.
-pub(crate) fn document(row: &AnyRow, col: &str) -> Result<(u64, serde_json::Value), StoreError> {
+pub(crate) fn document(
+    row: &impl Columns,
+    col: &str,
+) -> Result<(u64, serde_json::Value), StoreError> {
     let mut value: serde_json::Value = json(row, col)?;
     let version = value
         .as_object_mut()
@@ -127,7 +196,7 @@ pub(crate) fn source_str(source: MembershipSource) -> &'static str {
     }
 }
 
-pub(crate) fn source(row: &AnyRow, col: &str) -> Result<MembershipSource, StoreError> {
+pub(crate) fn source(row: &impl Columns, col: &str) -> Result<MembershipSource, StoreError> {
     wire(row, col, |s| match s {
         "static" => Some(MembershipSource::Static),
         "rule" => Some(MembershipSource::Rule),

@@ -1,13 +1,14 @@
 //! Autopilot device registrations (`devices`), with their profile assignment state inline.
 
-use sqlx::any::AnyRow;
 use ztd_core::device::{
     AssignmentStatus, AutopilotDevice, EnrollmentState, HardwareKeys, ProfileAssignmentState,
     RemediationState,
 };
 use ztd_core::{TenantId, Timestamp, Ztdid};
 
-use crate::codec::{contains_pattern, id, json, opt_id, opt_text, opt_ts, text, to_json, ts, wire};
+use crate::codec::{
+    contains_pattern, id, json, opt_id, opt_text, opt_ts, text, to_json, ts, wire, Columns,
+};
 use crate::tx::{bind_all, in_list, param, placeholders, Bind, Filter, Q};
 use crate::{DeviceQuery, StoreError, Tx};
 
@@ -51,7 +52,7 @@ fn bind_device<'q>(q: Q<'q>, d: &'q AutopilotDevice) -> Q<'q> {
         .bind(d.updated_at.0)
 }
 
-fn device(row: &AnyRow) -> Result<AutopilotDevice, StoreError> {
+fn device(row: &impl Columns) -> Result<AutopilotDevice, StoreError> {
     Ok(AutopilotDevice {
         tenant_id: id(row, "tenant_id")?,
         ztdid: id(row, "ztdid")?,
@@ -218,8 +219,12 @@ impl Tx {
             filter.sql
         );
         push_limit_offset(&mut sql, &mut filter, q.limit, q.offset);
-        self.fetch_map(bind_all(sqlx::query(&sql), filter.binds), device)
-            .await
+        let names: Vec<&str> = DEVICE_COLS.split(", ").collect();
+        let mut devices = self
+            .fetch_packed(&sql, filter.binds, &names, |row| device(row))
+            .await?;
+        devices.sort_unstable_by_key(|d| d.ztdid);
+        Ok(devices)
     }
 
     /// Devices matching the filters (`after`, `limit` and `offset` are ignored).

@@ -1,12 +1,11 @@
 //! Directory device objects (`directory_devices`).
 
-use sqlx::any::AnyRow;
 use ztd_core::directory::DirectoryDevice;
 use ztd_core::{DirectoryDeviceId, DirectoryObjectId, TenantId};
 
-use crate::codec::{flag, id, json, opt_id, text, to_json, ts};
+use crate::codec::{flag, id, json, opt_id, text, to_json, ts, Columns};
 use crate::devices::push_limit_offset;
-use crate::tx::{bind_all, in_list, param, Bind, Filter, Q};
+use crate::tx::{in_list, param, Bind, Filter, Q};
 use crate::{DirectoryQuery, StoreError, Tx};
 
 const DIRECTORY_COLS: &str =
@@ -33,7 +32,7 @@ fn bind_directory<'q>(q: Q<'q>, d: &'q DirectoryDevice) -> Q<'q> {
         .bind(d.created_at.0)
 }
 
-fn directory_device(row: &AnyRow) -> Result<DirectoryDevice, StoreError> {
+fn directory_device(row: &impl Columns) -> Result<DirectoryDevice, StoreError> {
     Ok(DirectoryDevice {
         tenant_id: id(row, "tenant_id")?,
         id: id(row, "id")?,
@@ -211,8 +210,12 @@ impl Tx {
         sql.push_str(" ORDER BY ");
         sql.push_str(&column("id"));
         push_limit_offset(&mut sql, &mut filter, q.limit, None);
-        self.fetch_map(bind_all(sqlx::query(&sql), filter.binds), directory_device)
-            .await
+        let names: Vec<&str> = DIRECTORY_COLS.split(", ").collect();
+        let mut objects = self
+            .fetch_packed(&sql, filter.binds, &names, |row| directory_device(row))
+            .await?;
+        objects.sort_unstable_by_key(|o| o.id);
+        Ok(objects)
     }
 
     /// The number of objects matching the filters (`after` and `limit` are ignored).

@@ -8,6 +8,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::Any;
 
+use crate::codec::PackedRow;
 use crate::{Backend, StoreError};
 
 pub(crate) type Q<'q> = Query<'q, Any, AnyArguments<'q>>;
@@ -114,6 +115,47 @@ impl Tx {
             .as_ref()
             .map(decode)
             .transpose()
+    }
+
+    /// Fetches the rows of `inner` (a whole `SELECT` of exactly `columns`, with its `ORDER BY` and `LIMIT`)
+    /// packed by the database into one JSON array of arrays, and decodes each. A page then crosses from the
+    /// driver in one piece: SQLite's driver otherwise hands every row to the async runtime through a
+    /// channel, a thread switch per row, which cost more than the query itself (docs/benchmarks.md). The
+    /// order of the rows is not guaranteed by SQL here: callers sort what they get.
+    pub(crate) async fn fetch_packed<T>(
+        &mut self,
+        inner: &str,
+        binds: Vec<Bind>,
+        columns: &[&str],
+        decode: impl Fn(&PackedRow<'_>) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let list = columns.join(", ");
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                format!("SELECT json_group_array(json_array({list})) AS page FROM ({inner})")
+            }
+            Backend::Postgres => format!(
+                "SELECT COALESCE(json_agg(json_build_array({list})), '[]'::json)::text AS page \
+                 FROM ({inner}) AS packed"
+            ),
+        };
+        let page = match self
+            .fetch_optional(bind_all(sqlx::query(&sql), binds))
+            .await?
+        {
+            Some(row) => crate::codec::opt_text(&row, "page")?.unwrap_or_else(|| "[]".into()),
+            None => "[]".into(),
+        };
+        let rows: Vec<Vec<serde_json::Value>> = serde_json::from_str(&page)
+            .map_err(|e| crate::codec::corrupt(format!("packed page: {e}")))?;
+        rows.into_iter()
+            .map(|values| {
+                decode(&PackedRow {
+                    names: columns,
+                    values,
+                })
+            })
+            .collect()
     }
 
     /// Multi-row `INSERT`: `head` is `INSERT INTO t (c1, ..., cn) VALUES `, `tail` follows the values (an
