@@ -147,13 +147,13 @@ impl Tx {
                 param(self.backend(), 1),
                 in_list(self.backend(), 2, chunk.len())
             );
-            let mut q = sqlx::query(&sql).bind(tenant.as_str());
-            for id in chunk {
-                q = q.bind(id.to_string());
-            }
+            let mut binds = vec![Bind::Text(tenant.clone())];
+            binds.extend(chunk.iter().map(|id| Bind::Text(id.to_string())));
             out.extend(
-                self.fetch_map(q, |row| Ok((id(row, "id")?, id(row, "device_id")?)))
-                    .await?,
+                self.fetch_packed(&sql, binds, &["id", "device_id"], |row| {
+                    Ok((id(row, "id")?, id(row, "device_id")?))
+                })
+                .await?,
             );
         }
         Ok(out)
