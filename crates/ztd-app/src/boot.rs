@@ -1,7 +1,7 @@
 //! The device side of the service: a device presents its hardware hash at first boot and receives its
 //! provisioning plan; and the offline profile file for Autopilot for existing devices.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -96,6 +96,8 @@ pub enum BootOutcome {
     /// word for word, whether the serial is unknown, registered in some tenant to other hardware, or
     /// presented without proof: a stranger learns nothing from it.
     NotRegistered { reason: String },
+    /// A proven device over its rate limit: nothing was recorded; the server answers 429.
+    Deferred,
 }
 
 impl BootOutcome {
@@ -129,7 +131,7 @@ struct CachedView {
     /// [`Store::write_version`](ztd_store::Store::write_version) when the view was read.
     version: u64,
     loaded_at: Timestamp,
-    /// `None`: no registration holds the identity key.
+    /// Always `Some` (unknown keys are not cached).
     view: Option<Arc<BootView>>,
 }
 
@@ -164,6 +166,17 @@ impl App {
     /// A device presents its hardware hash. A registered device that proves its hardware gets its plan and
     /// the contact is noted; anything else is told to continue normal setup (see `docs/device-api.md`).
     pub async fn device_boot(&self, hardware_hash: &str) -> AppResult<BootOutcome> {
+        self.device_boot_admitted(hardware_hash, |_| true).await
+    }
+
+    /// [`App::device_boot`], asking `admit` (a per-device rate limit) once the device has proved itself and
+    /// before anything is recorded: a device that is not admitted gets [`BootOutcome::Deferred`] and its
+    /// contact is not noted.
+    pub async fn device_boot_admitted(
+        &self,
+        hardware_hash: &str,
+        admit: impl FnOnce(Ztdid) -> bool,
+    ) -> AppResult<BootOutcome> {
         let hash = HardwareHash::from_base64(hardware_hash).map_err(|err| {
             AppError::invalid(
                 "hardwareHash",
@@ -204,6 +217,9 @@ impl App {
                 Ok(BootOutcome::not_registered())
             }
             BootPresentation::Genuine => {
+                if !admit(device.ztdid) {
+                    return Ok(BootOutcome::Deferred);
+                }
                 // The registered board is back: a flag raised by a replacement no longer holds.
                 self.set_remediation(
                     device,
@@ -243,7 +259,11 @@ impl App {
                 }
             }
         }
-        let view = self.load_boot_view(key).await?.map(Arc::new);
+        let Some(view) = self.load_boot_view(key).await?.map(Arc::new) else {
+            // Unknown keys are not cached: a sweep of guessed serials must not evict real devices.
+            return Ok(None);
+        };
+        let view = Some(view);
         if let Ok(mut cache) = self.boot.cache.write() {
             if cache.len() >= BOOT_CACHE_CAPACITY {
                 cache.clear();
@@ -262,7 +282,7 @@ impl App {
 
     async fn load_boot_view(&self, key: &str) -> AppResult<Option<BootView>> {
         let mut tx = self.store.begin_read().await?;
-        let Some(device) = tx
+        let Some(mut device) = tx
             .find_devices_by_identity_keys(&[key.to_string()])
             .await?
             .into_iter()
@@ -270,6 +290,8 @@ impl App {
         else {
             return Ok(None);
         };
+        // The plan never shows the hash; a cached view without it is a tenth of the size.
+        device.hardware_hash = String::new();
         let tenant_id = device.tenant_id;
         let tenant = tx
             .get_tenant(tenant_id)
@@ -393,9 +415,25 @@ impl App {
         if pending.is_empty() {
             return Ok(0);
         }
-        let mut by_tenant: HashMap<TenantId, Vec<_>> = HashMap::new();
+        match self.write_contacts(&pending).await {
+            Ok(()) => Ok(pending.len()),
+            Err(err) => {
+                // Keep them for the next flush; a note made since is newer and wins.
+                if let Ok(mut log) = self.boot.contacts.lock() {
+                    for (ztdid, contact) in pending {
+                        log.pending.entry(ztdid).or_insert(contact);
+                    }
+                }
+                Err(err)
+            }
+        }
+    }
+
+    async fn write_contacts(&self, pending: &HashMap<Ztdid, PendingContact>) -> AppResult<()> {
+        // Tenants in a fixed order, so two nodes flushing the same tenants take their locks alike.
+        let mut by_tenant: BTreeMap<TenantId, Vec<_>> = BTreeMap::new();
         let mut events = Vec::new();
-        for (ztdid, contact) in &pending {
+        for (ztdid, contact) in pending {
             by_tenant.entry(contact.tenant).or_default().push((
                 *ztdid,
                 contact.at,
@@ -405,14 +443,23 @@ impl App {
                 events.push(self.event(contact.tenant, "device.contacted", ztdid, data.clone()));
             }
         }
+        let changes_state = pending
+            .values()
+            .any(|c| c.event.is_some() || c.assignment.is_some());
         let mut tx = self.store.begin().await?;
         for (tenant, contacts) in &by_tenant {
             tx.record_contacts(*tenant, contacts).await?;
         }
         tx.append_events(&events).await?;
-        // No plan depends on contact times or assignment status: the boot cache stays valid.
-        tx.commit_untracked().await?;
-        Ok(pending.len())
+        if changes_state {
+            // Cached views hold the old contact and assignment state, which decide the next boot's event:
+            // a tracked commit makes them stale.
+            tx.commit().await?;
+        } else {
+            // Only contact times moved; no cached decision depends on them.
+            tx.commit_untracked().await?;
+        }
+        Ok(())
     }
 
     /// Runs the contact recorder until the task is aborted: boots then note contacts in memory and this

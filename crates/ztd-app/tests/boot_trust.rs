@@ -4,8 +4,11 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use ztd_app::{App, BootOutcome, ImportRow, SystemClock};
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use ztd_app::{App, BootOutcome, Clock, ImportRow, SystemClock};
 use ztd_core::device::RemediationState;
+use ztd_core::Timestamp;
 use ztd_core::{TenantId, Ztdid};
 use ztd_hwhash::{DeviceDescription, HardwareHash};
 
@@ -229,4 +232,39 @@ async fn with_a_recorder_running_contacts_are_written_in_batches() {
         assert!(written, "the recorder never wrote the contact");
     })
     .await;
+}
+
+/// A clock the test moves.
+struct ManualClock(AtomicI64);
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.0.load(Ordering::SeqCst))
+    }
+}
+
+#[tokio::test]
+async fn boots_minutes_apart_record_the_time_again_but_not_another_first_contact() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock(AtomicI64::new(1_800_000_000_000)));
+    let app = App::new(
+        ztd_store::scratch::sqlite_in(dir.path()).await.unwrap(),
+        clock.clone(),
+        Box::new(ztd_core::RandomIds),
+    );
+    let (tenant, ztdid) = registered(&app, "TRUST-0006").await;
+    let hash = encode(&description("TRUST-0006"));
+    for minute in 0..5 {
+        clock.0.fetch_add(120_000, Ordering::SeqCst);
+        let outcome = app.device_boot(&hash).await.unwrap();
+        assert!(matches!(outcome, BootOutcome::Registered(_)), "{minute}");
+        let device = app.device(tenant, ztdid).await.unwrap();
+        assert_eq!(device.last_contacted_at, Some(clock.now()), "{minute}");
+    }
+    let kinds = events(&app, tenant, ztdid).await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "device.contacted").count(),
+        1,
+        "{kinds:?}"
+    );
 }

@@ -77,31 +77,47 @@ pub enum BootPresentation {
     Unproven,
 }
 
+/// SMBIOS UUIDs that firmware ships as placeholders on many boards: they identify nothing.
+const PLACEHOLDER_UUIDS: &[&str] = &[
+    "00000000-0000-0000-0000-000000000000",
+    "ffffffff-ffff-ffff-ffff-ffffffffffff",
+    "03000200-0400-0500-0006-000700080009",
+];
+
 /// Classifies a boot presentation against the registration with the same identity key.
+///
+/// The TPM endorsement key is the strongest identity (it never leaves the device; its hash is only in the
+/// registration's hash): when the registration holds one, it must match. Only a registration without one is
+/// proven by the SMBIOS UUID (which PXE boot broadcasts, so it is weaker). A replaced board is recognised
+/// only with the registration's disk serial, never with MAC addresses, which anyone on the network sees.
 pub fn verify_presentation(
     registered: &HardwareKeys,
     presented: &HardwareKeys,
 ) -> BootPresentation {
-    let same = |a: &Option<String>, b: &Option<String>| match (a, b) {
-        (Some(a), Some(b)) if !a.trim().is_empty() && !b.trim().is_empty() => {
-            Some(a.trim().eq_ignore_ascii_case(b.trim()))
-        }
+    fn known(value: &Option<String>) -> Option<&str> {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .filter(|v| !PLACEHOLDER_UUIDS.iter().any(|p| p.eq_ignore_ascii_case(v)))
+    }
+    let same = |a: &Option<String>, b: &Option<String>| match (known(a), known(b)) {
+        (Some(a), Some(b)) => Some(a.eq_ignore_ascii_case(b)),
         _ => None,
     };
     let uuid = same(&registered.smbios_uuid, &presented.smbios_uuid);
     let ek = same(&registered.tpm_ek_pub_hash, &presented.tpm_ek_pub_hash);
-    if uuid == Some(true) || ek == Some(true) {
+    let genuine = if known(&registered.tpm_ek_pub_hash).is_some() {
+        ek == Some(true)
+    } else {
+        uuid == Some(true)
+    };
+    if genuine {
         return BootPresentation::Genuine;
     }
     let board_differs = uuid == Some(false) || ek == Some(false);
     let disk = same(&registered.disk_serial, &presented.disk_serial) == Some(true);
-    let nic = registered.mac_addresses.iter().any(|mac| {
-        presented
-            .mac_addresses
-            .iter()
-            .any(|p| !mac.is_empty() && p.eq_ignore_ascii_case(mac))
-    });
-    if board_differs && (disk || nic) {
+    if board_differs && disk {
         BootPresentation::BoardReplaced
     } else {
         BootPresentation::Unproven
@@ -292,10 +308,12 @@ mod tests {
         let registered = keys(Some("U1"), Some("E1"), "D1");
         let cases = [
             (keys(Some("u1"), Some("E1"), "D1"), Genuine),
-            (keys(Some("U1"), None, "other"), Genuine),
             (keys(None, Some("E1"), "other"), Genuine),
             // A disk swap keeps the board.
             (keys(Some("U1"), Some("E1"), "D2"), Genuine),
+            // With an EK registered, the UUID alone (which PXE broadcasts) proves nothing.
+            (keys(Some("U1"), None, "other"), Unproven),
+            (keys(Some("U1"), Some("E9"), "other"), Unproven),
             // A new board, same disk: the registered device, repaired.
             (keys(Some("U2"), Some("E2"), "D1"), BoardReplaced),
             // Serial and manufacturer only (what a stranger can guess): nothing proven, nothing raised.
@@ -312,17 +330,29 @@ mod tests {
                 "{presented:?}"
             );
         }
+        // Without an EK, the UUID proves the device, unless it is a firmware placeholder.
+        let no_tpm = keys(Some("U1"), None, "D1");
+        assert_eq!(
+            verify_presentation(&no_tpm, &keys(Some("U1"), None, "")),
+            Genuine
+        );
+        let placeholder = keys(Some("03000200-0400-0500-0006-000700080009"), None, "D1");
+        assert_eq!(
+            verify_presentation(&placeholder, &placeholder.clone()),
+            Unproven
+        );
         // A registration without board identifiers cannot be proven by anything presented.
         let weak = keys(None, None, "D1");
         assert_eq!(
             verify_presentation(&weak, &keys(Some("U1"), Some("E1"), "D1")),
             Unproven
         );
+        // MAC addresses are visible on the network: they never corroborate a board replacement.
         let mut with_nic = keys(Some("U1"), None, "");
         with_nic.mac_addresses = vec!["00:11:22:33:44:55".into()];
         let mut repaired = keys(Some("U2"), None, "");
         repaired.mac_addresses = vec!["00:11:22:33:44:55".into()];
-        assert_eq!(verify_presentation(&with_nic, &repaired), BoardReplaced);
+        assert_eq!(verify_presentation(&with_nic, &repaired), Unproven);
     }
 
     fn request(k: HardwareKeys) -> RegistrationRequest {

@@ -74,6 +74,22 @@ fn checked<K: std::hash::Hash + Eq + Clone>(
         .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
 }
 
+/// The per-source key: an IPv4 address, or an IPv6 address's /64 (one host usually owns a whole /64, so
+/// keying by full address would give it unlimited buckets).
+fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(segments.into())
+            }
+        },
+        v4 => v4,
+    }
+}
+
 /// The device routes, with their limits.
 pub fn routes(config: &DeviceApiConfig) -> Router<AppState> {
     let limits = Limits {
@@ -122,7 +138,7 @@ async fn boot(
     let source = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+        .map(|ConnectInfo(addr)| source_key(addr.ip()));
     if let Some(ip) = source {
         if let Err(wait) = checked(&limits.per_source, &ip) {
             return too_many(wait);
@@ -146,13 +162,21 @@ async fn boot(
             .into_response()
         }
     };
-    match state.app.device_boot(&body.hardware_hash).await {
-        Ok(BootOutcome::Registered(plan)) => {
-            if let Err(wait) = checked(&limits.per_device, &plan.ztdid) {
-                return too_many(wait);
-            }
-            (StatusCode::OK, Json(BootOutcome::Registered(plan))).into_response()
+    let mut wait = None;
+    let admit = |ztdid: Ztdid| match checked(&limits.per_device, &ztdid) {
+        Ok(()) => true,
+        Err(retry_after) => {
+            wait = Some(retry_after);
+            false
         }
+    };
+    match state
+        .app
+        .device_boot_admitted(&body.hardware_hash, admit)
+        .await
+    {
+        Ok(outcome @ BootOutcome::Registered(_)) => (StatusCode::OK, Json(outcome)).into_response(),
+        Ok(BootOutcome::Deferred) => too_many(wait.unwrap_or(Duration::from_secs(1))),
         Ok(outcome @ BootOutcome::NotRegistered { .. }) => {
             (StatusCode::NOT_FOUND, Json(outcome)).into_response()
         }

@@ -272,8 +272,10 @@ impl Tx {
         Ok(())
     }
 
-    /// Records boot contacts in one statement per chunk: the last contact time of each device, and its
-    /// assignment state where the contact changed it (`None` keeps the stored one).
+    /// Records boot contacts in one statement per chunk. Each device's last contact time moves forward
+    /// only. Where the contact delivered a profile (`Some(state)`), the delivered profile and status are
+    /// written only if the stored intended profile is still the one delivered: a retargeting committed
+    /// since the boot read its plan is never overwritten.
     pub async fn record_contacts(
         &mut self,
         tenant: TenantId,
@@ -283,16 +285,21 @@ impl Tx {
         let backend = self.backend();
         let mut contacts: Vec<_> = contacts.iter().collect();
         contacts.sort_unstable_by_key(|(ztdid, _, _)| *ztdid);
-        for chunk in contacts.chunks(self.rows_per_statement(6, 1)) {
+        for chunk in contacts.chunks(self.rows_per_statement(5, 1)) {
             let sql = format!(
-                "WITH v (ztdid, at, changed, delivered, status, assigned_at) AS (VALUES {}) \
-                 UPDATE devices SET last_contacted_at = v.at, \
-                 delivered_profile_id = CASE WHEN v.changed = 1 THEN v.delivered ELSE devices.delivered_profile_id END, \
-                 assignment_status = CASE WHEN v.changed = 1 THEN v.status ELSE devices.assignment_status END, \
-                 assigned_at = CASE WHEN v.changed = 1 THEN v.assigned_at ELSE devices.assigned_at END \
+                "WITH v (ztdid, at, changed, delivered, status) AS (VALUES {}) \
+                 UPDATE devices SET \
+                 last_contacted_at = CASE WHEN devices.last_contacted_at IS NULL \
+                   OR devices.last_contacted_at < v.at THEN v.at ELSE devices.last_contacted_at END, \
+                 delivered_profile_id = CASE WHEN v.changed = 1 AND ({still}) \
+                   THEN v.delivered ELSE devices.delivered_profile_id END, \
+                 assignment_status = CASE WHEN v.changed = 1 AND ({still}) \
+                   THEN v.status ELSE devices.assignment_status END \
                  FROM v WHERE devices.tenant_id = {} AND devices.ztdid = v.ztdid",
-                placeholders(backend, 1, chunk.len(), 6),
-                param(backend, chunk.len() * 6 + 1),
+                placeholders(backend, 1, chunk.len(), 5),
+                param(backend, chunk.len() * 5 + 1),
+                still = "devices.intended_profile_id = v.delivered \
+                   OR (devices.intended_profile_id IS NULL AND v.delivered IS NULL)",
             );
             let mut q = sqlx::query(&sql);
             for (ztdid, at, state) in chunk.iter().copied() {
@@ -301,13 +308,8 @@ impl Tx {
                     Some(s) => q
                         .bind(1_i64)
                         .bind(s.delivered_profile_id.map(|p| p.to_string()))
-                        .bind(s.status.as_str())
-                        .bind(s.assigned_at.map(|t| t.0)),
-                    None => q
-                        .bind(0_i64)
-                        .bind(None::<String>)
-                        .bind("")
-                        .bind(None::<i64>),
+                        .bind(s.status.as_str()),
+                    None => q.bind(0_i64).bind(None::<String>).bind(""),
                 };
             }
             self.execute(q.bind(tenant.as_str())).await?;
