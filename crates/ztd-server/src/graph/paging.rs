@@ -149,6 +149,13 @@ pub(crate) async fn page_within<S: Source>(
             break;
         }
     }
+    if resume_after.is_some() && matched.len() < query.skip {
+        // The next page would not know how much of `$skip` is left (nextLinks drop `$skip`).
+        return Err(too_expensive(&format!(
+            "examine too much to skip {} results with this filter; page with the nextLink instead of $skip",
+            query.skip
+        )));
+    }
     let more = matched.len() > query.skip + top;
     let rows: Vec<Row<S::Item>> = matched.into_iter().skip(query.skip).take(top).collect();
     let next = if more {
@@ -321,6 +328,21 @@ mod tests {
         let (bounded, pages_bounded) = follow(filter, 300, 20).await;
         assert_eq!(bounded, all);
         assert!(pages_bounded > pages_unbounded, "{pages_bounded}");
+    }
+
+    #[tokio::test]
+    async fn a_skip_that_a_short_page_cannot_finish_is_refused_not_lost() {
+        let query =
+            QueryOptions::parse(Some("$filter=tag eq 'a' and n ge 0&$skip=50&$top=5")).unwrap();
+        let mut source = VecSource::new(rows(300));
+        let err = page_within(&query, &mut source, 20).await.err().unwrap();
+        assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST);
+        let mut source = VecSource::new(rows(300));
+        let page = page_within(&query, &mut source, REQUEST_WORK)
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!(page.rows.first().map(|r| r.id.as_str()), Some("0150"));
     }
 
     #[tokio::test]

@@ -94,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                             text(&d["id"]),
                             text(&d["groupTag"]),
                             text(&d["deploymentProfileAssignmentStatus"]),
-                            text(&d["lastContactedDateTime"]),
+                            contact_time(&d["lastContactedDateTime"]),
                         ]);
                     }
                     println!("{table}");
@@ -160,6 +160,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+/// Graph's "never" (the minimum date `0001-01-01T00:00:00Z`) reads as `never` in the human table; the JSON
+/// output keeps Graph's value.
+fn contact_time(value: &Value) -> String {
+    match value.as_str() {
+        Some(at) if at.starts_with("0001-01-01") => "never".to_string(),
+        _ => text(value),
+    }
 }
 
 fn text(value: &Value) -> String {
@@ -249,4 +258,20 @@ fn print_explanation(e: &Value) {
         );
     }
     println!("ESP: {}", text(&e["esp"]["reason"]));
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::contact_time;
+
+    #[test]
+    fn a_device_never_contacted_reads_never_in_the_table() {
+        assert_eq!(contact_time(&json!("0001-01-01T00:00:00Z")), "never");
+        assert_eq!(
+            contact_time(&json!("2026-11-30T10:00:00Z")),
+            "2026-11-30T10:00:00Z"
+        );
+    }
 }
