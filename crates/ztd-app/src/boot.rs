@@ -131,8 +131,8 @@ struct CachedView {
     /// [`Store::write_version`](ztd_store::Store::write_version) when the view was read.
     version: u64,
     loaded_at: Timestamp,
-    /// Always `Some` (unknown keys are not cached).
-    view: Option<Arc<BootView>>,
+    /// Only registrations are cached, never unknown keys.
+    view: Arc<BootView>,
 }
 
 /// A contact to write: noted by a boot, written by the recorder in one transaction with the others.
@@ -255,7 +255,7 @@ impl App {
             if let Some(hit) = cache.get(key) {
                 let fresh = ttl.is_none_or(|ttl| now.0.saturating_sub(hit.loaded_at.0) < ttl);
                 if hit.version == version && fresh {
-                    return Ok(hit.view.clone());
+                    return Ok(Some(hit.view.clone()));
                 }
             }
         }
@@ -263,7 +263,6 @@ impl App {
             // Unknown keys are not cached: a sweep of guessed serials must not evict real devices.
             return Ok(None);
         };
-        let view = Some(view);
         if let Ok(mut cache) = self.boot.cache.write() {
             if cache.len() >= BOOT_CACHE_CAPACITY {
                 cache.clear();
@@ -273,11 +272,11 @@ impl App {
                 CachedView {
                     version,
                     loaded_at: now,
-                    view: view.clone(),
+                    view: Arc::clone(&view),
                 },
             );
         }
-        Ok(view)
+        Ok(Some(view))
     }
 
     async fn load_boot_view(&self, key: &str) -> AppResult<Option<BootView>> {

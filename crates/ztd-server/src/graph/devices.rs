@@ -182,12 +182,7 @@ impl Source for DeviceSource {
         after: Option<&str>,
         limit: usize,
     ) -> ApiResult<Vec<Row<AutopilotDevice>>> {
-        let after = match after {
-            Some(text) => Some(Ztdid::parse(text).ok_or_else(|| {
-                ApiError::bad_request("The $skiptoken is not valid for this request.")
-            })?),
-            None => None,
-        };
+        let after = paging::resume_key(after, Ztdid::parse)?;
         let query = DeviceQuery {
             serial_contains: self.serial_contains.clone(),
             after,

@@ -150,12 +150,7 @@ impl Source for DirectorySource {
     type Item = ();
 
     async fn chunk(&mut self, after: Option<&str>, limit: usize) -> ApiResult<Vec<Row<()>>> {
-        let after = match after {
-            Some(text) => Some(DirectoryObjectId::parse(text).ok_or_else(|| {
-                ApiError::bad_request("The $skiptoken is not valid for this request.")
-            })?),
-            None => None,
-        };
+        let after = paging::resume_key(after, DirectoryObjectId::parse)?;
         let query = DirectoryQuery {
             device_id: self.device_id,
             display_name: self.display_name.clone(),
@@ -574,12 +569,7 @@ impl Source for MemberSource<'_> {
     type Item = ();
 
     async fn chunk(&mut self, after: Option<&str>, limit: usize) -> ApiResult<Vec<Row<()>>> {
-        let after = match after {
-            Some(text) => Some(DirectoryObjectId::parse(text).ok_or_else(|| {
-                ApiError::bad_request("The $skiptoken is not valid for this request.")
-            })?),
-            None => None,
-        };
+        let after = paging::resume_key(after, DirectoryObjectId::parse)?;
         let members = self
             .state
             .app

@@ -33,6 +33,21 @@ pub(crate) trait Source {
         -> ApiResult<Vec<Row<Self::Item>>>;
 }
 
+/// The key a chunk resumes after, parsed as the collection's id type: a `$skiptoken` naming anything else
+/// is Graph's 400.
+pub(crate) fn resume_key<T>(
+    after: Option<&str>,
+    parse: impl Fn(&str) -> Option<T>,
+) -> ApiResult<Option<T>> {
+    after
+        .map(|text| {
+            parse(text).ok_or_else(|| {
+                crate::error::ApiError::bad_request("The $skiptoken is not valid for this request.")
+            })
+        })
+        .transpose()
+}
+
 /// A collection already in memory (small ones: profiles, groups, ESPs, events...).
 pub struct VecSource<T> {
     rows: Vec<Row<T>>,

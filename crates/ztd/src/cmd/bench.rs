@@ -71,30 +71,7 @@ enum BenchCommand {
     /// start writes them) holding a fleet for HTTP load tests (`bench/http.sh`): devices with generated hashes,
     /// three dynamic groups on `[OrderId]` (small, mid, all), a profile assigned to the all-devices group; and,
     /// beside them, boot request bodies of registered devices, device ids and `bench-seed.json` (group ids).
-    Seed {
-        /// Directory to create; it must not hold a database yet.
-        #[arg(long)]
-        data_dir: std::path::PathBuf,
-        /// Registered devices (all in the "all" group).
-        #[arg(long, default_value_t = 100_000)]
-        devices: usize,
-        /// Members of the small group (group tag M-SMALL).
-        #[arg(long, default_value_t = 100)]
-        small: usize,
-        /// Members of the mid group (group tags M-SMALL and M-MID).
-        #[arg(long, default_value_t = 25_000)]
-        mid: usize,
-        /// Boot request bodies to write (`{"hardwareHash":"..."}`, one per line), of devices spread over the
-        /// fleet; the same number of device ids.
-        #[arg(long, default_value_t = 1_000)]
-        boot_bodies: usize,
-        /// Name of the tenant.
-        #[arg(long, default_value = "Bench")]
-        tenant_name: String,
-        /// Default domain of the tenant.
-        #[arg(long, default_value = "bench.example")]
-        tenant_domain: String,
-    },
+    Seed(SeedPlan),
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum, Serialize)]
@@ -145,24 +122,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .try_init();
     }
     match args.command {
-        BenchCommand::Seed {
-            data_dir,
-            devices,
-            small,
-            mid,
-            boot_bodies,
-            tenant_name,
-            tenant_domain,
-        } => {
-            let seeded = super::client::runtime()?.block_on(bench_seed(SeedPlan {
-                data_dir,
-                devices,
-                small,
-                mid,
-                boot_bodies,
-                tenant_name,
-                tenant_domain,
-            }))?;
+        BenchCommand::Seed(plan) => {
+            let seeded = super::client::runtime()?.block_on(bench_seed(plan))?;
             println!("{}", serde_json::to_string_pretty(&seeded)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -558,13 +519,30 @@ async fn serve_on_loopback(
     Ok((client, serving))
 }
 
+/// What `ztd bench seed` creates.
+#[derive(Debug, clap::Args)]
 struct SeedPlan {
+    /// Directory to create; it must not hold a database yet.
+    #[arg(long)]
     data_dir: std::path::PathBuf,
+    /// Registered devices (all in the "all" group).
+    #[arg(long, default_value_t = 100_000)]
     devices: usize,
+    /// Members of the small group (group tag M-SMALL).
+    #[arg(long, default_value_t = 100)]
     small: usize,
+    /// Members of the mid group (group tags M-SMALL and M-MID).
+    #[arg(long, default_value_t = 25_000)]
     mid: usize,
+    /// Boot request bodies to write (`{"hardwareHash":"..."}`, one per line), of devices spread over the
+    /// fleet; the same number of device ids.
+    #[arg(long, default_value_t = 1_000)]
     boot_bodies: usize,
+    /// Name of the tenant.
+    #[arg(long, default_value = "Bench")]
     tenant_name: String,
+    /// Default domain of the tenant.
+    #[arg(long, default_value = "bench.example")]
     tenant_domain: String,
 }
 
@@ -651,20 +629,6 @@ fn seed_rows(range: std::ops::Range<usize>, small: usize, mid: usize) -> Vec<ztd
     })
 }
 
-/// The credentials file as `ztd serve` writes it on first start (owner-only on Unix).
-fn write_seed_credentials(
-    path: &std::path::Path,
-    credentials: &super::client::CredentialsFile,
-) -> anyhow::Result<()> {
-    let bytes = serde_json::to_vec_pretty(credentials)?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    std::io::Write::write_all(&mut options.open(path)?, &bytes)?;
-    Ok(())
-}
-
 async fn bench_seed(plan: SeedPlan) -> anyhow::Result<Seeded> {
     use anyhow::Context;
     use std::io::Write;
@@ -704,7 +668,7 @@ async fn bench_seed(plan: SeedPlan) -> anyhow::Result<Seeded> {
         .await?
         .context("the new database already has a tenant")?;
     let tenant = first.tenant.id;
-    write_seed_credentials(
+    super::serve::write_credentials(
         &data_dir.join("credentials.json"),
         &super::client::CredentialsFile {
             tenant_id: tenant.to_string(),

@@ -67,7 +67,11 @@ fn init_logging(json: bool) {
     }
 }
 
-fn write_credentials(path: &std::path::Path, credentials: &CredentialsFile) -> anyhow::Result<()> {
+/// Writes `credentials.json` (owner-only on Unix), as first start does; `ztd bench seed` writes the same file.
+pub(crate) fn write_credentials(
+    path: &std::path::Path,
+    credentials: &CredentialsFile,
+) -> anyhow::Result<()> {
     let bytes = serde_json::to_vec_pretty(credentials)?;
     #[cfg(unix)]
     {
