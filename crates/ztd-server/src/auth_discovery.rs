@@ -64,3 +64,23 @@ pub async fn instance_discovery(uri: Uri, headers: HeaderMap) -> Json<Value> {
         "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_authority_of_an_http2_request_keeps_its_port() {
+        // HTTP/2 carries the host in `:authority` (the URI), not in a Host header.
+        let uri: Uri = "http://127.0.0.1:8950/tenant/v2.0/.well-known/openid-configuration"
+            .parse()
+            .unwrap();
+        assert_eq!(root(&uri, &HeaderMap::new()), "https://127.0.0.1:8950");
+        // HTTP/1.1: only the Host header.
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, "ztd.lab:9443".parse().unwrap());
+        headers.insert("x-forwarded-proto", "http".parse().unwrap());
+        let uri: Uri = "/tenant/v2.0/.well-known/openid-configuration".parse().unwrap();
+        assert_eq!(root(&uri, &headers), "http://ztd.lab:9443");
+    }
+}

@@ -1,6 +1,8 @@
 //! How the `ztd` CLI connects: retries of 503/429 answers (against a scripted loopback peer), and HTTPS to a
 //! server whose certificate comes from a private CA (a real `ztd_server::serve` with TLS).
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -10,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use ztd_app::App;
-use ztd_server::{AppState, TlsFiles, TokenIssuer};
+
+use ztd_server::TlsFiles;
 
 /// A `ztd` command with no server, credentials or CA from the environment of the test run.
 fn ztd(args: &[&str]) -> Command {
@@ -272,20 +274,8 @@ async fn a_tls_server_with_a_private_ca_is_reached_with_ca_cert_or_ssl_cert_file
     let dir = tempfile::tempdir().unwrap();
     let (ca_pem, tls) = private_ca(dir.path());
     let store = ztd_store::scratch::sqlite_in(dir.path()).await.unwrap();
-    let app = App::with_defaults(store);
-    let first = app
-        .bootstrap("TLS", "tls.example")
-        .await
-        .unwrap()
-        .expect("first start");
-    let key = app.token_signing_key().await.unwrap();
-    let state = AppState {
-        app: app.clone(),
-        tokens: Arc::new(TokenIssuer::new(&key)),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("https://{}", listener.local_addr().unwrap());
-    tokio::spawn(ztd_server::serve(listener, state, Some(tls)));
+    let common::Served { base, first, .. } =
+        common::serve(store, "TLS", "tls.example", Some(tls)).await;
     let command = |extra: &[&str]| {
         let mut args = vec!["device", "list", "--json"];
         args.extend_from_slice(extra);

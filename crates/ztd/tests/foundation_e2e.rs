@@ -2,16 +2,16 @@
 //! `[OrderId]`, a profile assigned to it, a device booting through the device API and receiving its name and
 //! OOBE bitmask; then a group-tag change moving it to another profile.
 
+mod common;
+
 use std::io::Write;
 use std::process::Command;
-use std::sync::Arc;
 
 use serde_json::Value;
 use ztd_app::demo::{profile_draft, synthetic_hash};
 use ztd_app::{App, NewGroup};
 use ztd_core::profile::{AssignmentTarget, DeviceUsageType, JoinType};
 use ztd_formats::hash_csv::{write_hash_csv, CsvDialect, CsvEncoding, HashCsvRow};
-use ztd_server::{AppState, TokenIssuer};
 use ztd_store::Store;
 
 struct Running {
@@ -52,20 +52,8 @@ impl Cli {
 }
 
 async fn start(store: Store) -> Running {
-    let app = App::with_defaults(store);
-    let first = app
-        .bootstrap("E2E", "e2e.example")
-        .await
-        .unwrap()
-        .expect("first start");
-    let key = app.token_signing_key().await.unwrap();
-    let state = AppState {
-        app: app.clone(),
-        tokens: Arc::new(TokenIssuer::new(&key)),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(ztd_server::serve(listener, state, None));
+    let common::Served { base, app, first } =
+        common::serve(store, "E2E", "e2e.example", None).await;
     let cli = Cli {
         base: base.clone(),
         tenant: first.tenant.id.to_string(),
@@ -286,4 +274,23 @@ async fn csv_to_first_boot_on_postgres() {
         .unwrap();
     scenario(scratch.store.clone()).await;
     scratch.drop_schema().await.unwrap();
+}
+
+#[test]
+fn serve_on_a_port_in_use_fails_before_creating_a_tenant() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let output = Command::new(env!("CARGO_BIN_EXE_ztd"))
+        .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("run ztd serve");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot listen"), "{stderr}");
+    assert!(!stderr.contains("client secret"), "{stderr}");
+    assert!(!data.join("credentials.json").exists());
+    assert!(!data.join("ztd.db").exists());
 }

@@ -2,15 +2,14 @@
 //! others register, batches stay under the server's body limit, a very long serial prints, a file error is
 //! reported as JSON; and the CLI finds the server in the credentials file.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::Arc;
 
 use serde_json::Value;
 use ztd_app::demo::synthetic_hash;
-use ztd_app::App;
-use ztd_server::{AppState, TokenIssuer};
 
 struct Running {
     base: String,
@@ -23,25 +22,12 @@ struct Running {
 async fn start() -> Running {
     let dir = tempfile::tempdir().unwrap();
     let store = ztd_store::scratch::sqlite_in(dir.path()).await.unwrap();
-    let app = App::with_defaults(store);
-    let first = app
-        .bootstrap("Hardening", "hardening.example")
-        .await
-        .unwrap()
-        .expect("first start");
-    let key = app.token_signing_key().await.unwrap();
-    let state = AppState {
-        app: app.clone(),
-        tokens: Arc::new(TokenIssuer::new(&key)),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(ztd_server::serve(listener, state, None));
+    let served = common::serve(store, "Hardening", "hardening.example", None).await;
     Running {
-        base,
-        tenant: first.tenant.id.to_string(),
-        client_id: first.client_id,
-        client_secret: first.client_secret,
+        base: served.base,
+        tenant: served.first.tenant.id.to_string(),
+        client_id: served.first.client_id,
+        client_secret: served.first.client_secret,
         _dir: dir,
     }
 }
