@@ -74,20 +74,5 @@ impl OdataError {
 
 pub type OdataResult<T> = Result<T, OdataError>;
 
-/// A short, printable excerpt of request input for error messages: control characters escaped, at most
-/// `max` characters, so an error never echoes a whole hostile input.
-pub fn excerpt(text: &str, max: usize) -> String {
-    let mut out = String::new();
-    for (i, c) in text.chars().enumerate() {
-        if i == max {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+/// A short, printable excerpt of request input for error messages (the project's one implementation).
+pub(crate) use ztd_formats::excerpt_chars as excerpt;

@@ -260,7 +260,7 @@ pub async fn token(
                 500011,
                 &format!(
                     "The resource principal named {} was not found in the tenant. ztd issues tokens for Microsoft Graph (https://graph.microsoft.com/.default).",
-                    ztd_odata::excerpt(unknown, 120)
+                    ztd_formats::excerpt_chars(unknown, 120)
                 ),
             );
         }

@@ -80,7 +80,9 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, "ztd.lab:9443".parse().unwrap());
         headers.insert("x-forwarded-proto", "http".parse().unwrap());
-        let uri: Uri = "/tenant/v2.0/.well-known/openid-configuration".parse().unwrap();
+        let uri: Uri = "/tenant/v2.0/.well-known/openid-configuration"
+            .parse()
+            .unwrap();
         assert_eq!(root(&uri, &headers), "http://ztd.lab:9443");
     }
 }

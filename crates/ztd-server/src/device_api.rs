@@ -146,19 +146,14 @@ async fn boot(
     }
     let Json(body) = match Json::<BootRequest>::from_request(request, &()).await {
         Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestEntityTooLarge",
-                format!("A boot request is at most {MAX_BOOT_BODY} bytes."),
-            )
-            .into_response()
-        }
         Err(rejection) => {
-            return ApiError::bad_request(format!(
-                "The body must be {{\"hardwareHash\": \"<base64>\"}}: {}",
-                ztd_odata::excerpt(&rejection.body_text(), 200)
-            ))
+            return ApiError::body_rejected(
+                rejection.status(),
+                format!(
+                    "The body must be {{\"hardwareHash\": \"<base64>\"}} of at most {MAX_BOOT_BODY} bytes: {}",
+                    ztd_formats::excerpt_chars(&rejection.body_text(), 200)
+                ),
+            )
             .into_response()
         }
     };

@@ -43,6 +43,17 @@ impl ApiError {
         )
     }
 
+    /// A request body that could not be read or parsed, with the rejection's status: 413
+    /// `RequestEntityTooLarge` past the route's limit, otherwise `BadRequest` (400, 415 or 422).
+    pub fn body_rejected(status: StatusCode, message: impl Into<String>) -> Self {
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "RequestEntityTooLarge"
+        } else {
+            "BadRequest"
+        };
+        Self::new(status, code, message)
+    }
+
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,

@@ -62,16 +62,11 @@ async fn import(
     caller.require(SERVICE_CONFIG, Access::Write)?;
     // Body errors in the same error shape as every other answer (413 for an oversized batch).
     let Json(request) = body.map_err(|rejection| {
-        ApiError::new(
+        ApiError::body_rejected(
             rejection.status(),
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                "RequestEntityTooLarge"
-            } else {
-                "BadRequest"
-            },
             format!(
                 "The import body is not valid: {}",
-                ztd_odata::excerpt(&rejection.body_text(), 300)
+                ztd_formats::excerpt_chars(&rejection.body_text(), 300)
             ),
         )
     })?;

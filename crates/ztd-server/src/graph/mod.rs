@@ -255,15 +255,10 @@ impl<S: Send + Sync> FromRequest<S> for GraphBody {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "RequestEntityTooLarge",
-                    "The request body is larger than this route accepts.",
-                )
-            } else {
-                ApiError::bad_request(format!("The request body could not be read: {e}"))
-            }
+            ApiError::body_rejected(
+                e.status(),
+                format!("The request body could not be read: {}", e.body_text()),
+            )
         })?;
         body::parse_relaxed(&bytes).map(GraphBody)
     }
