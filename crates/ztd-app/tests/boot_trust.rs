@@ -268,3 +268,43 @@ async fn boots_minutes_apart_record_the_time_again_but_not_another_first_contact
         "{kinds:?}"
     );
 }
+
+#[tokio::test]
+async fn a_contact_written_late_never_overwrites_a_retargeting_made_since_the_boot() {
+    use ztd_app::demo::profile_draft;
+    use ztd_core::device::AssignmentStatus;
+    use ztd_core::profile::{AssignmentTarget, DeviceUsageType, JoinType};
+    on_both(|app| async move {
+        let (tenant, ztdid) = registered(&app, "TRUST-0007").await;
+        let profile = app
+            .create_profile(
+                tenant,
+                profile_draft("Kiosk", JoinType::AzureAd, DeviceUsageType::Shared, ""),
+            )
+            .await
+            .unwrap();
+        let assignment = app
+            .assign_profile(tenant, profile.id, AssignmentTarget::AllDevices, None)
+            .await
+            .unwrap();
+        // Contacts are only noted while a recorder runs; stop it so the note waits for our flush.
+        app.spawn_contact_recorder().abort();
+        let outcome = app
+            .device_boot(&encode(&description("TRUST-0007")))
+            .await
+            .unwrap();
+        let BootOutcome::Registered(plan) = outcome else {
+            panic!("not registered")
+        };
+        assert_eq!(plan.profile_id, Some(profile.id));
+        // The admin removes the profile before the contact is written.
+        app.unassign_profile(tenant, &assignment.id).await.unwrap();
+        app.flush_contacts().await.unwrap();
+        let device = app.device(tenant, ztdid).await.unwrap();
+        assert!(device.last_contacted_at.is_some());
+        assert_eq!(device.assignment.intended_profile_id, None);
+        assert_eq!(device.assignment.delivered_profile_id, None);
+        assert_ne!(device.assignment.status, AssignmentStatus::AssignedInSync);
+    })
+    .await;
+}
