@@ -4,7 +4,7 @@ use ztd_core::device::{AutopilotDevice, EnrollmentState};
 use ztd_core::directory::retag_physical_ids;
 use ztd_core::error::ImportError;
 use ztd_core::registration::{validate_assigned_user, validate_group_tag};
-use ztd_core::{TenantId, Ztdid};
+use ztd_core::{DirectoryDeviceId, TenantId, Ztdid};
 use ztd_store::DeviceQuery;
 
 use crate::targeting::{refresh_devices, Targeting};
@@ -18,6 +18,13 @@ pub struct DeviceUpdate {
     pub user_principal_name: Option<String>,
     pub addressable_user_name: Option<String>,
     pub purchase_order_id: Option<String>,
+}
+
+/// A device with its directory object's `deviceId` (`None` if the object is missing), as lists show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceListing {
+    pub device: AutopilotDevice,
+    pub directory_device_id: Option<DirectoryDeviceId>,
 }
 
 fn field_error(field: &str, error: ImportError) -> AppError {
@@ -64,6 +71,43 @@ impl App {
     ) -> AppResult<Vec<AutopilotDevice>> {
         let mut tx = self.store.begin_read().await?;
         Ok(tx.list_devices(tenant, query).await?)
+    }
+
+    /// A page of devices as Graph lists them: each with its directory object's `deviceId`, read in one
+    /// statement without a transaction (a single statement is consistent by itself).
+    pub async fn device_listings(
+        &self,
+        tenant: TenantId,
+        query: &DeviceQuery,
+    ) -> AppResult<Vec<DeviceListing>> {
+        let mut tx = self.store.single_read().await?;
+        Ok(tx
+            .list_devices_with_directory_ids(tenant, query)
+            .await?
+            .into_iter()
+            .map(|(device, directory_device_id)| DeviceListing {
+                device,
+                directory_device_id,
+            })
+            .collect())
+    }
+
+    /// One device as Graph shows it, with its directory object's `deviceId`.
+    pub async fn device_listing(&self, tenant: TenantId, ztdid: Ztdid) -> AppResult<DeviceListing> {
+        let mut tx = self.store.begin_read().await?;
+        let device = tx
+            .get_device(tenant, ztdid)
+            .await?
+            .ok_or_else(|| AppError::not_found("windowsAutopilotDeviceIdentity", ztdid))?;
+        let directory_device_id = tx
+            .directory_device_ids(tenant, &[device.directory_object_id])
+            .await?
+            .pop()
+            .map(|(_, device_id)| device_id);
+        Ok(DeviceListing {
+            device,
+            directory_device_id,
+        })
     }
 
     pub async fn count_devices(&self, tenant: TenantId, query: &DeviceQuery) -> AppResult<u64> {

@@ -212,17 +212,30 @@ impl App {
         after: Option<DirectoryObjectId>,
         limit: u32,
     ) -> AppResult<Vec<DirectoryDevice>> {
-        let mut tx = self.store.begin_read().await?;
-        if tx.get_group(tenant, id).await?.is_none() {
-            return Err(AppError::not_found("group", id));
-        }
+        // One statement in the usual case: members exist only while their group does, so only an empty
+        // page needs a second look to tell "no such group" from "no more members".
+        let mut tx = self.store.single_read().await?;
         let query = ztd_store::DirectoryQuery {
             member_of: Some(id),
             after,
             limit: Some(limit),
             ..Default::default()
         };
-        Ok(tx.list_directory_devices(tenant, &query).await?)
+        let members = tx.list_directory_devices(tenant, &query).await?;
+        if members.is_empty() && tx.get_group(tenant, id).await?.is_none() {
+            return Err(AppError::not_found("group", id));
+        }
+        Ok(members)
+    }
+
+    /// A page of directory device objects (filters pushed down), read in one statement.
+    pub async fn directory_devices(
+        &self,
+        tenant: TenantId,
+        query: &ztd_store::DirectoryQuery,
+    ) -> AppResult<Vec<DirectoryDevice>> {
+        let mut tx = self.store.single_read().await?;
+        Ok(tx.list_directory_devices(tenant, query).await?)
     }
 
     /// The number of members of a group, counted in the database.

@@ -6,6 +6,11 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// The longest RFC 3339 text of a [`Timestamp`] (`+YYYYYY-MM-DDTHH:MM:SS.fffffffffZ` and then some).
+pub const RFC3339_MAX: usize = 48;
+/// What a timestamp outside RFC 3339's range is written as (Graph's "never").
+const NEVER_TEXT: &str = "0001-01-01T00:00:00Z";
+
 /// Milliseconds since the Unix epoch, UTC. Stored as a 64-bit integer on both databases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -29,13 +34,26 @@ impl Timestamp {
 
     /// RFC 3339 in UTC with a `Z` suffix, the form Graph emits.
     pub fn to_rfc3339(self) -> String {
+        self.rfc3339_in(&mut [0; RFC3339_MAX]).to_owned()
+    }
+
+    /// [`Timestamp::to_rfc3339`] written into `buf`: serialisers write thousands of timestamps a page,
+    /// and this allocates nothing.
+    pub fn rfc3339_in(self, buf: &mut [u8; RFC3339_MAX]) -> &str {
         let nanos = i128::from(self.0) * 1_000_000;
-        match OffsetDateTime::from_unix_timestamp_nanos(nanos) {
-            Ok(at) => at
-                .format(&Rfc3339)
-                .unwrap_or_else(|_| "0001-01-01T00:00:00Z".into()),
-            Err(_) => "0001-01-01T00:00:00Z".into(),
-        }
+        let Ok(at) = OffsetDateTime::from_unix_timestamp_nanos(nanos) else {
+            return NEVER_TEXT;
+        };
+        // The length from what is left of the buffer: `format_into`'s own count undercounts the
+        // fraction of a second.
+        let left = {
+            let mut cursor: &mut [u8] = &mut buf[..];
+            match at.format_into(&mut cursor, &Rfc3339) {
+                Ok(_) => cursor.len(),
+                Err(_) => return NEVER_TEXT,
+            }
+        };
+        std::str::from_utf8(&buf[..RFC3339_MAX - left]).unwrap_or(NEVER_TEXT)
     }
 
     /// RFC 3339 truncated to whole seconds (`2022-09-13T15:14:02Z`), as device-side files carry it.
@@ -53,7 +71,7 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_rfc3339())
+        f.write_str(self.rfc3339_in(&mut [0; RFC3339_MAX]))
     }
 }
 
@@ -67,6 +85,17 @@ mod tests {
         assert_eq!(at.to_rfc3339(), "2023-11-14T22:13:20.123Z");
         assert_eq!(Timestamp::parse_rfc3339(&at.to_rfc3339()), Some(at));
         assert_eq!(at.to_rfc3339_seconds(), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn timestamps_outside_rfc3339_read_as_never() {
+        for out_of_range in [i64::MAX, i64::MIN, 253_402_300_800_000] {
+            assert_eq!(Timestamp(out_of_range).to_rfc3339(), "0001-01-01T00:00:00Z");
+        }
+        assert_eq!(
+            Timestamp(253_402_300_799_999).to_string(),
+            "9999-12-31T23:59:59.999Z"
+        );
     }
 
     #[test]

@@ -195,6 +195,19 @@ impl Expr {
         }
     }
 
+    /// The needle when the whole filter is `contains(property,'needle')`: a store that matches the same
+    /// case-insensitive substring answers it exactly, and nothing is left to evaluate in memory.
+    pub fn only_contains(&self, property: &str) -> Option<&str> {
+        match self {
+            Expr::Function(
+                StringFn::Contains,
+                Term::Path(p),
+                Term::Literal(Literal::String(s)),
+            ) if p.eq_ignore_ascii_case(property) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The exact value `property` must equal, if the filter says so at the top level (`p eq 'x'`, possibly
     /// inside a top-level `and`).
     pub fn required_equal(&self, property: &str) -> Option<String> {

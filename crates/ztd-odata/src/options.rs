@@ -284,6 +284,19 @@ impl QueryOptions {
         }
     }
 
+    /// Whether answering the query reads the items' values (a `$filter`, `$search` or `$orderby`): when
+    /// it does not, a collection need not build them before paging.
+    pub fn reads_items(&self) -> bool {
+        self.filter.is_some() || !self.order_by.is_empty()
+    }
+
+    /// Whether [`QueryOptions::project`] keeps every property (no `$select`, or `$select=*`).
+    pub fn selects_everything(&self) -> bool {
+        self.select
+            .as_ref()
+            .is_none_or(|select| select.iter().any(|s| s == "*"))
+    }
+
     /// Applies `$select` (keeping `id` and `@odata.*` annotations, as Graph does).
     pub fn project(&self, item: Value) -> Value {
         let Some(select) = &self.select else {

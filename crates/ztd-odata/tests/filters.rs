@@ -266,6 +266,24 @@ fn pushdown_hints_only_for_top_level_conjunctions() {
 }
 
 #[test]
+fn a_filter_that_is_only_a_contains_is_answered_by_the_store_alone() {
+    let e = parse_filter("contains(SerialNumber,'AB')").unwrap();
+    assert_eq!(e.only_contains("serialNumber"), Some("AB"));
+    let e = parse_filter("contains(serialNumber,'AB') eq true").unwrap();
+    assert_eq!(e.only_contains("serialNumber"), Some("AB"));
+    for partial in [
+        "contains(serialNumber,'AB') and groupTag eq 'x'",
+        "startswith(serialNumber,'AB')",
+        "serialNumber eq 'AB'",
+        "contains(serialNumber,'AB') eq false",
+        "contains(model,'AB')",
+    ] {
+        let e = parse_filter(partial).unwrap();
+        assert_eq!(e.only_contains("serialNumber"), None, "{partial}");
+    }
+}
+
+#[test]
 fn skip_tokens_round_trip_and_next_links_keep_the_query() {
     for token in [SkipToken::After("abc".into()), SkipToken::Offset(42)] {
         assert_eq!(SkipToken::decode(&token.encode()), Some(token));

@@ -4,10 +4,11 @@ use ztd_core::device::{
     AssignmentStatus, AutopilotDevice, EnrollmentState, HardwareKeys, ProfileAssignmentState,
     RemediationState,
 };
-use ztd_core::{TenantId, Timestamp, Ztdid};
+use ztd_core::{DirectoryDeviceId, TenantId, Timestamp, Ztdid};
 
 use crate::codec::{
     contains_pattern, id, json, opt_id, opt_text, opt_ts, text, to_json, ts, wire, Columns,
+    PackedRow,
 };
 use crate::tx::{bind_all, in_list, param, placeholders, Bind, Filter, Q};
 use crate::{DeviceQuery, StoreError, Tx};
@@ -18,6 +19,48 @@ const DEVICE_COLS: &str = "tenant_id, ztdid, serial_number, serial_lower, manufa
     enrollment_state, last_contacted_at, directory_object_id, intended_profile_id, delivered_profile_id, \
     assignment_status, assigned_at, remediation_state, created_at, updated_at";
 const DEVICE_COL_COUNT: usize = 30;
+/// What reads select and decode: `DEVICE_COLS` without `serial_lower` (an index key, never decoded).
+const READ_COLS: &[&str] = &[
+    "tenant_id",
+    "ztdid",
+    "serial_number",
+    "manufacturer",
+    "model",
+    "product_key",
+    "sku_number",
+    "system_family",
+    "hardware_hash",
+    "identity_key",
+    "smbios_uuid",
+    "tpm_ek_pub_hash",
+    "disk_serial",
+    "mac_addresses",
+    "group_tag",
+    "purchase_order_id",
+    "user_principal_name",
+    "addressable_user_name",
+    "display_name",
+    "enrollment_state",
+    "last_contacted_at",
+    "directory_object_id",
+    "intended_profile_id",
+    "delivered_profile_id",
+    "assignment_status",
+    "assigned_at",
+    "remediation_state",
+    "created_at",
+    "updated_at",
+];
+/// The hardware identity a listing leaves out (`DeviceQuery::without_hardware`), with the value read in
+/// its place: what an empty `HardwareKeys` stores.
+const HARDWARE_COLS: &[(&str, &str)] = &[
+    ("hardware_hash", "''"),
+    ("identity_key", "''"),
+    ("smbios_uuid", "NULL"),
+    ("tpm_ek_pub_hash", "NULL"),
+    ("disk_serial", "NULL"),
+    ("mac_addresses", "'[]'"),
+];
 
 fn bind_device<'q>(q: Q<'q>, d: &'q AutopilotDevice) -> Q<'q> {
     q.bind(d.tenant_id.to_string())
@@ -100,6 +143,14 @@ fn device_filter(tenant: TenantId, q: &DeviceQuery) -> Filter {
     }
     if let Some(tag) = &q.group_tag {
         filter.and("group_tag = {}", Bind::Text(tag.clone()));
+    }
+    if let Some(device_id) = q.directory_device_id {
+        filter.and(
+            // Through the directory's deviceId index and the devices' primary key ($1 is the tenant).
+            "ztdid IN (SELECT o.ztdid FROM directory_devices o \
+             WHERE o.tenant_id = $1 AND o.device_id = {})",
+            Bind::Text(device_id.to_string()),
+        );
     }
     filter
 }
@@ -205,26 +256,69 @@ impl Tx {
         tenant: TenantId,
         q: &DeviceQuery,
     ) -> Result<Vec<AutopilotDevice>, StoreError> {
+        let mut devices = self
+            .fetch_device_page(tenant, q, None, |row| device(row))
+            .await?;
+        devices.sort_unstable_by_key(|d| d.ztdid);
+        Ok(devices)
+    }
+
+    /// [`Tx::list_devices`] with each device's directory `deviceId` (`None` if its object is missing), in
+    /// the same single statement: what a Graph page of devices shows.
+    pub async fn list_devices_with_directory_ids(
+        &mut self,
+        tenant: TenantId,
+        q: &DeviceQuery,
+    ) -> Result<Vec<(AutopilotDevice, Option<DirectoryDeviceId>)>, StoreError> {
+        let directory_device_id = "(SELECT o.device_id FROM directory_devices o \
+            WHERE o.tenant_id = devices.tenant_id AND o.id = devices.directory_object_id)";
+        let mut rows = self
+            .fetch_device_page(
+                tenant,
+                q,
+                Some(("directory_device_id", directory_device_id)),
+                |row| Ok((device(row)?, opt_id(row, "directory_device_id")?)),
+            )
+            .await?;
+        rows.sort_unstable_by_key(|(d, _)| d.ztdid);
+        Ok(rows)
+    }
+
+    /// One packed page of devices: [`READ_COLS`] (the hardware identity blanked when the query says so),
+    /// and optionally one more select-list item `(name, expression)`.
+    async fn fetch_device_page<T>(
+        &mut self,
+        tenant: TenantId,
+        q: &DeviceQuery,
+        extra: Option<(&str, &str)>,
+        decode: impl Fn(&PackedRow<'_>) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         let mut filter = device_filter(tenant, q);
         if let Some(after) = q.after {
             filter.and("ztdid > {}", Bind::Text(after.to_string()));
         }
-        let columns = if q.without_hash {
-            DEVICE_COLS.replacen("hardware_hash", "'' AS hardware_hash", 1)
-        } else {
-            DEVICE_COLS.to_string()
-        };
+        let mut names: Vec<&str> = READ_COLS.to_vec();
+        let mut select: Vec<String> = READ_COLS
+            .iter()
+            .map(|col| {
+                let blank = HARDWARE_COLS.iter().find(|(name, _)| name == col);
+                match blank {
+                    Some((_, value)) if q.without_hardware => format!("{value} AS {col}"),
+                    _ => (*col).to_string(),
+                }
+            })
+            .collect();
+        if let Some((name, expression)) = extra {
+            names.push(name);
+            select.push(format!("{expression} AS {name}"));
+        }
         let mut sql = format!(
-            "SELECT {columns} FROM devices WHERE {} ORDER BY ztdid",
+            "SELECT {} FROM devices WHERE {} ORDER BY ztdid",
+            select.join(", "),
             filter.sql
         );
         push_limit_offset(&mut sql, &mut filter, q.limit, q.offset);
-        let names: Vec<&str> = DEVICE_COLS.split(", ").collect();
-        let mut devices = self
-            .fetch_packed(&sql, filter.binds, &names, |row| device(row))
-            .await?;
-        devices.sort_unstable_by_key(|d| d.ztdid);
-        Ok(devices)
+        self.fetch_packed(&sql, filter.binds, &names, decode).await
     }
 
     /// Devices matching the filters (`after`, `limit` and `offset` are ignored).

@@ -115,14 +115,18 @@ pub struct DeviceQuery {
     pub serial_contains: Option<String>,
     /// Exact (case-sensitive) group tag; `Some("")` selects untagged devices.
     pub group_tag: Option<String>,
+    /// Only the device named (by ZTDID) by the directory object with this `deviceId`.
+    pub directory_device_id: Option<DirectoryDeviceId>,
     /// Keyset paging: only ZTDIDs greater than this. Ignored by `count_devices`.
     pub after: Option<Ztdid>,
     /// Ignored by `count_devices`.
     pub limit: Option<u32>,
     /// Ignored by `count_devices`.
     pub offset: Option<u64>,
-    /// Leave `hardware_hash` empty instead of reading it: listings that never show the hash skip 4 KB a row.
-    pub without_hash: bool,
+    /// Leave the hash and the hardware keys empty instead of reading them (`hardware_hash` empty,
+    /// `keys` default): listings never show a device's hardware identity, and skip reading its largest
+    /// columns.
+    pub without_hardware: bool,
 }
 
 /// Filters for [`Tx::list_directory_devices`]. Results are ordered by object id.
@@ -221,6 +225,14 @@ impl Store {
         Ok(Tx::new(tx, self.inner.backend))
     }
 
+    /// A read handle without a transaction, for use cases that read with a single statement (a page): one
+    /// statement sees one consistent state by itself, and skipping `BEGIN`/`ROLLBACK` saves two round trips
+    /// to the driver. Reads of more than one statement that must agree use [`Store::begin_read`].
+    pub async fn single_read(&self) -> Result<Tx, StoreError> {
+        let conn = self.inner.read.acquire().await?;
+        Ok(Tx::single(conn, self.inner.backend))
+    }
+
     /// A counter of the write transactions committed through this store handle (this node), bumped after
     /// each commit. A read cached at version `v` is current as long as the version is still `v` — for this
     /// node's writes; other nodes' writes are not counted (caches bound their age on PostgreSQL).
@@ -245,6 +257,7 @@ async fn open_sqlite(url: &str) -> Result<Inner, StoreError> {
         let pool = AnyPoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(false)
             .idle_timeout(None)
             .max_lifetime(None)
             .acquire_timeout(Duration::from_secs(60))
@@ -271,8 +284,11 @@ async fn open_sqlite(url: &str) -> Result<Inner, StoreError> {
         format!("{url}?mode=rwc")
     };
     let options = AnyConnectOptions::from_str(&url)?;
+    // A connection to a local file cannot go stale: no ping (a round trip to the driver's thread) before
+    // every acquire.
     let write = AnyPoolOptions::new()
         .max_connections(1)
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(120))
         .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn, false).await }))
         .connect_with(options.clone())
@@ -283,6 +299,7 @@ async fn open_sqlite(url: &str) -> Result<Inner, StoreError> {
         .await?;
     let read = AnyPoolOptions::new()
         .max_connections(SQLITE_READERS)
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(60))
         .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn, true).await }))
         .connect_with(options)

@@ -5,20 +5,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
 use sqlx::Any;
+use sqlx::AnyConnection;
 
-use crate::codec::PackedRow;
+use crate::codec::{Cell, PackedRow};
 use crate::{Backend, StoreError};
 
 pub(crate) type Q<'q> = Query<'q, Any, AnyArguments<'q>>;
 
 /// One use case's transaction. Dropping it without [`Tx::commit`] rolls back.
 pub struct Tx {
-    tx: sqlx::Transaction<'static, Any>,
+    conn: Conn,
     backend: Backend,
     /// The store's write counter, for write transactions.
     writes: Option<Arc<AtomicU64>>,
+}
+
+enum Conn {
+    Transaction(sqlx::Transaction<'static, Any>),
+    /// No transaction: each statement is consistent by itself (see `Store::single_read`).
+    Single(PoolConnection<Any>),
 }
 
 /// A dynamically built statement's parameter.
@@ -30,9 +38,24 @@ pub(crate) enum Bind {
 impl Tx {
     pub(crate) fn new(tx: sqlx::Transaction<'static, Any>, backend: Backend) -> Self {
         Self {
-            tx,
+            conn: Conn::Transaction(tx),
             backend,
             writes: None,
+        }
+    }
+
+    pub(crate) fn single(conn: PoolConnection<Any>, backend: Backend) -> Self {
+        Self {
+            conn: Conn::Single(conn),
+            backend,
+            writes: None,
+        }
+    }
+
+    fn connection(&mut self) -> &mut AnyConnection {
+        match &mut self.conn {
+            Conn::Transaction(tx) => tx,
+            Conn::Single(conn) => conn,
         }
     }
 
@@ -42,7 +65,9 @@ impl Tx {
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().await?;
+        if let Conn::Transaction(tx) = self.conn {
+            tx.commit().await?;
+        }
         // After the commit: a reader that sees the new version also sees the new data.
         if let Some(writes) = &self.writes {
             writes.fetch_add(1, Ordering::AcqRel);
@@ -53,13 +78,17 @@ impl Tx {
     /// Commits without bumping [`Store::write_version`](crate::Store::write_version): for writes that no
     /// cached read depends on (a device's last contact time).
     pub async fn commit_untracked(self) -> Result<(), StoreError> {
-        self.tx.commit().await?;
+        if let Conn::Transaction(tx) = self.conn {
+            tx.commit().await?;
+        }
         Ok(())
     }
 
     /// Rolls back explicitly (dropping does the same, lazily).
     pub async fn rollback(self) -> Result<(), StoreError> {
-        self.tx.rollback().await?;
+        if let Conn::Transaction(tx) = self.conn {
+            tx.rollback().await?;
+        }
         Ok(())
     }
 
@@ -82,18 +111,18 @@ impl Tx {
     }
 
     pub(crate) async fn execute(&mut self, query: Q<'_>) -> Result<u64, StoreError> {
-        Ok(query.execute(&mut *self.tx).await?.rows_affected())
+        Ok(query.execute(self.connection()).await?.rows_affected())
     }
 
     pub(crate) async fn fetch_all(&mut self, query: Q<'_>) -> Result<Vec<AnyRow>, StoreError> {
-        Ok(query.fetch_all(&mut *self.tx).await?)
+        Ok(query.fetch_all(self.connection()).await?)
     }
 
     pub(crate) async fn fetch_optional(
         &mut self,
         query: Q<'_>,
     ) -> Result<Option<AnyRow>, StoreError> {
-        Ok(query.fetch_optional(&mut *self.tx).await?)
+        Ok(query.fetch_optional(self.connection()).await?)
     }
 
     /// Fetches and decodes every row.
@@ -146,15 +175,10 @@ impl Tx {
             Some(row) => crate::codec::opt_text(&row, "page")?.unwrap_or_else(|| "[]".into()),
             None => "[]".into(),
         };
-        let rows: Vec<Vec<serde_json::Value>> = serde_json::from_str(&page)
+        let rows: Vec<Vec<Cell<'_>>> = serde_json::from_str(&page)
             .map_err(|e| crate::codec::corrupt(format!("packed page: {e}")))?;
         rows.into_iter()
-            .map(|values| {
-                decode(&PackedRow {
-                    names: columns,
-                    values,
-                })
-            })
+            .map(|values| decode(&PackedRow::new(columns, values)))
             .collect()
     }
 

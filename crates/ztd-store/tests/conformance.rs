@@ -107,6 +107,7 @@ conformance!(
     claim_pending_imports_never_hands_out_a_record_twice,
     events_are_listed_newest_first,
     concurrent_writers_all_commit,
+    listings_carry_directory_ids_in_one_statement,
 );
 
 /// `sqlite::memory:` is one long-lived connection: data survives across transactions.
@@ -1009,6 +1010,80 @@ async fn keyset_paging_returns_each_device_once_in_order(store: Store) {
         2500
     );
     assert_eq!(tx.all_devices(t.id).await.unwrap().len(), 2500);
+}
+
+async fn listings_carry_directory_ids_in_one_statement(store: Store) {
+    let (t, other) = (tenant(1), tenant(2));
+    seed_tenant(&store, &t).await;
+    seed_tenant(&store, &other).await;
+    // Device 1 has its directory object; device 2's is missing. The other tenant has a device and an
+    // object with the same numbers.
+    // Objects and devices point at each other (`directory_object_id`, `[ZTDID]`), as registration links them.
+    let mut devices = vec![device(t.id, 1), device(t.id, 2)];
+    let mut object = directory(t.id, 1);
+    devices[0].directory_object_id = object.id;
+    object.ztdid = Some(devices[0].ztdid);
+    let mut stranger = device(other.id, 1);
+    let mut stranger_object = directory(other.id, 1);
+    stranger.directory_object_id = stranger_object.id;
+    stranger_object.ztdid = Some(stranger.ztdid);
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_devices(&devices).await.unwrap();
+    tx.insert_devices(std::slice::from_ref(&stranger))
+        .await
+        .unwrap();
+    tx.insert_directory_devices(&[object.clone(), stranger_object.clone()])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // A single-statement read handle reads what a transaction reads.
+    let mut tx = store.single_read().await.unwrap();
+    let listed = tx
+        .list_devices_with_directory_ids(t.id, &DeviceQuery::default())
+        .await
+        .unwrap();
+    let mut expected = vec![
+        (devices[0].clone(), Some(object.device_id)),
+        (devices[1].clone(), None),
+    ];
+    expected.sort_by_key(|(d, _)| d.ztdid);
+    assert_eq!(listed, expected);
+
+    // Without the hardware identity: the hash and keys come back empty, everything else intact.
+    let q = DeviceQuery {
+        without_hardware: true,
+        ..Default::default()
+    };
+    for (listed, (full, _)) in tx
+        .list_devices_with_directory_ids(t.id, &q)
+        .await
+        .unwrap()
+        .iter()
+        .zip(&expected)
+    {
+        let mut blanked = full.clone();
+        blanked.hardware_hash = String::new();
+        blanked.keys = HardwareKeys::default();
+        assert_eq!(listed.0, blanked);
+    }
+
+    // By the directory's deviceId: only within the tenant.
+    let by_device_id = |id| DeviceQuery {
+        directory_device_id: Some(id),
+        ..Default::default()
+    };
+    let found = tx
+        .list_devices_with_directory_ids(t.id, &by_device_id(object.device_id))
+        .await
+        .unwrap();
+    assert_eq!(found, vec![(devices[0].clone(), Some(object.device_id))]);
+    assert!(tx
+        .list_devices_with_directory_ids(t.id, &by_device_id(stranger_object.device_id))
+        .await
+        .unwrap()
+        .is_empty());
+    tx.rollback().await.unwrap();
 }
 
 async fn contains_filter_treats_wildcards_literally(store: Store) {

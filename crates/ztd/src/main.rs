@@ -6,6 +6,12 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 
+/// mimalloc instead of the system allocator: a page request allocates and frees thousands of small
+/// strings and a few large buffers, and glibc's malloc spent a fifth of the request on it (profile in
+/// docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Self-hostable Windows Autopilot: registration, dynamic groups, profiles and first-boot provisioning.
 #[derive(Debug, Parser)]
 #[command(name = "ztd", version, about, long_about = None, propagate_version = true)]

@@ -7,18 +7,19 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Value};
-use ztd_app::{AppError, DeviceUpdate};
+use ztd_app::{App, AppError, DeviceListing, DeviceUpdate};
 use ztd_core::device::{AutopilotDevice, EnrollmentState};
 use ztd_core::profile::DeploymentProfile;
-use ztd_core::{DirectoryObjectId, TenantId, Timestamp, Ztdid};
-use ztd_store::{DeviceQuery, DirectoryQuery, StoreError, Tx};
+use ztd_core::{DirectoryDeviceId, ProfileId, TenantId, Ztdid};
+use ztd_store::{DeviceQuery, StoreError, Tx};
 
 use super::body;
 use super::odata::QueryOptions;
-use super::paging::{self, Row, Source, VecSource};
+use super::paging::{self, Row, Source};
 use super::profiles::profile_json;
-use super::{no_content, Ctx, GraphBody, Version, SERVICE_CONFIG};
+use super::{no_content, Ctx, DateTime, GraphBody, IdOrEmpty, Version, SERVICE_CONFIG};
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -105,179 +106,199 @@ fn properties(version: Version) -> Vec<&'static str> {
     props
 }
 
-fn never_or(at: Option<Timestamp>) -> String {
-    at.unwrap_or(Timestamp::NEVER).to_rfc3339()
+/// A device as Graph serialises it, written straight to the response (a page of them is the busiest
+/// read of the API): no intermediate `Value` tree.
+pub struct GraphDevice<'a> {
+    pub device: &'a AutopilotDevice,
+    /// The directory object's `deviceId` (`azureActiveDirectoryDeviceId`), empty when it has none.
+    pub directory_device_id: Option<DirectoryDeviceId>,
+    pub version: Version,
+    /// `$expand`ed navigation properties (beta): `Some(None)` is an expanded property with no profile.
+    pub delivered_profile: Option<Option<&'a DeploymentProfile>>,
+    pub intended_profile: Option<Option<&'a DeploymentProfile>>,
 }
 
-/// A device as Graph serialises it. `aad_device_id` is the directory object's `deviceId`.
-pub fn device_json(d: &AutopilotDevice, aad_device_id: &str, version: Version) -> Value {
-    let enrollment_state = match (version, d.enrollment_state) {
-        // v1.0's enrollmentState has no `blocked`.
-        (Version::V1, EnrollmentState::Blocked) => "unknown",
-        (_, state) => state.as_str(),
-    };
-    let mut v = json!({
-        "id": d.ztdid.to_string(),
-        "addressableUserName": d.addressable_user_name,
-        "azureActiveDirectoryDeviceId": aad_device_id,
-        "displayName": d.display_name,
-        "enrollmentState": enrollment_state,
-        "groupTag": d.group_tag,
-        "lastContactedDateTime": never_or(d.last_contacted_at),
-        "managedDeviceId": "",
-        "manufacturer": d.manufacturer,
-        "model": d.model,
-        "productKey": d.product_key,
-        "purchaseOrderIdentifier": d.purchase_order_id,
-        "resourceName": "",
-        "serialNumber": d.serial_number,
-        "skuNumber": d.sku_number,
-        "systemFamily": d.system_family,
-        "userPrincipalName": d.user_principal_name,
-    });
-    if version.is_beta() {
-        if let Value::Object(map) = &mut v {
-            let extra = json!({
-                "deploymentProfileAssignmentStatus": d.assignment.status.as_str(),
-                "deploymentProfileAssignmentDetailedStatus": "none",
-                "deploymentProfileAssignedDateTime": never_or(d.assignment.assigned_at),
-                "azureAdDeviceId": aad_device_id,
-                "remediationState": d.remediation_state.as_str(),
-                "remediationStateLastModifiedDateTime": d.updated_at.to_rfc3339(),
-                "userlessEnrollmentStatus": "allowed",
-                "deviceAccountUpn": "",
-                "deviceAccountPassword": null,
-                "deviceFriendlyName": "",
-            });
-            if let Value::Object(extra) = extra {
-                map.extend(extra);
-            }
+impl<'a> GraphDevice<'a> {
+    pub fn new(
+        device: &'a AutopilotDevice,
+        directory_device_id: Option<DirectoryDeviceId>,
+        version: Version,
+    ) -> Self {
+        Self {
+            device,
+            directory_device_id,
+            version,
+            delivered_profile: None,
+            intended_profile: None,
         }
     }
-    v
+}
+
+impl Serialize for GraphDevice<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let d = self.device;
+        let beta = self.version.is_beta();
+        let enrollment_state = match (self.version, d.enrollment_state) {
+            // v1.0's enrollmentState has no `blocked`.
+            (Version::V1, EnrollmentState::Blocked) => "unknown",
+            (_, state) => state.as_str(),
+        };
+        let aad = IdOrEmpty(self.directory_device_id);
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("id", &IdOrEmpty(Some(d.ztdid)))?;
+        map.serialize_entry("addressableUserName", &d.addressable_user_name)?;
+        map.serialize_entry("azureActiveDirectoryDeviceId", &aad)?;
+        map.serialize_entry("displayName", &d.display_name)?;
+        map.serialize_entry("enrollmentState", enrollment_state)?;
+        map.serialize_entry("groupTag", &d.group_tag)?;
+        map.serialize_entry("lastContactedDateTime", &DateTime(d.last_contacted_at))?;
+        map.serialize_entry("managedDeviceId", "")?;
+        map.serialize_entry("manufacturer", &d.manufacturer)?;
+        map.serialize_entry("model", &d.model)?;
+        map.serialize_entry("productKey", &d.product_key)?;
+        map.serialize_entry("purchaseOrderIdentifier", &d.purchase_order_id)?;
+        map.serialize_entry("resourceName", "")?;
+        map.serialize_entry("serialNumber", &d.serial_number)?;
+        map.serialize_entry("skuNumber", &d.sku_number)?;
+        map.serialize_entry("systemFamily", &d.system_family)?;
+        map.serialize_entry("userPrincipalName", &d.user_principal_name)?;
+        if beta {
+            map.serialize_entry(
+                "deploymentProfileAssignmentStatus",
+                d.assignment.status.as_str(),
+            )?;
+            map.serialize_entry("deploymentProfileAssignmentDetailedStatus", "none")?;
+            map.serialize_entry(
+                "deploymentProfileAssignedDateTime",
+                &DateTime(d.assignment.assigned_at),
+            )?;
+            map.serialize_entry("azureAdDeviceId", &aad)?;
+            map.serialize_entry("remediationState", d.remediation_state.as_str())?;
+            map.serialize_entry(
+                "remediationStateLastModifiedDateTime",
+                &DateTime(Some(d.updated_at)),
+            )?;
+            map.serialize_entry("userlessEnrollmentStatus", "allowed")?;
+            map.serialize_entry("deviceAccountUpn", "")?;
+            map.serialize_entry("deviceAccountPassword", &())?;
+            map.serialize_entry("deviceFriendlyName", "")?;
+            if let Some(profile) = self.delivered_profile {
+                map.serialize_entry("deploymentProfile", &profile.map(profile_json))?;
+            }
+            if let Some(profile) = self.intended_profile {
+                map.serialize_entry("intendedDeploymentProfile", &profile.map(profile_json))?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// A device as a JSON value (what `$filter` and `$orderby` read).
+pub fn device_json(
+    d: &AutopilotDevice,
+    directory_device_id: Option<DirectoryDeviceId>,
+    version: Version,
+) -> Value {
+    // Serialising plain strings and ids cannot fail.
+    serde_json::to_value(GraphDevice::new(d, directory_device_id, version)).unwrap_or(Value::Null)
 }
 
 pub async fn read_tx(state: &AppState) -> ApiResult<Tx> {
     state.app.store().begin_read().await.map_err(store_error)
 }
 
-/// Autopilot devices of one tenant from the store, in ZTDID order, with the serial-number pre-filter
-/// pushed down when the `$filter` implies one.
-struct DeviceSource {
-    tx: Tx,
+/// Autopilot devices of one tenant in ZTDID order, with what the `$filter` implies pushed down to SQL.
+struct DeviceSource<'a> {
+    app: &'a App,
     tenant: TenantId,
-    serial_contains: Option<String>,
+    /// The store's part of the filter (`after` and `limit` are set per chunk).
+    query: DeviceQuery,
     version: Version,
-    /// Directory `deviceId` by object id, loaded only when the filter reads it.
-    aad: Option<HashMap<DirectoryObjectId, String>>,
     /// Whether rows need their Graph JSON (a `$filter` or `$orderby` reads it).
     filtered: bool,
+    /// Whether the store's query is the whole `$filter`.
+    exact: bool,
 }
 
-impl Source for DeviceSource {
-    type Item = AutopilotDevice;
+impl Source for DeviceSource<'_> {
+    type Item = DeviceListing;
+
+    fn filters_exactly(&self) -> bool {
+        self.exact
+    }
 
     async fn chunk(
         &mut self,
         after: Option<&str>,
         limit: usize,
-    ) -> ApiResult<Vec<Row<AutopilotDevice>>> {
-        let after = paging::resume_key(after, Ztdid::parse)?;
+    ) -> ApiResult<Vec<Row<DeviceListing>>> {
         let query = DeviceQuery {
-            serial_contains: self.serial_contains.clone(),
-            after,
+            after: paging::resume_key(after, Ztdid::parse)?,
             limit: Some(u32::try_from(limit).unwrap_or(u32::MAX)),
-            // Graph never shows the hash.
-            without_hash: true,
-            ..Default::default()
+            ..self.query.clone()
         };
-        let devices = self
-            .tx
-            .list_devices(self.tenant, &query)
-            .await
-            .map_err(store_error)?;
-        Ok(devices
+        let listings = self.app.device_listings(self.tenant, &query).await?;
+        Ok(listings
             .into_iter()
-            .map(|d| {
+            .map(|listing| {
                 // The JSON is what `$filter` reads; without a filter nothing reads it (the page is
-                // rendered once, from the devices, after paging).
+                // serialised once, from the devices, after paging).
                 let json = if self.filtered {
-                    let aad = self
-                        .aad
-                        .as_ref()
-                        .and_then(|m| m.get(&d.directory_object_id).cloned())
-                        .unwrap_or_default();
-                    device_json(&d, &aad, self.version)
+                    device_json(&listing.device, listing.directory_device_id, self.version)
                 } else {
                     Value::Null
                 };
                 Row {
-                    id: d.ztdid.to_string(),
+                    id: listing.device.ztdid.to_string(),
                     json,
-                    item: d,
+                    item: listing,
                 }
             })
             .collect())
     }
 }
 
-/// Renders devices of a page: real directory ids and the requested expansions.
-async fn render(
-    tx: &mut Tx,
+/// The profiles a page's `$expand` needs, by id (none without an expansion).
+async fn expanded_profiles(
+    state: &AppState,
     ctx: &Ctx,
     tenant: TenantId,
-    devices: &[AutopilotDevice],
-) -> ApiResult<Vec<Value>> {
+) -> ApiResult<(bool, bool, HashMap<ProfileId, DeploymentProfile>)> {
     let expand_delivered = ctx.version.is_beta() && ctx.query.expands("deploymentProfile");
     let expand_intended = ctx.version.is_beta() && ctx.query.expands("intendedDeploymentProfile");
-    let profiles: HashMap<_, DeploymentProfile> = if expand_delivered || expand_intended {
-        tx.list_profiles(tenant)
-            .await
-            .map_err(store_error)?
+    let profiles = if expand_delivered || expand_intended {
+        state
+            .app
+            .profiles(tenant)
+            .await?
             .into_iter()
             .map(|p| (p.id, p))
             .collect()
     } else {
         HashMap::new()
     };
-    // One lookup for the page's directory objects, not one per device.
-    let object_ids: Vec<_> = devices.iter().map(|d| d.directory_object_id).collect();
-    let directory_ids: HashMap<_, String> = tx
-        .directory_device_ids(tenant, &object_ids)
-        .await
-        .map_err(store_error)?
-        .into_iter()
-        .map(|(object, device)| (object, device.to_string()))
-        .collect();
-    let mut out = Vec::with_capacity(devices.len());
-    for d in devices {
-        let aad = directory_ids
-            .get(&d.directory_object_id)
-            .cloned()
-            .unwrap_or_default();
-        let mut v = device_json(d, &aad, ctx.version);
-        if let Value::Object(map) = &mut v {
-            let nav = |id: Option<ztd_core::ProfileId>| {
-                id.and_then(|id| profiles.get(&id))
-                    .map(profile_json)
-                    .unwrap_or(Value::Null)
-            };
-            if expand_delivered {
-                map.insert(
-                    "deploymentProfile".into(),
-                    nav(d.assignment.delivered_profile_id),
-                );
+    Ok((expand_delivered, expand_intended, profiles))
+}
+
+/// Devices of a page as Graph shows them, with the requested expansions.
+fn render<'a>(
+    ctx: &Ctx,
+    listings: &'a [DeviceListing],
+    expansions: &'a (bool, bool, HashMap<ProfileId, DeploymentProfile>),
+) -> Vec<GraphDevice<'a>> {
+    let (expand_delivered, expand_intended, profiles) = expansions;
+    let nav = |id: Option<ProfileId>| id.and_then(|id| profiles.get(&id));
+    listings
+        .iter()
+        .map(|l| {
+            let d = &l.device;
+            GraphDevice {
+                delivered_profile: expand_delivered.then(|| nav(d.assignment.delivered_profile_id)),
+                intended_profile: expand_intended.then(|| nav(d.assignment.intended_profile_id)),
+                ..GraphDevice::new(d, l.directory_device_id, ctx.version)
             }
-            if expand_intended {
-                map.insert(
-                    "intendedDeploymentProfile".into(),
-                    nav(d.assignment.intended_profile_id),
-                );
-            }
-        }
-        out.push(v);
-    }
-    Ok(out)
+        })
+        .collect()
 }
 
 fn validate(ctx: &Ctx) -> ApiResult<()> {
@@ -294,77 +315,54 @@ async fn page(
     tenant: TenantId,
     version: Version,
     query: &QueryOptions,
-) -> ApiResult<(Tx, paging::Page<AutopilotDevice>)> {
-    let mut tx = read_tx(state).await?;
+) -> ApiResult<paging::Page<DeviceListing>> {
     let filter = query.filter.as_ref();
-    // `azureActiveDirectoryDeviceId eq 'x'` (what tools send): one directory lookup instead of a scan.
+    // `azureActiveDirectoryDeviceId eq 'x'` (what tools send): through the directory's index, not a scan.
     let by_aad = filter.and_then(|f| {
         f.required_equal("azureActiveDirectoryDeviceId")
             .or_else(|| f.required_equal("azureAdDeviceId"))
     });
-    if let Some(aad) = by_aad {
-        let mut rows = Vec::new();
-        if let Some(device_id) = ztd_core::DirectoryDeviceId::parse(&aad) {
-            let objects = tx
-                .list_directory_devices(
-                    tenant,
-                    &DirectoryQuery {
-                        device_id: Some(device_id),
-                        ..Default::default()
-                    },
-                )
-                .await
-                .map_err(store_error)?;
-            for object in objects {
-                let Some(ztdid) = object.ztdid else { continue };
-                if let Some(d) = tx.get_device(tenant, ztdid).await.map_err(store_error)? {
-                    rows.push(Row {
-                        id: d.ztdid.to_string(),
-                        json: device_json(&d, &object.device_id.to_string(), version),
-                        item: d,
-                    });
-                }
+    let directory_device_id = match by_aad {
+        Some(text) => match DirectoryDeviceId::parse(&text) {
+            Some(id) => Some(id),
+            // No directory object has a deviceId that is not a GUID.
+            None => {
+                return Ok(paging::Page {
+                    rows: Vec::new(),
+                    next: None,
+                    count: query.count.then_some(0),
+                })
             }
-        }
-        let page = paging::page(query, &mut VecSource::new(rows)).await?;
-        return Ok((tx, page));
-    }
-    let needs_aad = filter.is_some_and(|f| {
-        f.mentions("azureActiveDirectoryDeviceId") || f.mentions("azureAdDeviceId")
-    }) || query.order_by.iter().any(|(p, _)| {
-        p.eq_ignore_ascii_case("azureActiveDirectoryDeviceId")
-            || p.eq_ignore_ascii_case("azureAdDeviceId")
-    });
-    let aad = if needs_aad {
-        Some(
-            tx.all_directory_devices(tenant)
-                .await
-                .map_err(store_error)?
-                .into_iter()
-                .map(|o| (o.id, o.device_id.to_string()))
-                .collect(),
-        )
-    } else {
-        None
+        },
+        None => None,
     };
+    // `contains(serialNumber,'x')` alone (the console's search box) is answered by the store exactly:
+    // its serial match is the same case-insensitive substring test.
+    let exact = filter.is_some_and(|f| f.only_contains("serialNumber").is_some());
     let mut source = DeviceSource {
-        tx,
+        app: &state.app,
         tenant,
-        serial_contains: filter.and_then(|f| f.required_substring("serialNumber")),
+        query: DeviceQuery {
+            serial_contains: filter.and_then(|f| f.required_substring("serialNumber")),
+            directory_device_id,
+            // Graph never shows the hash or the hardware keys.
+            without_hardware: true,
+            ..Default::default()
+        },
         version,
-        aad,
-        filtered: filter.is_some() || !query.order_by.is_empty(),
+        filtered: !query.order_by.is_empty() || (query.reads_items() && !exact),
+        exact,
     };
-    let page = paging::page(query, &mut source).await?;
-    Ok((source.tx, page))
+    paging::page(query, &mut source).await
 }
 
 async fn list(State(state): State<AppState>, caller: Caller, ctx: Ctx) -> ApiResult<Response> {
     caller.require(SERVICE_CONFIG, Access::Read)?;
     validate(&ctx)?;
-    let (mut tx, page) = page(&state, caller.tenant_id, ctx.version, &ctx.query).await?;
-    let devices: Vec<AutopilotDevice> = page.rows.into_iter().map(|r| r.item).collect();
-    let items = render(&mut tx, &ctx, caller.tenant_id, &devices).await?;
+    let page = page(&state, caller.tenant_id, ctx.version, &ctx.query).await?;
+    let listings: Vec<DeviceListing> = page.rows.into_iter().map(|r| r.item).collect();
+    let expansions = expanded_profiles(&state, &ctx, caller.tenant_id).await?;
+    let items = render(&ctx, &listings, &expansions);
     Ok(ctx.collection(COLLECTION, items, page.next, page.count))
 }
 
@@ -375,7 +373,7 @@ async fn count(State(state): State<AppState>, caller: Caller, ctx: Ctx) -> ApiRe
     let mut query = ctx.query.clone();
     query.count = true;
     query.top = Some(1);
-    let (_, page) = page(&state, caller.tenant_id, ctx.version, &query).await?;
+    let page = page(&state, caller.tenant_id, ctx.version, &query).await?;
     Ok(count_response(page.count.unwrap_or(0)))
 }
 
@@ -405,17 +403,14 @@ async fn get_one(
 ) -> ApiResult<Response> {
     caller.require(SERVICE_CONFIG, Access::Read)?;
     validate(&ctx)?;
-    let ztdid = ztdid(&id)?;
-    let mut tx = read_tx(&state).await?;
-    let device = tx
-        .get_device(caller.tenant_id, ztdid)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("windowsAutopilotDeviceIdentity {id} was not found"))
-        })?;
-    let mut items = render(&mut tx, &ctx, caller.tenant_id, &[device]).await?;
-    let item = items.pop().unwrap_or(Value::Null);
+    let listing = state
+        .app
+        .device_listing(caller.tenant_id, ztdid(&id)?)
+        .await?;
+    let expansions = expanded_profiles(&state, &ctx, caller.tenant_id).await?;
+    let listings = [listing];
+    let items = render(&ctx, &listings, &expansions);
+    let item = serde_json::to_value(&items[0]).unwrap_or(Value::Null);
     Ok(ctx.entity(StatusCode::OK, COLLECTION, item))
 }
 
@@ -615,6 +610,7 @@ async fn intended_profile(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ztd_core::{DirectoryObjectId, Timestamp};
 
     /// The property lists used to validate `$filter`/`$select` are exactly what is serialised.
     #[test]
@@ -645,7 +641,7 @@ mod tests {
             updated_at: Timestamp(0),
         };
         for version in [Version::V1, Version::Beta] {
-            let v = device_json(&device, "", version);
+            let v = device_json(&device, None, version);
             let keys: Vec<&str> = v
                 .as_object()
                 .map(|m| m.keys().map(String::as_str).collect())

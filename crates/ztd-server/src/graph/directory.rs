@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::Router;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Value};
 use ztd_app::{AppError, NewGroup};
 use ztd_core::directory::DirectoryDevice;
@@ -18,7 +19,8 @@ use super::devices::{count_response, read_tx, store_error};
 use super::odata::QueryOptions;
 use super::paging::{self, Row, Source, VecSource};
 use super::{
-    no_content, require_any, Ctx, GraphBody, DEVICE, DIRECTORY, GROUP, GROUP_MEMBER, SERVICE_CONFIG,
+    no_content, require_any, Ctx, DateTime, GraphBody, DEVICE, DIRECTORY, GROUP, GROUP_MEMBER,
+    SERVICE_CONFIG,
 };
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
@@ -90,44 +92,90 @@ pub fn routes() -> Router<AppState> {
         .route("/organization/{id}", get(get_organization))
 }
 
-fn nullable(text: &str) -> Value {
-    if text.is_empty() {
-        Value::Null
-    } else {
-        Value::String(text.to_string())
+/// Text Graph shows as `null` when empty.
+struct Nullable<'a>(&'a str);
+
+impl Serialize for Nullable<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_empty() {
+            serializer.serialize_none()
+        } else {
+            serializer.serialize_str(self.0)
+        }
     }
 }
 
-/// A device object as Graph serialises it.
+/// A device object as Graph serialises it, written straight to the response; as a group member it
+/// carries its `@odata.type` first.
+pub struct GraphDirectoryDevice<'a> {
+    pub device: &'a DirectoryDevice,
+    pub with_type: bool,
+}
+
+impl Serialize for GraphDirectoryDevice<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let d = self.device;
+        let none = ();
+        let empty: [&str; 0] = [];
+        let mut map = serializer.serialize_map(None)?;
+        if self.with_type {
+            map.serialize_entry("@odata.type", "#microsoft.graph.device")?;
+        }
+        map.serialize_entry("id", &d.id)?;
+        map.serialize_entry("deletedDateTime", &none)?;
+        map.serialize_entry("accountEnabled", &d.account_enabled)?;
+        map.serialize_entry("approximateLastSignInDateTime", &none)?;
+        map.serialize_entry("deviceId", &d.device_id)?;
+        map.serialize_entry("deviceMetadata", &none)?;
+        map.serialize_entry("deviceVersion", &2)?;
+        map.serialize_entry("displayName", &d.display_name)?;
+        map.serialize_entry("isCompliant", &none)?;
+        map.serialize_entry("isManaged", &none)?;
+        map.serialize_entry("manufacturer", &Nullable(&d.manufacturer))?;
+        map.serialize_entry("mdmAppId", &none)?;
+        map.serialize_entry("model", &Nullable(&d.model))?;
+        map.serialize_entry("operatingSystem", &Nullable(&d.operating_system))?;
+        map.serialize_entry(
+            "operatingSystemVersion",
+            &Nullable(&d.operating_system_version),
+        )?;
+        map.serialize_entry("physicalIds", &d.physical_ids)?;
+        map.serialize_entry("profileType", "RegisteredDevice")?;
+        map.serialize_entry("registrationDateTime", &DateTime(Some(d.created_at)))?;
+        map.serialize_entry("systemLabels", &empty)?;
+        map.serialize_entry("trustType", &Nullable(&d.trust_type))?;
+        map.serialize_entry(
+            "enrollmentProfileName",
+            &Nullable(&d.enrollment_profile_name),
+        )?;
+        map.serialize_entry("enrollmentType", &none)?;
+        map.serialize_entry("deviceOwnership", "Company")?;
+        map.serialize_entry("managementType", &none)?;
+        map.serialize_entry("onPremisesSyncEnabled", &none)?;
+        map.serialize_entry("alternativeSecurityIds", &empty)?;
+        map.end()
+    }
+}
+
+/// A device object as a JSON value (what `$filter` reads).
 pub fn directory_device_json(d: &DirectoryDevice) -> Value {
-    json!({
-        "id": d.id.to_string(),
-        "deletedDateTime": null,
-        "accountEnabled": d.account_enabled,
-        "approximateLastSignInDateTime": null,
-        "deviceId": d.device_id.to_string(),
-        "deviceMetadata": null,
-        "deviceVersion": 2,
-        "displayName": d.display_name,
-        "isCompliant": null,
-        "isManaged": null,
-        "manufacturer": nullable(&d.manufacturer),
-        "mdmAppId": null,
-        "model": nullable(&d.model),
-        "operatingSystem": nullable(&d.operating_system),
-        "operatingSystemVersion": nullable(&d.operating_system_version),
-        "physicalIds": d.physical_ids,
-        "profileType": "RegisteredDevice",
-        "registrationDateTime": d.created_at.to_rfc3339(),
-        "systemLabels": [],
-        "trustType": nullable(&d.trust_type),
-        "enrollmentProfileName": nullable(&d.enrollment_profile_name),
-        "enrollmentType": null,
-        "deviceOwnership": "Company",
-        "managementType": null,
-        "onPremisesSyncEnabled": null,
-        "alternativeSecurityIds": [],
+    to_value(GraphDirectoryDevice {
+        device: d,
+        with_type: false,
     })
+}
+
+/// A group member as a JSON value.
+fn member_json(d: &DirectoryDevice) -> Value {
+    to_value(GraphDirectoryDevice {
+        device: d,
+        with_type: true,
+    })
+}
+
+fn to_value(item: impl Serialize) -> Value {
+    // Plain strings, flags and ids: serialising cannot fail.
+    serde_json::to_value(item).unwrap_or(Value::Null)
 }
 
 fn require_device(caller: &Caller, access: Access) -> ApiResult<()> {
@@ -139,46 +187,67 @@ fn require_group(caller: &Caller, access: Access) -> ApiResult<()> {
 }
 
 /// Directory objects of a tenant in object-id order, with `deviceId eq`/`displayName eq` pushed down.
-struct DirectorySource {
-    tx: Tx,
+struct DirectorySource<'a> {
+    app: &'a ztd_app::App,
     tenant: TenantId,
     device_id: Option<DirectoryDeviceId>,
     display_name: Option<String>,
+    /// Whether rows need their Graph JSON (a `$filter` or `$orderby` reads it).
+    filtered: bool,
 }
 
-impl Source for DirectorySource {
-    type Item = ();
+impl Source for DirectorySource<'_> {
+    type Item = DirectoryDevice;
 
-    async fn chunk(&mut self, after: Option<&str>, limit: usize) -> ApiResult<Vec<Row<()>>> {
-        let after = paging::resume_key(after, DirectoryObjectId::parse)?;
+    async fn chunk(
+        &mut self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> ApiResult<Vec<Row<DirectoryDevice>>> {
         let query = DirectoryQuery {
             device_id: self.device_id,
             display_name: self.display_name.clone(),
-            after,
+            after: paging::resume_key(after, DirectoryObjectId::parse)?,
             limit: Some(u32::try_from(limit).unwrap_or(u32::MAX)),
             member_of: None,
         };
-        let objects = self
-            .tx
-            .list_directory_devices(self.tenant, &query)
-            .await
-            .map_err(store_error)?;
-        Ok(objects
-            .iter()
-            .map(|o| Row {
-                id: o.id.to_string(),
-                json: directory_device_json(o),
-                item: (),
-            })
-            .collect())
+        let objects = self.app.directory_devices(self.tenant, &query).await?;
+        Ok(rows(objects, self.filtered, directory_device_json))
     }
+}
+
+/// Rows of directory objects, with their JSON only when a filter or an ordering reads it.
+fn rows(
+    objects: Vec<DirectoryDevice>,
+    filtered: bool,
+    json: fn(&DirectoryDevice) -> Value,
+) -> Vec<Row<DirectoryDevice>> {
+    objects
+        .into_iter()
+        .map(|o| Row {
+            id: o.id.to_string(),
+            json: if filtered { json(&o) } else { Value::Null },
+            item: o,
+        })
+        .collect()
+}
+
+/// A page of directory objects as Graph shows them.
+fn render(objects: &[Row<DirectoryDevice>], with_type: bool) -> Vec<GraphDirectoryDevice<'_>> {
+    objects
+        .iter()
+        .map(|row| GraphDirectoryDevice {
+            device: &row.item,
+            with_type,
+        })
+        .collect()
 }
 
 async fn device_page(
     state: &AppState,
     tenant: TenantId,
     query: &QueryOptions,
-) -> ApiResult<paging::Page<()>> {
+) -> ApiResult<paging::Page<DirectoryDevice>> {
     let filter = query.filter.as_ref();
     let device_id = filter.and_then(|f| f.required_equal("deviceId"));
     let device_id = match device_id {
@@ -196,10 +265,11 @@ async fn device_page(
         None => None,
     };
     let mut source = DirectorySource {
-        tx: read_tx(state).await?,
+        app: &state.app,
         tenant,
         device_id,
         display_name: filter.and_then(|f| f.required_equal("displayName")),
+        filtered: query.reads_items(),
     };
     paging::page(query, &mut source).await
 }
@@ -215,7 +285,7 @@ async fn list_devices(
         &["memberOf", "registeredOwners", "registeredUsers"],
     )?;
     let page = device_page(&state, caller.tenant_id, &ctx.query).await?;
-    let items = page.rows.into_iter().map(|r| r.json).collect();
+    let items = render(&page.rows, false);
     Ok(ctx.collection("devices", items, page.next, page.count))
 }
 
@@ -322,7 +392,7 @@ pub fn group_json(g: &Group) -> Value {
     json!({
         "id": g.id.to_string(),
         "createdDateTime": g.created_at.to_rfc3339(),
-        "description": nullable(&g.description),
+        "description": &Nullable(&g.description),
         "displayName": g.display_name,
         "groupTypes": if dynamic { json!(["DynamicMembership"]) } else { json!([]) },
         "mail": null,
@@ -563,12 +633,18 @@ struct MemberSource<'a> {
     state: &'a AppState,
     tenant: TenantId,
     group: GroupId,
+    /// Whether rows need their Graph JSON (a `$filter` or `$orderby` reads it).
+    filtered: bool,
 }
 
 impl Source for MemberSource<'_> {
-    type Item = ();
+    type Item = DirectoryDevice;
 
-    async fn chunk(&mut self, after: Option<&str>, limit: usize) -> ApiResult<Vec<Row<()>>> {
+    async fn chunk(
+        &mut self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> ApiResult<Vec<Row<DirectoryDevice>>> {
         let after = paging::resume_key(after, DirectoryObjectId::parse)?;
         let members = self
             .state
@@ -580,27 +656,8 @@ impl Source for MemberSource<'_> {
                 u32::try_from(limit).unwrap_or(u32::MAX),
             )
             .await?;
-        Ok(members
-            .iter()
-            .map(|object| Row {
-                id: object.id.to_string(),
-                json: member_json(object),
-                item: (),
-            })
-            .collect())
+        Ok(rows(members, self.filtered, member_json))
     }
-}
-
-/// A member as `members` lists it: a directory device with its `@odata.type` first.
-fn member_json(object: &DirectoryDevice) -> Value {
-    let mut v = directory_device_json(object);
-    if let Value::Object(map) = &mut v {
-        let mut ordered = serde_json::Map::new();
-        ordered.insert("@odata.type".into(), json!("#microsoft.graph.device"));
-        ordered.extend(std::mem::take(map));
-        *map = ordered;
-    }
-    v
 }
 
 async fn list_members(
@@ -617,9 +674,10 @@ async fn list_members(
         state: &state,
         tenant: caller.tenant_id,
         group: group_id(&id)?,
+        filtered: ctx.query.reads_items(),
     };
     let page = paging::page(&ctx.query, &mut source).await?;
-    let items = page.rows.into_iter().map(|r| r.json).collect();
+    let items = render(&page.rows, true);
     Ok(ctx.collection("directoryObjects", items, page.next, page.count))
 }
 

@@ -31,6 +31,12 @@ pub(crate) trait Source {
     /// Up to `limit` rows with an id greater than `after`, in id order.
     async fn chunk(&mut self, after: Option<&str>, limit: usize)
         -> ApiResult<Vec<Row<Self::Item>>>;
+
+    /// Whether the rows come already filtered by the whole `$filter` (the store answered it exactly):
+    /// they are not evaluated again, and need no JSON.
+    fn filters_exactly(&self) -> bool {
+        false
+    }
 }
 
 /// The key a chunk resumes after, parsed as the collection's id type: a `$skiptoken` naming anything else
@@ -140,7 +146,7 @@ pub(crate) async fn page_within<S: Source>(
         chunk = (chunk * 2).min(CHUNK);
         for row in rows {
             let examined_before = after.replace(row.id.clone());
-            match matches_within(query, &row.json, &mut budget)? {
+            match matches_within(query, source.filters_exactly(), &row.json, &mut budget)? {
                 Some(true) => {
                     matched.push(row);
                     if matched.len() >= need {
@@ -195,9 +201,13 @@ pub(crate) async fn page_within<S: Source>(
 /// row may spend.
 fn matches_within(
     query: &QueryOptions,
+    already_filtered: bool,
     json: &Value,
     budget: &mut WorkBudget,
 ) -> ApiResult<Option<bool>> {
+    if already_filtered {
+        return Ok(Some(true));
+    }
     let mut item = budget.split(ITEM_WORK);
     let full = item.remaining() == ITEM_WORK;
     let result = query.matches(json, &mut item);
@@ -239,7 +249,7 @@ async fn whole<S: Source>(
             )));
         }
         for row in rows {
-            match matches_within(query, &row.json, budget)? {
+            match matches_within(query, source.filters_exactly(), &row.json, budget)? {
                 Some(true) => {}
                 Some(false) => continue,
                 None => return Err(too_expensive("spend more than one request's filter work")),

@@ -461,22 +461,19 @@ async fn assigned_devices(
         .filter(|d| d.assignment.intended_profile_id == Some(profile.id))
         .collect();
     let object_ids: Vec<_> = targeted.iter().map(|d| d.directory_object_id).collect();
-    let directory_ids: std::collections::HashMap<_, String> = tx
+    let directory_ids: std::collections::HashMap<_, _> = tx
         .get_directory_devices(caller.tenant_id, &object_ids)
         .await
         .map_err(store_error)?
         .into_iter()
-        .map(|o| (o.id, o.device_id.to_string()))
+        .map(|o| (o.id, o.device_id))
         .collect();
     let mut rows = Vec::new();
     for d in targeted {
-        let aad = directory_ids
-            .get(&d.directory_object_id)
-            .cloned()
-            .unwrap_or_default();
+        let aad = directory_ids.get(&d.directory_object_id).copied();
         rows.push(Row {
             id: d.ztdid.to_string(),
-            json: device_json(&d, &aad, ctx.version),
+            json: device_json(&d, aad, ctx.version),
             item: (),
         });
     }
