@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// The longest RFC 3339 text of a [`Timestamp`] (`+YYYYYY-MM-DDTHH:MM:SS.fffffffffZ` and then some).
-pub const RFC3339_MAX: usize = 48;
+/// The longest RFC 3339 text of a [`Timestamp`] (`YYYY-MM-DDTHH:MM:SS.fffZ`).
+pub const RFC3339_MAX: usize = 24;
 /// What a timestamp outside RFC 3339's range is written as (Graph's "never").
 const NEVER_TEXT: &str = "0001-01-01T00:00:00Z";
 
@@ -38,22 +38,52 @@ impl Timestamp {
     }
 
     /// [`Timestamp::to_rfc3339`] written into `buf`: serialisers write thousands of timestamps a page,
-    /// and this allocates nothing.
+    /// and this allocates nothing. The calendar comes from `time`; the digits are written here because
+    /// `time`'s general formatter cost more than the rest of a device's serialisation.
     pub fn rfc3339_in(self, buf: &mut [u8; RFC3339_MAX]) -> &str {
         let nanos = i128::from(self.0) * 1_000_000;
         let Ok(at) = OffsetDateTime::from_unix_timestamp_nanos(nanos) else {
             return NEVER_TEXT;
         };
-        // The length from what is left of the buffer: `format_into`'s own count undercounts the
-        // fraction of a second.
-        let left = {
-            let mut cursor: &mut [u8] = &mut buf[..];
-            match at.format_into(&mut cursor, &Rfc3339) {
-                Ok(_) => cursor.len(),
-                Err(_) => return NEVER_TEXT,
+        let (year, month, day) = at.to_calendar_date();
+        let (hour, minute, second, milli) = at.to_hms_milli();
+        // RFC 3339 has four-digit years only.
+        let Ok(year) = u16::try_from(year) else {
+            return NEVER_TEXT;
+        };
+        if year > 9999 {
+            return NEVER_TEXT;
+        }
+        let mut len = 0;
+        let mut put = |value: u32, digits: u32, sep: Option<u8>| {
+            for i in (0..digits).rev() {
+                // Each digit is below 10, so the cast cannot truncate.
+                buf[len] = b'0' + (value / 10u32.pow(i) % 10) as u8;
+                len += 1;
+            }
+            if let Some(sep) = sep {
+                buf[len] = sep;
+                len += 1;
             }
         };
-        std::str::from_utf8(&buf[..RFC3339_MAX - left]).unwrap_or(NEVER_TEXT)
+        put(u32::from(year), 4, Some(b'-'));
+        put(u32::from(u8::from(month)), 2, Some(b'-'));
+        put(u32::from(day), 2, Some(b'T'));
+        put(u32::from(hour), 2, Some(b':'));
+        put(u32::from(minute), 2, Some(b':'));
+        if milli == 0 {
+            put(u32::from(second), 2, Some(b'Z'));
+        } else {
+            put(u32::from(second), 2, Some(b'.'));
+            // Milliseconds without trailing zeros, as `time` (and Graph) write them.
+            let (mut fraction, mut digits) = (u32::from(milli), 3);
+            while fraction % 10 == 0 {
+                fraction /= 10;
+                digits -= 1;
+            }
+            put(fraction, digits, Some(b'Z'));
+        }
+        std::str::from_utf8(&buf[..len]).unwrap_or(NEVER_TEXT)
     }
 
     /// RFC 3339 truncated to whole seconds (`2022-09-13T15:14:02Z`), as device-side files carry it.
@@ -96,6 +126,31 @@ mod tests {
             Timestamp(253_402_300_799_999).to_string(),
             "9999-12-31T23:59:59.999Z"
         );
+    }
+
+    #[test]
+    fn rfc3339_matches_the_time_crate_for_every_shape() {
+        for millis in [
+            0,
+            1,
+            10,
+            100,
+            120,
+            999,
+            1_700_000_000_000,
+            1_700_000_000_050,
+            -1,
+            -62_135_596_800_000,
+            253_402_300_799_999,
+            951_782_400_000, // 2000-02-29
+        ] {
+            let expected =
+                OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+                    .unwrap()
+                    .format(&Rfc3339)
+                    .unwrap();
+            assert_eq!(Timestamp(millis).to_rfc3339(), expected, "{millis}");
+        }
     }
 
     #[test]

@@ -172,6 +172,11 @@ impl Columns for PackedRow<'_> {
     }
 }
 
+/// The rows of a packed page (see `Tx::fetch_packed_text`), each deserialised from its JSON array.
+pub(crate) fn parse_page<'a, R: Deserialize<'a>>(page: &'a str) -> Result<Vec<R>, StoreError> {
+    serde_json::from_str(page).map_err(|e| corrupt(format!("packed page: {e}")))
+}
+
 pub(crate) fn text(row: &impl Columns, col: &str) -> Result<String, StoreError> {
     row.text(col)
 }

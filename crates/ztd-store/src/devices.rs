@@ -6,10 +6,11 @@ use ztd_core::device::{
 };
 use ztd_core::{DirectoryDeviceId, TenantId, Timestamp, Ztdid};
 
-use crate::codec::{
-    contains_pattern, id, json, opt_id, opt_text, opt_ts, text, to_json, ts, wire, Columns,
-    PackedRow,
-};
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use crate::codec::{contains_pattern, corrupt, parse_id, parse_page, to_json, Columns};
 use crate::tx::{bind_all, in_list, param, placeholders, Bind, Filter, Q};
 use crate::{DeviceQuery, StoreError, Tx};
 
@@ -95,42 +96,181 @@ fn bind_device<'q>(q: Q<'q>, d: &'q AutopilotDevice) -> Q<'q> {
         .bind(d.updated_at.0)
 }
 
+/// A stored device as read, text borrowed where the reader allows: a packed page deserialises straight into
+/// it (a JSON array in [`READ_COLS`] order, then optionally the directory `deviceId`), and a driver row
+/// is read into it by name. [`DeviceRow::into_device`] is the one place that checks and converts a row.
+#[derive(Deserialize)]
+struct DeviceRow<'a> {
+    #[serde(borrow)]
+    tenant_id: Cow<'a, str>,
+    #[serde(borrow)]
+    ztdid: Cow<'a, str>,
+    #[serde(borrow)]
+    serial_number: Cow<'a, str>,
+    #[serde(borrow)]
+    manufacturer: Cow<'a, str>,
+    #[serde(borrow)]
+    model: Cow<'a, str>,
+    #[serde(borrow)]
+    product_key: Cow<'a, str>,
+    #[serde(borrow)]
+    sku_number: Cow<'a, str>,
+    #[serde(borrow)]
+    system_family: Cow<'a, str>,
+    #[serde(borrow)]
+    hardware_hash: Cow<'a, str>,
+    #[serde(borrow)]
+    identity_key: Cow<'a, str>,
+    #[serde(borrow)]
+    smbios_uuid: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    tpm_ek_pub_hash: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    disk_serial: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    mac_addresses: Cow<'a, str>,
+    #[serde(borrow)]
+    group_tag: Cow<'a, str>,
+    #[serde(borrow)]
+    purchase_order_id: Cow<'a, str>,
+    #[serde(borrow)]
+    user_principal_name: Cow<'a, str>,
+    #[serde(borrow)]
+    addressable_user_name: Cow<'a, str>,
+    #[serde(borrow)]
+    display_name: Cow<'a, str>,
+    #[serde(borrow)]
+    enrollment_state: Cow<'a, str>,
+    last_contacted_at: Option<i64>,
+    #[serde(borrow)]
+    directory_object_id: Cow<'a, str>,
+    #[serde(borrow)]
+    intended_profile_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    delivered_profile_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    assignment_status: Cow<'a, str>,
+    assigned_at: Option<i64>,
+    #[serde(borrow)]
+    remediation_state: Cow<'a, str>,
+    created_at: i64,
+    updated_at: i64,
+    /// Only in listings that join the directory object.
+    #[serde(borrow, default)]
+    directory_device_id: Option<Cow<'a, str>>,
+}
+
+impl<'a> DeviceRow<'a> {
+    fn from_columns(row: &'a impl Columns) -> Result<Self, StoreError> {
+        let text = |col: &str| {
+            row.opt_str(col)?
+                .ok_or_else(|| corrupt(format!("column {col}: NULL")))
+        };
+        let int = |col: &str| {
+            row.opt_int(col)?
+                .ok_or_else(|| corrupt(format!("column {col}: NULL")))
+        };
+        Ok(DeviceRow {
+            tenant_id: text("tenant_id")?,
+            ztdid: text("ztdid")?,
+            serial_number: text("serial_number")?,
+            manufacturer: text("manufacturer")?,
+            model: text("model")?,
+            product_key: text("product_key")?,
+            sku_number: text("sku_number")?,
+            system_family: text("system_family")?,
+            hardware_hash: text("hardware_hash")?,
+            identity_key: text("identity_key")?,
+            smbios_uuid: row.opt_str("smbios_uuid")?,
+            tpm_ek_pub_hash: row.opt_str("tpm_ek_pub_hash")?,
+            disk_serial: row.opt_str("disk_serial")?,
+            mac_addresses: text("mac_addresses")?,
+            group_tag: text("group_tag")?,
+            purchase_order_id: text("purchase_order_id")?,
+            user_principal_name: text("user_principal_name")?,
+            addressable_user_name: text("addressable_user_name")?,
+            display_name: text("display_name")?,
+            enrollment_state: text("enrollment_state")?,
+            last_contacted_at: row.opt_int("last_contacted_at")?,
+            directory_object_id: text("directory_object_id")?,
+            intended_profile_id: row.opt_str("intended_profile_id")?,
+            delivered_profile_id: row.opt_str("delivered_profile_id")?,
+            assignment_status: text("assignment_status")?,
+            assigned_at: row.opt_int("assigned_at")?,
+            remediation_state: text("remediation_state")?,
+            created_at: int("created_at")?,
+            updated_at: int("updated_at")?,
+            directory_device_id: None,
+        })
+    }
+
+    fn into_device(self) -> Result<AutopilotDevice, StoreError> {
+        fn wire<T>(
+            col: &str,
+            value: &str,
+            parse: impl Fn(&str) -> Option<T>,
+        ) -> Result<T, StoreError> {
+            parse(value).ok_or_else(|| corrupt(format!("column {col}: unknown value {value:?}")))
+        }
+        let opt_id =
+            |col: &str, value: Option<Cow<'_, str>>| value.map(|v| parse_id(col, &v)).transpose();
+        Ok(AutopilotDevice {
+            tenant_id: parse_id("tenant_id", &self.tenant_id)?,
+            ztdid: parse_id("ztdid", &self.ztdid)?,
+            serial_number: self.serial_number.into_owned(),
+            manufacturer: self.manufacturer.into_owned(),
+            model: self.model.into_owned(),
+            product_key: self.product_key.into_owned(),
+            sku_number: self.sku_number.into_owned(),
+            system_family: self.system_family.into_owned(),
+            hardware_hash: self.hardware_hash.into_owned(),
+            keys: HardwareKeys {
+                identity_key: self.identity_key.into_owned(),
+                smbios_uuid: self.smbios_uuid.map(Cow::into_owned),
+                tpm_ek_pub_hash: self.tpm_ek_pub_hash.map(Cow::into_owned),
+                disk_serial: self.disk_serial.map(Cow::into_owned),
+                mac_addresses: if self.mac_addresses == "[]" {
+                    Vec::new()
+                } else {
+                    serde_json::from_str(&self.mac_addresses)
+                        .map_err(|e| corrupt(format!("column mac_addresses: {e}")))?
+                },
+            },
+            group_tag: self.group_tag.into_owned(),
+            purchase_order_id: self.purchase_order_id.into_owned(),
+            user_principal_name: self.user_principal_name.into_owned(),
+            addressable_user_name: self.addressable_user_name.into_owned(),
+            display_name: self.display_name.into_owned(),
+            enrollment_state: wire(
+                "enrollment_state",
+                &self.enrollment_state,
+                EnrollmentState::parse,
+            )?,
+            last_contacted_at: self.last_contacted_at.map(Timestamp),
+            directory_object_id: parse_id("directory_object_id", &self.directory_object_id)?,
+            assignment: ProfileAssignmentState {
+                intended_profile_id: opt_id("intended_profile_id", self.intended_profile_id)?,
+                delivered_profile_id: opt_id("delivered_profile_id", self.delivered_profile_id)?,
+                status: wire(
+                    "assignment_status",
+                    &self.assignment_status,
+                    AssignmentStatus::parse,
+                )?,
+                assigned_at: self.assigned_at.map(Timestamp),
+            },
+            remediation_state: wire(
+                "remediation_state",
+                &self.remediation_state,
+                RemediationState::parse,
+            )?,
+            created_at: Timestamp(self.created_at),
+            updated_at: Timestamp(self.updated_at),
+        })
+    }
+}
+
 fn device(row: &impl Columns) -> Result<AutopilotDevice, StoreError> {
-    Ok(AutopilotDevice {
-        tenant_id: id(row, "tenant_id")?,
-        ztdid: id(row, "ztdid")?,
-        serial_number: text(row, "serial_number")?,
-        manufacturer: text(row, "manufacturer")?,
-        model: text(row, "model")?,
-        product_key: text(row, "product_key")?,
-        sku_number: text(row, "sku_number")?,
-        system_family: text(row, "system_family")?,
-        hardware_hash: text(row, "hardware_hash")?,
-        keys: HardwareKeys {
-            identity_key: text(row, "identity_key")?,
-            smbios_uuid: opt_text(row, "smbios_uuid")?,
-            tpm_ek_pub_hash: opt_text(row, "tpm_ek_pub_hash")?,
-            disk_serial: opt_text(row, "disk_serial")?,
-            mac_addresses: json(row, "mac_addresses")?,
-        },
-        group_tag: text(row, "group_tag")?,
-        purchase_order_id: text(row, "purchase_order_id")?,
-        user_principal_name: text(row, "user_principal_name")?,
-        addressable_user_name: text(row, "addressable_user_name")?,
-        display_name: text(row, "display_name")?,
-        enrollment_state: wire(row, "enrollment_state", EnrollmentState::parse)?,
-        last_contacted_at: opt_ts(row, "last_contacted_at")?,
-        directory_object_id: id(row, "directory_object_id")?,
-        assignment: ProfileAssignmentState {
-            intended_profile_id: opt_id(row, "intended_profile_id")?,
-            delivered_profile_id: opt_id(row, "delivered_profile_id")?,
-            status: wire(row, "assignment_status", AssignmentStatus::parse)?,
-            assigned_at: opt_ts(row, "assigned_at")?,
-        },
-        remediation_state: wire(row, "remediation_state", RemediationState::parse)?,
-        created_at: ts(row, "created_at")?,
-        updated_at: ts(row, "updated_at")?,
-    })
+    DeviceRow::from_columns(row)?.into_device()
 }
 
 fn device_filter(tenant: TenantId, q: &DeviceQuery) -> Filter {
@@ -153,6 +293,31 @@ fn device_filter(tenant: TenantId, q: &DeviceQuery) -> Filter {
         );
     }
     filter
+}
+
+/// One page of devices as a `SELECT` of [`READ_COLS`] (the hardware identity blanked when the query says
+/// so), in ZTDID order, with its parameters.
+fn device_page_sql(tenant: TenantId, q: &DeviceQuery) -> (String, Vec<Bind>) {
+    let mut filter = device_filter(tenant, q);
+    if let Some(after) = q.after {
+        filter.and("ztdid > {}", Bind::Text(after.to_string()));
+    }
+    let select: Vec<String> = READ_COLS
+        .iter()
+        .map(
+            |col| match HARDWARE_COLS.iter().find(|(name, _)| name == col) {
+                Some((_, blank)) if q.without_hardware => format!("{blank} AS {col}"),
+                _ => (*col).to_string(),
+            },
+        )
+        .collect();
+    let mut sql = format!(
+        "SELECT {} FROM devices WHERE {} ORDER BY ztdid",
+        select.join(", "),
+        filter.sql
+    );
+    push_limit_offset(&mut sql, &mut filter, q.limit, q.offset);
+    (sql, filter.binds)
 }
 
 impl Tx {
@@ -256,69 +421,46 @@ impl Tx {
         tenant: TenantId,
         q: &DeviceQuery,
     ) -> Result<Vec<AutopilotDevice>, StoreError> {
-        let mut devices = self
-            .fetch_device_page(tenant, q, None, |row| device(row))
-            .await?;
+        let (sql, binds) = device_page_sql(tenant, q);
+        let page = self.fetch_packed_text(&sql, binds, READ_COLS).await?;
+        let mut devices = parse_page::<DeviceRow<'_>>(&page)?
+            .into_iter()
+            .map(DeviceRow::into_device)
+            .collect::<Result<Vec<_>, _>>()?;
         devices.sort_unstable_by_key(|d| d.ztdid);
         Ok(devices)
     }
 
     /// [`Tx::list_devices`] with each device's directory `deviceId` (`None` if its object is missing), in
-    /// the same single statement: what a Graph page of devices shows.
+    /// the same single statement: what a Graph page of devices shows. A join rather than a subquery per
+    /// row, which costs SQLite a cursor per row (docs/benchmarks.md).
     pub async fn list_devices_with_directory_ids(
         &mut self,
         tenant: TenantId,
         q: &DeviceQuery,
     ) -> Result<Vec<(AutopilotDevice, Option<DirectoryDeviceId>)>, StoreError> {
-        let directory_device_id = "(SELECT o.device_id FROM directory_devices o \
-            WHERE o.tenant_id = devices.tenant_id AND o.id = devices.directory_object_id)";
-        let mut rows = self
-            .fetch_device_page(
-                tenant,
-                q,
-                Some(("directory_device_id", directory_device_id)),
-                |row| Ok((device(row)?, opt_id(row, "directory_device_id")?)),
-            )
-            .await?;
+        let (page, binds) = device_page_sql(tenant, q);
+        let sql = format!(
+            "SELECT d.*, o.device_id AS directory_device_id FROM ({page}) d \
+             LEFT JOIN directory_devices o ON o.tenant_id = d.tenant_id AND o.id = d.directory_object_id"
+        );
+        let mut names = READ_COLS.to_vec();
+        names.push("directory_device_id");
+        let page = self.fetch_packed_text(&sql, binds, &names).await?;
+        let mut rows = parse_page::<DeviceRow<'_>>(&page)?
+            .into_iter()
+            .map(|mut row| {
+                let directory_device_id = row.directory_device_id.take();
+                Ok((
+                    row.into_device()?,
+                    directory_device_id
+                        .map(|id| parse_id("directory_device_id", &id))
+                        .transpose()?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
         rows.sort_unstable_by_key(|(d, _)| d.ztdid);
         Ok(rows)
-    }
-
-    /// One packed page of devices: [`READ_COLS`] (the hardware identity blanked when the query says so),
-    /// and optionally one more select-list item `(name, expression)`.
-    async fn fetch_device_page<T>(
-        &mut self,
-        tenant: TenantId,
-        q: &DeviceQuery,
-        extra: Option<(&str, &str)>,
-        decode: impl Fn(&PackedRow<'_>) -> Result<T, StoreError>,
-    ) -> Result<Vec<T>, StoreError> {
-        let mut filter = device_filter(tenant, q);
-        if let Some(after) = q.after {
-            filter.and("ztdid > {}", Bind::Text(after.to_string()));
-        }
-        let mut names: Vec<&str> = READ_COLS.to_vec();
-        let mut select: Vec<String> = READ_COLS
-            .iter()
-            .map(|col| {
-                let blank = HARDWARE_COLS.iter().find(|(name, _)| name == col);
-                match blank {
-                    Some((_, value)) if q.without_hardware => format!("{value} AS {col}"),
-                    _ => (*col).to_string(),
-                }
-            })
-            .collect();
-        if let Some((name, expression)) = extra {
-            names.push(name);
-            select.push(format!("{expression} AS {name}"));
-        }
-        let mut sql = format!(
-            "SELECT {} FROM devices WHERE {} ORDER BY ztdid",
-            select.join(", "),
-            filter.sql
-        );
-        push_limit_offset(&mut sql, &mut filter, q.limit, q.offset);
-        self.fetch_packed(&sql, filter.binds, &names, decode).await
     }
 
     /// Devices matching the filters (`after`, `limit` and `offset` are ignored).

@@ -158,6 +158,21 @@ impl Tx {
         columns: &[&str],
         decode: impl Fn(&PackedRow<'_>) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
+        let page = self.fetch_packed_text(inner, binds, columns).await?;
+        let rows: Vec<Vec<Cell<'_>>> = crate::codec::parse_page(&page)?;
+        rows.into_iter()
+            .map(|values| decode(&PackedRow::new(columns, values)))
+            .collect()
+    }
+
+    /// The packed page of [`Tx::fetch_packed`] as JSON text (`[[...], ...]`), for callers that
+    /// deserialise rows into their own types (`codec::parse_page`).
+    pub(crate) async fn fetch_packed_text(
+        &mut self,
+        inner: &str,
+        binds: Vec<Bind>,
+        columns: &[&str],
+    ) -> Result<String, StoreError> {
         let list = columns.join(", ");
         let sql = match self.backend {
             Backend::Sqlite => {
@@ -168,18 +183,15 @@ impl Tx {
                  FROM ({inner}) AS packed"
             ),
         };
-        let page = match self
-            .fetch_optional(bind_all(sqlx::query(&sql), binds))
-            .await?
-        {
-            Some(row) => crate::codec::opt_text(&row, "page")?.unwrap_or_else(|| "[]".into()),
-            None => "[]".into(),
-        };
-        let rows: Vec<Vec<Cell<'_>>> = serde_json::from_str(&page)
-            .map_err(|e| crate::codec::corrupt(format!("packed page: {e}")))?;
-        rows.into_iter()
-            .map(|values| decode(&PackedRow::new(columns, values)))
-            .collect()
+        Ok(
+            match self
+                .fetch_optional(bind_all(sqlx::query(&sql), binds))
+                .await?
+            {
+                Some(row) => crate::codec::opt_text(&row, "page")?.unwrap_or_else(|| "[]".into()),
+                None => "[]".into(),
+            },
+        )
     }
 
     /// Multi-row `INSERT`: `head` is `INSERT INTO t (c1, ..., cn) VALUES `, `tail` follows the values (an
