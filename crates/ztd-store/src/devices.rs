@@ -20,8 +20,10 @@ const DEVICE_COLS: &str = "tenant_id, ztdid, serial_number, serial_lower, manufa
     enrollment_state, last_contacted_at, directory_object_id, intended_profile_id, delivered_profile_id, \
     assignment_status, assigned_at, remediation_state, created_at, updated_at";
 const DEVICE_COL_COUNT: usize = 30;
-/// What reads select and decode: `DEVICE_COLS` without `serial_lower` (an index key, never decoded).
-const READ_COLS: &[&str] = &[
+/// What a page reads of a device, in [`DeviceRow`]'s order: `DEVICE_COLS` without `serial_lower` (an index
+/// key, never decoded) and without the hardware identity ([`HARDWARE_COLS`], last, so a listing that
+/// leaves it out packs shorter rows).
+const LISTED_COLS: &[&str] = &[
     "tenant_id",
     "ztdid",
     "serial_number",
@@ -30,12 +32,6 @@ const READ_COLS: &[&str] = &[
     "product_key",
     "sku_number",
     "system_family",
-    "hardware_hash",
-    "identity_key",
-    "smbios_uuid",
-    "tpm_ek_pub_hash",
-    "disk_serial",
-    "mac_addresses",
     "group_tag",
     "purchase_order_id",
     "user_principal_name",
@@ -52,15 +48,14 @@ const READ_COLS: &[&str] = &[
     "created_at",
     "updated_at",
 ];
-/// The hardware identity a listing leaves out (`DeviceQuery::without_hardware`), with the value read in
-/// its place: what an empty `HardwareKeys` stores.
-const HARDWARE_COLS: &[(&str, &str)] = &[
-    ("hardware_hash", "''"),
-    ("identity_key", "''"),
-    ("smbios_uuid", "NULL"),
-    ("tpm_ek_pub_hash", "NULL"),
-    ("disk_serial", "NULL"),
-    ("mac_addresses", "'[]'"),
+/// The hardware identity of a device, which listings never show (`DeviceQuery::without_hardware`).
+const HARDWARE_COLS: &[&str] = &[
+    "hardware_hash",
+    "identity_key",
+    "smbios_uuid",
+    "tpm_ek_pub_hash",
+    "disk_serial",
+    "mac_addresses",
 ];
 
 fn bind_device<'q>(q: Q<'q>, d: &'q AutopilotDevice) -> Q<'q> {
@@ -97,8 +92,8 @@ fn bind_device<'q>(q: Q<'q>, d: &'q AutopilotDevice) -> Q<'q> {
 }
 
 /// A stored device as read, text borrowed where the reader allows: a packed page deserialises straight into
-/// it (a JSON array in [`READ_COLS`] order, then optionally the directory `deviceId`), and a driver row
-/// is read into it by name. [`DeviceRow::into_device`] is the one place that checks and converts a row.
+/// it (a JSON array in field order: [`LISTED_COLS`], the directory `deviceId` or `null`, then
+/// [`HARDWARE_COLS`] unless left out), and a driver row is read into it by name. [`DeviceRow::into_device`] is the one place that checks and converts a row.
 #[derive(Deserialize)]
 struct DeviceRow<'a> {
     #[serde(borrow)]
@@ -117,18 +112,6 @@ struct DeviceRow<'a> {
     sku_number: Cow<'a, str>,
     #[serde(borrow)]
     system_family: Cow<'a, str>,
-    #[serde(borrow)]
-    hardware_hash: Cow<'a, str>,
-    #[serde(borrow)]
-    identity_key: Cow<'a, str>,
-    #[serde(borrow)]
-    smbios_uuid: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    tpm_ek_pub_hash: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    disk_serial: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    mac_addresses: Cow<'a, str>,
     #[serde(borrow)]
     group_tag: Cow<'a, str>,
     #[serde(borrow)]
@@ -155,9 +138,22 @@ struct DeviceRow<'a> {
     remediation_state: Cow<'a, str>,
     created_at: i64,
     updated_at: i64,
-    /// Only in listings that join the directory object.
+    /// Only in listings that join the directory object (`null` otherwise).
     #[serde(borrow, default)]
     directory_device_id: Option<Cow<'a, str>>,
+    // The hardware identity: absent from listings that leave it out (empty keys then).
+    #[serde(borrow, default)]
+    hardware_hash: Cow<'a, str>,
+    #[serde(borrow, default)]
+    identity_key: Cow<'a, str>,
+    #[serde(borrow, default)]
+    smbios_uuid: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    tpm_ek_pub_hash: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    disk_serial: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    mac_addresses: Cow<'a, str>,
 }
 
 impl<'a> DeviceRow<'a> {
@@ -229,7 +225,7 @@ impl<'a> DeviceRow<'a> {
                 smbios_uuid: self.smbios_uuid.map(Cow::into_owned),
                 tpm_ek_pub_hash: self.tpm_ek_pub_hash.map(Cow::into_owned),
                 disk_serial: self.disk_serial.map(Cow::into_owned),
-                mac_addresses: if self.mac_addresses == "[]" {
+                mac_addresses: if self.mac_addresses.is_empty() || self.mac_addresses == "[]" {
                     Vec::new()
                 } else {
                     serde_json::from_str(&self.mac_addresses)
@@ -295,9 +291,15 @@ fn device_filter(tenant: TenantId, q: &DeviceQuery) -> Filter {
     filter
 }
 
-/// One page of devices as a `SELECT` of [`READ_COLS`] (the hardware identity blanked when the query says
-/// so), in ZTDID order, with its parameters.
-fn device_page_sql(backend: Backend, tenant: TenantId, q: &DeviceQuery) -> (String, Vec<Bind>) {
+/// One page of devices as a packed `SELECT` in [`DeviceRow`]'s order, with its parameters: the directory
+/// object's `deviceId` joined when asked (a join rather than a subquery per row, which costs SQLite a cursor
+/// per row; docs/benchmarks.md), the hardware identity left out when the query says so.
+fn device_page_sql(
+    backend: Backend,
+    tenant: TenantId,
+    q: &DeviceQuery,
+    with_directory_id: bool,
+) -> (String, Vec<Bind>, Vec<&'static str>) {
     let mut filter = device_filter(tenant, q);
     // A serial substring is tested on the entries of the index in ZTDID order, reading only matching rows.
     // SQLite without statistics would walk the primary key instead, so it is told.
@@ -308,22 +310,35 @@ fn device_page_sql(backend: Backend, tenant: TenantId, q: &DeviceQuery) -> (Stri
     if let Some(after) = q.after {
         filter.and("ztdid > {}", Bind::Text(after.to_string()));
     }
-    let select: Vec<String> = READ_COLS
-        .iter()
-        .map(
-            |col| match HARDWARE_COLS.iter().find(|(name, _)| name == col) {
-                Some((_, blank)) if q.without_hardware => format!("{blank} AS {col}"),
-                _ => (*col).to_string(),
-            },
-        )
-        .collect();
-    let mut sql = format!(
-        "SELECT {} FROM {table} WHERE {} ORDER BY ztdid",
-        select.join(", "),
+    let mut columns: Vec<&'static str> = LISTED_COLS.to_vec();
+    if !q.without_hardware {
+        columns.extend_from_slice(HARDWARE_COLS);
+    }
+    let directory_id = if with_directory_id {
+        ""
+    } else {
+        ", NULL AS directory_device_id"
+    };
+    let mut page = format!(
+        "SELECT {}{directory_id} FROM {table} WHERE {} ORDER BY ztdid",
+        columns.join(", "),
         filter.sql
     );
-    push_limit_offset(&mut sql, &mut filter, q.limit, q.offset);
-    (sql, filter.binds)
+    push_limit_offset(&mut page, &mut filter, q.limit, q.offset);
+    let sql = if with_directory_id {
+        format!(
+            "SELECT d.*, o.device_id AS directory_device_id FROM ({page}) d \
+             LEFT JOIN directory_devices o ON o.tenant_id = d.tenant_id AND o.id = d.directory_object_id"
+        )
+    } else {
+        page
+    };
+    let mut names: Vec<&'static str> = LISTED_COLS.to_vec();
+    names.push("directory_device_id");
+    if !q.without_hardware {
+        names.extend_from_slice(HARDWARE_COLS);
+    }
+    (sql, filter.binds, names)
 }
 
 impl Tx {
@@ -427,8 +442,8 @@ impl Tx {
         tenant: TenantId,
         q: &DeviceQuery,
     ) -> Result<Vec<AutopilotDevice>, StoreError> {
-        let (sql, binds) = device_page_sql(self.backend(), tenant, q);
-        let page = self.fetch_packed_text(&sql, binds, READ_COLS).await?;
+        let (sql, binds, names) = device_page_sql(self.backend(), tenant, q, false);
+        let page = self.fetch_packed_text(&sql, binds, &names).await?;
         let mut devices = parse_page::<DeviceRow<'_>>(&page)?
             .into_iter()
             .map(DeviceRow::into_device)
@@ -438,20 +453,13 @@ impl Tx {
     }
 
     /// [`Tx::list_devices`] with each device's directory `deviceId` (`None` if its object is missing), in
-    /// the same single statement: what a Graph page of devices shows. A join rather than a subquery per
-    /// row, which costs SQLite a cursor per row (docs/benchmarks.md).
+    /// the same single statement: what a Graph page of devices shows.
     pub async fn list_devices_with_directory_ids(
         &mut self,
         tenant: TenantId,
         q: &DeviceQuery,
     ) -> Result<Vec<(AutopilotDevice, Option<DirectoryDeviceId>)>, StoreError> {
-        let (page, binds) = device_page_sql(self.backend(), tenant, q);
-        let sql = format!(
-            "SELECT d.*, o.device_id AS directory_device_id FROM ({page}) d \
-             LEFT JOIN directory_devices o ON o.tenant_id = d.tenant_id AND o.id = d.directory_object_id"
-        );
-        let mut names = READ_COLS.to_vec();
-        names.push("directory_device_id");
+        let (sql, binds, names) = device_page_sql(self.backend(), tenant, q, true);
         let page = self.fetch_packed_text(&sql, binds, &names).await?;
         let mut rows = parse_page::<DeviceRow<'_>>(&page)?
             .into_iter()
