@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use rand::Rng;
 use serde::Serialize;
 use ztd_core::device::{AutopilotDevice, ProfileAssignmentState, RemediationState};
 use ztd_core::esp::{resolve_esp, EspConfiguration};
@@ -487,8 +486,13 @@ impl App {
         esp: Option<EspConfiguration>,
         now: ztd_core::Timestamp,
     ) -> ProvisioningPlan {
-        let mut rng = rand::thread_rng();
-        let mut digit = || rng.gen_range(0..10u8);
+        // Uniform digits from random bytes: bytes of 250 and above are redrawn (250 is a multiple of 10).
+        let mut digit = || loop {
+            let [byte] = self.random_bytes::<1>();
+            if byte < 250 {
+                break byte % 10;
+            }
+        };
         let device_name = decide_device_name(
             profile,
             &device.display_name,

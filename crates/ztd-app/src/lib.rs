@@ -41,12 +41,42 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods, reason = "the production clock")]
     fn now(&self) -> Timestamp {
         let millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0);
         Timestamp(millis)
+    }
+}
+
+/// Random bytes (secrets, keys, the random digits of device names). Injected so tests control it; the one
+/// production source is the operating system's CSPRNG.
+pub trait Randomness: Send + Sync {
+    fn fill_bytes(&self, out: &mut [u8]);
+}
+
+/// The operating system's cryptographic random source.
+#[derive(Debug, Default)]
+pub struct OsRandomness;
+
+impl Randomness for OsRandomness {
+    fn fill_bytes(&self, out: &mut [u8]) {
+        use rand::RngCore;
+        rand::rngs::OsRng.fill_bytes(out);
+    }
+}
+
+/// Random v4 UUIDs: unguessable ids with no order (tests that want ids unrelated to time).
+#[derive(Debug, Default)]
+pub struct RandomIds;
+
+impl IdSource for RandomIds {
+    fn next_uuid(&mut self) -> uuid::Uuid {
+        let mut bytes = [0u8; 16];
+        OsRandomness.fill_bytes(&mut bytes);
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
 }
 
@@ -57,6 +87,10 @@ impl Clock for SystemClock {
 pub struct TimeOrderedIds;
 
 impl IdSource for TimeOrderedIds {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the production id source: reads the clock and draws its random bits itself"
+    )]
     fn next_uuid(&mut self) -> uuid::Uuid {
         uuid::Uuid::now_v7()
     }
@@ -100,6 +134,7 @@ pub struct App {
     store: Store,
     clock: Arc<dyn Clock>,
     ids: Arc<Mutex<Box<dyn IdSource + Send>>>,
+    random: Arc<dyn Randomness>,
     /// The boot path's cache and contact log (per node).
     boot: Arc<boot::BootState>,
 }
@@ -110,8 +145,15 @@ impl App {
             store,
             clock,
             ids: Arc::new(Mutex::new(ids)),
+            random: Arc::new(OsRandomness),
             boot: Arc::default(),
         }
+    }
+
+    /// The same app drawing its random bytes from `random` instead of the operating system.
+    pub fn with_randomness(mut self, random: Arc<dyn Randomness>) -> Self {
+        self.random = random;
+        self
     }
 
     /// An app on the system clock with time-ordered ids.
@@ -125,6 +167,18 @@ impl App {
 
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// A fresh id from the app's id source (request ids, trace ids: everything that needs one).
+    pub fn new_id(&self) -> uuid::Uuid {
+        self.next_uuid()
+    }
+
+    /// Random bytes from the app's random source.
+    pub(crate) fn random_bytes<const N: usize>(&self) -> [u8; N] {
+        let mut out = [0u8; N];
+        self.random.fill_bytes(&mut out);
+        out
     }
 
     fn next_uuid(&self) -> uuid::Uuid {

@@ -256,12 +256,12 @@ pub(crate) async fn targeting_generation(tx: &mut Tx, tenant: TenantId) -> AppRe
 
 /// Records that targeting changed (see [`targeting_generation`]).
 pub(crate) async fn bump_targeting_generation(tx: &mut Tx, tenant: TenantId) -> AppResult<()> {
-    tx.put_setting(
-        tenant,
-        TARGETING_GENERATION,
-        &uuid::Uuid::new_v4().to_string(),
-    )
-    .await?;
+    // A counter, bumped in the transaction of the change: never repeats within a tenant, and needs no
+    // randomness. (Older stores hold a UUID here; it reads as 0, and "1" differs from it all the same.)
+    let current = targeting_generation(tx, tenant).await?;
+    let next = current.parse::<u64>().unwrap_or(0).saturating_add(1);
+    tx.put_setting(tenant, TARGETING_GENERATION, &next.to_string())
+        .await?;
     Ok(())
 }
 

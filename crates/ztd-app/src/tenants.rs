@@ -1,7 +1,6 @@
 //! Tenants and the application credentials that act on them.
 
 use base64::Engine;
-use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use ztd_core::esp::EspConfiguration;
@@ -53,12 +52,11 @@ fn hash_secret(client_id: &str, secret: &str) -> String {
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    // `subtle` compares lengths first (not secret: both are hex SHA-256), then every byte.
+    bool::from(subtle::ConstantTimeEq::ct_eq(a, b))
 }
 
-fn new_secret() -> String {
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
+fn encode_secret(bytes: [u8; 32]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
@@ -136,7 +134,7 @@ impl App {
         scopes: &[&str],
     ) -> AppResult<NewClient> {
         let client_id = self.next_uuid().to_string();
-        let secret = new_secret();
+        let secret = encode_secret(self.random_bytes());
         let credential = ClientCredential {
             tenant_id: tenant,
             client_id: client_id.clone(),
@@ -168,11 +166,10 @@ impl App {
 
     /// The key that signs access tokens, shared by every node through the database and created on first use.
     pub async fn token_signing_key(&self) -> AppResult<Vec<u8>> {
-        let mut key = vec![0u8; 64];
-        rand::thread_rng().fill_bytes(&mut key);
+        let key: [u8; 64] = self.random_bytes();
         let mut tx = self.store.begin().await?;
         let stored = tx
-            .init_server_setting(SIGNING_KEY_SETTING, &hex::encode(&key))
+            .init_server_setting(SIGNING_KEY_SETTING, &hex::encode(key))
             .await?;
         tx.commit().await?;
         hex::decode(stored.trim())
@@ -215,5 +212,10 @@ mod tests {
             hash_secret("a", "s").as_bytes(),
             hash_secret("a", "s").as_bytes()
         ));
+        assert!(!constant_time_eq(
+            hash_secret("a", "s").as_bytes(),
+            hash_secret("a", "t").as_bytes()
+        ));
+        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 }

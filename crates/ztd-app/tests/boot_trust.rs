@@ -17,7 +17,7 @@ where
     F: Fn(App) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let app = |store| App::new(store, Arc::new(SystemClock), Box::new(ztd_core::RandomIds));
+    let app = |store| App::new(store, Arc::new(SystemClock), Box::new(ztd_app::RandomIds));
     let dir = tempfile::tempdir().unwrap();
     scenario(app(ztd_store::scratch::sqlite_in(dir.path())
         .await
@@ -250,7 +250,7 @@ async fn boots_minutes_apart_record_the_time_again_but_not_another_first_contact
     let app = App::new(
         ztd_store::scratch::sqlite_in(dir.path()).await.unwrap(),
         clock.clone(),
-        Box::new(ztd_core::RandomIds),
+        Box::new(ztd_app::RandomIds),
     );
     let (tenant, ztdid) = registered(&app, "TRUST-0006").await;
     let hash = encode(&description("TRUST-0006"));
@@ -307,4 +307,55 @@ async fn a_contact_written_late_never_overwrites_a_retargeting_made_since_the_bo
         assert_ne!(device.assignment.status, AssignmentStatus::AssignedInSync);
     })
     .await;
+}
+
+/// Random bytes from a script: the device name's `%RAND:x%` digits come from the injected source.
+struct Scripted(std::sync::Mutex<std::collections::VecDeque<u8>>);
+
+impl ztd_app::Randomness for Scripted {
+    fn fill_bytes(&self, out: &mut [u8]) {
+        let mut script = self.0.lock().unwrap();
+        for byte in out {
+            *byte = script.pop_front().expect("the script ran out");
+        }
+    }
+}
+
+#[tokio::test]
+async fn random_name_digits_come_from_the_injected_source_and_are_uniform() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ztd_store::scratch::sqlite_in(dir.path()).await.unwrap();
+    // 255 and 250 are redrawn (keeping digits uniform); the rest give 7, 2, 3 and 9.
+    let script = [255, 7, 250, 12, 3, 249];
+    let app = App::new(store, Arc::new(SystemClock), Box::new(ztd_app::RandomIds))
+        .with_randomness(Arc::new(Scripted(std::sync::Mutex::new(script.into()))));
+    let (tenant, _) = registered(&app, "RAND-0001").await;
+    let profile = app
+        .create_profile(
+            tenant,
+            ztd_app::demo::profile_draft(
+                "Lab",
+                ztd_core::profile::JoinType::AzureAd,
+                ztd_core::profile::DeviceUsageType::SingleUser,
+                "LAB-%RAND:4%",
+            ),
+        )
+        .await
+        .unwrap();
+    app.assign_profile(
+        tenant,
+        profile.id,
+        ztd_core::profile::AssignmentTarget::AllDevices,
+        None,
+    )
+    .await
+    .unwrap();
+    let BootOutcome::Registered(plan) = app
+        .device_boot(&encode(&description("RAND-0001")))
+        .await
+        .unwrap()
+    else {
+        panic!("the registered device gets its plan");
+    };
+    assert_eq!(plan.device_name.name(), Some("LAB-7239"));
 }

@@ -19,7 +19,7 @@ async fn overlapping_imports_on_two_nodes_never_deadlock() {
         App::new(
             scratch.store.clone(),
             Arc::new(SystemClock),
-            Box::new(ztd_core::RandomIds),
+            Box::new(ztd_app::RandomIds),
         )
     };
     let (a, b) = (node(), node());

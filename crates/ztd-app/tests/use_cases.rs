@@ -1,6 +1,9 @@
 //! The use cases against real databases: every scenario runs on SQLite and, when `ZTD_TEST_POSTGRES_URL` is
 //! set, on PostgreSQL in a schema of its own.
 
+// Test fixtures draw random and time-ordered ids of their own: they are not ztd's data.
+#![allow(clippy::disallowed_methods)]
+
 use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -25,7 +28,7 @@ fn app_on(store: ztd_store::Store) -> App {
     App::new(
         store,
         Arc::new(SteppingClock::default()),
-        Box::new(ztd_core::RandomIds),
+        Box::new(ztd_app::RandomIds),
     )
 }
 

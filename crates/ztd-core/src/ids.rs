@@ -67,16 +67,6 @@ pub trait IdSource {
     fn next_uuid(&mut self) -> Uuid;
 }
 
-/// Random v4 UUIDs, for production.
-#[derive(Debug, Default)]
-pub struct RandomIds;
-
-impl IdSource for RandomIds {
-    fn next_uuid(&mut self) -> Uuid {
-        Uuid::new_v4()
-    }
-}
-
 /// Sequential UUIDs (`00000000-0000-4000-8000-000000000001`, ...), for tests and reproducible demos.
 #[derive(Debug, Default)]
 pub struct SequentialIds {

@@ -82,25 +82,38 @@ impl TokenIssuer {
         })
     }
 
-    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+    /// The claims of a token this server signed, valid at `now_secs` (the app's clock: the lifetime is
+    /// checked here rather than by `jsonwebtoken`, which would read the system clock).
+    pub fn verify(&self, token: &str, now_secs: i64) -> Result<Claims, ApiError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[AUDIENCE, "00000003-0000-0000-c000-000000000000"]);
-        validation.leeway = 30;
-        // A token is not valid before its `nbf` (with the same leeway).
-        validation.validate_nbf = true;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.required_spec_claims = ["exp", "nbf", "aud"]
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map(|data| data.claims)
             .map_err(|e| {
-                let message = match e.kind() {
-                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                        "Lifetime validation failed, the token is expired.".to_string()
-                    }
-                    _ => format!("Access token validation failure: {e}."),
-                };
-                ApiError::unauthorized(message)
-            })
+                ApiError::unauthorized(format!("Access token validation failure: {e}."))
+            })?;
+        if now_secs > claims.exp.saturating_add(LIFETIME_LEEWAY_SECS) {
+            return Err(ApiError::unauthorized(
+                "Lifetime validation failed, the token is expired.",
+            ));
+        }
+        if now_secs < claims.nbf.saturating_sub(LIFETIME_LEEWAY_SECS) {
+            return Err(ApiError::unauthorized(
+                "Lifetime validation failed, the token is not yet valid.",
+            ));
+        }
+        Ok(claims)
     }
 }
+
+/// Clock skew tolerated on `exp` and `nbf`.
+const LIFETIME_LEEWAY_SECS: i64 = 30;
 
 /// A permission family and the access needed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,7 +172,9 @@ where
             .ok_or_else(|| {
                 ApiError::unauthorized("The Authorization header must carry a Bearer token.")
             })?;
-        let claims = state.tokens.verify(token.trim())?;
+        let claims = state
+            .tokens
+            .verify(token.trim(), state.app.now().0.div_euclid(1000))?;
         let tenant_id = TenantId::parse(&claims.tid)
             .ok_or_else(|| ApiError::unauthorized("Access token has no valid tenant."))?;
         Ok(Caller {
@@ -180,22 +195,16 @@ pub struct TokenRequest {
 
 /// An OAuth2 error in Entra's shape.
 fn oauth_error(status: StatusCode, error: &str, code: u32, description: &str) -> Response {
+    let context = crate::request::current();
     let body = serde_json::json!({
         "error": error,
         "error_description": format!("AADSTS{code}: {description}"),
         "error_codes": [code],
-        "timestamp": ztd_core::Timestamp(now_secs() * 1000).to_rfc3339_seconds(),
-        "trace_id": uuid::Uuid::new_v4().to_string(),
-        "correlation_id": uuid::Uuid::new_v4().to_string(),
+        "timestamp": context.as_ref().map(|c| c.at.to_rfc3339_seconds()),
+        "trace_id": context.as_ref().map(|c| c.id.as_str()),
+        "correlation_id": context.as_ref().map(|c| c.correlation_id()),
     });
     (status, Json(body)).into_response()
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
-        .unwrap_or(0)
 }
 
 /// Whether a `.default` scope's resource names Microsoft Graph (its URI, with or without a trailing slash, or
@@ -304,7 +313,7 @@ pub async fn token(
         credential.tenant_id,
         &credential.client_id,
         credential.scopes,
-        now_secs(),
+        state.app.now().0.div_euclid(1000),
     ) {
         Ok(access_token) => Json(serde_json::json!({
             "token_type": "Bearer",
@@ -314,5 +323,34 @@ pub async fn token(
         }))
         .into_response(),
         Err(err) => err.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_lifetime_is_checked_against_the_given_time_with_leeway() {
+        let issuer = TokenIssuer::new(&[9u8; 64]);
+        let issued_at = 1_800_000_000;
+        let token = issuer
+            .issue(TenantId(uuid::Uuid::nil()), "client", vec![], issued_at)
+            .unwrap();
+        assert!(issuer.verify(&token, issued_at).is_ok());
+        // Within the leeway on either side.
+        assert!(issuer.verify(&token, issued_at - 30).is_ok());
+        assert!(issuer
+            .verify(&token, issued_at + TOKEN_LIFETIME_SECS + 30)
+            .is_ok());
+        let early = issuer.verify(&token, issued_at - 31).unwrap_err();
+        assert!(early.message.contains("not yet valid"), "{}", early.message);
+        let late = issuer
+            .verify(&token, issued_at + TOKEN_LIFETIME_SECS + 31)
+            .unwrap_err();
+        assert!(late.message.contains("expired"), "{}", late.message);
+        // Another key's signature is refused whatever the time.
+        let other = TokenIssuer::new(&[8u8; 64]);
+        assert!(other.verify(&token, issued_at).is_err());
     }
 }

@@ -125,18 +125,15 @@ impl From<AppError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(0))
-            .unwrap_or(0);
-        let request_id = uuid::Uuid::new_v4().to_string();
+        // The request's own identity, the same `request-id` as the response header.
+        let context = crate::request::current();
         let mut error = serde_json::json!({
             "code": self.code,
             "message": self.message,
             "innerError": {
-                "date": ztd_core::Timestamp(now).to_rfc3339_seconds(),
-                "request-id": request_id,
-                "client-request-id": request_id,
+                "date": context.as_ref().map(|c| c.at.to_rfc3339_seconds()),
+                "request-id": context.as_ref().map(|c| c.id.as_str()),
+                "client-request-id": context.as_ref().map(|c| c.correlation_id()),
             }
         });
         if !self.details.is_empty() {

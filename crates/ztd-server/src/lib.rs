@@ -17,6 +17,7 @@ mod device_api;
 pub mod error;
 pub mod graph;
 mod native;
+pub mod request;
 
 pub use auth::{Caller, TokenIssuer};
 pub use device_api::DeviceApiConfig;
@@ -44,7 +45,6 @@ pub fn router_with(state: AppState, graph: GraphConfig) -> Router {
 /// The whole HTTP surface with explicit Graph and device API settings.
 pub fn router_configured(state: AppState, graph: GraphConfig, device: DeviceApiConfig) -> Router {
     Router::new()
-        .route("/health", get(|| async { "ok" }))
         .route("/{tenant}/oauth2/v2.0/token", post(auth::token))
         .merge(device_api::routes(&device))
         .route(
@@ -57,6 +57,12 @@ pub fn router_configured(state: AppState, graph: GraphConfig, device: DeviceApiC
         )
         .nest("/ztd/v1", native::routes())
         .merge(graph::routes(state.clone(), Arc::new(graph)))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request::identify,
+        ))
+        // A liveness probe needs no request identity (and stays the cheapest route).
+        .route("/health", get(|| async { "ok" }))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -260,3 +260,66 @@ async fn a_token_is_not_valid_before_its_nbf() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 }
+
+#[tokio::test]
+async fn an_error_names_the_request_its_header_names() {
+    let s = start().await;
+    // A Graph error, with and without the caller's own client-request-id.
+    for client_request_id in [None, Some("5a0c9e4e-6c7b-4b7e-9d0f-0123456789ab")] {
+        let mut request = s
+            .http
+            .get(format!(
+                "{}/beta/deviceManagement/windowsAutopilotDeviceIdentities/{}",
+                s.url, "00000000-0000-0000-0000-000000000001"
+            ))
+            .bearer_auth(&s.a.token);
+        if let Some(id) = client_request_id {
+            request = request.header("client-request-id", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let request_id = header("request-id").expect("request-id header");
+        assert_eq!(header("client-request-id").as_deref(), client_request_id);
+        let body: serde_json::Value = response.json().await.unwrap();
+        let inner = &body["error"]["innerError"];
+        assert_eq!(inner["request-id"], json!(request_id), "{body}");
+        assert_eq!(
+            inner["client-request-id"],
+            json!(client_request_id.unwrap_or(&request_id)),
+            "{body}"
+        );
+        assert!(inner["date"].as_str().is_some_and(|d| d.ends_with('Z')));
+    }
+    // An OAuth2 error: its trace id is the request id, its correlation id the caller's.
+    let response = s
+        .http
+        .post(format!("{}/{}/oauth2/v2.0/token", s.url, s.a.id))
+        .header("client-request-id", "c0ffee00-0000-4000-8000-000000000000")
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", s.a.client_id.as_str()),
+            ("client_secret", "wrong"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let request_id = response.headers()["request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["trace_id"], json!(request_id), "{body}");
+    assert_eq!(
+        body["correlation_id"],
+        json!("c0ffee00-0000-4000-8000-000000000000")
+    );
+}

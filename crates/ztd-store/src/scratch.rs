@@ -14,6 +14,10 @@ pub struct ScratchPostgres {
 
 impl ScratchPostgres {
     /// Creates a uniquely named schema on the server at `base_url` and opens a store on it.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "test databases, not ztd's data: the name must differ across concurrent test processes"
+    )]
     pub async fn create(base_url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let schema = format!("ztd_scratch_{}", uuid::Uuid::new_v4().simple());

@@ -429,16 +429,8 @@ async fn normalize(mut request: Request, next: Next) -> Response {
             *request.uri_mut() = uri;
         }
     }
-    let client_request_id = request.headers().get("client-request-id").cloned();
-    let mut response = next.run(request).await;
-    let request_id = uuid::Uuid::new_v4().to_string();
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("request-id", value);
-    }
-    if let Some(value) = client_request_id {
-        response.headers_mut().insert("client-request-id", value);
-    }
-    response
+    // `request-id` and `client-request-id` are set for every route by `request::identify`.
+    next.run(request).await
 }
 
 async fn not_found(uri: Uri) -> ApiError {
