@@ -252,6 +252,7 @@ impl App {
     }
 
     /// Adds a device object to a static group (Graph `members/$ref`).
+    /// Adds a device to a static group; adding a member twice is refused, as Graph does.
     pub async fn add_group_member(
         &self,
         tenant: TenantId,
@@ -261,6 +262,7 @@ impl App {
         self.change_static_member(tenant, group, member, true).await
     }
 
+    /// Removes a device from a static group; removing a non-member is `NotFound`.
     pub async fn remove_group_member(
         &self,
         tenant: TenantId,
@@ -294,11 +296,23 @@ impl App {
             .get_directory_device(tenant, member)
             .await?
             .ok_or_else(|| AppError::not_found("device", member))?;
-        if add {
-            tx.add_members(tenant, &[(group_id, member, MembershipSource::Static)])
-                .await?;
+        // The write is the check (an insert that finds the row, a delete that finds none), so of
+        // concurrent adds or removals of one member exactly one acts, on SQLite and PostgreSQL alike.
+        let changed = if add {
+            tx.add_member(tenant, group_id, member, MembershipSource::Static)
+                .await?
         } else {
-            tx.remove_members(tenant, &[(group_id, member)]).await?;
+            tx.remove_member(tenant, group_id, member).await?
+        };
+        match (add, changed) {
+            (true, false) => {
+                return Err(AppError::invalid(
+                    "members",
+                    "One or more added object references already exist for the following modified properties: 'members'.",
+                ))
+            }
+            (false, false) => return Err(AppError::not_found("group member", member)),
+            _ => {}
         }
         let device = match object.ztdid {
             Some(ztdid) => tx.get_device(tenant, ztdid).await?,

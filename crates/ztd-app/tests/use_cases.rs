@@ -230,6 +230,53 @@ async fn oldest_profile_wins_and_exclusion_and_all_devices_default_apply() {
 }
 
 #[tokio::test]
+async fn of_concurrent_adds_of_one_member_exactly_one_adds_and_of_removes_one_removes() {
+    on_both(|app| async move {
+        let t = tenant(&app, "Alpha").await;
+        app.import_devices(t, &[row(1, "C-1", "")]).await.unwrap();
+        let group = app
+            .create_group(
+                t,
+                NewGroup {
+                    display_name: "Pilots".into(),
+                    description: String::new(),
+                    membership_rule: None,
+                },
+            )
+            .await
+            .unwrap();
+        let member = app.find_device(t, "C-1").await.unwrap().directory_object_id;
+        let adds =
+            futures::future::join_all((0..8).map(|_| app.add_group_member(t, group.id, member)))
+                .await;
+        let added = adds.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(added, 1, "{adds:?}");
+        assert!(adds
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| matches!(e, ztd_app::AppError::Invalid(_))));
+        assert_eq!(app.group_members(t, group.id).await.unwrap().len(), 1);
+        let removes =
+            futures::future::join_all((0..8).map(|_| app.remove_group_member(t, group.id, member)))
+                .await;
+        assert_eq!(
+            removes.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{removes:?}"
+        );
+        assert!(removes
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| matches!(
+                e,
+                ztd_app::AppError::Domain(ztd_core::DomainError::NotFound { .. })
+            )));
+        assert!(app.group_members(t, group.id).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn static_group_and_member_of_rules_follow_membership() {
     on_both(|app| async move {
         let t = tenant(&app, "Alpha").await;

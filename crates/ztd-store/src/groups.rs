@@ -127,6 +127,43 @@ impl Tx {
         .await
     }
 
+    /// Adds one membership; `false` when it already existed. Atomic on both engines (the insert is the
+    /// check): of concurrent adds of the same member, exactly one returns `true`.
+    pub async fn add_member(
+        &mut self,
+        tenant: TenantId,
+        group: GroupId,
+        member: DirectoryObjectId,
+        source: MembershipSource,
+    ) -> Result<bool, StoreError> {
+        let q = sqlx::query(
+            "INSERT INTO group_members (tenant_id, group_id, member_id, source) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant.to_string())
+        .bind(group.to_string())
+        .bind(member.to_string())
+        .bind(source_str(source));
+        Ok(self.execute(q).await? == 1)
+    }
+
+    /// Removes one membership; `false` when there was none. Of concurrent removals, exactly one returns
+    /// `true`.
+    pub async fn remove_member(
+        &mut self,
+        tenant: TenantId,
+        group: GroupId,
+        member: DirectoryObjectId,
+    ) -> Result<bool, StoreError> {
+        let q = sqlx::query(
+            "DELETE FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3",
+        )
+        .bind(tenant.to_string())
+        .bind(group.to_string())
+        .bind(member.to_string());
+        Ok(self.execute(q).await? == 1)
+    }
+
     pub async fn remove_members(
         &mut self,
         tenant: TenantId,

@@ -721,12 +721,6 @@ async fn add_member(
         ApiError::bad_request(format!("Invalid object identifier '{reference}'."))
     })?;
     let gid = group_id(&id)?;
-    let existing = state.app.group_members(caller.tenant_id, gid).await?;
-    if existing.iter().any(|(o, _)| o.id == member) {
-        return Err(ApiError::bad_request(
-            "One or more added object references already exist for the following modified properties: 'members'.",
-        ));
-    }
     state
         .app
         .add_group_member(caller.tenant_id, gid, member)
@@ -743,12 +737,6 @@ async fn remove_member(
     let gid = group_id(&id)?;
     let member = DirectoryObjectId::parse(&member)
         .ok_or_else(|| ApiError::not_found(format!("member {member} was not found")))?;
-    let existing = state.app.group_members(caller.tenant_id, gid).await?;
-    if !existing.iter().any(|(o, _)| o.id == member) {
-        return Err(ApiError::not_found(format!(
-            "{member} is not a member of group {id}"
-        )));
-    }
     state
         .app
         .remove_group_member(caller.tenant_id, gid, member)
