@@ -27,6 +27,15 @@ pub struct DeviceListing {
     pub directory_device_id: Option<DirectoryDeviceId>,
 }
 
+/// The outcome of one device (or one unknown serial) in [`App::delete_devices_by_serial`].
+#[derive(Debug)]
+pub struct SerialDeletion {
+    pub serial_number: String,
+    /// `None` for a serial with no registration.
+    pub ztdid: Option<Ztdid>,
+    pub result: AppResult<()>,
+}
+
 fn field_error(field: &str, error: ImportError) -> AppError {
     AppError::invalid(field, error.message)
 }
@@ -232,23 +241,72 @@ impl App {
             .get_device(tenant, ztdid)
             .await?
             .ok_or_else(|| AppError::not_found("windowsAutopilotDeviceIdentity", ztdid))?;
+        self.delete_registration(&mut tx, tenant, &device).await?;
+        tx.commit().await?;
+        Ok(device)
+    }
+
+    /// Graph's `deleteDevices`: every registration with each serial number (exact, case-insensitive), in
+    /// one transaction, with one outcome per serial and device. A serial with no registration, or a device
+    /// that cannot be deleted yet (enrolled), is reported and changes nothing; a failure of the store
+    /// writes nothing at all.
+    pub async fn delete_devices_by_serial(
+        &self,
+        tenant: TenantId,
+        serials: &[String],
+    ) -> AppResult<Vec<SerialDeletion>> {
+        let mut tx = self.store.begin().await?;
+        let mut outcomes = Vec::with_capacity(serials.len());
+        for serial in serials {
+            let found = tx.find_devices_by_serial(tenant, serial.trim()).await?;
+            if found.is_empty() {
+                outcomes.push(SerialDeletion {
+                    serial_number: serial.clone(),
+                    ztdid: None,
+                    result: Err(AppError::not_found("device", serial)),
+                });
+            }
+            for device in found {
+                let result = match self.delete_registration(&mut tx, tenant, &device).await {
+                    // A refusal is this device's outcome; a store failure ends the whole call.
+                    Err(AppError::Store(err)) => return Err(AppError::Store(err)),
+                    other => other,
+                };
+                outcomes.push(SerialDeletion {
+                    serial_number: device.serial_number.clone(),
+                    ztdid: Some(device.ztdid),
+                    result,
+                });
+            }
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// Deletes a registration and its directory object in `tx`, in the documented order: an enrolled
+    /// device's management record goes first.
+    async fn delete_registration(
+        &self,
+        tx: &mut ztd_store::Tx,
+        tenant: TenantId,
+        device: &AutopilotDevice,
+    ) -> AppResult<()> {
         if device.enrollment_state == EnrollmentState::Enrolled {
             return Err(AppError::Domain(ztd_core::DomainError::conflict(format!(
                 "device {} is enrolled; delete its management record first (deletion order: management, Autopilot, directory)",
                 device.serial_number
             ))));
         }
-        tx.delete_device(tenant, ztdid).await?;
+        tx.delete_device(tenant, device.ztdid).await?;
         tx.delete_directory_device(tenant, device.directory_object_id)
             .await?;
         tx.append_events(&[self.event(
             tenant,
             "device.deleted",
-            ztdid,
+            device.ztdid,
             serde_json::json!({ "serialNumber": device.serial_number }),
         )])
         .await?;
-        tx.commit().await?;
-        Ok(device)
+        Ok(())
     }
 }

@@ -277,6 +277,51 @@ async fn of_concurrent_adds_of_one_member_exactly_one_adds_and_of_removes_one_re
 }
 
 #[tokio::test]
+async fn delete_devices_by_serial_reports_each_serial_and_a_failure_midway_deletes_nothing() {
+    on_both(|app| async move {
+        let t = tenant(&app, "Alpha").await;
+        app.import_devices(
+            t,
+            &[row(1, "D-1", ""), row(2, "D-BOOM", ""), row(3, "D-3", "")],
+        )
+        .await
+        .unwrap();
+        // Per serial: a known one is deleted, an unknown one is reported, neither stops the other.
+        let outcomes = app
+            .delete_devices_by_serial(t, &["d-1".into(), "NOPE".into()])
+            .await
+            .unwrap();
+        assert_eq!(outcomes.len(), 2);
+        assert!(outcomes[0].ztdid.is_some() && outcomes[0].result.is_ok());
+        assert!(outcomes[1].ztdid.is_none() && outcomes[1].result.is_err());
+        assert!(app.find_device(t, "D-1").await.is_err());
+
+        // A store failure on the second of three serials: the first is not deleted either.
+        ztd_store::scratch::fail_deleting_serial(app.store(), "D-BOOM")
+            .await
+            .unwrap();
+        app.import_devices(t, &[row(4, "D-4", "")]).await.unwrap();
+        let failed = app
+            .delete_devices_by_serial(t, &["D-4".into(), "D-BOOM".into(), "D-3".into()])
+            .await;
+        assert!(
+            matches!(failed, Err(ztd_app::AppError::Store(_))),
+            "{failed:?}"
+        );
+        for serial in ["D-4", "D-BOOM", "D-3"] {
+            let device = app.find_device(t, serial).await.unwrap();
+            assert!(app
+                .directory_devices(t, &ztd_store::DirectoryQuery::default())
+                .await
+                .unwrap()
+                .iter()
+                .any(|o| o.id == device.directory_object_id));
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn static_group_and_member_of_rules_follow_membership() {
     on_both(|app| async move {
         let t = tenant(&app, "Alpha").await;

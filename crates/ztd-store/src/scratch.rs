@@ -52,3 +52,31 @@ impl ScratchPostgres {
 pub async fn sqlite_in(dir: &std::path::Path) -> Result<Store, StoreError> {
     Store::open(&format!("sqlite://{}", dir.join("ztd.db").display())).await
 }
+
+/// Fault injection for tests of all-or-nothing use cases: from now on, deleting the registration with this
+/// serial number fails inside the database (a trigger), as a failing disk or a lost connection would in the
+/// middle of a transaction.
+pub async fn fail_deleting_serial(store: &Store, serial: &str) -> Result<(), StoreError> {
+    let serial = serial.replace('\'', "''");
+    let statements = match store.backend() {
+        crate::Backend::Sqlite => vec![format!(
+            "CREATE TRIGGER ztd_injected_failure BEFORE DELETE ON devices \
+             WHEN OLD.serial_number = '{serial}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+        )],
+        crate::Backend::Postgres => vec![
+            format!(
+                "CREATE FUNCTION ztd_injected_failure() RETURNS trigger AS $$ BEGIN \
+                 IF OLD.serial_number = '{serial}' THEN RAISE EXCEPTION 'injected failure'; END IF; \
+                 RETURN OLD; END $$ LANGUAGE plpgsql"
+            ),
+            "CREATE TRIGGER ztd_injected_failure BEFORE DELETE ON devices \
+             FOR EACH ROW EXECUTE FUNCTION ztd_injected_failure()"
+                .to_string(),
+        ],
+    };
+    let mut tx = store.begin().await?;
+    for sql in statements {
+        tx.execute(sqlx::query(&sql)).await?;
+    }
+    tx.commit().await
+}

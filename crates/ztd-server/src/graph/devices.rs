@@ -520,38 +520,33 @@ async fn delete_devices(
             serials.len()
         )));
     }
-    let mut results = Vec::new();
-    for serial in serials {
-        let found = {
-            let mut tx = read_tx(&state).await?;
-            tx.find_devices_by_serial(caller.tenant_id, serial.trim())
-                .await
-                .map_err(store_error)?
-        };
-        if found.is_empty() {
-            results.push(json!({
-                "@odata.type": "microsoft.graph.deletedWindowsAutopilotDeviceState",
-                "serialNumber": serial, "deviceRegistrationId": null, "deletionState": "failed",
-                "errorMessage": format!("ZtdDeviceIsNotRegistered: no device with serial number {serial} is registered in this tenant"),
-            }));
-            continue;
-        }
-        for device in found {
-            let (deletion_state, error) = match state
-                .app
-                .delete_device(caller.tenant_id, device.ztdid)
-                .await
-            {
-                Ok(_) => ("accepted", Value::Null),
-                Err(err) => ("error", Value::String(err.to_string())),
+    let outcomes = state
+        .app
+        .delete_devices_by_serial(caller.tenant_id, &serials)
+        .await?;
+    let results: Vec<Value> = outcomes
+        .into_iter()
+        .map(|outcome| {
+            let (deletion_state, error) = match (&outcome.ztdid, &outcome.result) {
+                (None, _) => (
+                    "failed",
+                    Value::String(format!(
+                        "ZtdDeviceIsNotRegistered: no device with serial number {} is registered in this tenant",
+                        outcome.serial_number
+                    )),
+                ),
+                (Some(_), Ok(())) => ("accepted", Value::Null),
+                (Some(_), Err(err)) => ("error", Value::String(err.to_string())),
             };
-            results.push(json!({
+            json!({
                 "@odata.type": "microsoft.graph.deletedWindowsAutopilotDeviceState",
-                "serialNumber": device.serial_number, "deviceRegistrationId": device.ztdid.to_string(),
-                "deletionState": deletion_state, "errorMessage": error,
-            }));
-        }
-    }
+                "serialNumber": outcome.serial_number,
+                "deviceRegistrationId": outcome.ztdid.map(|z| z.to_string()),
+                "deletionState": deletion_state,
+                "errorMessage": error,
+            })
+        })
+        .collect();
     Ok(ctx.collection(
         "Collection(microsoft.graph.deletedWindowsAutopilotDeviceState)",
         results,
