@@ -1,8 +1,10 @@
 //! Deployment profiles, their assignments, and ESP configurations.
 
 use ztd_core::esp::{EspConfiguration, MAX_ESP_PER_TENANT};
+use ztd_core::group::{Group, MembershipSource};
 use ztd_core::profile::{AssignmentTarget, DeploymentProfile, ProfileAssignment};
-use ztd_core::{DomainError, ProfileId, TenantId};
+use ztd_core::{DomainError, GroupId, ProfileId, TenantId, Timestamp, Ztdid};
+use ztd_store::Tx;
 
 use crate::targeting::{refresh_tenant, Targeting};
 use crate::{App, AppError, AppResult};
@@ -113,12 +115,154 @@ impl App {
     ) -> AppResult<ProfileAssignment> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        if tx.get_profile(tenant, profile_id).await?.is_none() {
-            return Err(AppError::not_found(
-                "windowsAutopilotDeploymentProfile",
-                profile_id,
-            ));
+        require_profile(&mut tx, tenant, profile_id).await?;
+        let (assignment, added) = self
+            .assign_in(&mut tx, tenant, profile_id, target, id, now)
+            .await?;
+        if added {
+            let targeting = Targeting::load(&mut tx, tenant).await?;
+            refresh_tenant(&mut tx, tenant, &targeting, now).await?;
+            tx.commit().await?;
         }
+        Ok(assignment)
+    }
+
+    /// Graph's `assign` with `deviceIds`: the profile for these devices, one use case in one transaction.
+    /// ztd assigns profiles to groups only, so per-device assignment is carried by a static group per
+    /// profile (description [`direct_assignment_marker`]), created on first use and assigned to the
+    /// profile; the devices' directory objects are added to it. The group is visible like any other, which
+    /// makes the assignment explainable. An unknown device refuses the whole call.
+    pub async fn assign_profile_to_devices(
+        &self,
+        tenant: TenantId,
+        profile_id: ProfileId,
+        devices: &[Ztdid],
+    ) -> AppResult<ProfileAssignment> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let profile = require_profile(&mut tx, tenant, profile_id).await?;
+        let mut members = Vec::with_capacity(devices.len());
+        for ztdid in devices {
+            let device = tx
+                .get_device(tenant, *ztdid)
+                .await?
+                .ok_or_else(|| AppError::not_found("windowsAutopilotDeviceIdentity", ztdid))?;
+            members.push(device.directory_object_id);
+        }
+        let marker = direct_assignment_marker(profile_id);
+        let existing = tx
+            .list_groups(tenant)
+            .await?
+            .into_iter()
+            .find(|g| g.description == marker);
+        let group = match existing {
+            Some(group) => group,
+            None => {
+                let group = Group {
+                    tenant_id: tenant,
+                    id: GroupId(self.next_uuid()),
+                    display_name: format!("{} (direct device assignment)", profile.display_name),
+                    description: marker,
+                    membership_rule: None,
+                    rule_processing_on: true,
+                    created_at: now,
+                };
+                tx.insert_group(&group).await?;
+                tx.append_events(&[self.event(
+                    tenant,
+                    "group.created",
+                    group.id,
+                    serde_json::json!({ "membershipRule": null }),
+                )])
+                .await?;
+                group
+            }
+        };
+        let mut events = Vec::new();
+        for member in members {
+            if tx
+                .add_member(tenant, group.id, member, MembershipSource::Static)
+                .await?
+            {
+                events.push(self.event(
+                    tenant,
+                    "group.member_added",
+                    group.id,
+                    serde_json::json!({ "member": member }),
+                ));
+            }
+        }
+        tx.append_events(&events).await?;
+        let (assignment, _) = self
+            .assign_in(
+                &mut tx,
+                tenant,
+                profile_id,
+                AssignmentTarget::Group(group.id),
+                None,
+                now,
+            )
+            .await?;
+        let targeting = Targeting::load(&mut tx, tenant).await?;
+        refresh_tenant(&mut tx, tenant, &targeting, now).await?;
+        tx.commit().await?;
+        Ok(assignment)
+    }
+
+    /// Graph's `assign` with `assignments`: the profile's assignments become exactly `wanted`, in one
+    /// transaction (assignments not wanted are removed; wanted ones are added, existing ones kept).
+    pub async fn replace_profile_assignments(
+        &self,
+        tenant: TenantId,
+        profile_id: ProfileId,
+        wanted: Vec<(AssignmentTarget, Option<String>)>,
+    ) -> AppResult<Vec<ProfileAssignment>> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        require_profile(&mut tx, tenant, profile_id).await?;
+        let current: Vec<ProfileAssignment> = tx
+            .list_profile_assignments(tenant)
+            .await?
+            .into_iter()
+            .filter(|a| a.profile_id == profile_id)
+            .collect();
+        for a in current
+            .iter()
+            .filter(|a| !wanted.iter().any(|(t, _)| *t == a.target))
+        {
+            tx.delete_profile_assignment(tenant, &a.id).await?;
+            tx.append_events(&[self.event(
+                tenant,
+                "profile.unassigned",
+                &a.id,
+                serde_json::json!({}),
+            )])
+            .await?;
+        }
+        let mut result = Vec::with_capacity(wanted.len());
+        for (target, id) in wanted {
+            let (assignment, _) = self
+                .assign_in(&mut tx, tenant, profile_id, target, id, now)
+                .await?;
+            result.push(assignment);
+        }
+        let targeting = Targeting::load(&mut tx, tenant).await?;
+        refresh_tenant(&mut tx, tenant, &targeting, now).await?;
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    /// Adds an assignment in `tx` (the caller re-targets and commits): the existing one when the profile
+    /// already has this target (`false`), the new one otherwise (`true`).
+    async fn assign_in(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        profile_id: ProfileId,
+        target: AssignmentTarget,
+        id: Option<String>,
+        now: Timestamp,
+    ) -> AppResult<(ProfileAssignment, bool)> {
         if let AssignmentTarget::Group(group) | AssignmentTarget::ExcludeGroup(group) = target {
             if tx.get_group(tenant, group).await?.is_none() {
                 return Err(AppError::invalid(
@@ -132,7 +276,7 @@ impl App {
             .iter()
             .find(|a| a.profile_id == profile_id && a.target == target)
         {
-            return Ok(same.clone());
+            return Ok((same.clone(), false));
         }
         // A profile either includes or excludes a group, never both (as in Intune): assigning the other kind
         // replaces the earlier assignment of that group.
@@ -158,8 +302,6 @@ impl App {
             created_at: now,
         };
         tx.insert_profile_assignment(&assignment).await?;
-        let targeting = Targeting::load(&mut tx, tenant).await?;
-        refresh_tenant(&mut tx, tenant, &targeting, now).await?;
         tx.append_events(&[self.event(
             tenant,
             "profile.assigned",
@@ -167,8 +309,7 @@ impl App {
             serde_json::json!({ "assignment": assignment.id }),
         )])
         .await?;
-        tx.commit().await?;
-        Ok(assignment)
+        Ok((assignment, true))
     }
 
     pub async fn profile_assignments(
@@ -397,4 +538,21 @@ impl App {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The description that marks the static group carrying a profile's per-device assignments
+/// ([`App::assign_profile_to_devices`]).
+pub fn direct_assignment_marker(profile: ProfileId) -> String {
+    format!("ztd:direct-device-assignment:{profile}")
+}
+
+/// The profile, or `NotFound`.
+async fn require_profile(
+    tx: &mut Tx,
+    tenant: TenantId,
+    profile_id: ProfileId,
+) -> AppResult<DeploymentProfile> {
+    tx.get_profile(tenant, profile_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("windowsAutopilotDeploymentProfile", profile_id))
 }

@@ -322,6 +322,111 @@ async fn delete_devices_by_serial_reports_each_serial_and_a_failure_midway_delet
 }
 
 #[tokio::test]
+async fn assigning_a_profile_to_devices_is_one_transaction() {
+    on_both(|app| async move {
+        let t = tenant(&app, "Alpha").await;
+        app.import_devices(t, &[row(1, "P-1", ""), row(2, "P-2", "")])
+            .await
+            .unwrap();
+        let profile = app
+            .create_profile(
+                t,
+                profile_draft("Direct", JoinType::AzureAd, DeviceUsageType::SingleUser, ""),
+            )
+            .await
+            .unwrap();
+        let ztdids = [
+            app.find_device(t, "P-1").await.unwrap().ztdid,
+            app.find_device(t, "P-2").await.unwrap().ztdid,
+        ];
+        // An unknown device refuses the whole call.
+        let unknown = ztd_core::Ztdid(uuid::Uuid::nil());
+        assert!(app
+            .assign_profile_to_devices(t, profile.id, &[ztdids[0], unknown])
+            .await
+            .is_err());
+        assert!(app.groups(t).await.unwrap().is_empty());
+
+        // A failure at the last step (the assignment) leaves no group and no member behind.
+        ztd_store::scratch::fail_assigning_profiles(app.store())
+            .await
+            .unwrap();
+        let failed = app.assign_profile_to_devices(t, profile.id, &ztdids).await;
+        assert!(
+            matches!(failed, Err(ztd_app::AppError::Store(_))),
+            "{failed:?}"
+        );
+        assert!(app.groups(t).await.unwrap().is_empty());
+        assert!(app
+            .profile_assignments(t, profile.id)
+            .await
+            .unwrap()
+            .is_empty());
+        for ztdid in ztdids {
+            assert_eq!(
+                app.device(t, ztdid)
+                    .await
+                    .unwrap()
+                    .assignment
+                    .intended_profile_id,
+                None
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn assigning_a_profile_to_devices_targets_them_through_one_group() {
+    on_both(|app| async move {
+        let t = tenant(&app, "Alpha").await;
+        app.import_devices(
+            t,
+            &[row(1, "Q-1", ""), row(2, "Q-2", ""), row(3, "Q-3", "")],
+        )
+        .await
+        .unwrap();
+        let profile = app
+            .create_profile(
+                t,
+                profile_draft("Direct", JoinType::AzureAd, DeviceUsageType::SingleUser, ""),
+            )
+            .await
+            .unwrap();
+        let ztdid = |serial: &'static str| {
+            let app = app.clone();
+            async move { app.find_device(t, serial).await.unwrap().ztdid }
+        };
+        let (q1, q2, q3) = (ztdid("Q-1").await, ztdid("Q-2").await, ztdid("Q-3").await);
+        app.assign_profile_to_devices(t, profile.id, &[q1, q2])
+            .await
+            .unwrap();
+        // Again, with one more: the same group, the same assignment.
+        app.assign_profile_to_devices(t, profile.id, &[q2, q3])
+            .await
+            .unwrap();
+        let groups = app.groups(t).await.unwrap();
+        assert_eq!(groups.len(), 1);
+        assert_eq!(app.group_members(t, groups[0].id).await.unwrap().len(), 3);
+        assert_eq!(
+            app.profile_assignments(t, profile.id).await.unwrap().len(),
+            1
+        );
+        for z in [q1, q2, q3] {
+            assert_eq!(
+                app.device(t, z)
+                    .await
+                    .unwrap()
+                    .assignment
+                    .intended_profile_id,
+                Some(profile.id)
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn static_group_and_member_of_rules_follow_membership() {
     on_both(|app| async move {
         let t = tenant(&app, "Alpha").await;

@@ -58,21 +58,49 @@ pub async fn sqlite_in(dir: &std::path::Path) -> Result<Store, StoreError> {
 /// middle of a transaction.
 pub async fn fail_deleting_serial(store: &Store, serial: &str) -> Result<(), StoreError> {
     let serial = serial.replace('\'', "''");
+    fail_in_trigger(
+        store,
+        "DELETE ON devices",
+        &format!("OLD.serial_number = '{serial}'"),
+    )
+    .await
+}
+
+/// Fault injection: from now on, every new profile assignment fails inside the database.
+pub async fn fail_assigning_profiles(store: &Store) -> Result<(), StoreError> {
+    fail_in_trigger(store, "INSERT ON profile_assignments", "1 = 1").await
+}
+
+/// A trigger that aborts `event` (`DELETE ON devices`) when `condition` (on `OLD`/`NEW`) holds.
+async fn fail_in_trigger(store: &Store, event: &str, condition: &str) -> Result<(), StoreError> {
+    let name = format!(
+        "ztd_injected_{}",
+        event
+            .to_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    );
     let statements = match store.backend() {
         crate::Backend::Sqlite => vec![format!(
-            "CREATE TRIGGER ztd_injected_failure BEFORE DELETE ON devices \
-             WHEN OLD.serial_number = '{serial}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+            "CREATE TRIGGER {name} BEFORE {event} WHEN {condition} \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
         )],
-        crate::Backend::Postgres => vec![
-            format!(
-                "CREATE FUNCTION ztd_injected_failure() RETURNS trigger AS $$ BEGIN \
-                 IF OLD.serial_number = '{serial}' THEN RAISE EXCEPTION 'injected failure'; END IF; \
-                 RETURN OLD; END $$ LANGUAGE plpgsql"
-            ),
-            "CREATE TRIGGER ztd_injected_failure BEFORE DELETE ON devices \
-             FOR EACH ROW EXECUTE FUNCTION ztd_injected_failure()"
-                .to_string(),
-        ],
+        crate::Backend::Postgres => {
+            let row = if event.starts_with("DELETE") {
+                "OLD"
+            } else {
+                "NEW"
+            };
+            vec![
+                format!(
+                    "CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN \
+                     IF {condition} THEN RAISE EXCEPTION 'injected failure'; END IF; \
+                     RETURN {row}; END $$ LANGUAGE plpgsql"
+                ),
+                format!(
+                    "CREATE TRIGGER {name} BEFORE {event} FOR EACH ROW EXECUTE FUNCTION {name}()"
+                ),
+            ]
+        }
     };
     let mut tx = store.begin().await?;
     for sql in statements {

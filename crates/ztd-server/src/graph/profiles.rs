@@ -13,7 +13,6 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
-use ztd_core::group::Group;
 use ztd_core::profile::{
     AssignmentTarget, DeploymentProfile, DeviceType, DeviceUsageType, JoinType, OobeSettings,
     ProfileAssignment, UserType,
@@ -640,18 +639,9 @@ async fn delete_assignment(
     Ok(no_content())
 }
 
-/// Marks the static group that carries a profile's per-device assignments (see [`assign`]).
-fn direct_group_marker(profile: ProfileId) -> String {
-    format!("ztd:direct-device-assignment:{profile}")
-}
-
-/// `assign`: `{"deviceIds":[ztdid...]}` assigns the profile to individual devices; `{"assignments":[...]}`
-/// replaces the profile's assignment set.
-///
-/// ztd assigns profiles to groups only, so per-device assignment is carried by a static group per profile
-/// (description `ztd:direct-device-assignment:{profileId}`), created on first use and assigned to the
-/// profile; the devices' directory objects are added to it. The group is visible in `/groups`, which makes
-/// the assignment explainable like any other.
+/// `assign`: `{"deviceIds":[ztdid...]}` assigns the profile to individual devices (through a static group
+/// per profile, `App::assign_profile_to_devices`); `{"assignments":[...]}` replaces the profile's assignment
+/// set. Each is one use case in one transaction.
 async fn assign(
     State(state): State<AppState>,
     caller: Caller,
@@ -662,52 +652,21 @@ async fn assign(
     caller.require(SERVICE_CONFIG, Access::Write)?;
     ctx.beta_only()?;
     let tenant = caller.tenant_id;
-    let profile = state.app.profile(tenant, profile_id(&id)?).await?;
+    let profile = profile_id(&id)?;
     if let Some(device_ids) = body::strings(&body, &["deviceIds"])? {
-        let mut devices = Vec::new();
-        for device_id in &device_ids {
-            let ztdid = Ztdid::parse(device_id).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "deviceIds: '{device_id}' is not an Autopilot device id."
-                ))
-            })?;
-            devices.push(state.app.device(tenant, ztdid).await?);
-        }
-        let marker = direct_group_marker(profile.id);
-        let existing: Option<Group> = state
-            .app
-            .groups(tenant)
-            .await?
-            .into_iter()
-            .find(|g| g.description == marker);
-        let group = match existing {
-            Some(g) => g,
-            None => {
-                state
-                    .app
-                    .create_group(
-                        tenant,
-                        ztd_app::NewGroup {
-                            display_name: format!(
-                                "{} (direct device assignment)",
-                                profile.display_name
-                            ),
-                            description: marker,
-                            membership_rule: None,
-                        },
-                    )
-                    .await?
-            }
-        };
-        for device in devices {
-            state
-                .app
-                .add_group_member(tenant, group.id, device.directory_object_id)
-                .await?;
-        }
+        let devices = device_ids
+            .iter()
+            .map(|device_id| {
+                Ztdid::parse(device_id).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "deviceIds: '{device_id}' is not an Autopilot device id."
+                    ))
+                })
+            })
+            .collect::<ApiResult<Vec<_>>>()?;
         state
             .app
-            .assign_profile(tenant, profile.id, AssignmentTarget::Group(group.id), None)
+            .assign_profile_to_devices(tenant, profile, &devices)
             .await?;
         return Ok(no_content());
     }
@@ -725,18 +684,10 @@ async fn assign(
             body::string(item, &["id"])?.filter(|s| !s.is_empty()),
         ));
     }
-    let current = state.app.profile_assignments(tenant, profile.id).await?;
-    for a in &current {
-        if !wanted.iter().any(|(t, _)| *t == a.target) {
-            state.app.unassign_profile(tenant, &a.id).await?;
-        }
-    }
-    for (target, client_id) in wanted {
-        state
-            .app
-            .assign_profile(tenant, profile.id, target, client_id)
-            .await?;
-    }
+    state
+        .app
+        .replace_profile_assignments(tenant, profile, wanted)
+        .await?;
     Ok(no_content())
 }
 
