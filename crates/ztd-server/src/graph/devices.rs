@@ -318,23 +318,13 @@ async fn page(
 ) -> ApiResult<paging::Page<DeviceListing>> {
     let filter = query.filter.as_ref();
     // `azureActiveDirectoryDeviceId eq 'x'` (what tools send): through the directory's index, not a scan.
-    let by_aad = filter.and_then(|f| {
-        f.required_equal("azureActiveDirectoryDeviceId")
-            .or_else(|| f.required_equal("azureAdDeviceId"))
-    });
-    let directory_device_id = match by_aad {
-        Some(text) => match DirectoryDeviceId::parse(&text) {
-            Some(id) => Some(id),
-            // No directory object has a deviceId that is not a GUID.
-            None => {
-                return Ok(paging::Page {
-                    rows: Vec::new(),
-                    next: None,
-                    count: query.count.then_some(0),
-                })
-            }
-        },
-        None => None,
+    let directory_device_id = match paging::pinned_id(
+        query,
+        &["azureActiveDirectoryDeviceId", "azureAdDeviceId"],
+        DirectoryDeviceId::parse,
+    ) {
+        Ok(id) => id,
+        Err(nothing) => return Ok(nothing),
     };
     // `contains(serialNumber,'x')` alone (the console's search box) is answered by the store exactly:
     // its serial match is the same case-insensitive substring test.

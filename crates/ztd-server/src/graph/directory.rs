@@ -249,20 +249,9 @@ async fn device_page(
     query: &QueryOptions,
 ) -> ApiResult<paging::Page<DirectoryDevice>> {
     let filter = query.filter.as_ref();
-    let device_id = filter.and_then(|f| f.required_equal("deviceId"));
-    let device_id = match device_id {
-        Some(text) => match DirectoryDeviceId::parse(&text) {
-            Some(id) => Some(id),
-            // No device has a deviceId that is not a GUID.
-            None => {
-                return Ok(paging::Page {
-                    rows: Vec::new(),
-                    next: None,
-                    count: query.count.then_some(0),
-                })
-            }
-        },
-        None => None,
+    let device_id = match paging::pinned_id(query, &["deviceId"], DirectoryDeviceId::parse) {
+        Ok(id) => id,
+        Err(nothing) => return Ok(nothing),
     };
     let mut source = DirectorySource {
         app: &state.app,

@@ -85,6 +85,27 @@ impl<T: Clone> Source for VecSource<T> {
     }
 }
 
+/// The id a filter pins with `property eq 'value'` (the first of `properties` it names), parsed: `Ok(None)`
+/// when it pins none, `Err` with the empty page when the value cannot be such an id (nothing matches it).
+pub(crate) fn pinned_id<I, T>(
+    query: &QueryOptions,
+    properties: &[&str],
+    parse: impl Fn(&str) -> Option<I>,
+) -> Result<Option<I>, Page<T>> {
+    let pinned = query
+        .filter
+        .as_ref()
+        .and_then(|f| properties.iter().find_map(|p| f.required_equal(p)));
+    match pinned {
+        None => Ok(None),
+        Some(text) => parse(&text).map(Some).ok_or(Page {
+            rows: Vec::new(),
+            next: None,
+            count: query.count.then_some(0),
+        }),
+    }
+}
+
 /// One page of a collection.
 pub struct Page<T> {
     pub rows: Vec<Row<T>>,
