@@ -241,7 +241,8 @@ impl App {
             .get_device(tenant, ztdid)
             .await?
             .ok_or_else(|| AppError::not_found("windowsAutopilotDeviceIdentity", ztdid))?;
-        self.delete_registration(&mut tx, tenant, &device).await?;
+        let event = self.delete_registration(&mut tx, tenant, &device).await?;
+        tx.append_events(&[event]).await?;
         tx.commit().await?;
         Ok(device)
     }
@@ -257,6 +258,7 @@ impl App {
     ) -> AppResult<Vec<SerialDeletion>> {
         let mut tx = self.store.begin().await?;
         let mut outcomes = Vec::with_capacity(serials.len());
+        let mut events = Vec::new();
         for serial in serials {
             let found = tx.find_devices_by_serial(tenant, serial.trim()).await?;
             if found.is_empty() {
@@ -268,9 +270,13 @@ impl App {
             }
             for device in found {
                 let result = match self.delete_registration(&mut tx, tenant, &device).await {
+                    Ok(event) => {
+                        events.push(event);
+                        Ok(())
+                    }
                     // A refusal is this device's outcome; a store failure ends the whole call.
                     Err(AppError::Store(err)) => return Err(AppError::Store(err)),
-                    other => other,
+                    Err(refused) => Err(refused),
                 };
                 outcomes.push(SerialDeletion {
                     serial_number: device.serial_number.clone(),
@@ -279,18 +285,19 @@ impl App {
                 });
             }
         }
+        tx.append_events(&events).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
 
-    /// Deletes a registration and its directory object in `tx`, in the documented order: an enrolled
-    /// device's management record goes first.
+    /// Deletes a registration and its directory object in `tx`, in the documented order (an enrolled
+    /// device's management record goes first); returns the event for the caller to append last.
     async fn delete_registration(
         &self,
         tx: &mut ztd_store::Tx,
         tenant: TenantId,
         device: &AutopilotDevice,
-    ) -> AppResult<()> {
+    ) -> AppResult<ztd_core::event::Event> {
         if device.enrollment_state == EnrollmentState::Enrolled {
             return Err(AppError::Domain(ztd_core::DomainError::conflict(format!(
                 "device {} is enrolled; delete its management record first (deletion order: management, Autopilot, directory)",
@@ -300,13 +307,11 @@ impl App {
         tx.delete_device(tenant, device.ztdid).await?;
         tx.delete_directory_device(tenant, device.directory_object_id)
             .await?;
-        tx.append_events(&[self.event(
+        Ok(self.event(
             tenant,
             "device.deleted",
             device.ztdid,
             serde_json::json!({ "serialNumber": device.serial_number }),
-        )])
-        .await?;
-        Ok(())
+        ))
     }
 }

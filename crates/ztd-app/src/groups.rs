@@ -228,6 +228,19 @@ impl App {
         Ok(members)
     }
 
+    /// The event feed of a tenant: events numbered above `after`, in order, each with its number (what a
+    /// monitoring stream follows). Reading on from the last number seen never misses one (see
+    /// `Tx::list_events_after`).
+    pub async fn event_feed(
+        &self,
+        tenant: TenantId,
+        after: i64,
+        limit: u32,
+    ) -> AppResult<Vec<(i64, ztd_core::event::Event)>> {
+        let mut tx = self.store.single_read().await?;
+        Ok(tx.list_events_after(tenant, after, limit).await?)
+    }
+
     /// A page of directory device objects (filters pushed down), read in one statement.
     pub async fn directory_devices(
         &self,

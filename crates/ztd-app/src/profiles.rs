@@ -1,6 +1,7 @@
 //! Deployment profiles, their assignments, and ESP configurations.
 
 use ztd_core::esp::{EspConfiguration, MAX_ESP_PER_TENANT};
+use ztd_core::event::Event;
 use ztd_core::group::{Group, MembershipSource};
 use ztd_core::profile::{AssignmentTarget, DeploymentProfile, ProfileAssignment};
 use ztd_core::{DomainError, GroupId, ProfileId, TenantId, Timestamp, Ztdid};
@@ -122,6 +123,9 @@ impl App {
         if added {
             let targeting = Targeting::load(&mut tx, tenant).await?;
             refresh_tenant(&mut tx, tenant, &targeting, now).await?;
+            // Events last: appending takes the tenant's turn on the event feed until the commit.
+            tx.append_events(&[self.assigned_event(&assignment)])
+                .await?;
             tx.commit().await?;
         }
         Ok(assignment)
@@ -149,6 +153,7 @@ impl App {
                 .ok_or_else(|| AppError::not_found("windowsAutopilotDeviceIdentity", ztdid))?;
             members.push(device.directory_object_id);
         }
+        let mut events = Vec::new();
         let marker = direct_assignment_marker(profile_id);
         let existing = tx
             .list_groups(tenant)
@@ -168,17 +173,15 @@ impl App {
                     created_at: now,
                 };
                 tx.insert_group(&group).await?;
-                tx.append_events(&[self.event(
+                events.push(self.event(
                     tenant,
                     "group.created",
                     group.id,
                     serde_json::json!({ "membershipRule": null }),
-                )])
-                .await?;
+                ));
                 group
             }
         };
-        let mut events = Vec::new();
         for member in members {
             if tx
                 .add_member(tenant, group.id, member, MembershipSource::Static)
@@ -192,8 +195,7 @@ impl App {
                 ));
             }
         }
-        tx.append_events(&events).await?;
-        let (assignment, _) = self
+        let (assignment, added) = self
             .assign_in(
                 &mut tx,
                 tenant,
@@ -203,8 +205,12 @@ impl App {
                 now,
             )
             .await?;
+        if added {
+            events.push(self.assigned_event(&assignment));
+        }
         let targeting = Targeting::load(&mut tx, tenant).await?;
         refresh_tenant(&mut tx, tenant, &targeting, now).await?;
+        tx.append_events(&events).await?;
         tx.commit().await?;
         Ok(assignment)
     }
@@ -226,34 +232,33 @@ impl App {
             .into_iter()
             .filter(|a| a.profile_id == profile_id)
             .collect();
+        let mut events = Vec::new();
         for a in current
             .iter()
             .filter(|a| !wanted.iter().any(|(t, _)| *t == a.target))
         {
             tx.delete_profile_assignment(tenant, &a.id).await?;
-            tx.append_events(&[self.event(
-                tenant,
-                "profile.unassigned",
-                &a.id,
-                serde_json::json!({}),
-            )])
-            .await?;
+            events.push(self.event(tenant, "profile.unassigned", &a.id, serde_json::json!({})));
         }
         let mut result = Vec::with_capacity(wanted.len());
         for (target, id) in wanted {
-            let (assignment, _) = self
+            let (assignment, added) = self
                 .assign_in(&mut tx, tenant, profile_id, target, id, now)
                 .await?;
+            if added {
+                events.push(self.assigned_event(&assignment));
+            }
             result.push(assignment);
         }
         let targeting = Targeting::load(&mut tx, tenant).await?;
         refresh_tenant(&mut tx, tenant, &targeting, now).await?;
+        tx.append_events(&events).await?;
         tx.commit().await?;
         Ok(result)
     }
 
-    /// Adds an assignment in `tx` (the caller re-targets and commits): the existing one when the profile
-    /// already has this target (`false`), the new one otherwise (`true`).
+    /// Adds an assignment in `tx` (the caller re-targets, appends the event and commits): the existing one
+    /// when the profile already has this target (`false`), the new one otherwise (`true`).
     async fn assign_in(
         &self,
         tx: &mut Tx,
@@ -302,14 +307,16 @@ impl App {
             created_at: now,
         };
         tx.insert_profile_assignment(&assignment).await?;
-        tx.append_events(&[self.event(
-            tenant,
-            "profile.assigned",
-            profile_id,
-            serde_json::json!({ "assignment": assignment.id }),
-        )])
-        .await?;
         Ok((assignment, true))
+    }
+
+    fn assigned_event(&self, assignment: &ProfileAssignment) -> Event {
+        self.event(
+            assignment.tenant_id,
+            "profile.assigned",
+            assignment.profile_id,
+            serde_json::json!({ "assignment": assignment.id }),
+        )
     }
 
     pub async fn profile_assignments(

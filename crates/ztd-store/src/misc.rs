@@ -102,27 +102,30 @@ impl Tx {
             .await
     }
 
-    /// Appends events. Each gets a per-tenant sequence number (after the tenant's current maximum) that
-    /// orders events sharing a timestamp in append order. On PostgreSQL two concurrent transactions may pick
-    /// the same numbers; such events then order by id, which only matters for identical timestamps.
+    /// Appends events. Each gets the next of its tenant's sequence numbers, drawn from the tenant's counter
+    /// row, which this transaction then holds until it commits: appenders of one tenant take turns, so the
+    /// numbers are unique on any number of nodes and become visible in order (see
+    /// [`Tx::list_events_after`]). Append events last in a use case: the turn lasts until the commit.
     pub async fn append_events(&mut self, events: &[Event]) -> Result<(), StoreError> {
-        let mut next_seq: BTreeMap<TenantId, i64> = BTreeMap::new();
+        let mut counts: BTreeMap<TenantId, i64> = BTreeMap::new();
         for e in events {
-            if let std::collections::btree_map::Entry::Vacant(slot) = next_seq.entry(e.tenant_id) {
-                let row = self
-                    .fetch_optional(
-                        sqlx::query(
-                            "SELECT COALESCE(MAX(seq), 0) AS seq FROM events WHERE tenant_id = $1",
-                        )
-                        .bind(e.tenant_id.to_string()),
-                    )
-                    .await?;
-                let max = match row {
-                    Some(row) => int(&row, "seq")?,
-                    None => 0,
-                };
-                slot.insert(max + 1);
-            }
+            *counts.entry(e.tenant_id).or_insert(0) += 1;
+        }
+        // Tenants in a fixed order, so two multi-tenant appends cannot wait for each other in a cycle.
+        let mut next_seq: BTreeMap<TenantId, i64> = BTreeMap::new();
+        for (tenant, count) in counts {
+            let q = sqlx::query(
+                "INSERT INTO event_counters (tenant_id, last_seq) VALUES ($1, $2) \
+                 ON CONFLICT (tenant_id) DO UPDATE SET last_seq = event_counters.last_seq + $2 \
+                 RETURNING last_seq",
+            )
+            .bind(tenant.to_string())
+            .bind(count);
+            let last = self
+                .fetch_one_map(q, |row| int(row, "last_seq"))
+                .await?
+                .ok_or_else(|| corrupt("event counter: no row returned"))?;
+            next_seq.insert(tenant, last - count + 1);
         }
         let rows: Vec<(i64, &Event)> = events
             .iter()
@@ -143,6 +146,26 @@ impl Tx {
                 .bind(to_json(&e.data))
         })
         .await
+    }
+
+    /// The feed: a tenant's events with a sequence number above `after`, in sequence order, each with its
+    /// number. Reading on from the last number seen never misses an event, however late it commits: a
+    /// number becomes visible only after every smaller one of the tenant has.
+    pub async fn list_events_after(
+        &mut self,
+        tenant: TenantId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, Event)>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLS} FROM events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        );
+        let q = sqlx::query(&sql)
+            .bind(tenant.to_string())
+            .bind(after)
+            .bind(i64::from(limit));
+        self.fetch_map(q, |row| Ok((int(row, "seq")?, event(row)?)))
+            .await
     }
 
     /// Newest first (by timestamp, then append order), optionally only those about `subject`.

@@ -26,14 +26,17 @@ impl ScratchPostgres {
             .execute(&mut admin)
             .await?;
         admin.close().await?;
-        let separator = if base_url.contains('?') { '&' } else { '?' };
-        let url = format!("{base_url}{separator}options=-c%20search_path%3D{schema}");
-        let store = Store::open(&url).await?;
+        let store = Store::open(&schema_url(base_url, &schema)).await?;
         Ok(Self {
             store,
             base_url: base_url.to_string(),
             schema,
         })
+    }
+
+    /// Another store on the same schema, with its own pool: a second node of the same deployment.
+    pub async fn another_node(&self) -> Result<Store, StoreError> {
+        Store::open(&schema_url(&self.base_url, &self.schema)).await
     }
 
     /// Closes the store and drops the schema with everything in it.
@@ -46,6 +49,11 @@ impl ScratchPostgres {
         admin.close().await?;
         Ok(())
     }
+}
+
+fn schema_url(base_url: &str, schema: &str) -> String {
+    let separator = if base_url.contains('?') { '&' } else { '?' };
+    format!("{base_url}{separator}options=-c%20search_path%3D{schema}")
 }
 
 /// A store on a SQLite file in `dir`.
