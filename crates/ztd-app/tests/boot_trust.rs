@@ -23,7 +23,7 @@ where
         .await
         .unwrap()))
     .await;
-    if let Ok(url) = std::env::var("ZTD_TEST_POSTGRES_URL") {
+    if let Some(url) = ztd_store::scratch::postgres_url() {
         let scratch = ztd_store::scratch::ScratchPostgres::create(&url)
             .await
             .unwrap();

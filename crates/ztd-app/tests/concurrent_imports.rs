@@ -8,7 +8,7 @@ use ztd_app::{App, ImportRow, SystemClock};
 
 #[tokio::test]
 async fn overlapping_imports_on_two_nodes_never_deadlock() {
-    let Ok(url) = std::env::var("ZTD_TEST_POSTGRES_URL") else {
+    let Some(url) = ztd_store::scratch::postgres_url() else {
         eprintln!("ZTD_TEST_POSTGRES_URL is not set: this test needs PostgreSQL");
         return;
     };

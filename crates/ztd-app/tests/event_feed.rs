@@ -70,7 +70,7 @@ async fn follow_while_two_nodes_write(one: App, two: App) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_on_postgresql_append_one_gapless_feed() {
-    let Ok(url) = std::env::var("ZTD_TEST_POSTGRES_URL") else {
+    let Some(url) = ztd_store::scratch::postgres_url() else {
         eprintln!("ZTD_TEST_POSTGRES_URL is not set: skipped");
         return;
     };

@@ -42,7 +42,7 @@ where
         ztd_store::scratch::sqlite_in(dir.path()).await.unwrap(),
     ))
     .await;
-    if let Ok(url) = std::env::var("ZTD_TEST_POSTGRES_URL") {
+    if let Some(url) = ztd_store::scratch::postgres_url() {
         let scratch = ztd_store::scratch::ScratchPostgres::create(&url)
             .await
             .unwrap();

@@ -5,6 +5,20 @@ use sqlx::Connection;
 
 use crate::{Store, StoreError};
 
+/// The PostgreSQL server tests run against: `ZTD_TEST_POSTGRES_URL`, or `None` (the PostgreSQL half of the
+/// suite is skipped). With `ZTD_REQUIRE_POSTGRES=1`, which CI sets, a missing URL fails the test instead of
+/// skipping half the suite in silence.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("ZTD_TEST_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ if std::env::var("ZTD_REQUIRE_POSTGRES").as_deref() == Ok("1") => panic!(
+            "ZTD_REQUIRE_POSTGRES=1 but ZTD_TEST_POSTGRES_URL is not set: start PostgreSQL and set it \
+             (postgres://postgres@127.0.0.1:5432/test on the CI machine)"
+        ),
+        _ => None,
+    }
+}
+
 /// A store on a PostgreSQL schema of its own. Call [`ScratchPostgres::drop_schema`] when done.
 pub struct ScratchPostgres {
     pub store: Store,

@@ -201,7 +201,7 @@ async fn bulk_import_rate() {
     measure(&store, "sqlite", count).await;
     store.close().await;
 
-    if let Ok(base) = std::env::var("ZTD_TEST_POSTGRES_URL") {
+    if let Some(base) = ztd_store::scratch::postgres_url() {
         let schema = format!("ztd_bulk_{}", Uuid::new_v4().simple());
         let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
         sqlx::query(&format!("CREATE SCHEMA {schema}"))

@@ -47,7 +47,7 @@ where
     F: FnOnce(Store) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let Ok(base) = std::env::var("ZTD_TEST_POSTGRES_URL") else {
+    let Some(base) = ztd_store::scratch::postgres_url() else {
         eprintln!("ZTD_TEST_POSTGRES_URL is not set: skipping the PostgreSQL half of this test");
         return;
     };

@@ -265,7 +265,7 @@ async fn csv_to_first_boot_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csv_to_first_boot_on_postgres() {
-    let Ok(url) = std::env::var("ZTD_TEST_POSTGRES_URL") else {
+    let Some(url) = ztd_store::scratch::postgres_url() else {
         eprintln!("ZTD_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run");
         return;
     };

@@ -368,7 +368,7 @@ where
 {
     let (store, _dir) = sqlite_store().await;
     scenario(store).await;
-    let Ok(base) = std::env::var("ZTD_TEST_POSTGRES_URL") else {
+    let Some(base) = ztd_store::scratch::postgres_url() else {
         eprintln!("ZTD_TEST_POSTGRES_URL is not set: skipping the PostgreSQL half of this test");
         return;
     };
