@@ -258,15 +258,17 @@ impl Source for DeviceSource<'_> {
     }
 }
 
-/// The profiles a page's `$expand` needs, by id (none without an expansion).
-async fn expanded_profiles(
-    state: &AppState,
-    ctx: &Ctx,
-    tenant: TenantId,
-) -> ApiResult<(bool, bool, HashMap<ProfileId, DeploymentProfile>)> {
-    let expand_delivered = ctx.version.is_beta() && ctx.query.expands("deploymentProfile");
-    let expand_intended = ctx.version.is_beta() && ctx.query.expands("intendedDeploymentProfile");
-    let profiles = if expand_delivered || expand_intended {
+/// What a page's `$expand` asks for (beta only), with the profiles it needs by id (none without one).
+struct Expansions {
+    delivered: bool,
+    intended: bool,
+    profiles: HashMap<ProfileId, DeploymentProfile>,
+}
+
+async fn expansions(state: &AppState, ctx: &Ctx, tenant: TenantId) -> ApiResult<Expansions> {
+    let delivered = ctx.version.is_beta() && ctx.query.expands("deploymentProfile");
+    let intended = ctx.version.is_beta() && ctx.query.expands("intendedDeploymentProfile");
+    let profiles = if delivered || intended {
         state
             .app
             .profiles(tenant)
@@ -277,24 +279,31 @@ async fn expanded_profiles(
     } else {
         HashMap::new()
     };
-    Ok((expand_delivered, expand_intended, profiles))
+    Ok(Expansions {
+        delivered,
+        intended,
+        profiles,
+    })
 }
 
 /// Devices of a page as Graph shows them, with the requested expansions.
 fn render<'a>(
     ctx: &Ctx,
     listings: &'a [DeviceListing],
-    expansions: &'a (bool, bool, HashMap<ProfileId, DeploymentProfile>),
+    expansions: &'a Expansions,
 ) -> Vec<GraphDevice<'a>> {
-    let (expand_delivered, expand_intended, profiles) = expansions;
-    let nav = |id: Option<ProfileId>| id.and_then(|id| profiles.get(&id));
+    let nav = |id: Option<ProfileId>| id.and_then(|id| expansions.profiles.get(&id));
     listings
         .iter()
         .map(|l| {
             let d = &l.device;
             GraphDevice {
-                delivered_profile: expand_delivered.then(|| nav(d.assignment.delivered_profile_id)),
-                intended_profile: expand_intended.then(|| nav(d.assignment.intended_profile_id)),
+                delivered_profile: expansions
+                    .delivered
+                    .then(|| nav(d.assignment.delivered_profile_id)),
+                intended_profile: expansions
+                    .intended
+                    .then(|| nav(d.assignment.intended_profile_id)),
                 ..GraphDevice::new(d, l.directory_device_id, ctx.version)
             }
         })
@@ -351,7 +360,7 @@ async fn list(State(state): State<AppState>, caller: Caller, ctx: Ctx) -> ApiRes
     validate(&ctx)?;
     let page = page(&state, caller.tenant_id, ctx.version, &ctx.query).await?;
     let listings: Vec<DeviceListing> = page.rows.into_iter().map(|r| r.item).collect();
-    let expansions = expanded_profiles(&state, &ctx, caller.tenant_id).await?;
+    let expansions = expansions(&state, &ctx, caller.tenant_id).await?;
     let items = render(&ctx, &listings, &expansions);
     Ok(ctx.collection(COLLECTION, items, page.next, page.count))
 }
@@ -397,7 +406,7 @@ async fn get_one(
         .app
         .device_listing(caller.tenant_id, ztdid(&id)?)
         .await?;
-    let expansions = expanded_profiles(&state, &ctx, caller.tenant_id).await?;
+    let expansions = expansions(&state, &ctx, caller.tenant_id).await?;
     let listings = [listing];
     let items = render(&ctx, &listings, &expansions);
     let item = serde_json::to_value(&items[0]).unwrap_or(Value::Null);

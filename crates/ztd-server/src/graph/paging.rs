@@ -391,6 +391,45 @@ mod tests {
         assert_eq!(page.rows.first().map(|r| r.id.as_str()), Some("0150"));
     }
 
+    /// A store that answered the whole `$filter` itself: its rows carry no JSON to evaluate.
+    struct ExactSource(VecSource<()>);
+
+    impl Source for ExactSource {
+        type Item = ();
+        async fn chunk(&mut self, after: Option<&str>, limit: usize) -> ApiResult<Vec<Row<()>>> {
+            self.0.chunk(after, limit).await
+        }
+        fn filters_exactly(&self) -> bool {
+            true
+        }
+    }
+
+    #[tokio::test]
+    async fn rows_a_source_filtered_exactly_are_not_evaluated_again() {
+        // Null JSON matches no filter: were the rows evaluated, the page would be empty.
+        let unevaluated = |n: usize| {
+            (0..n)
+                .map(|i| Row {
+                    id: format!("{i:04}"),
+                    json: Value::Null,
+                    item: (),
+                })
+                .collect::<Vec<_>>()
+        };
+        let query = QueryOptions::parse(Some("$filter=tag eq 'a'&$top=5")).unwrap();
+        let mut exact = ExactSource(VecSource::new(unevaluated(12)));
+        let page = page(&query, &mut exact).await.ok().unwrap();
+        assert_eq!(page.rows.len(), 5);
+        assert_eq!(page.next, Some(SkipToken::After("0004".into())));
+        let mut evaluated = VecSource::new(unevaluated(12));
+        assert!(page_within(&query, &mut evaluated, REQUEST_WORK)
+            .await
+            .ok()
+            .unwrap()
+            .rows
+            .is_empty());
+    }
+
     #[tokio::test]
     async fn counting_past_the_budget_is_refused_not_truncated() {
         let query = QueryOptions::parse(Some("$filter=tag eq 'a'&$count=true")).unwrap();
