@@ -332,7 +332,8 @@ impl App {
         }
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let Some(mut device) = tx.get_device(seen.tenant_id, seen.ztdid).await? else {
+        tx.lock(ztd_store::Lock::Targeted(seen.tenant_id)).await?;
+        let Some(mut device) = tx.get_device_for_update(seen.tenant_id, seen.ztdid).await? else {
             return Ok(());
         };
         if device.remediation_state == state {

@@ -5,7 +5,7 @@ use ztd_core::directory::retag_physical_ids;
 use ztd_core::error::ImportError;
 use ztd_core::registration::{validate_assigned_user, validate_group_tag};
 use ztd_core::{DirectoryDeviceId, TenantId, Ztdid};
-use ztd_store::DeviceQuery;
+use ztd_store::{DeviceQuery, Lock};
 
 use crate::targeting::{refresh_devices, Targeting};
 use crate::{App, AppError, AppResult};
@@ -144,8 +144,9 @@ impl App {
         }
         let now = self.now();
         let mut tx = self.store.begin().await?;
+        tx.lock(Lock::Targeting(tenant)).await?;
         let mut device = tx
-            .get_device(tenant, ztdid)
+            .get_device_for_update(tenant, ztdid)
             .await?
             .ok_or_else(|| AppError::not_found("windowsAutopilotDeviceIdentity", ztdid))?;
         let before = device.clone();
@@ -209,8 +210,9 @@ impl App {
     /// Unblocks a device whose enrollment is blocked (Graph `allowNextEnrollment`).
     pub async fn allow_next_enrollment(&self, tenant: TenantId, ztdid: Ztdid) -> AppResult<()> {
         let mut tx = self.store.begin().await?;
+        tx.lock(Lock::Targeted(tenant)).await?;
         let mut device = tx
-            .get_device(tenant, ztdid)
+            .get_device_for_update(tenant, ztdid)
             .await?
             .ok_or_else(|| AppError::not_found("windowsAutopilotDeviceIdentity", ztdid))?;
         if device.enrollment_state == EnrollmentState::Blocked {
@@ -237,6 +239,7 @@ impl App {
         ztdid: Ztdid,
     ) -> AppResult<AutopilotDevice> {
         let mut tx = self.store.begin().await?;
+        tx.lock(Lock::Targeted(tenant)).await?;
         let device = tx
             .get_device(tenant, ztdid)
             .await?
@@ -257,6 +260,7 @@ impl App {
         serials: &[String],
     ) -> AppResult<Vec<SerialDeletion>> {
         let mut tx = self.store.begin().await?;
+        tx.lock(Lock::Targeted(tenant)).await?;
         let mut outcomes = Vec::with_capacity(serials.len());
         let mut events = Vec::new();
         for serial in serials {

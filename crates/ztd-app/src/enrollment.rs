@@ -3,7 +3,7 @@
 use ztd_core::corporate::CorporateIdentifier;
 use ztd_core::sync::{decide_trigger, sync_state, SyncPolicy, SyncState, SyncTrigger};
 use ztd_core::{TenantId, Timestamp};
-use ztd_store::Tx;
+use ztd_store::{Lock, Tx};
 
 use crate::{App, AppError, AppResult};
 
@@ -40,6 +40,8 @@ impl App {
     ) -> AppResult<SyncTrigger> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
+        // "Is one running?" and "start one" in one turn: of simultaneous triggers exactly one starts.
+        tx.lock(Lock::Sync(tenant)).await?;
         let last = last_trigger(&mut tx, tenant).await?;
         let decision = decide_trigger(last, now, policy);
         if decision != SyncTrigger::Started {

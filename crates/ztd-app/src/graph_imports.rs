@@ -14,7 +14,7 @@ use std::time::Duration;
 use ztd_core::error::{ImportError, ImportErrorKind};
 use ztd_core::import::{ImportRecord, ImportStatus};
 use ztd_core::{ImportId, TenantId, Ztdid};
-use ztd_store::{ImportQuery, StoreError, Tx};
+use ztd_store::{ImportQuery, Lock, StoreError, Tx};
 
 use crate::{App, AppError, AppResult, ImportRow, RowResult};
 
@@ -52,6 +52,7 @@ impl App {
         // "the first of two duplicates is processed" means the first the client sent.
         let mut ids: Vec<ImportId> = imports.iter().map(|_| ImportId(self.next_uuid())).collect();
         ids.sort();
+        let request_id = ids.first().map(ToString::to_string).unwrap_or_default();
         let records: Vec<ImportRecord> = imports
             .into_iter()
             .zip(ids)
@@ -71,6 +72,7 @@ impl App {
                 error_message: String::new(),
                 created_at: now,
                 updated_at: now,
+                request_id: request_id.clone(),
             })
             .collect();
         let mut tx = self.store.begin().await?;
@@ -127,6 +129,13 @@ impl App {
                 Some((_, records)) => records.push(record),
                 None => by_tenant.push((record.tenant_id, vec![record])),
             }
+        }
+        // Every tenant's lock before any registration, in one order, so no two workers wait on each other.
+        // (The claimed rows are locked before these; no holder of a targeting lock ever touches the queue.)
+        let mut tenants: Vec<TenantId> = by_tenant.iter().map(|(t, _)| *t).collect();
+        tenants.sort();
+        for tenant in tenants {
+            tx.lock(Lock::Targeted(tenant)).await?;
         }
         let mut processed = Vec::new();
         let mut events = Vec::new();
@@ -187,7 +196,21 @@ impl App {
                 assigned_user: record.assigned_user_principal_name.clone(),
             })
             .collect();
-        let prepared = match self.prepare_import(tenant, &rows).await {
+        // Records of one request share its id; the queue order keeps a request's records together.
+        let mut request_numbers: std::collections::HashMap<&str, usize> = Default::default();
+        let requests: Vec<usize> = records
+            .iter()
+            .enumerate()
+            .map(|(n, record)| match record.request_id.as_str() {
+                // Queued before requests were recorded: a request of its own.
+                "" => usize::MAX - n,
+                id => {
+                    let next = request_numbers.len();
+                    *request_numbers.entry(id).or_insert(next)
+                }
+            })
+            .collect();
+        let prepared = match self.prepare_import(tenant, &rows, &requests).await {
             Ok(prepared) => prepared,
             Err(AppError::Domain(ztd_core::DomainError::NotFound { .. })) => {
                 let gone = ImportError::new(

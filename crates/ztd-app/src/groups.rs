@@ -5,6 +5,8 @@ use ztd_core::group::{Group, MembershipSource};
 use ztd_core::profile::AssignmentTarget;
 use ztd_core::{DirectoryObjectId, GroupId, TenantId};
 
+use ztd_store::Lock;
+
 use crate::targeting::{refresh_devices, refresh_tenant, Targeting};
 use crate::{App, AppError, AppResult};
 
@@ -50,6 +52,9 @@ impl App {
             created_at: now,
         };
         let mut tx = self.store.begin().await?;
+        if group.is_dynamic() {
+            tx.lock(Lock::Targeting(tenant)).await?;
+        }
         if tx.get_tenant(tenant).await?.is_none() {
             return Err(AppError::not_found("tenant", tenant));
         }
@@ -96,6 +101,9 @@ impl App {
         }
         let now = self.now();
         let mut tx = self.store.begin().await?;
+        if membership_rule.is_some() || rule_processing_on.is_some() {
+            tx.lock(Lock::Targeting(tenant)).await?;
+        }
         let mut group = tx
             .get_group(tenant, id)
             .await?
@@ -167,6 +175,7 @@ impl App {
     pub async fn delete_group(&self, tenant: TenantId, id: GroupId) -> AppResult<()> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
+        tx.lock(Lock::Targeting(tenant)).await?;
         if !tx.delete_group(tenant, id).await? {
             return Err(AppError::not_found("group", id));
         }
@@ -295,6 +304,9 @@ impl App {
     ) -> AppResult<()> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
+        // The device's intended profile is recomputed from all its groups: exclusive, or two concurrent
+        // changes of its static groups would each recompute it without the other's.
+        tx.lock(Lock::Targeting(tenant)).await?;
         let group = tx
             .get_group(tenant, group_id)
             .await?
@@ -360,6 +372,7 @@ impl App {
         id: DirectoryObjectId,
     ) -> AppResult<DirectoryDevice> {
         let mut tx = self.store.begin().await?;
+        tx.lock(Lock::Targeted(tenant)).await?;
         let object = tx
             .get_directory_device(tenant, id)
             .await?

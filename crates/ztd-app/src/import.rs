@@ -10,7 +10,7 @@ use ztd_core::error::{ImportError, ImportErrorKind};
 use ztd_core::registration::{self, RegistrationIds, RegistrationRequest};
 use ztd_core::{DirectoryDeviceId, DirectoryObjectId, TenantId, Ztdid};
 use ztd_hwhash::HardwareHash;
-use ztd_store::{StoreError, Tx};
+use ztd_store::{Lock, StoreError, Tx};
 
 use crate::targeting::{plan_changes, targeting_generation, Subject, Targeting};
 use crate::{App, AppError, AppResult};
@@ -132,6 +132,8 @@ pub(crate) struct Prepared<'a> {
     generation: String,
     plan: crate::targeting::Changes,
     now: ztd_core::Timestamp,
+    /// The rows came with more than one request, so one device may appear in several of them.
+    several_requests: bool,
 }
 
 /// A row on its way in: refused already, or accepted so far with its registration drafted.
@@ -191,9 +193,10 @@ impl App {
         rows: &[ImportRow],
     ) -> AppResult<Vec<RowOutcome>> {
         let started = std::time::Instant::now();
-        let prepared = self.prepare_import(tenant, rows).await?;
+        let prepared = self.prepare_import(tenant, rows, &[]).await?;
         let prepared_at = started.elapsed();
         let mut tx = self.store.begin().await?;
+        tx.lock(Lock::Targeted(tenant)).await?;
         let locked_at = started.elapsed();
         let (outcomes, registered) = self.register_prepared(&mut tx, prepared).await?;
         let rejected = outcomes.len() - registered;
@@ -224,10 +227,15 @@ impl App {
     /// Everything that does not depend on other registrations, done before the write lock is taken so
     /// concurrent batches decode and plan while another one writes: decoding, duplicates inside the batch,
     /// fresh ids, and the targeting plan computed on a read snapshot (checked again under the lock).
+    ///
+    /// `requests` names the request each row came with when a batch joins several (the Graph queue), or is
+    /// empty when the rows are one request: a device repeated inside one request is a duplicate (901); one
+    /// repeated in a later request is registered by the first and "already registered" (806) for the later.
     pub(crate) async fn prepare_import<'a>(
         &self,
         tenant: TenantId,
         rows: &'a [ImportRow],
+        requests: &[usize],
     ) -> AppResult<Prepared<'a>> {
         use rayon::prelude::*;
         let now = self.now();
@@ -235,10 +243,11 @@ impl App {
             rows.par_iter().map(decode_row).collect();
         let mut seen = HashSet::new();
         let mut candidates: Vec<Candidate<'a>> = Vec::with_capacity(rows.len());
-        for (row, request) in rows.iter().zip(decoded) {
+        for (n, (row, request)) in rows.iter().zip(decoded).enumerate() {
+            let from = requests.get(n).copied().unwrap_or(0);
             let verdict = match request {
                 Err(error) => Err(error),
-                Ok(request) if !seen.insert(request.keys.identity_key.clone()) => Err(ImportError::new(
+                Ok(request) if !seen.insert((from, request.keys.identity_key.clone())) => Err(ImportError::new(
                     ImportErrorKind::ZtdDeviceDuplicated,
                     format!(
                         "device {} appears more than once in this import; only its first row was processed",
@@ -271,6 +280,7 @@ impl App {
             generation,
             plan,
             now,
+            several_requests: requests.iter().any(|&r| r != requests[0]),
         })
     }
 
@@ -288,6 +298,7 @@ impl App {
             generation,
             mut plan,
             now,
+            several_requests,
         } = prepared;
         let keys: Vec<String> = candidates
             .iter()
@@ -321,6 +332,14 @@ impl App {
             if let Err(error) = registration::decide(tenant, &request, matching) {
                 outcomes.push(RowOutcome::rejected(row, error));
                 continue;
+            }
+            if several_requests {
+                // Registered from here on: the same device in a later request of this batch is decided
+                // against it, as if that request had come after this one committed.
+                registered
+                    .entry(request.keys.identity_key.clone())
+                    .or_default()
+                    .push(device.clone());
             }
             outcomes.push(RowOutcome {
                 row: row.row,
@@ -386,7 +405,7 @@ mod tests {
         let tenant = app.create_tenant("Race", "race.example").await.unwrap().id;
         let rows = synthetic_rows("RACE-", 5, &["Kiosk"]);
 
-        let prepared = app.prepare_import(tenant, &rows).await.unwrap();
+        let prepared = app.prepare_import(tenant, &rows, &[]).await.unwrap();
         assert!(
             prepared.plan.add.is_empty(),
             "no group exists when the batch is prepared"

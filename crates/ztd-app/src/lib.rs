@@ -27,7 +27,7 @@ pub use devices::{DeviceListing, DeviceUpdate, SerialDeletion};
 pub use explain::{DeviceExplanation, GroupVerdict};
 pub use groups::NewGroup;
 pub use import::{ImportRow, RowOutcome, RowResult};
-pub use tenants::{Bootstrap, NewClient, ADMIN_SCOPES};
+pub use tenants::{Bootstrap, BootstrapOutcome, NewClient, ADMIN_SCOPES};
 pub use ztd_core::corporate::CorporateIdentifier;
 pub use ztd_core::sync::{SyncPolicy, SyncState, SyncStatus, SyncTrigger};
 

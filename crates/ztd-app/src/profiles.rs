@@ -5,7 +5,7 @@ use ztd_core::event::Event;
 use ztd_core::group::{Group, MembershipSource};
 use ztd_core::profile::{AssignmentTarget, DeploymentProfile, ProfileAssignment};
 use ztd_core::{DomainError, GroupId, ProfileId, TenantId, Timestamp, Ztdid};
-use ztd_store::Tx;
+use ztd_store::{Lock, Tx};
 
 use crate::targeting::{refresh_tenant, Targeting};
 use crate::{App, AppError, AppResult};
@@ -94,6 +94,7 @@ impl App {
     pub async fn delete_profile(&self, tenant: TenantId, id: ProfileId) -> AppResult<()> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
+        tx.lock(Lock::Targeting(tenant)).await?;
         if !tx.delete_profile(tenant, id).await? {
             return Err(AppError::not_found("windowsAutopilotDeploymentProfile", id));
         }
@@ -116,6 +117,7 @@ impl App {
     ) -> AppResult<ProfileAssignment> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
+        tx.lock(Lock::Targeting(tenant)).await?;
         require_profile(&mut tx, tenant, profile_id).await?;
         let (assignment, added) = self
             .assign_in(&mut tx, tenant, profile_id, target, id, now)
@@ -144,6 +146,7 @@ impl App {
     ) -> AppResult<ProfileAssignment> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
+        tx.lock(Lock::Targeting(tenant)).await?;
         let profile = require_profile(&mut tx, tenant, profile_id).await?;
         let mut members = Vec::with_capacity(devices.len());
         for ztdid in devices {
@@ -225,6 +228,7 @@ impl App {
     ) -> AppResult<Vec<ProfileAssignment>> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
+        tx.lock(Lock::Targeting(tenant)).await?;
         require_profile(&mut tx, tenant, profile_id).await?;
         let current: Vec<ProfileAssignment> = tx
             .list_profile_assignments(tenant)
@@ -342,6 +346,7 @@ impl App {
     pub async fn unassign_profile(&self, tenant: TenantId, assignment_id: &str) -> AppResult<()> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
+        tx.lock(Lock::Targeting(tenant)).await?;
         if !tx.delete_profile_assignment(tenant, assignment_id).await? {
             return Err(AppError::not_found(
                 "windowsAutopilotDeploymentProfileAssignment",

@@ -7,9 +7,13 @@ use ztd_core::esp::EspConfiguration;
 use ztd_core::tenant::{ClientCredential, Tenant};
 use ztd_core::TenantId;
 
+use ztd_store::{Lock, Tx};
+
 use crate::{App, AppError, AppResult};
 
 const SIGNING_KEY_SETTING: &str = "token-signing-key";
+/// Where the first start saved the administrator credential, as its node described it.
+const BOOTSTRAP_CREDENTIALS_SETTING: &str = "bootstrap-credentials";
 
 /// The scopes an administrator credential gets.
 pub const ADMIN_SCOPES: &[&str] = &[
@@ -28,6 +32,26 @@ pub struct Bootstrap {
     pub tenant: Tenant,
     pub client_id: String,
     pub client_secret: String,
+}
+
+/// What [`App::bootstrap`] did.
+#[derive(Clone, Debug)]
+pub enum BootstrapOutcome {
+    /// This call set the deployment up.
+    Created(Bootstrap),
+    /// A tenant existed already (created by an earlier start, or by another node starting at the same
+    /// time); `credentials` says where the first start saved its administrator credential.
+    AlreadyDone { credentials: String },
+}
+
+impl BootstrapOutcome {
+    /// What this call created, if it set the deployment up.
+    pub fn created(self) -> Option<Bootstrap> {
+        match self {
+            Self::Created(first) => Some(first),
+            Self::AlreadyDone { .. } => None,
+        }
+    }
 }
 
 /// A freshly created credential; the secret is shown once.
@@ -63,6 +87,18 @@ fn encode_secret(bytes: [u8; 32]) -> String {
 impl App {
     /// Creates a tenant with its default ESP.
     pub async fn create_tenant(&self, display_name: &str, domain: &str) -> AppResult<Tenant> {
+        let mut tx = self.store.begin().await?;
+        let tenant = self.insert_tenant(&mut tx, display_name, domain).await?;
+        tx.commit().await?;
+        Ok(tenant)
+    }
+
+    async fn insert_tenant(
+        &self,
+        tx: &mut Tx,
+        display_name: &str,
+        domain: &str,
+    ) -> AppResult<Tenant> {
         if display_name.trim().is_empty() {
             return Err(AppError::invalid("displayName", "a tenant needs a name"));
         }
@@ -79,7 +115,6 @@ impl App {
             domain: domain.trim().to_ascii_lowercase(),
             created_at: now,
         };
-        let mut tx = self.store.begin().await?;
         tx.insert_tenant(&tenant).await?;
         tx.upsert_esp(&EspConfiguration::default_for(tenant.id, now))
             .await?;
@@ -90,24 +125,36 @@ impl App {
             serde_json::json!({ "domain": tenant.domain }),
         )])
         .await?;
-        tx.commit().await?;
         Ok(tenant)
     }
 
-    /// On the first start (no tenant yet) creates a tenant and an administrator credential.
+    /// On the first start of a deployment (no tenant yet) creates a tenant and an administrator credential,
+    /// and records `credentials` (where the caller will save them, for the operator) so that nodes starting
+    /// later, or at the same time, can say where to look. Exactly one node bootstraps a database.
     pub async fn bootstrap(
         &self,
         display_name: &str,
         domain: &str,
-    ) -> AppResult<Option<Bootstrap>> {
-        if !self.tenants().await?.is_empty() {
-            return Ok(None);
+        credentials: &str,
+    ) -> AppResult<BootstrapOutcome> {
+        let mut tx = self.store.begin().await?;
+        // Nodes starting together on an empty database: one sets it up, the others wait and see it done.
+        tx.lock(Lock::Bootstrap).await?;
+        if !tx.list_tenants().await?.is_empty() {
+            let credentials = tx
+                .get_server_setting(BOOTSTRAP_CREDENTIALS_SETTING)
+                .await?
+                .unwrap_or_else(|| "the file written by the first start".to_string());
+            return Ok(BootstrapOutcome::AlreadyDone { credentials });
         }
-        let tenant = self.create_tenant(display_name, domain).await?;
+        let tenant = self.insert_tenant(&mut tx, display_name, domain).await?;
         let client = self
-            .create_client(tenant.id, "ztd administrator", ADMIN_SCOPES)
+            .insert_client(&mut tx, tenant.id, "ztd administrator", ADMIN_SCOPES)
             .await?;
-        Ok(Some(Bootstrap {
+        tx.init_server_setting(BOOTSTRAP_CREDENTIALS_SETTING, credentials)
+            .await?;
+        tx.commit().await?;
+        Ok(BootstrapOutcome::Created(Bootstrap {
             tenant,
             client_id: client.client_id,
             client_secret: client.client_secret,
@@ -133,6 +180,24 @@ impl App {
         display_name: &str,
         scopes: &[&str],
     ) -> AppResult<NewClient> {
+        let mut tx = self.store.begin().await?;
+        if tx.get_tenant(tenant).await?.is_none() {
+            return Err(AppError::not_found("tenant", tenant));
+        }
+        let client = self
+            .insert_client(&mut tx, tenant, display_name, scopes)
+            .await?;
+        tx.commit().await?;
+        Ok(client)
+    }
+
+    async fn insert_client(
+        &self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        display_name: &str,
+        scopes: &[&str],
+    ) -> AppResult<NewClient> {
         let client_id = self.next_uuid().to_string();
         let secret = encode_secret(self.random_bytes());
         let credential = ClientCredential {
@@ -143,11 +208,8 @@ impl App {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             created_at: self.now(),
         };
-        let mut tx = self.store.begin().await?;
-        if tx.get_tenant(tenant).await?.is_none() {
-            return Err(AppError::not_found("tenant", tenant));
-        }
         tx.insert_client(&credential).await?;
+        // Events last: appending takes the tenant's turn on the event feed until the commit.
         tx.append_events(&[self.event(
             tenant,
             "client.created",
@@ -155,7 +217,6 @@ impl App {
             serde_json::json!({ "scopes": credential.scopes }),
         )])
         .await?;
-        tx.commit().await?;
         Ok(NewClient {
             tenant_id: tenant,
             client_id,

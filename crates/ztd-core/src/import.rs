@@ -60,4 +60,7 @@ pub struct ImportRecord {
     pub error_message: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The import request the record came with (records of one request share it). A device repeated
+    /// inside one request is a duplicate (901); one posted again in a later request is registered already.
+    pub request_id: String,
 }

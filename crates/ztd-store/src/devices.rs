@@ -401,6 +401,26 @@ impl Tx {
         self.fetch_one_map(q, device).await
     }
 
+    /// [`Tx::get_device`] for a read-modify-write of the whole row: on PostgreSQL the row stays locked until
+    /// the transaction ends, so two use cases changing different fields of one device never undo each
+    /// other's change (SQLite's writers run one at a time anyway).
+    pub async fn get_device_for_update(
+        &mut self,
+        tenant: TenantId,
+        ztdid: Ztdid,
+    ) -> Result<Option<AutopilotDevice>, StoreError> {
+        let lock = match self.backend() {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let sql =
+            format!("SELECT {DEVICE_COLS} FROM devices WHERE tenant_id = $1 AND ztdid = $2{lock}");
+        let q = sqlx::query(&sql)
+            .bind(tenant.to_string())
+            .bind(ztdid.to_string());
+        self.fetch_one_map(q, device).await
+    }
+
     /// Case-insensitive exact serial number match, ordered by ZTDID.
     pub async fn find_devices_by_serial(
         &mut self,

@@ -11,8 +11,8 @@ use crate::{Backend, ImportQuery, StoreError, Tx};
 
 const IMPORT_COLS: &str = "tenant_id, id, batch_id, serial_number, serial_lower, product_key, hardware_hash, \
     group_tag, assigned_user_principal_name, status, ztdid, error_code, error_name, error_message, created_at, \
-    updated_at";
-const IMPORT_COL_COUNT: usize = 16;
+    updated_at, request_id";
+const IMPORT_COL_COUNT: usize = 17;
 
 fn bind_import<'q>(q: Q<'q>, r: &'q ImportRecord) -> Q<'q> {
     q.bind(r.tenant_id.to_string())
@@ -31,6 +31,7 @@ fn bind_import<'q>(q: Q<'q>, r: &'q ImportRecord) -> Q<'q> {
         .bind(r.error_message.as_str())
         .bind(r.created_at.0)
         .bind(r.updated_at.0)
+        .bind(r.request_id.as_str())
 }
 
 fn import(row: &AnyRow) -> Result<ImportRecord, StoreError> {
@@ -50,6 +51,7 @@ fn import(row: &AnyRow) -> Result<ImportRecord, StoreError> {
         error_message: text(row, "error_message")?,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
+        request_id: text(row, "request_id")?,
     })
 }
 
@@ -62,7 +64,7 @@ impl Tx {
 
     /// Rewrites each record (matched by tenant and id) but its creation time; absent records are skipped.
     pub async fn update_imports(&mut self, records: &[ImportRecord]) -> Result<(), StoreError> {
-        // $15 (created_at) is bound but unused.
+        // $15 (created_at) and $17 (request_id) are bound but unused: neither changes.
         let sql = "UPDATE imports SET batch_id = $3, serial_number = $4, serial_lower = $5, product_key = $6, \
             hardware_hash = $7, group_tag = $8, assigned_user_principal_name = $9, status = $10, ztdid = $11, \
             error_code = $12, error_name = $13, error_message = $14, updated_at = $16 \

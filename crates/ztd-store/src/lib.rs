@@ -59,7 +59,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-pub use tx::Tx;
+pub use tx::{Lock, Tx};
 use ztd_core::{DirectoryDeviceId, DirectoryObjectId, GroupId, ImportId, Ztdid};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -86,6 +86,9 @@ pub enum StoreError {
     /// failure `40001`, deadlock `40P01`): the whole use case can be run again.
     #[error("transaction conflict, retry: {0}")]
     Retryable(String),
+    /// A caller broke the store's contract (a bug, never bad input).
+    #[error("store misuse: {0}")]
+    Misuse(&'static str),
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -29,6 +29,45 @@ enum Conn {
     Single(PoolConnection<Any>),
 }
 
+/// What a use case locks, for the rest of its transaction, before it reads anything the lock guards.
+///
+/// SQLite needs none of these: its write transactions run one at a time (`BEGIN IMMEDIATE`), so a use case
+/// that reads a value and acts on it always sees the last committed writer. PostgreSQL runs ztd's
+/// transactions at READ COMMITTED, where two use cases that each read what the other writes can both commit
+/// decisions made on stale reads (write skew). There each lock is a transaction-scoped advisory lock, taken
+/// with [`Tx::lock`] as the use case's first statement, so every lock a transaction holds is taken before
+/// any row lock and no cycle of waits can form through them. Locks are keyed by a 64-bit hash of their
+/// name: a collision between two names only makes unrelated use cases wait for each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lock {
+    /// Exclusive: a use case that recomputes targeting (memberships, intended profiles) of existing devices
+    /// from what it reads: a change to a rule, its processing state, a profile or an assignment, or to one
+    /// device's tag or static groups. Such recomputations run one at a time per tenant.
+    Targeting(ztd_core::TenantId),
+    /// Shared: a use case that adds or removes devices, or writes a device's own state, under the tenant's
+    /// targeting as it stands (an import, a deletion, a boot's remediation flag). Any number run together;
+    /// none runs while a [`Lock::Targeting`] holder does.
+    Targeted(ztd_core::TenantId),
+    /// Exclusive: the tenant's manual Autopilot sync ("is one running?" then "start one").
+    Sync(ztd_core::TenantId),
+    /// Exclusive, deployment-wide: the first start ("is there a tenant?" then "create one").
+    Bootstrap,
+}
+
+impl Lock {
+    fn key(self) -> String {
+        match self {
+            Self::Targeting(tenant) | Self::Targeted(tenant) => format!("ztd:targeting:{tenant}"),
+            Self::Sync(tenant) => format!("ztd:sync:{tenant}"),
+            Self::Bootstrap => "ztd:bootstrap".to_string(),
+        }
+    }
+
+    fn shared(self) -> bool {
+        matches!(self, Self::Targeted(_))
+    }
+}
+
 /// A dynamically built statement's parameter.
 pub(crate) enum Bind {
     Text(String),
@@ -90,6 +129,26 @@ impl Tx {
             tx.rollback().await?;
         }
         Ok(())
+    }
+
+    /// Takes `lock` until this transaction ends (see [`Lock`]). Call it first, in a write transaction.
+    pub async fn lock(&mut self, lock: Lock) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            return Ok(());
+        }
+        if matches!(self.conn, Conn::Single(_)) {
+            return Err(StoreError::Misuse(
+                "a lock taken outside a transaction would be released at once",
+            ));
+        }
+        let sql = if lock.shared() {
+            "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))"
+        } else {
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+        };
+        self.execute(sqlx::query(sql).bind(lock.key()))
+            .await
+            .map(drop)
     }
 
     pub fn backend(&self) -> Backend {

@@ -301,6 +301,7 @@ fn import(t: TenantId, n: u128, created: i64) -> ImportRecord {
         error_message: String::new(),
         created_at: Timestamp(created),
         updated_at: Timestamp(created),
+        request_id: "request-1".into(),
     }
 }
 

@@ -72,9 +72,10 @@ pub async fn start_with(config: GraphConfig) -> Server {
 pub async fn start_on(store: Store, config: GraphConfig) -> Server {
     let app = App::with_defaults(store);
     let boot = app
-        .bootstrap("Contoso", "contoso.example")
+        .bootstrap("Contoso", "contoso.example", "credentials.json")
         .await
         .expect("bootstrap")
+        .created()
         .expect("first start");
     let fabrikam = app
         .create_tenant("Fabrikam", "fabrikam.example")

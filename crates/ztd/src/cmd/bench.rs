@@ -663,13 +663,20 @@ async fn bench_seed(plan: SeedPlan) -> anyhow::Result<Seeded> {
     // The layout `ztd serve --data-dir` uses: the SQLite file, and the credentials of the first start.
     let store = Store::open(&format!("sqlite://{}", db.display())).await?;
     let app = App::with_defaults(store);
-    let first = app
-        .bootstrap(&tenant_name, &tenant_domain)
+    let credentials = data_dir.join("credentials.json");
+    let ztd_app::BootstrapOutcome::Created(first) = app
+        .bootstrap(
+            &tenant_name,
+            &tenant_domain,
+            &credentials.display().to_string(),
+        )
         .await?
-        .context("the new database already has a tenant")?;
+    else {
+        anyhow::bail!("the new database already has a tenant");
+    };
     let tenant = first.tenant.id;
     super::serve::write_credentials(
-        &data_dir.join("credentials.json"),
+        &credentials,
         &super::client::CredentialsFile {
             tenant_id: tenant.to_string(),
             client_id: first.client_id.clone(),

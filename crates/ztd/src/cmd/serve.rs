@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use ztd_app::App;
+use ztd_app::{App, BootstrapOutcome};
 use ztd_server::{AppState, TlsFiles, TokenIssuer};
 use ztd_store::Store;
 
@@ -123,41 +123,56 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| "cannot open the database (check --database-url)".to_string())?;
     let app = App::with_defaults(store);
-    if let Some(first) = app
-        .bootstrap(&args.tenant_name, &args.tenant_domain)
+    let credentials_path = args.data_dir.join("credentials.json");
+    let addr = listener.local_addr()?;
+    let saved_at = format!(
+        "{} (written by the node that listened on {addr})",
+        credentials_path.display()
+    );
+    match app
+        .bootstrap(&args.tenant_name, &args.tenant_domain, &saved_at)
         .await?
     {
-        let credentials_path = args.data_dir.join("credentials.json");
-        let addr = listener.local_addr()?;
-        let base = match &args.tls_cert {
-            Some(_) => format!("https://{addr}"),
-            None => format!("http://{addr}"),
-        };
-        write_credentials(
-            &credentials_path,
-            &CredentialsFile {
-                tenant_id: first.tenant.id.to_string(),
-                client_id: first.client_id.clone(),
-                client_secret: first.client_secret.clone(),
-                server: Some(base),
-            },
-        )?;
-        eprintln!(
-            "First start: created tenant {} ({}, {})",
-            first.tenant.display_name, first.tenant.id, first.tenant.domain
-        );
-        eprintln!("  administrator client id:     {}", first.client_id);
-        eprintln!("  administrator client secret: {}", first.client_secret);
-        eprintln!(
-            "  saved to {} (the CLI reads it from there)",
-            credentials_path.display()
-        );
-        if args.demo {
-            app.seed_demo(first.tenant.id).await?;
-            eprintln!("  demo: 30 devices, 3 dynamic groups on [OrderId], 3 profiles assigned");
+        BootstrapOutcome::Created(first) => {
+            let base = match &args.tls_cert {
+                Some(_) => format!("https://{addr}"),
+                None => format!("http://{addr}"),
+            };
+            write_credentials(
+                &credentials_path,
+                &CredentialsFile {
+                    tenant_id: first.tenant.id.to_string(),
+                    client_id: first.client_id.clone(),
+                    client_secret: first.client_secret.clone(),
+                    server: Some(base),
+                },
+            )?;
+            eprintln!(
+                "First start: created tenant {} ({}, {})",
+                first.tenant.display_name, first.tenant.id, first.tenant.domain
+            );
+            eprintln!("  administrator client id:     {}", first.client_id);
+            eprintln!("  administrator client secret: {}", first.client_secret);
+            eprintln!(
+                "  saved to {} (the CLI reads it from there)",
+                credentials_path.display()
+            );
+            if args.demo {
+                app.seed_demo(first.tenant.id).await?;
+                eprintln!("  demo: 30 devices, 3 dynamic groups on [OrderId], 3 profiles assigned");
+            }
         }
-    } else if args.demo {
-        eprintln!("--demo only seeds on first start; the database already has a tenant");
+        BootstrapOutcome::AlreadyDone { credentials } => {
+            // Another start (maybe another node, now) set the database up; its secret is not stored.
+            if !credentials_path.exists() {
+                eprintln!(
+                    "The database is already set up; its administrator credential was saved to {credentials}"
+                );
+            }
+            if args.demo {
+                eprintln!("--demo only seeds on first start; the database already has a tenant");
+            }
+        }
     }
     let key = app.token_signing_key().await?;
     let state = AppState {

@@ -19,9 +19,10 @@ pub struct Served {
 pub async fn serve(store: Store, name: &str, domain: &str, tls: Option<TlsFiles>) -> Served {
     let app = App::with_defaults(store);
     let first = app
-        .bootstrap(name, domain)
+        .bootstrap(name, domain, "credentials.json")
         .await
         .unwrap()
+        .created()
         .expect("first start");
     let key = app.token_signing_key().await.unwrap();
     let state = AppState {
