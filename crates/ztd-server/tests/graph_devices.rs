@@ -172,6 +172,74 @@ async fn import_action_reports_806_808_duplicates_and_bad_hashes() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
+/// The service's largest import (500 records) with real hashes, in the indented JSON with `@odata.type`
+/// that client libraries send, is well over axum's default 2 MiB; it must fit. Beyond the limit sized for
+/// the longest hashes, the answer is 413 in Graph's error shape.
+#[tokio::test]
+async fn the_largest_import_fits_and_a_larger_body_is_413() {
+    let s = start().await;
+    let t = &s.a.token;
+    let items: Vec<Value> = (0..ztd_server::graph::MAX_IMPORT)
+        .map(|n| {
+            let serial = format!("BIG-{n:04}");
+            json!({"@odata.type":"#microsoft.graph.importedWindowsAutopilotDeviceIdentity",
+                   "groupTag":"Kiosk","serialNumber":serial,"productKey":"","importId":"big",
+                   "hardwareIdentifier": hash(&serial, "Contoso"),"assignedUserPrincipalName":"",
+                   "state":{"deviceImportStatus":"unknown","deviceRegistrationId":"","deviceErrorCode":0,"deviceErrorName":""}})
+        })
+        .collect();
+    let body =
+        serde_json::to_string_pretty(&json!({ "importedWindowsAutopilotDeviceIdentities": items }))
+            .unwrap();
+    assert!(body.len() > 2 << 20, "only {} bytes", body.len());
+    let (status, answer) = s
+        .call(
+            Method::POST,
+            &format!("{IMPORTS}/import"),
+            Some(t),
+            Some(Value::String(body)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let ids: Vec<&str> = answer["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), ztd_server::graph::MAX_IMPORT);
+    for id in [ids[0], ids[ids.len() - 1]] {
+        let record = s.wait_import(t, id).await;
+        assert_eq!(
+            record["state"]["deviceImportStatus"], "complete",
+            "{record}"
+        );
+    }
+
+    let prefix = r#"{"importedWindowsAutopilotDeviceIdentities":[{"hardwareIdentifier":""#;
+    let suffix = r#""}]}"#;
+    let padding = ztd_server::graph::MAX_IMPORT_BODY + 1 - prefix.len() - suffix.len();
+    let over = format!("{prefix}{}{suffix}", "A".repeat(padding));
+    let (status, answer) = s
+        .call(
+            Method::POST,
+            &format!("{IMPORTS}/import"),
+            Some(t),
+            Some(Value::String(over)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    assert_graph_error(&answer);
+    // Under the limit, a hash longer than any hardware hash is refused by name.
+    let long = json!({"importedWindowsAutopilotDeviceIdentities":[{"hardwareIdentifier": "A".repeat(100_000)}]});
+    let (status, answer) = s.post(&format!("{IMPORTS}/import"), t, long).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(answer["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("hardwareIdentifier"));
+}
+
 #[tokio::test]
 async fn device_actions_case_insensitive_and_relaxed_bodies() {
     let s = start().await;

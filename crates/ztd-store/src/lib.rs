@@ -172,8 +172,22 @@ struct Inner {
     writes: Arc<AtomicU64>,
 }
 
-/// Connections in a PostgreSQL pool (per node).
-const PG_MAX_CONNECTIONS: u32 = 10;
+/// How a store connects. Only PostgreSQL pools are sized: SQLite has one writer and a few readers in
+/// process.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreOptions {
+    /// Connections one node opens to PostgreSQL at most (docs/multi-node.md has the arithmetic for
+    /// `max_connections`).
+    pub max_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+        }
+    }
+}
 /// Reader connections for an SQLite file.
 const SQLITE_READERS: u32 = 4;
 
@@ -181,12 +195,17 @@ impl Store {
     /// Opens (and migrates) a database: `sqlite:///abs/path/ztd.db` (created if missing), `sqlite::memory:`
     /// or `postgres://...`.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Self::open_with(url, StoreOptions::default()).await
+    }
+
+    /// [`Store::open`] with a pool size of the caller's choice.
+    pub async fn open_with(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let store = if url.starts_with("sqlite:") {
             open_sqlite(url).await?
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
-                .max_connections(PG_MAX_CONNECTIONS)
+                .max_connections(options.max_connections.max(1))
                 .acquire_timeout(Duration::from_secs(60))
                 .connect(url)
                 .await?;

@@ -53,6 +53,14 @@ impl ScratchPostgres {
         Store::open(&schema_url(&self.base_url, &self.schema)).await
     }
 
+    /// [`ScratchPostgres::another_node`] with its own store options (a pool of another size).
+    pub async fn another_node_with(
+        &self,
+        options: crate::StoreOptions,
+    ) -> Result<Store, StoreError> {
+        Store::open_with(&schema_url(&self.base_url, &self.schema), options).await
+    }
+
     /// Closes the store and drops the schema with everything in it.
     pub async fn drop_schema(self) -> Result<(), StoreError> {
         self.store.close().await;

@@ -3,7 +3,7 @@
 //! clients expect (they poll while `unknown`), then `complete` with `deviceRegistrationId` = the ZTDID, or
 //! `error` with `deviceErrorCode`/`deviceErrorName`.
 
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -25,6 +25,15 @@ use crate::AppState;
 const COLLECTION: &str = "deviceManagement/importedWindowsAutopilotDeviceIdentities";
 /// The most records one `import` call takes (Intune's CSV limit).
 pub const MAX_IMPORT: usize = 500;
+/// The longest hardware hash in base64: the hash format's own maximum, far above real hashes (about 4,000
+/// characters).
+const MAX_HASH_BASE64: usize = ztd_hwhash::MAX_SIGNED_LEN.div_ceil(3) * 4;
+/// One record's JSON besides its hash, as the most verbose client sends it: `@odata.type`, every property
+/// at the longest ztd accepts, indented.
+const MAX_RECORD_OVERHEAD: usize = 4096;
+/// The body of the largest `import` the service takes: [`MAX_IMPORT`] records with the longest hashes
+/// (about 44 MiB). Only callers that passed authentication get to send it.
+pub const MAX_IMPORT_BODY: usize = MAX_IMPORT * (MAX_HASH_BASE64 + MAX_RECORD_OVERHEAD) + 4096;
 
 const PROPS: &[&str] = &[
     "@odata.type",
@@ -43,7 +52,10 @@ pub fn routes() -> Router<AppState> {
     let base = "/deviceManagement/importedWindowsAutopilotDeviceIdentities";
     Router::new()
         .route(base, get(list).post(create))
-        .route(&format!("{base}/import"), post(import))
+        .route(
+            &format!("{base}/import"),
+            post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BODY)),
+        )
         .route(&format!("{base}/{{id}}"), get(get_one).delete(delete))
 }
 
@@ -79,6 +91,12 @@ fn parse_import(body: &Value) -> ApiResult<NewImport> {
     }
     let hash = body::string(body, &["hardwareIdentifier"])?.unwrap_or_default();
     let trimmed = hash.trim();
+    if trimmed.len() > MAX_HASH_BASE64 {
+        return Err(ApiError::bad_request(format!(
+            "hardwareIdentifier has {} characters; a hardware hash has at most {MAX_HASH_BASE64} in base64.",
+            trimmed.len()
+        )));
+    }
     if !trimmed.is_empty() {
         let ok = base64::engine::general_purpose::STANDARD
             .decode(trimmed)

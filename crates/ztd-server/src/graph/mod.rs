@@ -29,6 +29,7 @@ mod devices;
 mod directory;
 mod enrollment;
 mod imports;
+pub use imports::{MAX_IMPORT, MAX_IMPORT_BODY};
 pub use ztd_odata as odata;
 mod paging;
 mod profiles;

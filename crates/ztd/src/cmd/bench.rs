@@ -544,6 +544,10 @@ struct SeedPlan {
     /// Default domain of the tenant.
     #[arg(long, default_value = "bench.example")]
     tenant_domain: String,
+    /// Seed this database (an empty `postgres://...` one, for several nodes) instead of SQLite in
+    /// --data-dir; the credentials and boot bodies still go to --data-dir.
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 /// A seeded group: its id and how many members it has after the import.
@@ -641,6 +645,7 @@ async fn bench_seed(plan: SeedPlan) -> anyhow::Result<Seeded> {
         boot_bodies,
         tenant_name,
         tenant_domain,
+        database_url,
     } = plan;
     anyhow::ensure!(
         small <= mid && mid <= devices,
@@ -661,7 +666,10 @@ async fn bench_seed(plan: SeedPlan) -> anyhow::Result<Seeded> {
         data_dir.display()
     );
     // The layout `ztd serve --data-dir` uses: the SQLite file, and the credentials of the first start.
-    let store = Store::open(&format!("sqlite://{}", db.display())).await?;
+    let url = database_url.unwrap_or_else(|| format!("sqlite://{}", db.display()));
+    let store = Store::open(&url)
+        .await
+        .context("cannot open the database (check --database-url)")?;
     let app = App::with_defaults(store);
     let credentials = data_dir.join("credentials.json");
     let ztd_app::BootstrapOutcome::Created(first) = app

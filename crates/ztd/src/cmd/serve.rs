@@ -24,6 +24,10 @@ pub struct Args {
     /// Database URL; `postgres://...` to share one database between several nodes. Default: SQLite in --data-dir.
     #[arg(long, env = "ZTD_DATABASE_URL")]
     database_url: Option<String>,
+    /// PostgreSQL connections this node opens at most (the server's max_connections must cover every
+    /// node's pool plus your own sessions; see docs/multi-node.md). Ignored for SQLite.
+    #[arg(long, env = "ZTD_DB_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    db_pool_size: u32,
     /// Address to listen on.
     #[arg(long, env = "ZTD_LISTEN", default_value = "127.0.0.1:8950")]
     listen: SocketAddr,
@@ -119,7 +123,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 args.listen
             )
         })?;
-    let store = Store::open(&url)
+    let options = ztd_store::StoreOptions {
+        max_connections: args.db_pool_size,
+    };
+    let store = Store::open_with(&url, options)
         .await
         .with_context(|| "cannot open the database (check --database-url)".to_string())?;
     let app = App::with_defaults(store);
