@@ -300,6 +300,11 @@ impl App {
             now,
             several_requests,
         } = prepared;
+        crate::targeting::require(
+            tx,
+            Lock::Targeted(tenant),
+            "registering devices needs the tenant's shared targeting lock",
+        )?;
         let keys: Vec<String> = candidates
             .iter()
             .filter_map(|c| c.verdict.as_ref().ok())
@@ -424,6 +429,7 @@ mod tests {
             .await
             .unwrap();
         let mut tx = app.store.begin().await.unwrap();
+        tx.lock(Lock::Targeted(tenant)).await.unwrap();
         let (_, registered) = app.register_prepared(&mut tx, prepared).await.unwrap();
         tx.commit().await.unwrap();
 

@@ -17,9 +17,9 @@ use ztd_core::group::{Group, MembershipSource};
 use ztd_core::profile::{DeploymentProfile, ProfileAssignment};
 use ztd_core::{DirectoryObjectId, GroupId, TenantId, Timestamp, Ztdid};
 use ztd_rules::{MembershipIndex, Rule};
-use ztd_store::Tx;
+use ztd_store::{Lock, StoreError, Tx};
 
-use crate::AppResult;
+use crate::{AppError, AppResult};
 
 /// Everything needed to target devices in one tenant, loaded once per use case.
 pub(crate) struct Targeting {
@@ -223,6 +223,11 @@ pub(crate) async fn refresh_devices(
     devices: &[(Option<AutopilotDevice>, DirectoryDevice)],
     now: Timestamp,
 ) -> AppResult<()> {
+    require(
+        tx,
+        Lock::Targeting(tenant),
+        "refresh_devices needs the tenant's targeting lock",
+    )?;
     let ids: Vec<DirectoryObjectId> = devices.iter().map(|(_, d)| d.id).collect();
     let mut memberships = index_memberships(tx.memberships_of(tenant, &ids).await?);
     let subjects: Vec<Subject<'_>> = devices
@@ -245,6 +250,16 @@ pub(crate) async fn refresh_devices(
 
 const TARGETING_GENERATION: &str = "targeting-generation";
 
+/// A step that decides on reads a concurrent use case could invalidate checks that its use case took the
+/// lock that prevents it (`ztd_store::Lock`; docs/multi-node.md). Failing here is a bug in the use case.
+pub(crate) fn require(tx: &Tx, lock: Lock, what: &'static str) -> AppResult<()> {
+    if tx.holds(lock) {
+        Ok(())
+    } else {
+        Err(AppError::Store(StoreError::Misuse(what)))
+    }
+}
+
 /// A value that changes whenever what targets new devices changes (rules, their processing state, profile
 /// assignments, profiles). Imports plan on a snapshot outside the write lock and compare it under the lock.
 pub(crate) async fn targeting_generation(tx: &mut Tx, tenant: TenantId) -> AppResult<String> {
@@ -256,6 +271,11 @@ pub(crate) async fn targeting_generation(tx: &mut Tx, tenant: TenantId) -> AppRe
 
 /// Records that targeting changed (see [`targeting_generation`]).
 pub(crate) async fn bump_targeting_generation(tx: &mut Tx, tenant: TenantId) -> AppResult<()> {
+    require(
+        tx,
+        Lock::Targeting(tenant),
+        "a targeting change needs the tenant's targeting lock",
+    )?;
     // A counter, bumped in the transaction of the change: never repeats within a tenant, and needs no
     // randomness. (Older stores hold a UUID here; it reads as 0, and "1" differs from it all the same.)
     let current = targeting_generation(tx, tenant).await?;

@@ -21,6 +21,8 @@ pub struct Tx {
     backend: Backend,
     /// The store's write counter, for write transactions.
     writes: Option<Arc<AtomicU64>>,
+    /// The locks taken so far (see [`Tx::holds`]).
+    held: Vec<Lock>,
 }
 
 enum Conn {
@@ -80,6 +82,7 @@ impl Tx {
             conn: Conn::Transaction(tx),
             backend,
             writes: None,
+            held: Vec::new(),
         }
     }
 
@@ -88,6 +91,7 @@ impl Tx {
             conn: Conn::Single(conn),
             backend,
             writes: None,
+            held: Vec::new(),
         }
     }
 
@@ -133,22 +137,34 @@ impl Tx {
 
     /// Takes `lock` until this transaction ends (see [`Lock`]). Call it first, in a write transaction.
     pub async fn lock(&mut self, lock: Lock) -> Result<(), StoreError> {
-        if self.backend == Backend::Sqlite {
-            return Ok(());
-        }
         if matches!(self.conn, Conn::Single(_)) {
             return Err(StoreError::Misuse(
                 "a lock taken outside a transaction would be released at once",
             ));
         }
-        let sql = if lock.shared() {
-            "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))"
-        } else {
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
-        };
-        self.execute(sqlx::query(sql).bind(lock.key()))
-            .await
-            .map(drop)
+        if self.holds(lock) {
+            return Ok(());
+        }
+        if self.backend == Backend::Postgres {
+            let sql = if lock.shared() {
+                "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))"
+            } else {
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+            };
+            self.execute(sqlx::query(sql).bind(lock.key())).await?;
+        }
+        self.held.push(lock);
+        Ok(())
+    }
+
+    /// Whether this transaction took `lock`, or the exclusive lock that covers it. Recorded on SQLite too
+    /// (where taking a lock issues no statement), so a step that relies on a lock can check that its use
+    /// case took it, and every test on either database checks it.
+    pub fn holds(&self, lock: Lock) -> bool {
+        self.held.iter().any(|held| {
+            *held == lock
+                || matches!((*held, lock), (Lock::Targeting(a), Lock::Targeted(b)) if a == b)
+        })
     }
 
     pub fn backend(&self) -> Backend {
