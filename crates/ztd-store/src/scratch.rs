@@ -53,6 +53,11 @@ impl ScratchPostgres {
         Store::open(&schema_url(&self.base_url, &self.schema)).await
     }
 
+    /// The database URL of this schema, for a `ztd serve` process of the same deployment.
+    pub fn url(&self) -> String {
+        schema_url(&self.base_url, &self.schema)
+    }
+
     /// [`ScratchPostgres::another_node`] with its own store options (a pool of another size).
     pub async fn another_node_with(
         &self,
