@@ -7,6 +7,8 @@ use ztd_core::registration::{validate_assigned_user, validate_group_tag};
 use ztd_core::{DirectoryDeviceId, TenantId, Ztdid};
 use ztd_store::{DeviceQuery, Lock};
 
+use std::collections::HashMap;
+
 use crate::targeting::{refresh_devices, Targeting};
 use crate::{App, AppError, AppResult};
 
@@ -18,6 +20,16 @@ pub struct DeviceUpdate {
     pub user_principal_name: Option<String>,
     pub addressable_user_name: Option<String>,
     pub purchase_order_id: Option<String>,
+}
+
+/// A device's first-boot contact (see [`App::device_contacts`]).
+#[derive(Clone, Debug)]
+pub struct DeviceContact {
+    pub event: ztd_core::event::Event,
+    /// The device, unless it was deleted since.
+    pub device: Option<AutopilotDevice>,
+    /// The display name of the profile the contact delivered, if it still exists.
+    pub profile_name: Option<String>,
 }
 
 /// A device with its directory object's `deviceId` (`None` if the object is missing), as lists show it.
@@ -205,6 +217,54 @@ impl App {
         tx.append_events(&[event]).await?;
         tx.commit().await?;
         self.device(tenant, ztdid).await
+    }
+
+    /// The newest `limit` first-boot contacts (`device.contacted` events), newest first, each with the
+    /// device it names if it still exists and the display name of the profile it received: what Graph's
+    /// `autopilotEvents` are made of. Three statements, whatever the number of events.
+    pub async fn device_contacts(
+        &self,
+        tenant: TenantId,
+        limit: u32,
+    ) -> AppResult<Vec<DeviceContact>> {
+        let mut tx = self.store.begin_read().await?;
+        let events = tx
+            .list_events_of_kind(tenant, "device.contacted", limit)
+            .await?;
+        let mut ztdids: Vec<Ztdid> = events
+            .iter()
+            .filter_map(|e| Ztdid::parse(&e.subject))
+            .collect();
+        ztdids.sort_unstable();
+        ztdids.dedup();
+        let devices: HashMap<Ztdid, AutopilotDevice> = tx
+            .get_devices(tenant, &ztdids)
+            .await?
+            .into_iter()
+            .map(|d| (d.ztdid, d))
+            .collect();
+        let profiles: HashMap<String, String> = tx
+            .list_profiles(tenant)
+            .await?
+            .into_iter()
+            .map(|p| (p.id.to_string(), p.display_name))
+            .collect();
+        Ok(events
+            .into_iter()
+            .map(|event| {
+                let device = Ztdid::parse(&event.subject).and_then(|z| devices.get(&z).cloned());
+                let profile_name = event
+                    .data
+                    .get("profileId")
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(|id| profiles.get(id).cloned());
+                DeviceContact {
+                    event,
+                    device,
+                    profile_name,
+                }
+            })
+            .collect())
     }
 
     /// Unblocks a device whose enrollment is blocked (Graph `allowNextEnrollment`).

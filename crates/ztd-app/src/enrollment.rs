@@ -5,6 +5,7 @@ use ztd_core::sync::{decide_trigger, sync_state, SyncPolicy, SyncState, SyncTrig
 use ztd_core::{TenantId, Timestamp};
 use ztd_store::{Lock, Tx};
 
+use crate::targeting::{refresh_tenant, Targeting};
 use crate::{App, AppError, AppResult};
 
 /// The tenant setting that holds the last manual sync trigger (Unix milliseconds). The whole sync state is
@@ -31,8 +32,10 @@ impl App {
         Ok(sync_state(last, self.now(), policy))
     }
 
-    /// Triggers a manual sync unless one runs or the last was too recent. ztd's derived state is always
-    /// current, so a sync reconciles nothing; it is recorded so clients that wait for it see its states.
+    /// Triggers a manual sync unless one runs or the last was too recent. ztd keeps derived state current on
+    /// every change, so a sync normally finds nothing to do; it still re-evaluates every device's groups and
+    /// profile against the rules and assignments, which repairs any drift (a database written by a version
+    /// that lost targeting under concurrency, a row edited by hand), and reports how many devices it fixed.
     pub async fn trigger_autopilot_sync(
         &self,
         tenant: TenantId,
@@ -49,11 +52,17 @@ impl App {
         }
         tx.put_setting(tenant, LAST_TRIGGER, &now.0.to_string())
             .await?;
+        tx.lock(Lock::Targeting(tenant)).await?;
+        let targeting = Targeting::load(&mut tx, tenant).await?;
+        let repaired = refresh_tenant(&mut tx, tenant, &targeting, now).await?;
+        if repaired > 0 {
+            tracing::warn!(%tenant, repaired, "the sync repaired devices whose stored targeting had drifted");
+        }
         tx.append_events(&[self.event(
             tenant,
             "autopilot.sync_triggered",
             tenant,
-            serde_json::json!({ "previousTrigger": last.map(Timestamp::to_rfc3339) }),
+            serde_json::json!({ "previousTrigger": last.map(Timestamp::to_rfc3339), "devicesRepaired": repaired }),
         )])
         .await?;
         tx.commit().await?;
@@ -146,6 +155,46 @@ impl App {
         .await?;
         tx.commit().await?;
         Ok(results)
+    }
+
+    /// Every corporate identifier of the tenant, in the store's order.
+    pub async fn corporate_identifiers(
+        &self,
+        tenant: TenantId,
+    ) -> AppResult<Vec<CorporateIdentifier>> {
+        let mut tx = self.store.single_read().await?;
+        Ok(tx.list_corporate_identifiers(tenant).await?)
+    }
+
+    pub async fn corporate_identifier(
+        &self,
+        tenant: TenantId,
+        id: &str,
+    ) -> AppResult<CorporateIdentifier> {
+        let mut tx = self.store.single_read().await?;
+        tx.get_corporate_identifier(tenant, id)
+            .await?
+            .ok_or_else(|| AppError::not_found("importedDeviceIdentity", id))
+    }
+
+    /// Graph's `searchExistingIdentities`: of the probes (type, identifier), those declared already, as
+    /// stored, in probe order.
+    pub async fn find_corporate_identifiers(
+        &self,
+        tenant: TenantId,
+        probes: &[CorporateIdentifier],
+    ) -> AppResult<Vec<CorporateIdentifier>> {
+        let mut tx = self.store.begin_read().await?;
+        let mut found = Vec::new();
+        for probe in probes {
+            if let Some(existing) = tx
+                .find_corporate_identifier(tenant, &probe.identifier_type, &probe.identifier)
+                .await?
+            {
+                found.push(existing);
+            }
+        }
+        Ok(found)
     }
 
     /// A draft with the identity and times the store needs: a new id, this tenant, created now.

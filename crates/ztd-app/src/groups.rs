@@ -250,6 +250,16 @@ impl App {
         Ok(tx.list_events_after(tenant, after, limit).await?)
     }
 
+    /// One directory device object by its object id, if the tenant has it.
+    pub async fn directory_device(
+        &self,
+        tenant: TenantId,
+        id: DirectoryObjectId,
+    ) -> AppResult<Option<DirectoryDevice>> {
+        let mut tx = self.store.single_read().await?;
+        Ok(tx.get_directory_device(tenant, id).await?)
+    }
+
     /// A page of directory device objects (filters pushed down), read in one statement.
     pub async fn directory_devices(
         &self,

@@ -23,13 +23,15 @@ mod targeting;
 mod tenants;
 
 pub use boot::{BootOutcome, ProvisioningPlan};
-pub use devices::{DeviceListing, DeviceUpdate, SerialDeletion};
+pub use devices::{DeviceContact, DeviceListing, DeviceUpdate, SerialDeletion};
 pub use explain::{DeviceExplanation, GroupVerdict};
 pub use groups::NewGroup;
 pub use import::{ImportRow, RowOutcome, RowResult};
 pub use tenants::{Bootstrap, BootstrapOutcome, NewClient, ADMIN_SCOPES};
 pub use ztd_core::corporate::CorporateIdentifier;
 pub use ztd_core::sync::{SyncPolicy, SyncState, SyncStatus, SyncTrigger};
+/// The typed queries of the read use cases (filters the store answers, keyset paging).
+pub use ztd_store::{DeviceQuery, DirectoryQuery, ImportQuery};
 
 /// The current time. Injected so tests control it.
 pub trait Clock: Send + Sync {
@@ -124,6 +126,15 @@ impl AppError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid(vec![DomainError::invalid(field, message)])
     }
+
+    /// The store refused a write because it would duplicate something unique (a ZTDID, an identity key, a
+    /// declared identifier): the caller's request conflicts with the stored state, not a failure.
+    pub fn store_conflict(&self) -> Option<&str> {
+        match self {
+            Self::Store(StoreError::Conflict(message)) => Some(message),
+            _ => None,
+        }
+    }
 }
 
 pub type AppResult<T> = Result<T, AppError>;
@@ -159,10 +170,6 @@ impl App {
     /// An app on the system clock with time-ordered ids.
     pub fn with_defaults(store: Store) -> Self {
         Self::new(store, Arc::new(SystemClock), Box::new(TimeOrderedIds))
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     pub fn now(&self) -> Timestamp {

@@ -64,13 +64,14 @@ async fn registered(app: &App, serial: &str) -> (TenantId, Ztdid) {
     (tenant, outcomes[0].ztdid().expect("registered"))
 }
 
+/// The kinds of the events about the device, in feed order.
 async fn events(app: &App, tenant: TenantId, ztdid: Ztdid) -> Vec<String> {
-    let mut tx = app.store().begin_read().await.unwrap();
-    tx.list_events(tenant, Some(&ztdid.to_string()), 10_000)
+    app.event_feed(tenant, 0, 10_000)
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.kind)
+        .filter(|(_, e)| e.subject == ztdid.to_string())
+        .map(|(_, e)| e.kind)
         .collect()
 }
 

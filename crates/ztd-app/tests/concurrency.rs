@@ -19,6 +19,7 @@ fn node(store: Store) -> App {
 /// Three nodes of one deployment, and what to do when the test is over.
 struct Nodes {
     apps: [App; 3],
+    stores: Vec<Store>,
     _dir: Option<tempfile::TempDir>,
     scratch: Option<ztd_store::scratch::ScratchPostgres>,
 }
@@ -32,7 +33,12 @@ impl Nodes {
         let two = scratch.another_node().await.unwrap();
         let three = scratch.another_node().await.unwrap();
         Some(Self {
-            apps: [node(scratch.store.clone()), node(two), node(three)],
+            apps: [
+                node(scratch.store.clone()),
+                node(two.clone()),
+                node(three.clone()),
+            ],
+            stores: vec![two, three],
             _dir: None,
             scratch: Some(scratch),
         })
@@ -46,15 +52,16 @@ impl Nodes {
         }
         let [one, two, three]: [Store; 3] = stores.try_into().ok().unwrap();
         Self {
-            apps: [node(one), node(two), node(three)],
+            apps: [node(one.clone()), node(two.clone()), node(three.clone())],
+            stores: vec![one, two, three],
             _dir: Some(dir),
             scratch: None,
         }
     }
 
     async fn finish(self) {
-        for app in &self.apps {
-            app.store().close().await;
+        for store in &self.stores {
+            store.close().await;
         }
         if let Some(scratch) = self.scratch {
             scratch.drop_schema().await.unwrap();

@@ -58,8 +58,7 @@ async fn follow_while_two_nodes_write(one: App, two: App) {
         w.await.unwrap();
     }
     // Every event, once: the tenant's creation events and one per group.
-    let mut tx = two.store().begin_read().await.unwrap();
-    let all = tx.list_events(tenant, None, 10_000).await.unwrap();
+    let all = two.event_feed(tenant, 0, 100_000).await.unwrap();
     assert_eq!(seen.len(), all.len());
     let mut ids: Vec<_> = seen.clone();
     ids.sort();

@@ -13,6 +13,7 @@ use ztd_app::{App, Clock, DeviceUpdate, ImportRow, NewGroup, RowResult};
 use ztd_core::device::AssignmentStatus;
 use ztd_core::profile::{AssignmentTarget, DeviceUsageType, JoinType};
 use ztd_core::{TenantId, Timestamp};
+use ztd_store::Store;
 
 /// A clock that moves one second per reading, so creation order is also `createdDateTime` order.
 #[derive(Default)]
@@ -32,21 +33,21 @@ fn app_on(store: ztd_store::Store) -> App {
     )
 }
 
+/// Runs `scenario` with an app on SQLite, then on PostgreSQL when one is configured. The scenario also gets
+/// the app's store, to arrange what no use case can (injected faults, drift) and to read events.
 async fn on_both<F, Fut>(scenario: F)
 where
-    F: Fn(App) -> Fut,
+    F: Fn(App, Store) -> Fut,
     Fut: Future<Output = ()>,
 {
     let dir = tempfile::tempdir().unwrap();
-    scenario(app_on(
-        ztd_store::scratch::sqlite_in(dir.path()).await.unwrap(),
-    ))
-    .await;
+    let store = ztd_store::scratch::sqlite_in(dir.path()).await.unwrap();
+    scenario(app_on(store.clone()), store).await;
     if let Some(url) = ztd_store::scratch::postgres_url() {
         let scratch = ztd_store::scratch::ScratchPostgres::create(&url)
             .await
             .unwrap();
-        scenario(app_on(scratch.store.clone())).await;
+        scenario(app_on(scratch.store.clone()), scratch.store.clone()).await;
         scratch.drop_schema().await.unwrap();
     }
 }
@@ -92,7 +93,7 @@ async fn kiosk_group(app: &App, tenant: TenantId) -> ztd_core::group::Group {
 
 #[tokio::test]
 async fn a_device_registered_in_one_tenant_is_refused_by_another_with_808() {
-    on_both(|app| async move {
+    on_both(|app, _store| async move {
         let a = tenant(&app, "Alpha").await;
         let b = tenant(&app, "Beta").await;
         let first = app.import_devices(a, &[row(1, "SN-1", "")]).await.unwrap();
@@ -109,7 +110,7 @@ async fn a_device_registered_in_one_tenant_is_refused_by_another_with_808() {
 
 #[tokio::test]
 async fn re_registration_after_delete_issues_a_new_ztdid() {
-    on_both(|app| async move {
+    on_both(|app, _store| async move {
         let t = tenant(&app, "Alpha").await;
         let first = app.import_devices(t, &[row(1, "SN-1", "")]).await.unwrap()[0]
             .ztdid()
@@ -126,7 +127,7 @@ async fn re_registration_after_delete_issues_a_new_ztdid() {
 
 #[tokio::test]
 async fn rule_change_updates_membership_and_profile_before_commit() {
-    on_both(|app| async move {
+    on_both(|app, _store| async move {
         let t = tenant(&app, "Alpha").await;
         app.import_devices(t, &synthetic_rows("R-", 20, &["Kiosk", "Sales"]))
             .await
@@ -181,7 +182,7 @@ async fn rule_change_updates_membership_and_profile_before_commit() {
 
 #[tokio::test]
 async fn oldest_profile_wins_and_exclusion_and_all_devices_default_apply() {
-    on_both(|app| async move {
+    on_both(|app, _store| async move {
         let t = tenant(&app, "Alpha").await;
         app.import_devices(t, &[row(1, "K-1", "Kiosk"), row(2, "S-1", "Sales")])
             .await
@@ -231,7 +232,7 @@ async fn oldest_profile_wins_and_exclusion_and_all_devices_default_apply() {
 
 #[tokio::test]
 async fn of_concurrent_adds_of_one_member_exactly_one_adds_and_of_removes_one_removes() {
-    on_both(|app| async move {
+    on_both(|app, _store| async move {
         let t = tenant(&app, "Alpha").await;
         app.import_devices(t, &[row(1, "C-1", "")]).await.unwrap();
         let group = app
@@ -278,7 +279,7 @@ async fn of_concurrent_adds_of_one_member_exactly_one_adds_and_of_removes_one_re
 
 #[tokio::test]
 async fn delete_devices_by_serial_reports_each_serial_and_a_failure_midway_deletes_nothing() {
-    on_both(|app| async move {
+    on_both(|app, store| async move {
         let t = tenant(&app, "Alpha").await;
         app.import_devices(
             t,
@@ -297,7 +298,7 @@ async fn delete_devices_by_serial_reports_each_serial_and_a_failure_midway_delet
         assert!(app.find_device(t, "D-1").await.is_err());
 
         // A store failure on the second of three serials: the first is not deleted either.
-        ztd_store::scratch::fail_deleting_serial(app.store(), "D-BOOM")
+        ztd_store::scratch::fail_deleting_serial(&store, "D-BOOM")
             .await
             .unwrap();
         app.import_devices(t, &[row(4, "D-4", "")]).await.unwrap();
@@ -323,7 +324,7 @@ async fn delete_devices_by_serial_reports_each_serial_and_a_failure_midway_delet
 
 #[tokio::test]
 async fn assigning_a_profile_to_devices_is_one_transaction() {
-    on_both(|app| async move {
+    on_both(|app, store| async move {
         let t = tenant(&app, "Alpha").await;
         app.import_devices(t, &[row(1, "P-1", ""), row(2, "P-2", "")])
             .await
@@ -348,7 +349,7 @@ async fn assigning_a_profile_to_devices_is_one_transaction() {
         assert!(app.groups(t).await.unwrap().is_empty());
 
         // A failure at the last step (the assignment) leaves no group and no member behind.
-        ztd_store::scratch::fail_assigning_profiles(app.store())
+        ztd_store::scratch::fail_assigning_profiles(&store)
             .await
             .unwrap();
         let failed = app.assign_profile_to_devices(t, profile.id, &ztdids).await;
@@ -378,7 +379,7 @@ async fn assigning_a_profile_to_devices_is_one_transaction() {
 
 #[tokio::test]
 async fn assigning_a_profile_to_devices_targets_them_through_one_group() {
-    on_both(|app| async move {
+    on_both(|app, _store| async move {
         let t = tenant(&app, "Alpha").await;
         app.import_devices(
             t,
@@ -428,7 +429,7 @@ async fn assigning_a_profile_to_devices_targets_them_through_one_group() {
 
 #[tokio::test]
 async fn static_group_and_member_of_rules_follow_membership() {
-    on_both(|app| async move {
+    on_both(|app, _store| async move {
         let t = tenant(&app, "Alpha").await;
         app.import_devices(t, &[row(1, "M-1", ""), row(2, "M-2", "")])
             .await
@@ -482,7 +483,7 @@ async fn static_group_and_member_of_rules_follow_membership() {
 
 #[tokio::test]
 async fn group_tag_change_rewrites_physical_ids_and_membership() {
-    on_both(|app| async move {
+    on_both(|app, _store| async move {
         let t = tenant(&app, "Alpha").await;
         app.import_devices(t, &[row(1, "G-1", "Sales")])
             .await
@@ -518,7 +519,7 @@ async fn group_tag_change_rewrites_physical_ids_and_membership() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_imports_of_one_device_register_it_once() {
-    on_both(|app| async move {
+    on_both(|app, _store| async move {
         let a = tenant(&app, "Alpha").await;
         let b = tenant(&app, "Beta").await;
         let rows = [row(1, "C-1", "")];
@@ -540,8 +541,8 @@ async fn concurrent_imports_of_one_device_register_it_once() {
 }
 
 /// The tenant's events of `kind`, newest first.
-async fn events_of(app: &App, t: TenantId, kind: &str) -> Vec<ztd_core::event::Event> {
-    let mut tx = app.store().begin_read().await.unwrap();
+async fn events_of(store: &Store, t: TenantId, kind: &str) -> Vec<ztd_core::event::Event> {
+    let mut tx = store.begin_read().await.unwrap();
     tx.list_events(t, None, 1000)
         .await
         .unwrap()
@@ -567,7 +568,7 @@ fn corporate(identifier: &str, description: &str) -> ztd_app::CorporateIdentifie
 
 #[tokio::test]
 async fn corporate_import_keeps_or_overwrites_existing_declarations() {
-    on_both(|app| async move {
+    on_both(|app, store| async move {
         let t = tenant(&app, "Contoso").await;
         let first = app
             .import_corporate_identifiers(
@@ -600,7 +601,7 @@ async fn corporate_import_keeps_or_overwrites_existing_declarations() {
             .unwrap();
         assert!(replaced[0].1);
         assert_ne!(replaced[0].0.id, original.id);
-        let mut tx = app.store().begin_read().await.unwrap();
+        let mut tx = store.begin_read().await.unwrap();
         let stored = tx.list_corporate_identifiers(t).await.unwrap();
         drop(tx);
         assert_eq!(stored.len(), 3);
@@ -608,7 +609,7 @@ async fn corporate_import_keeps_or_overwrites_existing_declarations() {
         assert_eq!(pf1.len(), 1);
         assert_eq!(pf1[0].description, "third");
 
-        let events = events_of(&app, t, "corporate_identifiers.imported").await;
+        let events = events_of(&store, t, "corporate_identifiers.imported").await;
         assert_eq!(events.len(), 3);
         // Newest first: the overwrite, then the kept import, then the first.
         assert_eq!(events[0].data["replaced"], 1);
@@ -633,13 +634,13 @@ async fn corporate_import_keeps_or_overwrites_existing_declarations() {
             .await
             .is_err());
         assert_eq!(
-            events_of(&app, t, "corporate_identifier.created")
+            events_of(&store, t, "corporate_identifier.created")
                 .await
                 .len(),
             1
         );
         assert_eq!(
-            events_of(&app, t, "corporate_identifier.deleted")
+            events_of(&store, t, "corporate_identifier.deleted")
                 .await
                 .len(),
             1
@@ -650,7 +651,7 @@ async fn corporate_import_keeps_or_overwrites_existing_declarations() {
 
 #[tokio::test]
 async fn manual_sync_is_recorded_and_refused_while_running() {
-    on_both(|app| async move {
+    on_both(|app, store| async move {
         let t = tenant(&app, "Contoso").await;
         // The stepping clock moves one second per reading.
         let policy = ztd_app::SyncPolicy {
@@ -672,16 +673,62 @@ async fn manual_sync_is_recorded_and_refused_while_running() {
             ztd_app::SyncTrigger::AlreadyRunning
         );
         assert_eq!(
-            events_of(&app, t, "autopilot.sync_triggered").await.len(),
+            events_of(&store, t, "autopilot.sync_triggered").await.len(),
             1
         );
     })
     .await;
 }
 
+/// A database whose stored membership drifted from the rules (as versions that lost targeting under
+/// concurrency left some): a manual sync re-evaluates the tenant and puts it right.
+#[tokio::test]
+async fn a_sync_repairs_targeting_that_drifted() {
+    on_both(|app, store| async move {
+        let t = tenant(&app, "Contoso").await;
+        let group = app
+            .create_group(
+                t,
+                NewGroup {
+                    display_name: "Kiosks".into(),
+                    description: String::new(),
+                    membership_rule: Some(
+                        r#"(device.devicePhysicalIds -any (_ -eq "[OrderId]:Kiosk"))"#.into(),
+                    ),
+                },
+            )
+            .await
+            .unwrap();
+        app.import_devices(t, &[row(1, "S-1", "Kiosk"), row(2, "S-2", "Kiosk")])
+            .await
+            .unwrap();
+        assert_eq!(app.count_group_members(t, group.id).await.unwrap(), 2);
+        let drifted = app.find_device(t, "S-1").await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        tx.remove_members(t, &[(group.id, drifted.directory_object_id)])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(app.count_group_members(t, group.id).await.unwrap(), 1);
+
+        let policy = ztd_app::SyncPolicy {
+            duration_ms: 60_000,
+            throttle_ms: 600_000,
+        };
+        assert_eq!(
+            app.trigger_autopilot_sync(t, policy).await.unwrap(),
+            ztd_app::SyncTrigger::Started
+        );
+        assert_eq!(app.count_group_members(t, group.id).await.unwrap(), 2);
+        let synced = events_of(&store, t, "autopilot.sync_triggered").await;
+        assert_eq!(synced[0].data["devicesRepaired"], 1);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn directory_object_of_a_registration_is_not_deleted_alone() {
-    on_both(|app| async move {
+    on_both(|app, store| async move {
         let t = tenant(&app, "Contoso").await;
         app.import_devices(t, &[row(1, "D-1", "")]).await.unwrap();
         let device = app.find_device(t, "D-1").await.unwrap();
@@ -695,7 +742,7 @@ async fn directory_object_of_a_registration_is_not_deleted_alone() {
 
         // An object no registration owns goes, with an event.
         let mut loose = {
-            let mut tx = app.store().begin_read().await.unwrap();
+            let mut tx = store.begin_read().await.unwrap();
             tx.get_directory_device(t, device.directory_object_id)
                 .await
                 .unwrap()
@@ -704,7 +751,7 @@ async fn directory_object_of_a_registration_is_not_deleted_alone() {
         loose.id = ztd_core::DirectoryObjectId(uuid::Uuid::new_v4());
         loose.device_id = ztd_core::DirectoryDeviceId(uuid::Uuid::new_v4());
         loose.ztdid = None;
-        let mut tx = app.store().begin().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
         tx.insert_directory_devices(std::slice::from_ref(&loose))
             .await
             .unwrap();
@@ -712,7 +759,7 @@ async fn directory_object_of_a_registration_is_not_deleted_alone() {
         app.delete_directory_object(t, loose.id).await.unwrap();
         assert!(app.delete_directory_object(t, loose.id).await.is_err());
         assert_eq!(
-            events_of(&app, t, "directory_object.deleted").await.len(),
+            events_of(&store, t, "directory_object.deleted").await.len(),
             1
         );
     })
@@ -722,7 +769,7 @@ async fn directory_object_of_a_registration_is_not_deleted_alone() {
 /// Every import outcome the service reports, one row each: what was sent and the code that comes back.
 #[tokio::test]
 async fn every_import_error_code_is_reported_for_its_row_and_nothing_else() {
-    on_both(|app| async move {
+    on_both(|app, _store| async move {
         let mine = tenant(&app, "Alpha").await;
         let other = tenant(&app, "Beta").await;
         app.import_devices(mine, &[row(1, "MINE-1", "")])

@@ -5,7 +5,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ztd_app::AppError;
 use ztd_core::DomainError;
-use ztd_store::StoreError;
 
 /// An HTTP error with a Graph error code.
 #[derive(Debug)]
@@ -72,6 +71,9 @@ impl From<ztd_odata::OdataError> for ApiError {
 
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
+        if let Some(message) = error.store_conflict() {
+            return Self::new(StatusCode::CONFLICT, "Conflict", message);
+        }
         match error {
             AppError::Invalid(errors) => {
                 let message = errors
@@ -106,9 +108,6 @@ impl From<AppError> for ApiError {
                 Self::bad_request(err.to_string())
             }
             AppError::Domain(DomainError::Conflict { message }) => {
-                Self::new(StatusCode::CONFLICT, "Conflict", message)
-            }
-            AppError::Store(StoreError::Conflict(message)) => {
                 Self::new(StatusCode::CONFLICT, "Conflict", message)
             }
             AppError::Store(err) => {

@@ -280,6 +280,9 @@ fn device_filter(tenant: TenantId, q: &DeviceQuery) -> Filter {
     if let Some(tag) = &q.group_tag {
         filter.and("group_tag = {}", Bind::Text(tag.clone()));
     }
+    if let Some(profile) = q.intended_profile_id {
+        filter.and("intended_profile_id = {}", Bind::Text(profile.to_string()));
+    }
     if let Some(device_id) = q.directory_device_id {
         filter.and(
             // Through the directory's deviceId index and the devices' primary key ($1 is the tenant).
@@ -434,6 +437,28 @@ impl Tx {
             .bind(tenant.to_string())
             .bind(serial.to_lowercase());
         self.fetch_map(q, device).await
+    }
+
+    /// The tenant's devices with these ZTDIDs (those that exist), in any order.
+    pub async fn get_devices(
+        &mut self,
+        tenant: TenantId,
+        ztdids: &[Ztdid],
+    ) -> Result<Vec<AutopilotDevice>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in ztdids.chunks(self.rows_per_statement(1, 1)) {
+            let sql = format!(
+                "SELECT {DEVICE_COLS} FROM devices WHERE tenant_id = {} AND ztdid IN ({})",
+                param(self.backend(), 1),
+                in_list(self.backend(), 2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(tenant.to_string());
+            for ztdid in chunk {
+                q = q.bind(ztdid.to_string());
+            }
+            found.extend(self.fetch_map(q, device).await?);
+        }
+        Ok(found)
     }
 
     /// GLOBAL: the devices, in any tenant, holding any of these identity keys (one device, one tenant).

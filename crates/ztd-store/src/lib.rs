@@ -120,6 +120,8 @@ pub struct DeviceQuery {
     pub group_tag: Option<String>,
     /// Only the device named (by ZTDID) by the directory object with this `deviceId`.
     pub directory_device_id: Option<DirectoryDeviceId>,
+    /// Only devices whose intended profile is this one (a profile's `assignedDevices`).
+    pub intended_profile_id: Option<ztd_core::ProfileId>,
     /// Keyset paging: only ZTDIDs greater than this. Ignored by `count_devices`.
     pub after: Option<Ztdid>,
     /// Ignored by `count_devices`.

@@ -168,6 +168,24 @@ impl Tx {
             .await
     }
 
+    /// Newest first (by timestamp, then append order), only those of `kind`.
+    pub async fn list_events_of_kind(
+        &mut self,
+        tenant: TenantId,
+        kind: &str,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLS} FROM events WHERE tenant_id = $1 AND kind = $2 \
+             ORDER BY at DESC, seq DESC, id DESC LIMIT $3"
+        );
+        let q = sqlx::query(&sql)
+            .bind(tenant.to_string())
+            .bind(kind)
+            .bind(i64::from(limit));
+        self.fetch_map(q, event).await
+    }
+
     /// Newest first (by timestamp, then append order), optionally only those about `subject`.
     pub async fn list_events(
         &mut self,

@@ -9,11 +9,11 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Value};
-use ztd_app::{App, AppError, DeviceListing, DeviceUpdate};
+use ztd_app::DeviceQuery;
+use ztd_app::{App, DeviceListing, DeviceUpdate};
 use ztd_core::device::{AutopilotDevice, EnrollmentState};
 use ztd_core::profile::DeploymentProfile;
 use ztd_core::{DirectoryDeviceId, ProfileId, TenantId, Ztdid};
-use ztd_store::{DeviceQuery, StoreError, Tx};
 
 use super::body;
 use super::odata::QueryOptions;
@@ -92,10 +92,6 @@ pub fn routes() -> Router<AppState> {
             &format!("{base}/{{id}}/intendedDeploymentProfile"),
             get(intended_profile),
         )
-}
-
-pub fn store_error(error: StoreError) -> ApiError {
-    ApiError::from(AppError::from(error))
 }
 
 fn properties(version: Version) -> Vec<&'static str> {
@@ -201,10 +197,6 @@ pub fn device_json(
 ) -> Value {
     // Serialising plain strings and ids cannot fail.
     serde_json::to_value(GraphDevice::new(d, directory_device_id, version)).unwrap_or(Value::Null)
-}
-
-pub async fn read_tx(state: &AppState) -> ApiResult<Tx> {
-    state.app.store().begin_read().await.map_err(store_error)
 }
 
 /// Autopilot devices of one tenant in ZTDID order, with what the `$filter` implies pushed down to SQL.
@@ -325,6 +317,18 @@ async fn page(
     version: Version,
     query: &QueryOptions,
 ) -> ApiResult<paging::Page<DeviceListing>> {
+    page_within(state, tenant, version, query, DeviceQuery::default()).await
+}
+
+/// A page of the devices `scope` selects (all of them by default), with the request's OData applied and as
+/// much of it as the store can answer pushed down to it.
+pub(super) async fn page_within(
+    state: &AppState,
+    tenant: TenantId,
+    version: Version,
+    query: &QueryOptions,
+    scope: DeviceQuery,
+) -> ApiResult<paging::Page<DeviceListing>> {
     let filter = query.filter.as_ref();
     // `azureActiveDirectoryDeviceId eq 'x'` (what tools send): through the directory's index, not a scan.
     let directory_device_id = match paging::pinned_id(
@@ -346,7 +350,7 @@ async fn page(
             directory_device_id,
             // Graph never shows the hash or the hardware keys.
             without_hardware: true,
-            ..Default::default()
+            ..scope
         },
         version,
         filtered: !query.order_by.is_empty() || (query.reads_items() && !exact),

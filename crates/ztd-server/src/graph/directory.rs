@@ -8,14 +8,14 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Value};
-use ztd_app::{AppError, NewGroup};
+use ztd_app::DirectoryQuery;
+use ztd_app::{App, AppError, NewGroup};
 use ztd_core::directory::DirectoryDevice;
 use ztd_core::group::Group;
 use ztd_core::{DirectoryDeviceId, DirectoryObjectId, DomainError, GroupId, TenantId};
-use ztd_store::{DirectoryQuery, Tx};
 
 use super::body;
-use super::devices::{count_response, read_tx, store_error};
+use super::devices::count_response;
 use super::odata::QueryOptions;
 use super::paging::{self, Row, Source, VecSource};
 use super::{
@@ -293,28 +293,27 @@ async fn count_devices(
 }
 
 /// A device by object id, or by the alternate key `deviceId=...` (`/devices(deviceId='...')`).
-async fn find_device(tx: &mut Tx, tenant: TenantId, id: &str) -> ApiResult<DirectoryDevice> {
+async fn find_device(app: &App, tenant: TenantId, id: &str) -> ApiResult<DirectoryDevice> {
     let not_found = || {
         ApiError::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."))
     };
     if let Some(device_id) = id.strip_prefix("deviceId=") {
         let device_id = DirectoryDeviceId::parse(device_id).ok_or_else(not_found)?;
-        let found = tx
-            .list_directory_devices(
+        let found = app
+            .directory_devices(
                 tenant,
                 &DirectoryQuery {
                     device_id: Some(device_id),
+                    limit: Some(1),
                     ..Default::default()
                 },
             )
-            .await
-            .map_err(store_error)?;
+            .await?;
         return found.into_iter().next().ok_or_else(not_found);
     }
     let object = DirectoryObjectId::parse(id).ok_or_else(not_found)?;
-    tx.get_directory_device(tenant, object)
-        .await
-        .map_err(store_error)?
+    app.directory_device(tenant, object)
+        .await?
         .ok_or_else(not_found)
 }
 
@@ -326,8 +325,7 @@ async fn get_device(
 ) -> ApiResult<Response> {
     require_device(&caller, Access::Read)?;
     ctx.query.validate(DEVICE_PROPS, &[])?;
-    let mut tx = read_tx(&state).await?;
-    let device = find_device(&mut tx, caller.tenant_id, &id).await?;
+    let device = find_device(&state.app, caller.tenant_id, &id).await?;
     Ok(ctx.entity(StatusCode::OK, "devices", directory_device_json(&device)))
 }
 
@@ -339,10 +337,7 @@ async fn delete_device(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     require_device(&caller, Access::Write)?;
-    let device = {
-        let mut tx = read_tx(&state).await?;
-        find_device(&mut tx, caller.tenant_id, &id).await?
-    };
+    let device = find_device(&state.app, caller.tenant_id, &id).await?;
     state
         .app
         .delete_directory_object(caller.tenant_id, device.id)

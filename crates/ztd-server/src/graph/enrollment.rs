@@ -1,7 +1,6 @@
 //! Enrollment resources: `deviceEnrollmentConfigurations` (the ESP type), `windowsAutopilotSettings` and its
 //! `sync`, `importedDeviceIdentities` (corporate identifiers) and `autopilotEvents`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Extension;
@@ -18,7 +17,6 @@ use ztd_core::profile::AssignmentTarget;
 use ztd_core::{TenantId, Timestamp};
 
 use super::body::{self, field};
-use super::devices::{read_tx, store_error};
 use super::paging::{self, Row, VecSource};
 use super::profiles::{parse_target, target_json};
 use super::{no_content, Ctx, GraphBody, GraphConfig, SERVICE_CONFIG};
@@ -595,11 +593,7 @@ async fn list_corporate(
 ) -> ApiResult<Response> {
     caller.require(SERVICE_CONFIG, Access::Read)?;
     ctx.beta_only()?;
-    let mut tx = read_tx(&state).await?;
-    let items = tx
-        .list_corporate_identifiers(caller.tenant_id)
-        .await
-        .map_err(store_error)?;
+    let items = state.app.corporate_identifiers(caller.tenant_id).await?;
     let rows = items
         .iter()
         .map(|c| Row {
@@ -619,12 +613,10 @@ async fn get_corporate(
 ) -> ApiResult<Response> {
     caller.require(SERVICE_CONFIG, Access::Read)?;
     ctx.beta_only()?;
-    let mut tx = read_tx(&state).await?;
-    let item = tx
-        .get_corporate_identifier(caller.tenant_id, &id)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| ApiError::not_found(format!("importedDeviceIdentity {id} was not found")))?;
+    let item = state
+        .app
+        .corporate_identifier(caller.tenant_id, &id)
+        .await?;
     Ok(ctx.entity(StatusCode::OK, CORP_COLLECTION, corporate_json(&item)))
 }
 
@@ -719,21 +711,17 @@ async fn search_corporate(
             "importedDeviceIdentities (a collection) is required.",
         ));
     };
-    let mut tx = read_tx(&state).await?;
-    let mut found = Vec::new();
-    for item in items {
-        let probe = parse_corporate(item, caller.tenant_id)?;
-        if let Some(existing) = tx
-            .find_corporate_identifier(caller.tenant_id, &probe.identifier_type, &probe.identifier)
-            .await
-            .map_err(store_error)?
-        {
-            found.push(corporate_json(&existing));
-        }
-    }
+    let probes = items
+        .iter()
+        .map(|item| parse_corporate(item, caller.tenant_id))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let found = state
+        .app
+        .find_corporate_identifiers(caller.tenant_id, &probes)
+        .await?;
     Ok(ctx.collection(
         "Collection(microsoft.graph.importedDeviceIdentity)",
-        found,
+        found.iter().map(corporate_json).collect(),
         None,
         None,
     ))
@@ -747,24 +735,14 @@ const MAX_EVENTS: u32 = 10_000;
 /// Builds `deviceManagementAutopilotEvent`s from ztd's `device.contacted` events (a device fetched its
 /// provisioning plan at first boot): deployment started and the profile delivered.
 async fn events(state: &AppState, tenant: TenantId) -> ApiResult<Vec<(String, Value)>> {
-    let mut tx = read_tx(state).await?;
-    let events = tx
-        .list_events(tenant, None, MAX_EVENTS)
-        .await
-        .map_err(store_error)?;
-    let profiles: HashMap<String, String> = tx
-        .list_profiles(tenant)
-        .await
-        .map_err(store_error)?
-        .into_iter()
-        .map(|p| (p.id.to_string(), p.display_name))
-        .collect();
-    let mut out = Vec::new();
-    for event in events.into_iter().filter(|e| e.kind == "device.contacted") {
-        let device = match ztd_core::Ztdid::parse(&event.subject) {
-            Some(ztdid) => tx.get_device(tenant, ztdid).await.map_err(store_error)?,
-            None => None,
-        };
+    let contacts = state.app.device_contacts(tenant, MAX_EVENTS).await?;
+    let mut out = Vec::with_capacity(contacts.len());
+    for ztd_app::DeviceContact {
+        event,
+        device,
+        profile_name,
+    } in contacts
+    {
         let profile_id = event
             .data
             .get("profileId")
@@ -782,7 +760,7 @@ async fn events(state: &AppState, tenant: TenantId) -> ApiResult<Vec<(String, Va
             "deviceSerialNumber": device.as_ref().map(|d| d.serial_number.clone()).unwrap_or_default(),
             "managedDeviceName": event.data.get("deviceName").and_then(Value::as_str).unwrap_or_default(),
             "userPrincipalName": device.as_ref().map(|d| d.user_principal_name.clone()).unwrap_or_default(),
-            "windowsAutopilotDeploymentProfileDisplayName": profiles.get(&profile_id).cloned().unwrap_or_default(),
+            "windowsAutopilotDeploymentProfileDisplayName": profile_name.unwrap_or_default(),
             "enrollmentState": "notContacted",
             "windows10EnrollmentCompletionPageConfigurationDisplayName": "",
             "deploymentState": "inProgress",

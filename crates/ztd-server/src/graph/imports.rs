@@ -11,9 +11,9 @@ use axum::Router;
 use base64::Engine;
 use serde_json::{json, Value};
 use ztd_app::graph_imports::NewImport;
+use ztd_app::ImportQuery;
 use ztd_core::import::{ImportRecord, ImportStatus};
 use ztd_core::ImportId;
-use ztd_store::ImportQuery;
 
 use super::body::{self, field};
 use super::paging::Row;

@@ -20,7 +20,7 @@ use ztd_core::profile::{
 use ztd_core::{GroupId, ProfileId, TenantId, Timestamp, Ztdid};
 
 use super::body::{self, field, field_any};
-use super::devices::{device_json, read_tx, store_error};
+use super::devices::{device_json, page_within};
 use super::paging::Row;
 use super::{no_content, Ctx, GraphBody, SERVICE_CONFIG};
 use crate::auth::{Access, Caller};
@@ -450,34 +450,22 @@ async fn assigned_devices(
         .app
         .profile(caller.tenant_id, profile_id(&id)?)
         .await?;
-    let mut tx = read_tx(&state).await?;
-    let devices = tx
-        .all_devices(caller.tenant_id)
-        .await
-        .map_err(store_error)?;
-    let targeted: Vec<_> = devices
+    let scope = ztd_app::DeviceQuery {
+        intended_profile_id: Some(profile.id),
+        ..Default::default()
+    };
+    let page = page_within(&state, caller.tenant_id, ctx.version, &ctx.query, scope).await?;
+    let items = page
+        .rows
         .into_iter()
-        .filter(|d| d.assignment.intended_profile_id == Some(profile.id))
+        .map(|r| device_json(&r.item.device, r.item.directory_device_id, ctx.version))
         .collect();
-    let object_ids: Vec<_> = targeted.iter().map(|d| d.directory_object_id).collect();
-    let directory_ids: std::collections::HashMap<_, _> = tx
-        .get_directory_devices(caller.tenant_id, &object_ids)
-        .await
-        .map_err(store_error)?
-        .into_iter()
-        .map(|o| (o.id, o.device_id))
-        .collect();
-    let mut rows = Vec::new();
-    for d in targeted {
-        let aad = directory_ids.get(&d.directory_object_id).copied();
-        rows.push(Row {
-            id: d.ztdid.to_string(),
-            json: device_json(&d, aad, ctx.version),
-            item: (),
-        });
-    }
-    ctx.page_of(&format!("{COLLECTION}('{id}')/assignedDevices"), rows)
-        .await
+    Ok(ctx.collection(
+        &format!("{COLLECTION}('{id}')/assignedDevices"),
+        items,
+        page.next,
+        page.count,
+    ))
 }
 
 /// An assignment target as Graph serialises it.
