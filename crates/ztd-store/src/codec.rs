@@ -11,6 +11,7 @@ use ztd_core::group::MembershipSource;
 use ztd_core::profile::AssignmentTarget;
 use ztd_core::{GroupId, Timestamp};
 
+use crate::Backend;
 use crate::StoreError;
 
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -340,18 +341,20 @@ pub(crate) fn target_from_parts(
     }
 }
 
-/// `%needle%` for `LIKE ... ESCAPE '\'`, lowercased the way the `*_lower` columns are.
-pub(crate) fn contains_pattern(needle: &str) -> String {
-    let mut pattern = String::with_capacity(needle.len() + 2);
-    pattern.push('%');
-    for ch in needle.to_lowercase().chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(ch);
+/// A case-insensitive substring test of a `*_lower` column, with `{}` where the needle's placeholder goes
+/// (bind [`lower_needle`]). A plain substring search rather than `LIKE`: nothing to escape, and SQLite
+/// prepares a statement whose `LIKE` pattern is a bound parameter again at every execution (the pattern
+/// might allow its prefix optimisation), which cost a `contains` page 6% of its time.
+pub(crate) fn contains_clause(backend: Backend, column: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("instr({column}, {{}}) > 0"),
+        Backend::Postgres => format!("strpos({column}, {{}}) > 0"),
     }
-    pattern.push('%');
-    pattern
+}
+
+/// The needle of [`contains_clause`], lowercased the way the `*_lower` columns are.
+pub(crate) fn lower_needle(needle: &str) -> String {
+    needle.to_lowercase()
 }
 
 #[cfg(test)]

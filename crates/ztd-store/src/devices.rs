@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use crate::codec::{contains_pattern, corrupt, parse_id, parse_page, to_json, Columns};
+use crate::codec::{contains_clause, corrupt, lower_needle, parse_id, parse_page, to_json, Columns};
 use crate::tx::{bind_all, in_list, param, placeholders, Bind, Filter, Q};
 use crate::{Backend, DeviceQuery, StoreError, Tx};
 
@@ -269,12 +269,12 @@ fn device(row: &impl Columns) -> Result<AutopilotDevice, StoreError> {
     DeviceRow::from_columns(row)?.into_device()
 }
 
-fn device_filter(tenant: TenantId, q: &DeviceQuery) -> Filter {
+fn device_filter(backend: Backend, tenant: TenantId, q: &DeviceQuery) -> Filter {
     let mut filter = Filter::new(&tenant.to_string());
     if let Some(needle) = &q.serial_contains {
         filter.and(
-            "serial_lower LIKE {} ESCAPE '\\'",
-            Bind::Text(contains_pattern(needle)),
+            &contains_clause(backend, "serial_lower"),
+            Bind::Text(lower_needle(needle)),
         );
     }
     if let Some(tag) = &q.group_tag {
@@ -303,7 +303,7 @@ fn device_page_sql(
     q: &DeviceQuery,
     with_directory_id: bool,
 ) -> (String, Vec<Bind>, Vec<&'static str>) {
-    let mut filter = device_filter(tenant, q);
+    let mut filter = device_filter(backend, tenant, q);
     // A serial substring is tested on the entries of the index in ZTDID order, reading only matching rows.
     // SQLite without statistics would walk the primary key instead, so it is told.
     let table = match backend {
@@ -528,7 +528,7 @@ impl Tx {
         tenant: TenantId,
         q: &DeviceQuery,
     ) -> Result<u64, StoreError> {
-        let filter = device_filter(tenant, q);
+        let filter = device_filter(self.backend(), tenant, q);
         let sql = format!("SELECT COUNT(*) AS n FROM devices WHERE {}", filter.sql);
         self.count(bind_all(sqlx::query(&sql), filter.binds)).await
     }

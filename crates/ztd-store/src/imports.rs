@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use ztd_core::import::{ImportRecord, ImportStatus};
 use ztd_core::{ImportId, TenantId};
 
-use crate::codec::{contains_pattern, id, int32, opt_id, text, ts, wire};
+use crate::codec::{contains_clause, id, lower_needle, int32, opt_id, text, ts, wire};
 use crate::devices::push_limit_offset;
 use crate::tx::{bind_all, Bind, Filter, Q};
 use crate::{Backend, ImportQuery, StoreError, Tx};
@@ -96,8 +96,8 @@ impl Tx {
         let mut filter = Filter::new(&tenant.to_string());
         if let Some(needle) = &q.serial_contains {
             filter.and(
-                "serial_lower LIKE {} ESCAPE '\\'",
-                Bind::Text(contains_pattern(needle)),
+                &contains_clause(self.backend(), "serial_lower"),
+                Bind::Text(lower_needle(needle)),
             );
         }
         if let Some(batch) = &q.batch_id {

@@ -12,7 +12,9 @@
 //!   `WITH ... UPDATE ... FROM` (SQLite ≥ 3.33, bundled);
 //! - case-insensitive lookups use `*_lower` columns filled with Rust's `to_lowercase`, because `LOWER()`
 //!   differs between the engines outside ASCII;
-//! - two tiny divergences: `claim_pending_imports` appends `FOR UPDATE SKIP LOCKED` on PostgreSQL, and bulk
+//! - a few tiny divergences: a substring test is `instr` on SQLite and `strpos` on PostgreSQL
+//!   (`codec::contains_clause`), `Tx::lock` is an advisory lock on PostgreSQL and nothing on SQLite,
+//!   `claim_pending_imports` and `get_device_for_update` lock rows on PostgreSQL only, and bulk
 //!   statements (multi-row `INSERT`, long `IN` lists) write their placeholders as positional `?` on SQLite,
 //!   because SQLite resolves `$N` names by linear scan, which made 32,000-parameter statements quadratic;
 //! - bulk writes are multi-row statements chunked under the bind-parameter limits (SQLite 32766,
