@@ -10,7 +10,9 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use crate::codec::{contains_clause, corrupt, lower_needle, parse_id, parse_page, to_json, Columns};
+use crate::codec::{
+    contains_clause, corrupt, lower_needle, parse_id, parse_page, to_json, Columns,
+};
 use crate::tx::{bind_all, in_list, param, placeholders, Bind, Filter, Q};
 use crate::{Backend, DeviceQuery, StoreError, Tx};
 

@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use ztd_core::import::{ImportRecord, ImportStatus};
 use ztd_core::{ImportId, TenantId};
 
-use crate::codec::{contains_clause, id, lower_needle, int32, opt_id, text, ts, wire};
+use crate::codec::{contains_clause, id, int32, lower_needle, opt_id, text, ts, wire};
 use crate::devices::push_limit_offset;
 use crate::tx::{bind_all, Bind, Filter, Q};
 use crate::{Backend, ImportQuery, StoreError, Tx};
