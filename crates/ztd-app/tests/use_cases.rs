@@ -40,16 +40,7 @@ where
     F: Fn(App, Store) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let dir = tempfile::tempdir().unwrap();
-    let store = ztd_store::scratch::sqlite_in(dir.path()).await.unwrap();
-    scenario(app_on(store.clone()), store).await;
-    if let Some(url) = ztd_store::scratch::postgres_url() {
-        let scratch = ztd_store::scratch::ScratchPostgres::create(&url)
-            .await
-            .unwrap();
-        scenario(app_on(scratch.store.clone()), scratch.store.clone()).await;
-        scratch.drop_schema().await.unwrap();
-    }
+    ztd_store::scratch::on_both(|store| scenario(app_on(store.clone()), store)).await;
 }
 
 async fn tenant(app: &App, name: &str) -> TenantId {

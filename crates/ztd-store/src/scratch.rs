@@ -1,6 +1,10 @@
 //! Throw-away databases for tests and benchmarks of the crates above the store: a SQLite file in a temporary
 //! directory, or a fresh PostgreSQL schema that is dropped afterwards. Keeps SQL out of other crates' tests.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
 use sqlx::Connection;
 
 use crate::{Store, StoreError};
@@ -81,6 +85,57 @@ impl ScratchPostgres {
 fn schema_url(base_url: &str, schema: &str) -> String {
     let separator = if base_url.contains('?') { '&' } else { '?' };
     format!("{base_url}{separator}options=-c%20search_path%3D{schema}")
+}
+
+/// Runs `scenario` on a store of a fresh SQLite file (deleted afterwards).
+pub async fn on_sqlite<F, Fut>(scenario: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = sqlite_in(dir.path()).await.expect("open SQLite");
+    assert_eq!(store.backend(), crate::Backend::Sqlite);
+    scenario(store.clone()).await;
+    store.close().await;
+}
+
+/// Runs `scenario` on a store of a fresh PostgreSQL schema, which is dropped afterwards even when the
+/// scenario panics. Without a server ([`postgres_url`]) it is skipped, or fails under
+/// `ZTD_REQUIRE_POSTGRES=1`.
+pub async fn on_postgres<F, Fut>(scenario: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(base) = postgres_url() else {
+        eprintln!("ZTD_TEST_POSTGRES_URL is not set: skipping the PostgreSQL half of this test");
+        return;
+    };
+    let scratch = ScratchPostgres::create(&base)
+        .await
+        .expect("a scratch PostgreSQL schema");
+    assert_eq!(scratch.store.backend(), crate::Backend::Postgres);
+    let outcome = AssertUnwindSafe(scenario(scratch.store.clone()))
+        .catch_unwind()
+        .await;
+    scratch
+        .drop_schema()
+        .await
+        .expect("drop the scratch schema");
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// The one run-on-both-databases harness: `scenario` on SQLite, then on PostgreSQL ([`on_postgres`]).
+pub async fn on_both<F, Fut>(scenario: F)
+where
+    F: Fn(Store) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    on_sqlite(&scenario).await;
+    on_postgres(&scenario).await;
 }
 
 /// A store on a SQLite file in `dir`.

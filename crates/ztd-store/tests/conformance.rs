@@ -4,11 +4,6 @@
 // Test fixtures draw random and time-ordered ids of their own: they are not ztd's data.
 #![allow(clippy::disallowed_methods)]
 
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-
-use futures::FutureExt;
-use sqlx::Connection;
 use uuid::Uuid;
 use ztd_core::device::{
     AssignmentStatus, AutopilotDevice, EnrollmentState, HardwareKeys, ProfileAssignmentState,
@@ -29,54 +24,7 @@ use ztd_store::*;
 
 // ---------------------------------------------------------------- harness
 
-async fn on_sqlite<F, Fut>(scenario: F)
-where
-    F: FnOnce(Store) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("ztd.db").display());
-    let store = Store::open(&url).await.expect("open sqlite");
-    assert_eq!(store.backend(), Backend::Sqlite);
-    scenario(store.clone()).await;
-    store.close().await;
-}
-
-async fn on_postgres<F, Fut>(scenario: F)
-where
-    F: FnOnce(Store) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let Some(base) = ztd_store::scratch::postgres_url() else {
-        eprintln!("ZTD_TEST_POSTGRES_URL is not set: skipping the PostgreSQL half of this test");
-        return;
-    };
-    let schema = format!("ztd_test_{}", Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&base)
-        .await
-        .expect("connect to postgres");
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut admin)
-        .await
-        .expect("create schema");
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    let outcome = AssertUnwindSafe(async {
-        let store = Store::open(&url).await.expect("open postgres");
-        assert_eq!(store.backend(), Backend::Postgres);
-        scenario(store.clone()).await;
-        store.close().await;
-    })
-    .catch_unwind()
-    .await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&mut admin)
-        .await
-        .expect("drop schema");
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
-}
+use ztd_store::scratch::{on_postgres, on_sqlite};
 
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {

@@ -3,16 +3,15 @@
 #![allow(dead_code)]
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::FutureExt;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use ztd_app::App;
 use ztd_hwhash::{DeviceDescription, HardwareHash};
-use ztd_server::{AppState, GraphConfig, TokenIssuer};
+pub use ztd_server::GraphConfig;
+use ztd_server::{AppState, TokenIssuer};
 use ztd_store::Store;
 
 pub const ADMIN_SCOPES: &[&str] = &[
@@ -361,29 +360,27 @@ pub fn assert_graph_error(body: &Value) -> String {
     error["code"].as_str().unwrap_or_default().to_string()
 }
 
-/// Runs `scenario` on SQLite, and on a fresh PostgreSQL schema when `ZTD_TEST_POSTGRES_URL` is set.
+/// Runs `scenario` against a real server on SQLite, then against one on a fresh PostgreSQL schema (see
+/// [`on_both`]): every integration test of the server runs on both databases.
+pub async fn on_both_servers<F, Fut>(config: GraphConfig, scenario: F)
+where
+    F: Fn(Server) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    on_both(|store| {
+        let server = start_on(store, config.clone());
+        let scenario = &scenario;
+        async move { scenario(server.await).await }
+    })
+    .await;
+}
+
+/// Runs `scenario` on SQLite, then on a fresh PostgreSQL schema (the one harness,
+/// `ztd_store::scratch::on_both`).
 pub async fn on_both<F, Fut>(scenario: F)
 where
     F: Fn(Store) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let (store, _dir) = sqlite_store().await;
-    scenario(store).await;
-    let Some(base) = ztd_store::scratch::postgres_url() else {
-        eprintln!("ZTD_TEST_POSTGRES_URL is not set: skipping the PostgreSQL half of this test");
-        return;
-    };
-    let scratch = ztd_store::scratch::ScratchPostgres::create(&base)
-        .await
-        .expect("create a scratch schema");
-    let store = scratch.store.clone();
-    // The schema is dropped even when the scenario panics.
-    let outcome = AssertUnwindSafe(scenario(store)).catch_unwind().await;
-    scratch
-        .drop_schema()
-        .await
-        .expect("drop the scratch schema");
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    ztd_store::scratch::on_both(scenario).await;
 }
