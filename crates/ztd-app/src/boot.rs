@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use ztd_core::event::EventKind;
 
 use serde::Serialize;
 use ztd_core::device::{AutopilotDevice, ProfileAssignmentState, RemediationState};
@@ -210,7 +211,7 @@ impl App {
                 self.set_remediation(
                     device,
                     RemediationState::ManualRemediationRequired,
-                    "device.hardware_changed",
+                    EventKind::DeviceHardwareChanged,
                 )
                 .await?;
                 Ok(BootOutcome::not_registered())
@@ -223,7 +224,7 @@ impl App {
                 self.set_remediation(
                     device,
                     RemediationState::NoRemediationRequired,
-                    "device.hardware_verified",
+                    EventKind::DeviceHardwareVerified,
                 )
                 .await?;
                 let now = self.now();
@@ -322,7 +323,7 @@ impl App {
         &self,
         seen: &AutopilotDevice,
         state: RemediationState,
-        event: &str,
+        event: EventKind,
     ) -> AppResult<()> {
         if seen.remediation_state == state
             || (state == RemediationState::NoRemediationRequired
@@ -439,7 +440,12 @@ impl App {
                 contact.assignment.clone(),
             ));
             if let Some(data) = &contact.event {
-                events.push(self.event(contact.tenant, "device.contacted", ztdid, data.clone()));
+                events.push(self.event(
+                    contact.tenant,
+                    EventKind::DeviceContacted,
+                    ztdid,
+                    data.clone(),
+                ));
             }
         }
         let changes_state = pending

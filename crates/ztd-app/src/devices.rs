@@ -3,6 +3,7 @@
 use ztd_core::device::{AutopilotDevice, EnrollmentState};
 use ztd_core::directory::retag_physical_ids;
 use ztd_core::error::ImportError;
+use ztd_core::event::EventKind;
 use ztd_core::registration::{validate_assigned_user, validate_group_tag};
 use ztd_core::{DirectoryDeviceId, TenantId, Ztdid};
 use ztd_store::{DeviceQuery, Lock};
@@ -210,7 +211,7 @@ impl App {
         }
         let event = self.event(
             tenant,
-            "device.updated",
+            EventKind::DeviceUpdated,
             ztdid,
             serde_json::json!({ "groupTag": device.group_tag, "displayName": device.display_name, "userPrincipalName": device.user_principal_name }),
         );
@@ -229,7 +230,7 @@ impl App {
     ) -> AppResult<Vec<DeviceContact>> {
         let mut tx = self.store.begin_read().await?;
         let events = tx
-            .list_events_of_kind(tenant, "device.contacted", limit)
+            .list_events_of_kind(tenant, EventKind::DeviceContacted.as_str(), limit)
             .await?;
         let mut ztdids: Vec<Ztdid> = events
             .iter()
@@ -282,7 +283,7 @@ impl App {
         }
         tx.append_events(&[self.event(
             tenant,
-            "device.enrollment_allowed",
+            EventKind::DeviceEnrollmentAllowed,
             ztdid,
             serde_json::json!({}),
         )])
@@ -373,7 +374,7 @@ impl App {
             .await?;
         Ok(self.event(
             tenant,
-            "device.deleted",
+            EventKind::DeviceDeleted,
             device.ztdid,
             serde_json::json!({ "serialNumber": device.serial_number }),
         ))

@@ -1,6 +1,7 @@
 //! Enrollment settings: the manual Autopilot sync and corporate device identifiers.
 
 use ztd_core::corporate::CorporateIdentifier;
+use ztd_core::event::EventKind;
 use ztd_core::sync::{decide_trigger, sync_state, SyncPolicy, SyncState, SyncTrigger};
 use ztd_core::{TenantId, Timestamp};
 use ztd_store::{Lock, Tx};
@@ -60,7 +61,7 @@ impl App {
         }
         tx.append_events(&[self.event(
             tenant,
-            "autopilot.sync_triggered",
+            EventKind::AutopilotSyncTriggered,
             tenant,
             serde_json::json!({ "previousTrigger": last.map(Timestamp::to_rfc3339), "devicesRepaired": repaired }),
         )])
@@ -81,7 +82,7 @@ impl App {
         tx.insert_corporate_identifier(&item).await?;
         tx.append_events(&[self.event(
             tenant,
-            "corporate_identifier.created",
+            EventKind::CorporateIdentifierCreated,
             &item.id,
             serde_json::json!({ "identifier": item.identifier, "type": item.identifier_type }),
         )])
@@ -99,7 +100,7 @@ impl App {
         tx.delete_corporate_identifier(tenant, &item.id).await?;
         tx.append_events(&[self.event(
             tenant,
-            "corporate_identifier.deleted",
+            EventKind::CorporateIdentifierDeleted,
             &item.id,
             serde_json::json!({ "identifier": item.identifier, "type": item.identifier_type }),
         )])
@@ -146,7 +147,7 @@ impl App {
         }
         tx.append_events(&[self.event(
             tenant,
-            "corporate_identifiers.imported",
+            EventKind::CorporateIdentifiersImported,
             tenant,
             serde_json::json!({
                 "created": created, "replaced": replaced, "kept": kept, "overwrite": overwrite,

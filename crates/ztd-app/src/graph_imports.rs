@@ -10,6 +10,7 @@
 //! phases, preparing outside and registering inside the claiming transaction.
 
 use std::time::Duration;
+use ztd_core::event::EventKind;
 
 use ztd_core::error::{ImportError, ImportErrorKind};
 use ztd_core::import::{ImportRecord, ImportStatus};
@@ -164,7 +165,7 @@ impl App {
             }
             events.push(self.event(
                 tenant,
-                "devices.imported",
+                EventKind::DevicesImported,
                 "",
                 serde_json::json!({ "rows": records.len(), "registered": registered, "rejected": records.len() - registered, "source": "graph" }),
             ));

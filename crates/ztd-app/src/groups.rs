@@ -1,6 +1,7 @@
 //! Static and dynamic device groups.
 
 use ztd_core::directory::DirectoryDevice;
+use ztd_core::event::EventKind;
 use ztd_core::group::{Group, MembershipSource};
 use ztd_core::profile::AssignmentTarget;
 use ztd_core::{DirectoryObjectId, GroupId, TenantId};
@@ -65,7 +66,7 @@ impl App {
         }
         tx.append_events(&[self.event(
             tenant,
-            "group.created",
+            EventKind::GroupCreated,
             group.id,
             serde_json::json!({ "membershipRule": group.membership_rule }),
         )])
@@ -162,7 +163,7 @@ impl App {
         }
         tx.append_events(&[self.event(
             tenant,
-            "group.updated",
+            EventKind::GroupUpdated,
             id,
             serde_json::json!({ "membershipRule": group.membership_rule }),
         )])
@@ -187,7 +188,7 @@ impl App {
         }
         let targeting = Targeting::load(&mut tx, tenant).await?;
         refresh_tenant(&mut tx, tenant, &targeting, now).await?;
-        tx.append_events(&[self.event(tenant, "group.deleted", id, serde_json::json!({}))])
+        tx.append_events(&[self.event(tenant, EventKind::GroupDeleted, id, serde_json::json!({}))])
             .await?;
         tx.commit().await?;
         Ok(())
@@ -356,9 +357,9 @@ impl App {
         let targeting = Targeting::load(&mut tx, tenant).await?;
         refresh_devices(&mut tx, tenant, &targeting, &[(device, object)], now).await?;
         let kind = if add {
-            "group.member_added"
+            EventKind::GroupMemberAdded
         } else {
-            "group.member_removed"
+            EventKind::GroupMemberRemoved
         };
         tx.append_events(&[self.event(
             tenant,
@@ -398,7 +399,7 @@ impl App {
         tx.delete_directory_device(tenant, id).await?;
         tx.append_events(&[self.event(
             tenant,
-            "directory_object.deleted",
+            EventKind::DirectoryObjectDeleted,
             id,
             serde_json::json!({ "displayName": object.display_name }),
         )])

@@ -2,6 +2,7 @@
 //! each row accepted or refused on its own.
 
 use std::collections::HashSet;
+use ztd_core::event::EventKind;
 
 use serde::{Deserialize, Serialize};
 use ztd_core::device::{AutopilotDevice, HardwareKeys};
@@ -202,7 +203,7 @@ impl App {
         let rejected = outcomes.len() - registered;
         let event = self.event(
             tenant,
-            "devices.imported",
+            EventKind::DevicesImported,
             "",
             serde_json::json!({ "rows": rows.len(), "registered": registered, "rejected": rejected }),
         );

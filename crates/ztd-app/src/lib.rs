@@ -127,6 +127,16 @@ impl AppError {
         Self::Invalid(vec![DomainError::invalid(field, message)])
     }
 
+    /// A store failure that a later retry may not see: the database is unreachable or aborted the
+    /// transaction to resolve a conflict. Anything else from the store (a corrupt stored value, a broken
+    /// contract) will fail again, and is an internal error rather than "retry later".
+    pub fn store_failure_is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Store(StoreError::Database(_) | StoreError::Retryable(_))
+        )
+    }
+
     /// The store refused a write because it would duplicate something unique (a ZTDID, an identity key, a
     /// declared identifier): the caller's request conflicts with the stored state, not a failure.
     pub fn store_conflict(&self) -> Option<&str> {
@@ -199,7 +209,7 @@ impl App {
     fn event(
         &self,
         tenant: TenantId,
-        kind: &str,
+        kind: ztd_core::event::EventKind,
         subject: impl ToString,
         data: serde_json::Value,
     ) -> ztd_core::event::Event {
@@ -207,7 +217,7 @@ impl App {
             tenant_id: tenant,
             id: self.next_uuid(),
             at: self.now(),
-            kind: kind.to_string(),
+            kind: kind.as_str().to_string(),
             subject: subject.to_string(),
             data,
         }

@@ -2,6 +2,7 @@
 
 use ztd_core::esp::{EspConfiguration, MAX_ESP_PER_TENANT};
 use ztd_core::event::Event;
+use ztd_core::event::EventKind;
 use ztd_core::group::{Group, MembershipSource};
 use ztd_core::profile::{AssignmentTarget, DeploymentProfile, ProfileAssignment};
 use ztd_core::{DomainError, GroupId, ProfileId, TenantId, Timestamp, Ztdid};
@@ -41,7 +42,7 @@ impl App {
         tx.insert_profile(&draft).await?;
         tx.append_events(&[self.event(
             tenant,
-            "profile.created",
+            EventKind::ProfileCreated,
             draft.id,
             serde_json::json!({ "displayName": draft.display_name }),
         )])
@@ -81,7 +82,7 @@ impl App {
         tx.update_profile(&profile).await?;
         tx.append_events(&[self.event(
             tenant,
-            "profile.updated",
+            EventKind::ProfileUpdated,
             profile.id,
             serde_json::json!({}),
         )])
@@ -100,8 +101,13 @@ impl App {
         }
         let targeting = Targeting::load(&mut tx, tenant).await?;
         refresh_tenant(&mut tx, tenant, &targeting, now).await?;
-        tx.append_events(&[self.event(tenant, "profile.deleted", id, serde_json::json!({}))])
-            .await?;
+        tx.append_events(&[self.event(
+            tenant,
+            EventKind::ProfileDeleted,
+            id,
+            serde_json::json!({}),
+        )])
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -178,7 +184,7 @@ impl App {
                 tx.insert_group(&group).await?;
                 events.push(self.event(
                     tenant,
-                    "group.created",
+                    EventKind::GroupCreated,
                     group.id,
                     serde_json::json!({ "membershipRule": null }),
                 ));
@@ -192,7 +198,7 @@ impl App {
             {
                 events.push(self.event(
                     tenant,
-                    "group.member_added",
+                    EventKind::GroupMemberAdded,
                     group.id,
                     serde_json::json!({ "member": member }),
                 ));
@@ -242,7 +248,12 @@ impl App {
             .filter(|a| !wanted.iter().any(|(t, _)| *t == a.target))
         {
             tx.delete_profile_assignment(tenant, &a.id).await?;
-            events.push(self.event(tenant, "profile.unassigned", &a.id, serde_json::json!({})));
+            events.push(self.event(
+                tenant,
+                EventKind::ProfileUnassigned,
+                &a.id,
+                serde_json::json!({}),
+            ));
         }
         let mut result = Vec::with_capacity(wanted.len());
         for (target, id) in wanted {
@@ -317,7 +328,7 @@ impl App {
     fn assigned_event(&self, assignment: &ProfileAssignment) -> Event {
         self.event(
             assignment.tenant_id,
-            "profile.assigned",
+            EventKind::ProfileAssigned,
             assignment.profile_id,
             serde_json::json!({ "assignment": assignment.id }),
         )
@@ -357,7 +368,7 @@ impl App {
         refresh_tenant(&mut tx, tenant, &targeting, now).await?;
         tx.append_events(&[self.event(
             tenant,
-            "profile.unassigned",
+            EventKind::ProfileUnassigned,
             assignment_id,
             serde_json::json!({}),
         )])
@@ -393,7 +404,7 @@ impl App {
         tx.upsert_esp(&draft).await?;
         tx.append_events(&[self.event(
             tenant,
-            "esp.created",
+            EventKind::EspCreated,
             &draft.id,
             serde_json::json!({ "priority": draft.priority }),
         )])
@@ -432,8 +443,13 @@ impl App {
         esp.updated_at = self.now();
         esp.validate().map_err(AppError::Invalid)?;
         tx.upsert_esp(&esp).await?;
-        tx.append_events(&[self.event(tenant, "esp.updated", &esp.id, serde_json::json!({}))])
-            .await?;
+        tx.append_events(&[self.event(
+            tenant,
+            EventKind::EspUpdated,
+            &esp.id,
+            serde_json::json!({}),
+        )])
+        .await?;
         tx.commit().await?;
         Ok(esp)
     }
@@ -484,7 +500,7 @@ impl App {
         }
         tx.append_events(&[self.event(
             tenant,
-            "esp.priority_set",
+            EventKind::EspPrioritySet,
             id,
             serde_json::json!({ "priority": priority }),
         )])
@@ -526,7 +542,7 @@ impl App {
         tx.upsert_esp(&esp).await?;
         tx.append_events(&[self.event(
             tenant,
-            "esp.assigned",
+            EventKind::EspAssigned,
             id,
             serde_json::json!({ "targets": esp.assignments.len() }),
         )])
@@ -545,7 +561,7 @@ impl App {
             return Err(AppError::invalid("id", "the default ESP cannot be deleted"));
         }
         tx.delete_esp(tenant, id).await?;
-        tx.append_events(&[self.event(tenant, "esp.deleted", id, serde_json::json!({}))])
+        tx.append_events(&[self.event(tenant, EventKind::EspDeleted, id, serde_json::json!({}))])
             .await?;
         tx.commit().await?;
         Ok(())

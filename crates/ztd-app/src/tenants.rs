@@ -4,6 +4,7 @@ use base64::Engine;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use ztd_core::esp::EspConfiguration;
+use ztd_core::event::EventKind;
 use ztd_core::tenant::{ClientCredential, Tenant};
 use ztd_core::TenantId;
 
@@ -120,7 +121,7 @@ impl App {
             .await?;
         tx.append_events(&[self.event(
             tenant.id,
-            "tenant.created",
+            EventKind::TenantCreated,
             tenant.id,
             serde_json::json!({ "domain": tenant.domain }),
         )])
@@ -212,7 +213,7 @@ impl App {
         // Events last: appending takes the tenant's turn on the event feed until the commit.
         tx.append_events(&[self.event(
             tenant,
-            "client.created",
+            EventKind::ClientCreated,
             &client_id,
             serde_json::json!({ "scopes": credential.scopes }),
         )])

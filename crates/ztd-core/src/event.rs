@@ -10,9 +10,135 @@ pub struct Event {
     pub tenant_id: TenantId,
     pub id: uuid::Uuid,
     pub at: Timestamp,
-    /// Dotted kind, e.g. `device.registered`, `device.contacted`, `group.rule_changed`.
+    /// The wire name of an [`EventKind`] (`device.contacted`, `group.updated`...). Kept as text so events
+    /// written by another version of ztd still read.
     pub kind: String,
     /// The id of the object the event is about (a ZTDID, group id, profile id...).
     pub subject: String,
     pub data: serde_json::Value,
+}
+
+/// What an event records. Every event ztd appends has one of these kinds; its wire name (`as_str`) is what
+/// the event's `kind` holds, in the store and in every API that shows events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    AutopilotSyncTriggered,
+    ClientCreated,
+    CorporateIdentifierCreated,
+    CorporateIdentifierDeleted,
+    CorporateIdentifiersImported,
+    DeviceContacted,
+    DeviceDeleted,
+    DeviceEnrollmentAllowed,
+    DeviceHardwareChanged,
+    DeviceHardwareVerified,
+    DeviceUpdated,
+    DevicesImported,
+    DirectoryObjectDeleted,
+    EspAssigned,
+    EspCreated,
+    EspDeleted,
+    EspPrioritySet,
+    EspUpdated,
+    GroupCreated,
+    GroupDeleted,
+    GroupMemberAdded,
+    GroupMemberRemoved,
+    GroupUpdated,
+    ProfileAssigned,
+    ProfileCreated,
+    ProfileDeleted,
+    ProfileUnassigned,
+    ProfileUpdated,
+    TenantCreated,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 29] = [
+        Self::AutopilotSyncTriggered,
+        Self::ClientCreated,
+        Self::CorporateIdentifierCreated,
+        Self::CorporateIdentifierDeleted,
+        Self::CorporateIdentifiersImported,
+        Self::DeviceContacted,
+        Self::DeviceDeleted,
+        Self::DeviceEnrollmentAllowed,
+        Self::DeviceHardwareChanged,
+        Self::DeviceHardwareVerified,
+        Self::DeviceUpdated,
+        Self::DevicesImported,
+        Self::DirectoryObjectDeleted,
+        Self::EspAssigned,
+        Self::EspCreated,
+        Self::EspDeleted,
+        Self::EspPrioritySet,
+        Self::EspUpdated,
+        Self::GroupCreated,
+        Self::GroupDeleted,
+        Self::GroupMemberAdded,
+        Self::GroupMemberRemoved,
+        Self::GroupUpdated,
+        Self::ProfileAssigned,
+        Self::ProfileCreated,
+        Self::ProfileDeleted,
+        Self::ProfileUnassigned,
+        Self::ProfileUpdated,
+        Self::TenantCreated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AutopilotSyncTriggered => "autopilot.sync_triggered",
+            Self::ClientCreated => "client.created",
+            Self::CorporateIdentifierCreated => "corporate_identifier.created",
+            Self::CorporateIdentifierDeleted => "corporate_identifier.deleted",
+            Self::CorporateIdentifiersImported => "corporate_identifiers.imported",
+            Self::DeviceContacted => "device.contacted",
+            Self::DeviceDeleted => "device.deleted",
+            Self::DeviceEnrollmentAllowed => "device.enrollment_allowed",
+            Self::DeviceHardwareChanged => "device.hardware_changed",
+            Self::DeviceHardwareVerified => "device.hardware_verified",
+            Self::DeviceUpdated => "device.updated",
+            Self::DevicesImported => "devices.imported",
+            Self::DirectoryObjectDeleted => "directory_object.deleted",
+            Self::EspAssigned => "esp.assigned",
+            Self::EspCreated => "esp.created",
+            Self::EspDeleted => "esp.deleted",
+            Self::EspPrioritySet => "esp.priority_set",
+            Self::EspUpdated => "esp.updated",
+            Self::GroupCreated => "group.created",
+            Self::GroupDeleted => "group.deleted",
+            Self::GroupMemberAdded => "group.member_added",
+            Self::GroupMemberRemoved => "group.member_removed",
+            Self::GroupUpdated => "group.updated",
+            Self::ProfileAssigned => "profile.assigned",
+            Self::ProfileCreated => "profile.created",
+            Self::ProfileDeleted => "profile.deleted",
+            Self::ProfileUnassigned => "profile.unassigned",
+            Self::ProfileUpdated => "profile.updated",
+            Self::TenantCreated => "tenant.created",
+        }
+    }
+
+    /// The kind with this wire name, if it is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_a_distinct_dotted_wire_name_that_parses_back() {
+        let mut names: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+            assert!(kind.as_str().contains('.'), "{kind:?}");
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), EventKind::ALL.len());
+    }
 }

@@ -1,13 +1,12 @@
 //! Encoding sniffing and decoding shared by the readers (crate-private).
 
 use std::borrow::Cow;
+use std::fmt;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use encoding_rs::{UTF_16BE, UTF_16LE, WINDOWS_1252};
-
-use crate::hash_csv::CsvEncoding;
 
 /// Sniffs the encoding from the first bytes of a file. Returns the encoding and the length
 /// of its byte-order mark. `at_eof` says whether `prefix` is the whole file (an incomplete
@@ -205,5 +204,53 @@ impl<R: Read> Read for EvenBytes<R> {
         self.held = Some(buf[m]);
         buf[0] = held;
         Ok(m)
+    }
+}
+
+/// The character encoding of a CSV file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CsvEncoding {
+    /// UTF-16 little-endian with BOM `FF FE` (Windows PowerShell 5.1 `Out-File`).
+    Utf16Le,
+    /// UTF-16 big-endian with BOM `FE FF`.
+    Utf16Be,
+    /// UTF-8 with BOM `EF BB BF`.
+    Utf8Bom,
+    /// UTF-8 without BOM (PowerShell 7 `Out-File`).
+    Utf8,
+    /// Windows-1252 ("ANSI"), what Intune's documentation asks for.
+    Windows1252,
+}
+
+impl CsvEncoding {
+    /// Every encoding.
+    pub const ALL: [CsvEncoding; 5] = [
+        CsvEncoding::Utf16Le,
+        CsvEncoding::Utf16Be,
+        CsvEncoding::Utf8Bom,
+        CsvEncoding::Utf8,
+        CsvEncoding::Windows1252,
+    ];
+
+    /// The byte-order mark written at the start of a file.
+    pub fn bom(self) -> &'static [u8] {
+        match self {
+            CsvEncoding::Utf16Le => &[0xFF, 0xFE],
+            CsvEncoding::Utf16Be => &[0xFE, 0xFF],
+            CsvEncoding::Utf8Bom => &[0xEF, 0xBB, 0xBF],
+            CsvEncoding::Utf8 | CsvEncoding::Windows1252 => &[],
+        }
+    }
+}
+
+impl fmt::Display for CsvEncoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CsvEncoding::Utf16Le => "UTF-16LE",
+            CsvEncoding::Utf16Be => "UTF-16BE",
+            CsvEncoding::Utf8Bom => "UTF-8 (with BOM)",
+            CsvEncoding::Utf8 => "UTF-8",
+            CsvEncoding::Windows1252 => "Windows-1252 (ANSI)",
+        })
     }
 }

@@ -110,12 +110,21 @@ impl From<AppError> for ApiError {
             AppError::Domain(DomainError::Conflict { message }) => {
                 Self::new(StatusCode::CONFLICT, "Conflict", message)
             }
-            AppError::Store(err) => {
+            err @ AppError::Store(_) if err.store_failure_is_transient() => {
                 tracing::error!(error = %err, "storage failure");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "ServiceUnavailable",
                     "the database is unavailable; retry later",
+                )
+            }
+            AppError::Store(err) => {
+                // Corrupt stored data or a broken contract: retrying will not help; the log says what.
+                tracing::error!(error = %err, "internal storage error");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalServerError",
+                    "an internal error occurred; the server log has the details under this request's id",
                 )
             }
         }

@@ -339,3 +339,29 @@ async fn an_error_names_the_request_its_header_names() {
     })
     .await;
 }
+
+/// A stored value no version of ztd writes (a hand edit, a bad restore) is an internal error in Graph's
+/// shape, not "the database is unavailable; retry later": retrying cannot help.
+#[tokio::test]
+async fn a_corrupt_stored_value_is_a_500_not_a_503() {
+    on_both_servers(GraphConfig::default(), |s| async move {
+        let t = &s.a.token;
+        let device = s.import_device(t, "CORRUPT-1", "Contoso", "").await;
+        let ztdid = device["state"]["deviceRegistrationId"]
+            .as_str()
+            .expect("registered")
+            .to_string();
+        ztd_store::scratch::corrupt_enrollment_state(&s.store, "CORRUPT-1")
+            .await
+            .unwrap();
+        let (status, body) = s
+            .get(
+                &format!("/beta/deviceManagement/windowsAutopilotDeviceIdentities/{ztdid}"),
+                t,
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+        assert_eq!(assert_graph_error(&body), "InternalServerError");
+    })
+    .await;
+}

@@ -156,6 +156,18 @@ pub async fn fail_deleting_serial(store: &Store, serial: &str) -> Result<(), Sto
     .await
 }
 
+/// Damage: gives the registration with this serial number an enrollment state no version of ztd writes, as
+/// a hand edit or a bad restore would, so a test can see how a corrupt stored value is reported.
+pub async fn corrupt_enrollment_state(store: &Store, serial: &str) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
+    tx.execute(
+        sqlx::query("UPDATE devices SET enrollment_state = 'not-a-state' WHERE serial_number = $1")
+            .bind(serial),
+    )
+    .await?;
+    tx.commit().await
+}
+
 /// Fault injection: from now on, every new profile assignment fails inside the database.
 pub async fn fail_assigning_profiles(store: &Store) -> Result<(), StoreError> {
     fail_in_trigger(store, "INSERT ON profile_assignments", "1 = 1").await

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -18,8 +18,10 @@ use ztd_core::{DirectoryDeviceId, ProfileId, TenantId, Ztdid};
 use super::body;
 use super::odata::QueryOptions;
 use super::paging::{self, Row, Source};
-use super::profiles::profile_json;
-use super::{no_content, Ctx, DateTime, GraphBody, IdOrEmpty, Version, SERVICE_CONFIG};
+use super::profiles::{self, profile_json};
+use super::{
+    count_response, no_content, Ctx, DateTime, GraphBody, IdOrEmpty, Version, SERVICE_CONFIG,
+};
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -66,6 +68,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(base, get(list))
         .route(&format!("{base}/$count"), get(count))
+        .route(
+            "/deviceManagement/windowsAutopilotDeploymentProfiles/{id}/assignedDevices",
+            get(assigned_devices),
+        )
         .route(&format!("{base}/deleteDevices"), post(delete_devices))
         .route(&format!("{base}/{{id}}"), get(get_one).delete(delete_one))
         .route(
@@ -380,15 +386,36 @@ async fn count(State(state): State<AppState>, caller: Caller, ctx: Ctx) -> ApiRe
     Ok(count_response(page.count.unwrap_or(0)))
 }
 
-pub fn count_response(n: usize) -> Response {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; charset=utf-8",
-        )],
-        n.to_string(),
-    )
-        .into_response()
+/// A deployment profile's `assignedDevices`: the devices whose intended profile it is (served here, with
+/// the device pages it shares its paging with).
+async fn assigned_devices(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    caller.require(SERVICE_CONFIG, Access::Read)?;
+    ctx.beta_only()?;
+    let profile = state
+        .app
+        .profile(caller.tenant_id, profiles::profile_id(&id)?)
+        .await?;
+    let scope = DeviceQuery {
+        intended_profile_id: Some(profile.id),
+        ..Default::default()
+    };
+    let page = page_within(&state, caller.tenant_id, ctx.version, &ctx.query, scope).await?;
+    let items = page
+        .rows
+        .into_iter()
+        .map(|r| device_json(&r.item.device, r.item.directory_device_id, ctx.version))
+        .collect();
+    Ok(ctx.collection(
+        &format!("{}('{id}')/assignedDevices", profiles::COLLECTION),
+        items,
+        page.next,
+        page.count,
+    ))
 }
 
 /// A ZTDID from the path; anything else cannot name a device (404, as for an unknown id).

@@ -15,12 +15,11 @@ use ztd_core::group::Group;
 use ztd_core::{DirectoryDeviceId, DirectoryObjectId, DomainError, GroupId, TenantId};
 
 use super::body;
-use super::devices::count_response;
 use super::odata::QueryOptions;
 use super::paging::{self, Row, Source, VecSource};
 use super::{
-    no_content, require_any, Ctx, DateTime, GraphBody, DEVICE, DIRECTORY, GROUP, GROUP_MEMBER,
-    SERVICE_CONFIG,
+    count_response, no_content, require_any, Ctx, DateTime, GraphBody, DEVICE, DIRECTORY, GROUP,
+    GROUP_MEMBER, SERVICE_CONFIG,
 };
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};

@@ -484,6 +484,18 @@ pub fn routes(state: AppState, config: Arc<GraphConfig>) -> Router<AppState> {
         .nest_service("/v1.0", version_router(state, Version::V1, config))
 }
 
+/// `/$count`: a number as `text/plain`, as Graph answers it.
+pub fn count_response(n: usize) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        n.to_string(),
+    )
+        .into_response()
+}
+
 /// An empty body, for 202/204 responses that need headers.
 pub fn empty(status: StatusCode) -> Response {
     (status, Body::empty()).into_response()

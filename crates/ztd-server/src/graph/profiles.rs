@@ -20,14 +20,13 @@ use ztd_core::profile::{
 use ztd_core::{GroupId, ProfileId, TenantId, Timestamp, Ztdid};
 
 use super::body::{self, field, field_any};
-use super::devices::{device_json, page_within};
 use super::paging::Row;
 use super::{no_content, Ctx, GraphBody, SERVICE_CONFIG};
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
-const COLLECTION: &str = "deviceManagement/windowsAutopilotDeploymentProfiles";
+pub(super) const COLLECTION: &str = "deviceManagement/windowsAutopilotDeploymentProfiles";
 const AZURE_AD_TYPE: &str = "#microsoft.graph.azureADWindowsAutopilotDeploymentProfile";
 const HYBRID_TYPE: &str = "#microsoft.graph.activeDirectoryWindowsAutopilotDeploymentProfile";
 
@@ -62,10 +61,6 @@ pub fn routes() -> Router<AppState> {
         .route(
             &format!("{base}/{{id}}"),
             get(get_one).patch(update).delete(delete),
-        )
-        .route(
-            &format!("{base}/{{id}}/assignedDevices"),
-            get(assigned_devices),
         )
         .route(
             &format!("{base}/{{id}}/assignments"),
@@ -306,7 +301,7 @@ fn apply(p: &mut DeploymentProfile, body: &Value) -> ApiResult<()> {
     Ok(())
 }
 
-fn profile_id(id: &str) -> ApiResult<ProfileId> {
+pub(super) fn profile_id(id: &str) -> ApiResult<ProfileId> {
     ProfileId::parse(id).ok_or_else(|| {
         ApiError::not_found(format!(
             "windowsAutopilotDeploymentProfile {id} was not found"
@@ -435,37 +430,6 @@ async fn delete(
         .delete_profile(caller.tenant_id, profile_id(&id)?)
         .await?;
     Ok(no_content())
-}
-
-/// The devices whose intended profile this is.
-async fn assigned_devices(
-    State(state): State<AppState>,
-    caller: Caller,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    caller.require(SERVICE_CONFIG, Access::Read)?;
-    ctx.beta_only()?;
-    let profile = state
-        .app
-        .profile(caller.tenant_id, profile_id(&id)?)
-        .await?;
-    let scope = ztd_app::DeviceQuery {
-        intended_profile_id: Some(profile.id),
-        ..Default::default()
-    };
-    let page = page_within(&state, caller.tenant_id, ctx.version, &ctx.query, scope).await?;
-    let items = page
-        .rows
-        .into_iter()
-        .map(|r| device_json(&r.item.device, r.item.directory_device_id, ctx.version))
-        .collect();
-    Ok(ctx.collection(
-        &format!("{COLLECTION}('{id}')/assignedDevices"),
-        items,
-        page.next,
-        page.count,
-    ))
 }
 
 /// An assignment target as Graph serialises it.

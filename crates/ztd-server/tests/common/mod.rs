@@ -37,6 +37,8 @@ pub struct Server {
     pub app: App,
     pub a: TenantCreds,
     pub b: TenantCreds,
+    /// The server's database, for tests that arrange what no request can (damage, faults).
+    pub store: Store,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -69,7 +71,7 @@ pub async fn start_with(config: GraphConfig) -> Server {
 }
 
 pub async fn start_on(store: Store, config: GraphConfig) -> Server {
-    let app = App::with_defaults(store);
+    let app = App::with_defaults(store.clone());
     let boot = app
         .bootstrap("Contoso", "contoso.example", "credentials.json")
         .await
@@ -121,6 +123,7 @@ pub async fn start_on(store: Store, config: GraphConfig) -> Server {
             token: String::new(),
             ..clone_creds(&b)
         },
+        store,
         _dir: None,
     };
     a.token = server.token(&a.id, &a.client_id, &a.secret).await;
