@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use ztd_core::error::ObjectKind;
 use ztd_core::event::EventKind;
 
 use serde::Serialize;
@@ -295,7 +296,7 @@ impl App {
         let tenant = tx
             .get_tenant(tenant_id)
             .await?
-            .ok_or_else(|| AppError::not_found("tenant", tenant_id))?;
+            .ok_or_else(|| AppError::not_found(ObjectKind::Tenant, tenant_id))?;
         let groups: BTreeSet<GroupId> = tx
             .memberships_of(tenant_id, &[device.directory_object_id])
             .await?
@@ -560,11 +561,11 @@ impl App {
         let tenant = tx
             .get_tenant(tenant)
             .await?
-            .ok_or_else(|| AppError::not_found("tenant", tenant))?;
+            .ok_or_else(|| AppError::not_found(ObjectKind::Tenant, tenant))?;
         let profile = tx
             .get_profile(tenant.id, profile_id)
             .await?
-            .ok_or_else(|| AppError::not_found("windowsAutopilotDeploymentProfile", profile_id))?;
+            .ok_or_else(|| AppError::not_found(ObjectKind::DeploymentProfile, profile_id))?;
         Ok(configuration_file(&profile, &tenant).to_file_bytes())
     }
 }

@@ -3,6 +3,7 @@
 use ztd_core::device::{AutopilotDevice, EnrollmentState};
 use ztd_core::directory::retag_physical_ids;
 use ztd_core::error::ImportError;
+use ztd_core::error::ObjectKind;
 use ztd_core::event::EventKind;
 use ztd_core::registration::{validate_assigned_user, validate_group_tag};
 use ztd_core::{DirectoryDeviceId, TenantId, Ztdid};
@@ -58,7 +59,7 @@ impl App {
         let mut tx = self.store.begin_read().await?;
         tx.get_device(tenant, ztdid)
             .await?
-            .ok_or_else(|| AppError::not_found("windowsAutopilotDeviceIdentity", ztdid))
+            .ok_or_else(|| AppError::not_found(ObjectKind::AutopilotDevice, ztdid))
     }
 
     /// Finds a device by ZTDID or by serial number (exact, case-insensitive).
@@ -77,7 +78,7 @@ impl App {
             .find_devices_by_serial(tenant, serial_or_ztdid.trim())
             .await?;
         match found.len() {
-            0 => Err(AppError::not_found("device", serial_or_ztdid)),
+            0 => Err(AppError::not_found(ObjectKind::DirectoryDevice, serial_or_ztdid)),
             1 => Ok(found.remove(0)),
             n => Err(AppError::invalid(
                 "serialNumber",
@@ -120,7 +121,7 @@ impl App {
         let device = tx
             .get_device(tenant, ztdid)
             .await?
-            .ok_or_else(|| AppError::not_found("windowsAutopilotDeviceIdentity", ztdid))?;
+            .ok_or_else(|| AppError::not_found(ObjectKind::AutopilotDevice, ztdid))?;
         let directory_device_id = tx
             .directory_device_ids(tenant, &[device.directory_object_id])
             .await?
@@ -161,7 +162,7 @@ impl App {
         let mut device = tx
             .get_device_for_update(tenant, ztdid)
             .await?
-            .ok_or_else(|| AppError::not_found("windowsAutopilotDeviceIdentity", ztdid))?;
+            .ok_or_else(|| AppError::not_found(ObjectKind::AutopilotDevice, ztdid))?;
         let before = device.clone();
         if let Some(tag) = update.group_tag {
             device.group_tag = tag.trim().to_string();
@@ -275,7 +276,7 @@ impl App {
         let mut device = tx
             .get_device_for_update(tenant, ztdid)
             .await?
-            .ok_or_else(|| AppError::not_found("windowsAutopilotDeviceIdentity", ztdid))?;
+            .ok_or_else(|| AppError::not_found(ObjectKind::AutopilotDevice, ztdid))?;
         if device.enrollment_state == EnrollmentState::Blocked {
             device.enrollment_state = EnrollmentState::NotContacted;
             device.updated_at = self.now();
@@ -304,7 +305,7 @@ impl App {
         let device = tx
             .get_device(tenant, ztdid)
             .await?
-            .ok_or_else(|| AppError::not_found("windowsAutopilotDeviceIdentity", ztdid))?;
+            .ok_or_else(|| AppError::not_found(ObjectKind::AutopilotDevice, ztdid))?;
         let event = self.delete_registration(&mut tx, tenant, &device).await?;
         tx.append_events(&[event]).await?;
         tx.commit().await?;
@@ -330,7 +331,7 @@ impl App {
                 outcomes.push(SerialDeletion {
                     serial_number: serial.clone(),
                     ztdid: None,
-                    result: Err(AppError::not_found("device", serial)),
+                    result: Err(AppError::not_found(ObjectKind::DirectoryDevice, serial)),
                 });
             }
             for device in found {

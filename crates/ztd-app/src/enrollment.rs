@@ -1,6 +1,7 @@
 //! Enrollment settings: the manual Autopilot sync and corporate device identifiers.
 
 use ztd_core::corporate::CorporateIdentifier;
+use ztd_core::error::ObjectKind;
 use ztd_core::event::EventKind;
 use ztd_core::sync::{decide_trigger, sync_state, SyncPolicy, SyncState, SyncTrigger};
 use ztd_core::{TenantId, Timestamp};
@@ -96,7 +97,7 @@ impl App {
         let item = tx
             .get_corporate_identifier(tenant, id)
             .await?
-            .ok_or_else(|| AppError::not_found("importedDeviceIdentity", id))?;
+            .ok_or_else(|| AppError::not_found(ObjectKind::CorporateIdentifier, id))?;
         tx.delete_corporate_identifier(tenant, &item.id).await?;
         tx.append_events(&[self.event(
             tenant,
@@ -175,7 +176,7 @@ impl App {
         let mut tx = self.store.single_read().await?;
         tx.get_corporate_identifier(tenant, id)
             .await?
-            .ok_or_else(|| AppError::not_found("importedDeviceIdentity", id))
+            .ok_or_else(|| AppError::not_found(ObjectKind::CorporateIdentifier, id))
     }
 
     /// Graph's `searchExistingIdentities`: of the probes (type, identifier), those declared already, as

@@ -10,6 +10,7 @@
 //! phases, preparing outside and registering inside the claiming transaction.
 
 use std::time::Duration;
+use ztd_core::error::ObjectKind;
 use ztd_core::event::EventKind;
 
 use ztd_core::error::{ImportError, ImportErrorKind};
@@ -78,7 +79,7 @@ impl App {
             .collect();
         let mut tx = self.store.begin().await?;
         if tx.get_tenant(tenant).await?.is_none() {
-            return Err(AppError::not_found("tenant", tenant));
+            return Err(AppError::not_found(ObjectKind::Tenant, tenant));
         }
         tx.insert_imports(&records).await?;
         tx.commit().await?;
@@ -90,7 +91,7 @@ impl App {
         let mut tx = self.store.begin_read().await?;
         tx.get_import(tenant, id)
             .await?
-            .ok_or_else(|| AppError::not_found("importedWindowsAutopilotDeviceIdentity", id))
+            .ok_or_else(|| AppError::not_found(ObjectKind::ImportedHash, id))
     }
 
     pub async fn import_records(
@@ -106,10 +107,7 @@ impl App {
     pub async fn delete_import_record(&self, tenant: TenantId, id: ImportId) -> AppResult<()> {
         let mut tx = self.store.begin().await?;
         if !tx.delete_import(tenant, id).await? {
-            return Err(AppError::not_found(
-                "importedWindowsAutopilotDeviceIdentity",
-                id,
-            ));
+            return Err(AppError::not_found(ObjectKind::ImportedHash, id));
         }
         tx.commit().await?;
         Ok(())

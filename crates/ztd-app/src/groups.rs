@@ -1,6 +1,7 @@
 //! Static and dynamic device groups.
 
 use ztd_core::directory::DirectoryDevice;
+use ztd_core::error::ObjectKind;
 use ztd_core::event::EventKind;
 use ztd_core::group::{Group, MembershipSource};
 use ztd_core::profile::AssignmentTarget;
@@ -57,7 +58,7 @@ impl App {
             tx.lock(Lock::Targeting(tenant)).await?;
         }
         if tx.get_tenant(tenant).await?.is_none() {
-            return Err(AppError::not_found("tenant", tenant));
+            return Err(AppError::not_found(ObjectKind::Tenant, tenant));
         }
         tx.insert_group(&group).await?;
         if group.is_dynamic() {
@@ -79,7 +80,7 @@ impl App {
         let mut tx = self.store.begin_read().await?;
         tx.get_group(tenant, id)
             .await?
-            .ok_or_else(|| AppError::not_found("group", id))
+            .ok_or_else(|| AppError::not_found(ObjectKind::Group, id))
     }
 
     pub async fn groups(&self, tenant: TenantId) -> AppResult<Vec<Group>> {
@@ -108,7 +109,7 @@ impl App {
         let mut group = tx
             .get_group(tenant, id)
             .await?
-            .ok_or_else(|| AppError::not_found("group", id))?;
+            .ok_or_else(|| AppError::not_found(ObjectKind::Group, id))?;
         let before = group.clone();
         if let Some(name) = display_name {
             if name.trim().is_empty() {
@@ -178,7 +179,7 @@ impl App {
         let mut tx = self.store.begin().await?;
         tx.lock(Lock::Targeting(tenant)).await?;
         if !tx.delete_group(tenant, id).await? {
-            return Err(AppError::not_found("group", id));
+            return Err(AppError::not_found(ObjectKind::Group, id));
         }
         for assignment in tx.list_profile_assignments(tenant).await? {
             if matches!(assignment.target, AssignmentTarget::Group(g) | AssignmentTarget::ExcludeGroup(g) if g == id)
@@ -201,7 +202,7 @@ impl App {
     ) -> AppResult<Vec<(DirectoryDevice, MembershipSource)>> {
         let mut tx = self.store.begin_read().await?;
         if tx.get_group(tenant, id).await?.is_none() {
-            return Err(AppError::not_found("group", id));
+            return Err(AppError::not_found(ObjectKind::Group, id));
         }
         let sources: std::collections::HashMap<DirectoryObjectId, MembershipSource> =
             tx.group_members(tenant, id).await?.into_iter().collect();
@@ -233,7 +234,7 @@ impl App {
         };
         let members = tx.list_directory_devices(tenant, &query).await?;
         if members.is_empty() && tx.get_group(tenant, id).await?.is_none() {
-            return Err(AppError::not_found("group", id));
+            return Err(AppError::not_found(ObjectKind::Group, id));
         }
         Ok(members)
     }
@@ -275,7 +276,7 @@ impl App {
     pub async fn count_group_members(&self, tenant: TenantId, id: GroupId) -> AppResult<u64> {
         let mut tx = self.store.begin_read().await?;
         if tx.get_group(tenant, id).await?.is_none() {
-            return Err(AppError::not_found("group", id));
+            return Err(AppError::not_found(ObjectKind::Group, id));
         }
         let query = ztd_store::DirectoryQuery {
             member_of: Some(id),
@@ -321,7 +322,7 @@ impl App {
         let group = tx
             .get_group(tenant, group_id)
             .await?
-            .ok_or_else(|| AppError::not_found("group", group_id))?;
+            .ok_or_else(|| AppError::not_found(ObjectKind::Group, group_id))?;
         if group.is_dynamic() {
             return Err(AppError::invalid(
                 "members",
@@ -331,7 +332,7 @@ impl App {
         let object = tx
             .get_directory_device(tenant, member)
             .await?
-            .ok_or_else(|| AppError::not_found("device", member))?;
+            .ok_or_else(|| AppError::not_found(ObjectKind::DirectoryDevice, member))?;
         // The write is the check (an insert that finds the row, a delete that finds none), so of
         // concurrent adds or removals of one member exactly one acts, on SQLite and PostgreSQL alike.
         let changed = if add {
@@ -347,7 +348,7 @@ impl App {
                     "One or more added object references already exist for the following modified properties: 'members'.",
                 ))
             }
-            (false, false) => return Err(AppError::not_found("group member", member)),
+            (false, false) => return Err(AppError::not_found(ObjectKind::GroupMember, member)),
             _ => {}
         }
         let device = match object.ztdid {
@@ -387,7 +388,7 @@ impl App {
         let object = tx
             .get_directory_device(tenant, id)
             .await?
-            .ok_or_else(|| AppError::not_found("device", id))?;
+            .ok_or_else(|| AppError::not_found(ObjectKind::DirectoryDevice, id))?;
         if let Some(ztdid) = object.ztdid {
             return Err(AppError::invalid(
                 "id",

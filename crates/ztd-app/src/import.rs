@@ -2,6 +2,7 @@
 //! each row accepted or refused on its own.
 
 use std::collections::HashSet;
+use ztd_core::error::ObjectKind;
 use ztd_core::event::EventKind;
 
 use serde::{Deserialize, Serialize};
@@ -269,7 +270,7 @@ impl App {
         }
         let mut snapshot = self.store.begin_read().await?;
         if snapshot.get_tenant(tenant).await?.is_none() {
-            return Err(AppError::not_found("tenant", tenant));
+            return Err(AppError::not_found(ObjectKind::Tenant, tenant));
         }
         let generation = targeting_generation(&mut snapshot, tenant).await?;
         let targeting = Targeting::load(&mut snapshot, tenant).await?;

@@ -119,7 +119,7 @@ fn join_errors(errors: &[DomainError]) -> String {
 }
 
 impl AppError {
-    pub fn not_found(kind: &'static str, id: impl ToString) -> Self {
+    pub fn not_found(kind: ztd_core::error::ObjectKind, id: impl ToString) -> Self {
         Self::Domain(DomainError::not_found(kind, id))
     }
 

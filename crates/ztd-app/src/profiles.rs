@@ -1,5 +1,6 @@
 //! Deployment profiles, their assignments, and ESP configurations.
 
+use ztd_core::error::ObjectKind;
 use ztd_core::esp::{EspConfiguration, MAX_ESP_PER_TENANT};
 use ztd_core::event::Event;
 use ztd_core::event::EventKind;
@@ -32,7 +33,7 @@ impl App {
         draft.validate().map_err(AppError::Invalid)?;
         let mut tx = self.store.begin().await?;
         if tx.get_tenant(tenant).await?.is_none() {
-            return Err(AppError::not_found("tenant", tenant));
+            return Err(AppError::not_found(ObjectKind::Tenant, tenant));
         }
         if tx.count_profiles(tenant).await? >= MAX_PROFILES_PER_TENANT {
             return Err(AppError::Domain(DomainError::conflict(format!(
@@ -55,7 +56,7 @@ impl App {
         let mut tx = self.store.begin_read().await?;
         tx.get_profile(tenant, id)
             .await?
-            .ok_or_else(|| AppError::not_found("windowsAutopilotDeploymentProfile", id))
+            .ok_or_else(|| AppError::not_found(ObjectKind::DeploymentProfile, id))
     }
 
     pub async fn profiles(&self, tenant: TenantId) -> AppResult<Vec<DeploymentProfile>> {
@@ -73,7 +74,7 @@ impl App {
         let existing = tx
             .get_profile(tenant, profile.id)
             .await?
-            .ok_or_else(|| AppError::not_found("windowsAutopilotDeploymentProfile", profile.id))?;
+            .ok_or_else(|| AppError::not_found(ObjectKind::DeploymentProfile, profile.id))?;
         profile.tenant_id = tenant;
         profile.created_at = existing.created_at;
         profile.updated_at = self.now();
@@ -97,7 +98,7 @@ impl App {
         let mut tx = self.store.begin().await?;
         tx.lock(Lock::Targeting(tenant)).await?;
         if !tx.delete_profile(tenant, id).await? {
-            return Err(AppError::not_found("windowsAutopilotDeploymentProfile", id));
+            return Err(AppError::not_found(ObjectKind::DeploymentProfile, id));
         }
         let targeting = Targeting::load(&mut tx, tenant).await?;
         refresh_tenant(&mut tx, tenant, &targeting, now).await?;
@@ -159,7 +160,7 @@ impl App {
             let device = tx
                 .get_device(tenant, *ztdid)
                 .await?
-                .ok_or_else(|| AppError::not_found("windowsAutopilotDeviceIdentity", ztdid))?;
+                .ok_or_else(|| AppError::not_found(ObjectKind::AutopilotDevice, ztdid))?;
             members.push(device.directory_object_id);
         }
         let mut events = Vec::new();
@@ -342,7 +343,7 @@ impl App {
         let mut tx = self.store.begin_read().await?;
         if tx.get_profile(tenant, profile_id).await?.is_none() {
             return Err(AppError::not_found(
-                "windowsAutopilotDeploymentProfile",
+                ObjectKind::DeploymentProfile,
                 profile_id,
             ));
         }
@@ -360,7 +361,7 @@ impl App {
         tx.lock(Lock::Targeting(tenant)).await?;
         if !tx.delete_profile_assignment(tenant, assignment_id).await? {
             return Err(AppError::not_found(
-                "windowsAutopilotDeploymentProfileAssignment",
+                ObjectKind::ProfileAssignment,
                 assignment_id,
             ));
         }
@@ -417,7 +418,7 @@ impl App {
         let mut tx = self.store.begin_read().await?;
         tx.get_esp(tenant, id)
             .await?
-            .ok_or_else(|| AppError::not_found("deviceEnrollmentConfiguration", id))
+            .ok_or_else(|| AppError::not_found(ObjectKind::EnrollmentConfiguration, id))
     }
 
     pub async fn esps(&self, tenant: TenantId) -> AppResult<Vec<EspConfiguration>> {
@@ -435,7 +436,7 @@ impl App {
         let existing = tx
             .get_esp(tenant, &esp.id)
             .await?
-            .ok_or_else(|| AppError::not_found("deviceEnrollmentConfiguration", &esp.id))?;
+            .ok_or_else(|| AppError::not_found(ObjectKind::EnrollmentConfiguration, &esp.id))?;
         esp.tenant_id = tenant;
         esp.priority = existing.priority;
         esp.assignments = existing.assignments;
@@ -465,7 +466,7 @@ impl App {
         let mut tx = self.store.begin().await?;
         let mut esps = tx.list_esps(tenant).await?;
         let Some(target) = esps.iter().position(|e| e.id == id) else {
-            return Err(AppError::not_found("deviceEnrollmentConfiguration", id));
+            return Err(AppError::not_found(ObjectKind::EnrollmentConfiguration, id));
         };
         if esps[target].is_default() {
             return Err(AppError::invalid(
@@ -520,7 +521,7 @@ impl App {
         let mut esp = tx
             .get_esp(tenant, id)
             .await?
-            .ok_or_else(|| AppError::not_found("deviceEnrollmentConfiguration", id))?;
+            .ok_or_else(|| AppError::not_found(ObjectKind::EnrollmentConfiguration, id))?;
         if esp.is_default() {
             return Err(AppError::invalid(
                 "enrollmentConfigurationAssignments",
@@ -556,7 +557,7 @@ impl App {
         let esp = tx
             .get_esp(tenant, id)
             .await?
-            .ok_or_else(|| AppError::not_found("deviceEnrollmentConfiguration", id))?;
+            .ok_or_else(|| AppError::not_found(ObjectKind::EnrollmentConfiguration, id))?;
         if esp.is_default() {
             return Err(AppError::invalid("id", "the default ESP cannot be deleted"));
         }
@@ -582,5 +583,5 @@ async fn require_profile(
 ) -> AppResult<DeploymentProfile> {
     tx.get_profile(tenant, profile_id)
         .await?
-        .ok_or_else(|| AppError::not_found("windowsAutopilotDeploymentProfile", profile_id))
+        .ok_or_else(|| AppError::not_found(ObjectKind::DeploymentProfile, profile_id))
 }

@@ -3,6 +3,7 @@
 use base64::Engine;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use ztd_core::error::ObjectKind;
 use ztd_core::esp::EspConfiguration;
 use ztd_core::event::EventKind;
 use ztd_core::tenant::{ClientCredential, Tenant};
@@ -171,7 +172,7 @@ impl App {
         let mut tx = self.store.begin_read().await?;
         tx.get_tenant(id)
             .await?
-            .ok_or_else(|| AppError::not_found("tenant", id))
+            .ok_or_else(|| AppError::not_found(ObjectKind::Tenant, id))
     }
 
     /// Registers an application for a tenant and returns its secret (shown once).
@@ -183,7 +184,7 @@ impl App {
     ) -> AppResult<NewClient> {
         let mut tx = self.store.begin().await?;
         if tx.get_tenant(tenant).await?.is_none() {
-            return Err(AppError::not_found("tenant", tenant));
+            return Err(AppError::not_found(ObjectKind::Tenant, tenant));
         }
         let client = self
             .insert_client(&mut tx, tenant, display_name, scopes)

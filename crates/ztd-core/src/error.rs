@@ -85,13 +85,51 @@ impl ImportError {
     }
 }
 
+/// What kind of object a request named: the subject of a not-found answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ObjectKind {
+    Tenant,
+    DirectoryDevice,
+    Group,
+    GroupMember,
+    AutopilotDevice,
+    ImportedHash,
+    CorporateIdentifier,
+    DeploymentProfile,
+    ProfileAssignment,
+    EnrollmentConfiguration,
+}
+
+impl ObjectKind {
+    /// The name clients know the object by (Graph's entity name, or a plain word).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tenant => "tenant",
+            Self::DirectoryDevice => "device",
+            Self::Group => "group",
+            Self::GroupMember => "group member",
+            Self::AutopilotDevice => "windowsAutopilotDeviceIdentity",
+            Self::ImportedHash => "importedWindowsAutopilotDeviceIdentity",
+            Self::CorporateIdentifier => "importedDeviceIdentity",
+            Self::DeploymentProfile => "windowsAutopilotDeploymentProfile",
+            Self::ProfileAssignment => "windowsAutopilotDeploymentProfileAssignment",
+            Self::EnrollmentConfiguration => "deviceEnrollmentConfiguration",
+        }
+    }
+
+    /// Whether it is a directory object (Entra's, not Intune's): those answer in Entra's error shape.
+    pub fn is_directory_object(self) -> bool {
+        matches!(self, Self::DirectoryDevice | Self::Group)
+    }
+}
+
 /// A refused command on a domain object: a stable code, the offending field (Graph property name) and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
 pub enum DomainError {
     #[error("{field}: {message}")]
     InvalidField { field: String, message: String },
-    #[error("{kind} {id} was not found")]
-    NotFound { kind: &'static str, id: String },
+    #[error("{} {id} was not found", kind.name())]
+    NotFound { kind: ObjectKind, id: String },
     #[error("{message}")]
     Conflict { message: String },
 }
@@ -104,7 +142,7 @@ impl DomainError {
         }
     }
 
-    pub fn not_found(kind: &'static str, id: impl ToString) -> Self {
+    pub fn not_found(kind: ObjectKind, id: impl ToString) -> Self {
         Self::NotFound {
             kind,
             id: id.to_string(),

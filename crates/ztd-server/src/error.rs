@@ -96,13 +96,13 @@ impl From<AppError> for ApiError {
                 }
             }
             // Directory objects answer as Entra does; Intune objects as Intune does.
-            AppError::Domain(DomainError::NotFound { kind: "group" | "device", id }) => Self::new(
+            AppError::Domain(DomainError::NotFound { kind, id }) if kind.is_directory_object() => Self::new(
                 StatusCode::NOT_FOUND,
                 "Request_ResourceNotFound",
                 format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
             ),
             AppError::Domain(DomainError::NotFound { kind, id }) => {
-                Self::not_found(format!("{kind} {id} was not found"))
+                Self::not_found(format!("{} {id} was not found", kind.name()))
             }
             AppError::Domain(err @ DomainError::InvalidField { .. }) => {
                 Self::bad_request(err.to_string())
