@@ -2,12 +2,10 @@
 //! (a fresh schema per run). Import through Graph, wait for `complete`, find the device by serial, assign a
 //! profile to a dynamic group and see the status, page, delete.
 
-mod common;
-
-use common::*;
 use reqwest::StatusCode;
 use serde_json::json;
 use ztd_server::GraphConfig;
+use ztd_testkit::*;
 
 #[tokio::test]
 async fn smoke_flow_on_sqlite_and_postgres() {

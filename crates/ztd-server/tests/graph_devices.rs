@@ -1,13 +1,11 @@
 //! Autopilot devices and Graph imports, as Get-WindowsAutopilotInfo -Online and WindowsAutopilotIntune use
 //! them: import, poll until `complete`, fetch the device by `deviceRegistrationId`, actions, paging.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use ztd_testkit::*;
 
 const DEVICES: &str = "/beta/deviceManagement/windowsAutopilotDeviceIdentities";
 const IMPORTS: &str = "/beta/deviceManagement/importedWindowsAutopilotDeviceIdentities";

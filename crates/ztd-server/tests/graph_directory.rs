@@ -1,10 +1,8 @@
 //! Directory resources, authentication and authorisation errors, and tenant isolation across every route.
 
-mod common;
-
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use ztd_testkit::*;
 
 const DEVICES: &str = "/beta/deviceManagement/windowsAutopilotDeviceIdentities";
 

@@ -1,14 +1,12 @@
 //! Deployment profiles and assignments, ESP configurations, Autopilot settings sync, corporate identifiers and
 //! autopilot events.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use ztd_server::GraphConfig;
+use ztd_testkit::*;
 
 const PROFILES: &str = "/beta/deviceManagement/windowsAutopilotDeploymentProfiles";
 const DEVICES: &str = "/beta/deviceManagement/windowsAutopilotDeviceIdentities";

@@ -1,12 +1,10 @@
 //! Hostile and heavy requests: each answered in Graph's shape and bounded, never a crash or a stall.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{assert_graph_error, on_both_servers, GraphConfig};
 use reqwest::StatusCode;
 use serde_json::json;
+use ztd_testkit::{assert_graph_error, on_both_servers, GraphConfig};
 
 const LISTS: &[&str] = &[
     "/v1.0/devices",
@@ -16,7 +14,7 @@ const LISTS: &[&str] = &[
     "/v1.0/devices/$count",
 ];
 
-async fn health_is_ok(s: &common::Server) {
+async fn health_is_ok(s: &ztd_testkit::Server) {
     let response = s
         .http
         .get(format!("{}/health", s.url))
@@ -157,7 +155,7 @@ async fn members_pages_come_from_the_database_and_cover_the_group_once() {
 #[tokio::test]
 async fn boot_requests_past_the_per_source_limit_get_429_with_retry_after() {
     on_both_servers(GraphConfig::default(), |s| async move {
-        let body = json!({"hardwareHash": common::hash("NOT-REGISTERED", "Contoso")});
+        let body = json!({"hardwareHash": ztd_testkit::hash("NOT-REGISTERED", "Contoso")});
         let mut limited = None;
         for _ in 0..300 {
             let response = s

@@ -1,8 +1,6 @@
 //! How the `ztd` CLI connects: retries of 503/429 answers (against a scripted loopback peer), and HTTPS to a
 //! server whose certificate comes from a private CA (a real `ztd_server::serve` with TLS).
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -274,8 +272,8 @@ async fn a_tls_server_with_a_private_ca_is_reached_with_ca_cert_or_ssl_cert_file
     let dir = tempfile::tempdir().unwrap();
     let (ca_pem, tls) = private_ca(dir.path());
     let store = ztd_store::scratch::sqlite_in(dir.path()).await.unwrap();
-    let common::Served { base, first, .. } =
-        common::serve(store, "TLS", "tls.example", Some(tls)).await;
+    let ztd_testkit::Served { base, first, .. } =
+        ztd_testkit::serve(store, "TLS", "tls.example", Some(tls)).await;
     let command = |extra: &[&str]| {
         let mut args = vec!["device", "list", "--json"];
         args.extend_from_slice(extra);

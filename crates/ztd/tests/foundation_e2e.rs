@@ -2,8 +2,6 @@
 //! `[OrderId]`, a profile assigned to it, a device booting through the device API and receiving its name and
 //! OOBE bitmask; then a group-tag change moving it to another profile.
 
-mod common;
-
 use std::io::Write;
 use std::process::Command;
 
@@ -52,8 +50,8 @@ impl Cli {
 }
 
 async fn start(store: Store) -> Running {
-    let common::Served { base, app, first } =
-        common::serve(store, "E2E", "e2e.example", None).await;
+    let ztd_testkit::Served { base, app, first } =
+        ztd_testkit::serve(store, "E2E", "e2e.example", None).await;
     let cli = Cli {
         base: base.clone(),
         tenant: first.tenant.id.to_string(),

@@ -2,8 +2,6 @@
 //! others register, batches stay under the server's body limit, a very long serial prints, a file error is
 //! reported as JSON; and the CLI finds the server in the credentials file.
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -22,7 +20,7 @@ struct Running {
 async fn start() -> Running {
     let dir = tempfile::tempdir().unwrap();
     let store = ztd_store::scratch::sqlite_in(dir.path()).await.unwrap();
-    let served = common::serve(store, "Hardening", "hardening.example", None).await;
+    let served = ztd_testkit::serve(store, "Hardening", "hardening.example", None).await;
     Running {
         base: served.base,
         tenant: served.first.tenant.id.to_string(),

@@ -1,6 +1,8 @@
-//! Test harness: the real server on 127.0.0.1:0 over SQLite in a temp dir (or a fresh PostgreSQL schema),
-//! two tenants with admin credentials, tokens from the real token endpoint, and a small HTTP client.
-#![allow(dead_code)]
+//! The test kit of ztd's integration tests: the real server on 127.0.0.1:0 over SQLite in a temporary
+//! directory or a fresh PostgreSQL schema, two tenants with administrator credentials, tokens from the real
+//! token endpoint, a small HTTP client, and the one run-on-both-databases harness
+//! ([`on_both_servers`], over `ztd_store::scratch::on_both`). [`serve`] starts a server as a first
+//! `ztd serve` would, for the CLI's end-to-end tests.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,10 +10,10 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use ztd_app::App;
+use ztd_app::{App, Bootstrap};
 use ztd_hwhash::{DeviceDescription, HardwareHash};
 pub use ztd_server::GraphConfig;
-use ztd_server::{AppState, TokenIssuer};
+use ztd_server::{AppState, TlsFiles, TokenIssuer};
 use ztd_store::Store;
 
 pub const ADMIN_SCOPES: &[&str] = &[
@@ -386,4 +388,33 @@ where
     Fut: Future<Output = ()>,
 {
     ztd_store::scratch::on_both(scenario).await;
+}
+
+pub struct Served {
+    /// `http://…` or `https://…` with the bound port.
+    pub base: String,
+    pub app: App,
+    /// The first tenant and its administrator credential.
+    pub first: Bootstrap,
+}
+
+/// Bootstraps a tenant on `store` and serves it (over TLS with `tls`) until the test's runtime ends.
+pub async fn serve(store: Store, name: &str, domain: &str, tls: Option<TlsFiles>) -> Served {
+    let app = App::with_defaults(store);
+    let first = app
+        .bootstrap(name, domain, "credentials.json")
+        .await
+        .unwrap()
+        .created()
+        .expect("first start");
+    let key = app.token_signing_key().await.unwrap();
+    let state = AppState {
+        app: app.clone(),
+        tokens: Arc::new(TokenIssuer::new(&key)),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base = format!("{scheme}://{}", listener.local_addr().unwrap());
+    tokio::spawn(ztd_server::serve(listener, state, tls));
+    Served { base, app, first }
 }
