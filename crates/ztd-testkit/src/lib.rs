@@ -16,14 +16,7 @@ pub use ztd_server::GraphConfig;
 use ztd_server::{AppState, TlsFiles, TokenIssuer};
 use ztd_store::Store;
 
-pub const ADMIN_SCOPES: &[&str] = &[
-    "DeviceManagementServiceConfig.ReadWrite.All",
-    "DeviceManagementManagedDevices.ReadWrite.All",
-    "Device.ReadWrite.All",
-    "Group.ReadWrite.All",
-    "GroupMember.ReadWrite.All",
-    "Organization.Read.All",
-];
+pub use ztd_app::ADMIN_SCOPES;
 
 pub struct TenantCreds {
     pub id: String,
