@@ -24,10 +24,13 @@ use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
+mod autopilot_events;
+mod autopilot_settings;
 pub mod body;
+mod corporate_identifiers;
 mod devices;
 mod directory;
-mod enrollment;
+mod esp;
 mod imports;
 pub use imports::{MAX_IMPORT, MAX_IMPORT_BODY};
 pub use ztd_odata as odata;
@@ -459,7 +462,10 @@ fn version_router(state: AppState, version: Version, config: Arc<GraphConfig>) -
         .merge(devices::routes())
         .merge(imports::routes())
         .merge(profiles::routes())
-        .merge(enrollment::routes())
+        .merge(esp::routes())
+        .merge(autopilot_settings::routes())
+        .merge(corporate_identifiers::routes())
+        .merge(autopilot_events::routes())
         .merge(directory::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
