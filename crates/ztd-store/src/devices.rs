@@ -399,11 +399,7 @@ impl Tx {
         tenant: TenantId,
         ztdid: Ztdid,
     ) -> Result<Option<AutopilotDevice>, StoreError> {
-        let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE tenant_id = $1 AND ztdid = $2");
-        let q = sqlx::query(&sql)
-            .bind(tenant.to_string())
-            .bind(ztdid.to_string());
-        self.fetch_one_map(q, device).await
+        self.read_device(tenant, ztdid, "").await
     }
 
     /// [`Tx::get_device`] for a read-modify-write of the whole row: on PostgreSQL the row stays locked until
@@ -418,8 +414,18 @@ impl Tx {
             Backend::Postgres => " FOR UPDATE",
             Backend::Sqlite => "",
         };
-        let sql =
-            format!("SELECT {DEVICE_COLS} FROM devices WHERE tenant_id = $1 AND ztdid = $2{lock}");
+        self.read_device(tenant, ztdid, lock).await
+    }
+
+    async fn read_device(
+        &mut self,
+        tenant: TenantId,
+        ztdid: Ztdid,
+        suffix: &str,
+    ) -> Result<Option<AutopilotDevice>, StoreError> {
+        let sql = format!(
+            "SELECT {DEVICE_COLS} FROM devices WHERE tenant_id = $1 AND ztdid = $2{suffix}"
+        );
         let q = sqlx::query(&sql)
             .bind(tenant.to_string())
             .bind(ztdid.to_string());

@@ -178,6 +178,19 @@ async fn delete_corporate(
     Ok(no_content())
 }
 
+/// The `importedDeviceIdentities` collection of an action's body, each item parsed and checked.
+fn identities_in(body: &Value, tenant: TenantId) -> ApiResult<Vec<CorporateIdentifier>> {
+    let Some(Value::Array(items)) = field(body, "importedDeviceIdentities") else {
+        return Err(ApiError::bad_request(
+            "importedDeviceIdentities (a collection) is required.",
+        ));
+    };
+    items
+        .iter()
+        .map(|item| parse_corporate(item, tenant))
+        .collect()
+}
+
 /// `importDeviceIdentityList {importedDeviceIdentities, overwriteImportedDeviceIdentities}`: 200 with one
 /// `importedDeviceIdentityResult` per item (`status` false for an existing one kept as it was).
 async fn import_corporate(
@@ -188,16 +201,8 @@ async fn import_corporate(
 ) -> ApiResult<Response> {
     caller.require(SERVICE_CONFIG, Access::Write)?;
     ctx.beta_only()?;
-    let Some(Value::Array(items)) = field(&body, "importedDeviceIdentities") else {
-        return Err(ApiError::bad_request(
-            "importedDeviceIdentities (a collection) is required.",
-        ));
-    };
+    let parsed = identities_in(&body, caller.tenant_id)?;
     let overwrite = body::boolean(&body, &["overwriteImportedDeviceIdentities"])?.unwrap_or(false);
-    let parsed = items
-        .iter()
-        .map(|i| parse_corporate(i, caller.tenant_id))
-        .collect::<ApiResult<Vec<_>>>()?;
     let stored = state
         .app
         .import_corporate_identifiers(caller.tenant_id, parsed, overwrite)
@@ -233,15 +238,7 @@ async fn search_corporate(
 ) -> ApiResult<Response> {
     caller.require(SERVICE_CONFIG, Access::Read)?;
     ctx.beta_only()?;
-    let Some(Value::Array(items)) = field(&body, "importedDeviceIdentities") else {
-        return Err(ApiError::bad_request(
-            "importedDeviceIdentities (a collection) is required.",
-        ));
-    };
-    let probes = items
-        .iter()
-        .map(|item| parse_corporate(item, caller.tenant_id))
-        .collect::<ApiResult<Vec<_>>>()?;
+    let probes = identities_in(&body, caller.tenant_id)?;
     let found = state
         .app
         .find_corporate_identifiers(caller.tenant_id, &probes)
