@@ -29,9 +29,11 @@ mod autopilot_settings;
 pub mod body;
 mod corporate_identifiers;
 mod devices;
-mod directory;
+mod directory_devices;
 mod esp;
+mod groups;
 mod imports;
+mod organization;
 pub use imports::{MAX_IMPORT, MAX_IMPORT_BODY};
 pub use ztd_odata as odata;
 mod paging;
@@ -466,7 +468,9 @@ fn version_router(state: AppState, version: Version, config: Arc<GraphConfig>) -
         .merge(autopilot_settings::routes())
         .merge(corporate_identifiers::routes())
         .merge(autopilot_events::routes())
-        .merge(directory::routes())
+        .merge(directory_devices::routes())
+        .merge(groups::routes())
+        .merge(organization::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::Extension(version))
