@@ -1,7 +1,137 @@
-//! The error catalogue. Import errors carry the Device Directory Service codes and names that Graph clients
+//! The error catalogue: every error ztd answers, with its HTTP status and wire code ([`Code`]), and the
+//! per-row import results. Import errors carry the Device Directory Service codes and names that Graph clients
 //! read from `deviceErrorCode`/`deviceErrorName`; domain errors carry a stable code and the field at fault.
 
 use serde::Serialize;
+
+/// How an answer is shaped on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// Graph's `{"error":{"code","message","innerError"}}` (every API but the token endpoint).
+    Graph,
+    /// Entra's token-endpoint error: `{"error","error_description":"AADSTS…","error_codes":[…]}`.
+    OAuth,
+}
+
+/// Declares the catalogue: one line per answer, with its HTTP status, wire shape, wire code and (token
+/// endpoint) AADSTS number. Everything an error needs on the wire is read from here.
+macro_rules! catalogue {
+    ($( $(#[doc = $doc:literal])+ $name:ident = $status:literal $shape:ident $wire:literal $($aadsts:literal)?; )+) => {
+        /// Every error ztd answers. The status, code and shape of an error come only from this table.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $( $(#[doc = $doc])+ $name, )+
+        }
+
+        impl Code {
+            /// Every entry, in table order.
+            pub const ALL: &'static [Code] = &[$(Code::$name),+];
+
+            /// The HTTP status.
+            pub const fn status(self) -> u16 {
+                match self { $(Code::$name => $status,)+ }
+            }
+
+            /// The wire code: Graph's `error.code`, or OAuth's `error`.
+            pub const fn wire(self) -> &'static str {
+                match self { $(Code::$name => $wire,)+ }
+            }
+
+            pub const fn shape(self) -> Shape {
+                match self { $(Code::$name => Shape::$shape,)+ }
+            }
+
+            /// The `AADSTS` number of a token-endpoint error.
+            pub const fn aadsts(self) -> Option<u32> {
+                match self { $(Code::$name => catalogue!(@aadsts $($aadsts)?),)+ }
+            }
+
+            /// When ztd answers it (the entry's doc line).
+            pub fn meaning(self) -> &'static str {
+                match self { $(Code::$name => concat!($($doc),+).trim(),)+ }
+            }
+
+            /// The entry's name, as the catalogue page lists it.
+            pub const fn name(self) -> &'static str {
+                match self { $(Code::$name => stringify!($name),)+ }
+            }
+        }
+    };
+    (@aadsts $n:literal) => { Some($n) };
+    (@aadsts) => { None };
+}
+
+catalogue! {
+    /// A malformed request: a query option, a parameter or a body that cannot be used as sent.
+    BadRequest = 400 Graph "BadRequest";
+    /// One field of a body is invalid (an entry of a `BadRequest`'s `details`).
+    InvalidValue = 400 Graph "InvalidValue";
+    /// The body is not JSON (`Content-Type`).
+    UnsupportedMediaType = 415 Graph "BadRequest";
+    /// The body is JSON of the wrong shape.
+    UnprocessableBody = 422 Graph "BadRequest";
+    /// The body is larger than the route takes.
+    BodyTooLarge = 413 Graph "RequestEntityTooLarge";
+    /// No route has this path (or it exists only under `/beta`).
+    SegmentNotFound = 404 Graph "BadRequest";
+    /// The route exists but not with this method.
+    MethodNotAllowed = 405 Graph "BadRequest";
+    /// An Intune object that does not exist in the caller's tenant.
+    ResourceNotFound = 404 Graph "ResourceNotFound";
+    /// A directory object (device, group, organization) that does not exist in the caller's tenant.
+    DirectoryObjectNotFound = 404 Graph "Request_ResourceNotFound";
+    /// No bearer token, or one that is invalid, expired or not yet valid.
+    InvalidAuthenticationToken = 401 Graph "InvalidAuthenticationToken";
+    /// The token's roles do not allow the call.
+    AuthorizationRequestDenied = 403 Graph "Authorization_RequestDenied";
+    /// The request conflicts with the current state (a duplicate, a running sync, a concurrent change).
+    Conflict = 409 Graph "Conflict";
+    /// Over a rate limit; `Retry-After` says when to come back.
+    TooManyRequests = 429 Graph "TooManyRequests";
+    /// Stored data is damaged or a contract inside ztd is broken; the log has the details under the request id.
+    InternalServerError = 500 Graph "InternalServerError";
+    /// The database is unreachable or overloaded; retrying later can succeed.
+    ServiceUnavailable = 503 Graph "ServiceUnavailable";
+    /// The token request's grant type is not one ztd serves.
+    UnsupportedGrantType = 400 OAuth "unsupported_grant_type" 70003;
+    /// The token request lacks a required parameter (the client's credential).
+    MissingClientCredentials = 400 OAuth "invalid_request" 900144;
+    /// A scope names a resource ztd issues no tokens for.
+    UnknownResource = 400 OAuth "invalid_resource" 500011;
+    /// The scope is malformed for the grant (client credentials need `<resource>/.default`).
+    InvalidScope = 400 OAuth "invalid_scope" 1002012;
+    /// The client secret is wrong, or the client is unknown.
+    InvalidClientSecret = 401 OAuth "invalid_client" 7000215;
+    /// The client exists, but not in the tenant the request names.
+    UnknownClientInTenant = 400 OAuth "unauthorized_client" 700016;
+}
+
+/// The catalogue as a Markdown table (`docs/errors.md` holds it; a test keeps the page current).
+pub fn catalogue_markdown() -> String {
+    let mut out =
+        String::from("| entry | HTTP | shape | code | when |\n| --- | --- | --- | --- | --- |\n");
+    for code in Code::ALL {
+        let wire = match code.aadsts() {
+            Some(n) => format!("`{}` (AADSTS{n})", code.wire()),
+            None => format!("`{}`", code.wire()),
+        };
+        let shape = match code.shape() {
+            Shape::Graph => "Graph",
+            Shape::OAuth => "OAuth",
+        };
+        out.push_str(&format!(
+            "| {} | {} | {shape} | {wire} | {} |\n",
+            code.name(),
+            code.status(),
+            code.meaning()
+        ));
+    }
+    out.push_str("\n| DDS kind | deviceErrorCode |\n| --- | --- |\n");
+    for kind in ImportErrorKind::ALL {
+        out.push_str(&format!("| `{}` | {} |\n", kind.name(), kind.code()));
+    }
+    out
+}
 
 /// Why one registration (one CSV row, one Graph import) was refused. Codes and names are the DDS wire values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -155,12 +285,16 @@ impl DomainError {
         }
     }
 
-    /// A stable machine-readable code (Graph's `error.code` style).
-    pub fn code(&self) -> &'static str {
+    /// The catalogue entry it answers with. Directory objects answer as Entra does; Intune objects as
+    /// Intune does.
+    pub fn code(&self) -> Code {
         match self {
-            Self::InvalidField { .. } => "BadRequest",
-            Self::NotFound { .. } => "ResourceNotFound",
-            Self::Conflict { .. } => "Conflict",
+            Self::InvalidField { .. } => Code::InvalidValue,
+            Self::NotFound { kind, .. } if kind.is_directory_object() => {
+                Code::DirectoryObjectNotFound
+            }
+            Self::NotFound { .. } => Code::ResourceNotFound,
+            Self::Conflict { .. } => Code::Conflict,
         }
     }
 }

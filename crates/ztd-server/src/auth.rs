@@ -14,6 +14,7 @@ use ztd_core::TenantId;
 
 use crate::error::ApiError;
 use crate::AppState;
+use ztd_core::error::Code;
 
 /// The audience of every token: Microsoft Graph's resource URI, which clients request as
 /// `https://graph.microsoft.com/.default`.
@@ -73,13 +74,8 @@ impl TokenIssuer {
             roles,
             ver: "2.0".into(),
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalServerError",
-                e.to_string(),
-            )
-        })
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| ApiError::new(Code::InternalServerError, e.to_string()))
     }
 
     /// The claims of a token this server signed, valid at `now_secs` (the app's clock: the lifetime is
@@ -193,17 +189,19 @@ pub struct TokenRequest {
     scope: Option<String>,
 }
 
-/// An OAuth2 error in Entra's shape.
-fn oauth_error(status: StatusCode, error: &str, code: u32, description: &str) -> Response {
+/// An OAuth2 error in Entra's shape, from its catalogue entry.
+fn oauth_error(code: Code, description: &str) -> Response {
     let context = crate::request::current();
+    let number = code.aadsts().unwrap_or_default();
     let body = serde_json::json!({
-        "error": error,
-        "error_description": format!("AADSTS{code}: {description}"),
-        "error_codes": [code],
+        "error": code.wire(),
+        "error_description": format!("AADSTS{number}: {description}"),
+        "error_codes": [number],
         "timestamp": context.as_ref().map(|c| c.at.to_rfc3339_seconds()),
         "trace_id": context.as_ref().map(|c| c.id.as_str()),
         "correlation_id": context.as_ref().map(|c| c.correlation_id()),
     });
+    let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST);
     (status, Json(body)).into_response()
 }
 
@@ -241,18 +239,13 @@ pub async fn token(
     Form(form): Form<TokenRequest>,
 ) -> Response {
     if form.grant_type.as_deref() != Some("client_credentials") {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            70003,
+        return oauth_error(Code::UnsupportedGrantType,
             "The app requested an unsupported grant type; ztd issues tokens for client_credentials only.",
         );
     }
     let Some((client_id, secret)) = client_credentials(&headers, &form) else {
         return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
+            Code::MissingClientCredentials,
             "The request body must contain client_id and client_secret.",
         );
     };
@@ -263,10 +256,7 @@ pub async fn token(
             .filter_map(|s| s.strip_suffix("/.default"))
             .find(|resource| !is_graph_resource(resource))
         {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_resource",
-                500011,
+            return oauth_error(Code::UnknownResource,
                 &format!(
                     "The resource principal named {} was not found in the tenant. ztd issues tokens for Microsoft Graph (https://graph.microsoft.com/.default).",
                     ztd_formats::excerpt_chars(unknown, 120)
@@ -274,10 +264,7 @@ pub async fn token(
             );
         }
         if !scope.split_whitespace().any(|s| s.ends_with("/.default")) {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_scope",
-                1002012,
+            return oauth_error(Code::InvalidScope,
                 "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
             );
         }
@@ -286,9 +273,7 @@ pub async fn token(
         Ok(Some(credential)) => credential,
         Ok(None) => {
             return oauth_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                7000215,
+                Code::InvalidClientSecret,
                 "Invalid client secret provided, or unknown client id.",
             )
         }
@@ -302,10 +287,7 @@ pub async fn token(
         },
     };
     if !tenant_matches {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            700016,
+        return oauth_error(Code::UnknownClientInTenant,
             &format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'."),
         );
     }

@@ -19,6 +19,7 @@ use ztd_core::Ztdid;
 
 use crate::error::ApiError;
 use crate::AppState;
+use ztd_core::error::Code;
 
 /// A boot request: a 4K hash is about 5.5 KB of base64; anything much larger is not one.
 const MAX_BOOT_BODY: usize = 64 * 1024;
@@ -116,8 +117,7 @@ struct BootRequest {
 fn too_many(wait: Duration) -> Response {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let mut response = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "TooManyRequests",
+        Code::TooManyRequests,
         format!("Too many boot requests; retry after {seconds} s."),
     )
     .into_response();

@@ -4,61 +4,65 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ztd_app::AppError;
+use ztd_core::error::Code;
 use ztd_core::DomainError;
 
-/// An HTTP error with a Graph error code.
+/// An error answer: an entry of the catalogue ([`Code`]: status, wire code) and what went wrong this time.
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: String,
+    pub code: Code,
     pub message: String,
     /// Field-level details for invalid requests.
     pub details: Vec<serde_json::Value>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         Self {
-            status,
-            code: code.to_string(),
+            code,
             message: message.into(),
             details: Vec::new(),
         }
     }
 
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+        Self::new(Code::BadRequest, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "ResourceNotFound", message)
+        Self::new(Code::ResourceNotFound, message)
+    }
+
+    /// A directory object that is not there, in Entra's words.
+    pub fn directory_object_not_found(id: &str) -> Self {
+        Self::new(
+            Code::DirectoryObjectNotFound,
+            format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+        )
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
-            message,
-        )
+        Self::new(Code::InvalidAuthenticationToken, message)
     }
 
-    /// A request body that could not be read or parsed, with the rejection's status: 413
-    /// `RequestEntityTooLarge` past the route's limit, otherwise `BadRequest` (400, 415 or 422).
+    /// A request body that could not be read or parsed, with the catalogue entry of the rejection's status
+    /// (413 past the route's limit, 415 not JSON, 422 the wrong shape, otherwise 400).
     pub fn body_rejected(status: StatusCode, message: impl Into<String>) -> Self {
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "RequestEntityTooLarge"
-        } else {
-            "BadRequest"
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => Code::BodyTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Code::UnsupportedMediaType,
+            StatusCode::UNPROCESSABLE_ENTITY => Code::UnprocessableBody,
+            _ => Code::BadRequest,
         };
-        Self::new(status, code, message)
+        Self::new(code, message)
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "Authorization_RequestDenied",
-            message,
-        )
+        Self::new(Code::AuthorizationRequestDenied, message)
     }
 }
 
@@ -72,7 +76,7 @@ impl From<ztd_odata::OdataError> for ApiError {
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
         if let Some(message) = error.store_conflict() {
-            return Self::new(StatusCode::CONFLICT, "Conflict", message);
+            return Self::new(Code::Conflict, message);
         }
         match error {
             AppError::Invalid(errors) => {
@@ -85,9 +89,9 @@ impl From<AppError> for ApiError {
                     .iter()
                     .map(|e| match e {
                         DomainError::InvalidField { field, message } => {
-                            serde_json::json!({ "code": "InvalidValue", "target": field, "message": message })
+                            serde_json::json!({ "code": e.code().wire(), "target": field, "message": message })
                         }
-                        other => serde_json::json!({ "code": other.code(), "message": other.to_string() }),
+                        other => serde_json::json!({ "code": other.code().wire(), "message": other.to_string() }),
                     })
                     .collect();
                 Self {
@@ -95,26 +99,22 @@ impl From<AppError> for ApiError {
                     ..Self::bad_request(message)
                 }
             }
-            // Directory objects answer as Entra does; Intune objects as Intune does.
-            AppError::Domain(DomainError::NotFound { kind, id }) if kind.is_directory_object() => Self::new(
-                StatusCode::NOT_FOUND,
-                "Request_ResourceNotFound",
-                format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
-            ),
-            AppError::Domain(DomainError::NotFound { kind, id }) => {
-                Self::not_found(format!("{} {id} was not found", kind.name()))
+            AppError::Domain(DomainError::NotFound { kind, id }) if kind.is_directory_object() => {
+                Self::directory_object_not_found(&id)
+            }
+            AppError::Domain(err @ DomainError::NotFound { .. }) => {
+                Self::new(err.code(), err.to_string())
             }
             AppError::Domain(err @ DomainError::InvalidField { .. }) => {
                 Self::bad_request(err.to_string())
             }
-            AppError::Domain(DomainError::Conflict { message }) => {
-                Self::new(StatusCode::CONFLICT, "Conflict", message)
+            AppError::Domain(err @ DomainError::Conflict { .. }) => {
+                Self::new(err.code(), err.to_string())
             }
             err @ AppError::Store(_) if err.store_failure_is_transient() => {
                 tracing::error!(error = %err, "storage failure");
                 Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "ServiceUnavailable",
+                    Code::ServiceUnavailable,
                     "the database is unavailable; retry later",
                 )
             }
@@ -122,8 +122,7 @@ impl From<AppError> for ApiError {
                 // Corrupt stored data or a broken contract: retrying will not help; the log says what.
                 tracing::error!(error = %err, "internal storage error");
                 Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalServerError",
+                    Code::InternalServerError,
                     "an internal error occurred; the server log has the details under this request's id",
                 )
             }
@@ -134,9 +133,10 @@ impl From<AppError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         // The request's own identity, the same `request-id` as the response header.
+        let status = self.status();
         let context = crate::request::current();
         let mut error = serde_json::json!({
-            "code": self.code,
+            "code": self.code.wire(),
             "message": self.message,
             "innerError": {
                 "date": context.as_ref().map(|c| c.at.to_rfc3339_seconds()),
@@ -147,7 +147,7 @@ impl IntoResponse for ApiError {
         if !self.details.is_empty() {
             error["details"] = serde_json::Value::Array(self.details);
         }
-        (self.status, Json(serde_json::json!({ "error": error }))).into_response()
+        (status, Json(serde_json::json!({ "error": error }))).into_response()
     }
 }
 

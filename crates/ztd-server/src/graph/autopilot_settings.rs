@@ -17,6 +17,7 @@ use super::{no_content, Ctx, GraphConfig, SERVICE_CONFIG};
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
+use ztd_core::error::Code;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -88,15 +89,11 @@ async fn sync(
     {
         SyncTrigger::Started => Ok(no_content()),
         SyncTrigger::AlreadyRunning => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "Conflict",
+            Code::Conflict,
             "A sync is already in progress; wait for it to complete.",
         )),
         SyncTrigger::Throttled { retry_after_secs } => {
-            let mut response = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequests",
-                format!(
+            let mut response = ApiError::new(Code::TooManyRequests, format!(
                     "A sync was triggered less than {} seconds ago; retry after {retry_after_secs} seconds.",
                     policy.throttle_ms / 1000
                 ),

@@ -91,9 +91,7 @@ pub fn group_json(g: &Group) -> Value {
 }
 
 fn group_id(id: &str) -> ApiResult<GroupId> {
-    GroupId::parse(id).ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."))
-    })
+    GroupId::parse(id).ok_or_else(|| ApiError::directory_object_not_found(&id))
 }
 
 async fn group_rows(state: &AppState, tenant: TenantId) -> ApiResult<Vec<Row<()>>> {

@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
+use ztd_core::error::Code;
 
 mod autopilot_events;
 mod autopilot_settings;
@@ -151,8 +152,7 @@ impl Ctx {
             Ok(())
         } else {
             Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "BadRequest",
+                Code::SegmentNotFound,
                 format!(
                     "Resource not found for the segment '{}' in v1.0; it is available under /beta.",
                     self.path.trim_start_matches('/')
@@ -441,8 +441,7 @@ async fn normalize(mut request: Request, next: Next) -> Response {
 
 async fn not_found(uri: Uri) -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
-        "BadRequest",
+        Code::SegmentNotFound,
         format!(
             "Resource not found for the segment '{}'.",
             uri.path().trim_start_matches('/')
@@ -452,8 +451,7 @@ async fn not_found(uri: Uri) -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "BadRequest",
+        Code::MethodNotAllowed,
         "The HTTP method is not allowed on this resource.",
     )
 }

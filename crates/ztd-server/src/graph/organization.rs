@@ -11,6 +11,7 @@ use super::{require_any, Ctx, DIRECTORY, SERVICE_CONFIG};
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
+use ztd_core::error::Code;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -77,8 +78,7 @@ async fn get_organization(
     let tenant = state.app.tenant(caller.tenant_id).await?;
     if !id.eq_ignore_ascii_case(&tenant.id.to_string()) {
         return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "Request_ResourceNotFound",
+            Code::DirectoryObjectNotFound,
             format!("Resource '{id}' does not exist."),
         ));
     }

@@ -382,7 +382,7 @@ mod tests {
             QueryOptions::parse(Some("$filter=tag eq 'a' and n ge 0&$skip=50&$top=5")).unwrap();
         let mut source = VecSource::new(rows(300));
         let err = page_within(&query, &mut source, 20).await.err().unwrap();
-        assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST);
+        assert_eq!(err.status(), axum::http::StatusCode::BAD_REQUEST);
         let mut source = VecSource::new(rows(300));
         let page = page_within(&query, &mut source, REQUEST_WORK)
             .await
@@ -435,7 +435,7 @@ mod tests {
         let query = QueryOptions::parse(Some("$filter=tag eq 'a'&$count=true")).unwrap();
         let mut source = VecSource::new(rows(300));
         let err = page_within(&query, &mut source, 100).await.err().unwrap();
-        assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST);
+        assert_eq!(err.status(), axum::http::StatusCode::BAD_REQUEST);
         let mut source = VecSource::new(rows(300));
         let page = page_within(&query, &mut source, REQUEST_WORK)
             .await
