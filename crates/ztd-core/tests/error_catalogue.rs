@@ -11,7 +11,10 @@ const END: &str = "<!-- catalogue:end -->";
 fn the_errors_page_lists_the_catalogue_as_it_is() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/errors.md");
     let page = std::fs::read_to_string(path).expect("docs/errors.md exists");
-    let start = page.find(BEGIN).expect("the page marks where the table begins") + BEGIN.len();
+    let start = page
+        .find(BEGIN)
+        .expect("the page marks where the table begins")
+        + BEGIN.len();
     let end = page.find(END).expect("the page marks where the table ends");
     if std::env::var_os("ZTD_BLESS").is_some() {
         let updated = format!("{}{}{}", &page[..start], catalogue_markdown(), &page[end..]);
@@ -31,9 +34,17 @@ fn every_entry_is_distinct_and_well_formed() {
     for code in Code::ALL {
         assert!(names.insert(code.name()), "{} twice", code.name());
         assert!((400..600).contains(&code.status()), "{}", code.name());
-        assert!(!code.meaning().is_empty(), "{} says when it applies", code.name());
+        assert!(
+            !code.meaning().is_empty(),
+            "{} says when it applies",
+            code.name()
+        );
         match code.shape() {
-            Shape::OAuth => assert!(code.aadsts().is_some(), "{} has an AADSTS number", code.name()),
+            Shape::OAuth => assert!(
+                code.aadsts().is_some(),
+                "{} has an AADSTS number",
+                code.name()
+            ),
             Shape::Graph => assert!(code.aadsts().is_none(), "{}", code.name()),
         }
     }

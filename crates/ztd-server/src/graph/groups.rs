@@ -91,7 +91,7 @@ pub fn group_json(g: &Group) -> Value {
 }
 
 fn group_id(id: &str) -> ApiResult<GroupId> {
-    GroupId::parse(id).ok_or_else(|| ApiError::directory_object_not_found(&id))
+    GroupId::parse(id).ok_or_else(|| ApiError::directory_object_not_found(id))
 }
 
 async fn group_rows(state: &AppState, tenant: TenantId) -> ApiResult<Vec<Row<()>>> {
