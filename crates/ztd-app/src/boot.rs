@@ -7,105 +7,34 @@ use std::sync::{Arc, Mutex, RwLock};
 use ztd_core::error::ObjectKind;
 use ztd_core::event::EventKind;
 
-use serde::Serialize;
 use ztd_core::device::{AutopilotDevice, ProfileAssignmentState, RemediationState};
 use ztd_core::esp::{resolve_esp, EspConfiguration};
-use ztd_core::profile::{DeploymentMode, DeploymentProfile, DeviceUsageType, JoinType, UserType};
-use ztd_core::provisioning::{decide_device_name, NameDecision};
+use ztd_core::profile::DeploymentProfile;
+pub use ztd_core::provisioning::ProvisioningPlan;
+use ztd_core::provisioning::{assemble_plan, PlanInputs};
 use ztd_core::registration::{identity_key, verify_presentation, BootPresentation};
 use ztd_core::tenant::Tenant;
 use ztd_core::{GroupId, ProfileId, TenantId, Timestamp, Ztdid};
-use ztd_formats::config_file::AutopilotConfigurationFile;
-use ztd_formats::device_profile::DeviceProfileFile;
-use ztd_formats::oobe::{cloud_assigned_oobe_config, OobeSettings};
 use ztd_hwhash::HardwareHash;
 
 use crate::{App, AppError, AppResult};
 
-/// The `CloudAssignedOobeConfig` of a profile.
-pub fn oobe_config(profile: &DeploymentProfile) -> u32 {
-    cloud_assigned_oobe_config(&OobeSettings {
-        user_type_standard: profile.oobe.user_type == UserType::Standard,
-        privacy_settings_hidden: profile.oobe.privacy_settings_hidden,
-        eula_hidden: profile.oobe.eula_hidden,
-        keyboard_selection_page_skipped: profile.oobe.keyboard_selection_page_skipped,
-        shared_device: profile.oobe.device_usage_type == DeviceUsageType::Shared,
-    })
-}
-
-fn language(profile: &DeploymentProfile) -> Option<String> {
-    (profile.oobe.keyboard_selection_page_skipped
-        && !profile.locale.is_empty()
-        && profile.locale != "os-default")
-        .then(|| profile.locale.clone())
-}
-
-/// `AutopilotConfigurationFile.json` for a profile, as `ConvertTo-AutopilotConfigurationJSON` writes it.
-pub fn configuration_file(
-    profile: &DeploymentProfile,
-    tenant: &Tenant,
-) -> AutopilotConfigurationFile {
-    let mut file = AutopilotConfigurationFile::new(
-        &profile.display_name,
-        &profile.id.to_string(),
-        &tenant.id.to_string(),
-        &tenant.domain,
-    );
-    file.domain_join_method = u32::from(profile.join_type == JoinType::Hybrid);
-    file.device_name =
-        (!profile.device_name_template.is_empty()).then(|| profile.device_name_template.clone());
-    file.language = language(profile);
-    // The community module (and the scripts derived from it) also write the region; Windows reads either.
-    file.region = file.language.clone();
-    file.oobe_config = oobe_config(profile);
-    file.forced_enrollment = profile.oobe.escape_link_hidden;
-    file.hybrid_skip_dc_check =
-        profile.join_type == JoinType::Hybrid && profile.hybrid_skip_connectivity_check;
-    file.refresh_aad_server_data();
-    file
-}
-
-/// What a registered device receives at first boot.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProvisioningPlan {
-    pub tenant_id: TenantId,
-    pub tenant_domain: String,
-    pub ztdid: Ztdid,
-    pub serial_number: String,
-    pub profile_id: Option<ProfileId>,
-    pub profile_name: Option<String>,
-    /// `userDriven` or `selfDeploying`, with `preprovisioningAllowed` for the technician flow.
-    pub deployment_mode: Option<DeploymentMode>,
-    pub join_type: Option<String>,
-    pub preprovisioning_allowed: bool,
-    pub device_name: NameDecision,
-    pub oobe_config: u32,
-    /// The profile as the device caches it (`AutopilotDDSZTDFile.json`), when a profile applies.
-    pub device_profile: Option<DeviceProfileFile>,
-    pub esp: Option<EspConfiguration>,
-    pub assigned_user_principal_name: String,
-}
-
-/// The answer to a device at first boot.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase", tag = "status")]
+/// The answer to a device at first boot (rendered for the wire by `ztd_api::device::BootAnswer`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BootOutcome {
-    /// The device is registered; here is its plan.
+    /// The device is registered and proved its hardware; here is its plan.
     Registered(Box<ProvisioningPlan>),
-    /// No registration matches: the device continues normal Windows setup (event 807). The same answer,
-    /// word for word, whether the serial is unknown, registered in some tenant to other hardware, or
-    /// presented without proof: a stranger learns nothing from it.
-    NotRegistered { reason: String },
+    /// No registration matches: the device continues normal Windows setup (event 807). The same answer
+    /// whether the serial is unknown, registered in some tenant to other hardware, or presented without
+    /// proof: a stranger learns nothing from it.
+    NotRegistered,
     /// A proven device over its rate limit: nothing was recorded; the server answers 429.
     Deferred,
 }
 
 impl BootOutcome {
     fn not_registered() -> Self {
-        Self::NotRegistered {
-            reason: "No Autopilot registration matches this device; continue normal setup.".into(),
-        }
+        Self::NotRegistered
     }
 }
 
@@ -229,13 +158,7 @@ impl App {
                 )
                 .await?;
                 let now = self.now();
-                let plan = self.plan(
-                    &view.tenant,
-                    device,
-                    view.profile.as_ref(),
-                    view.esp.clone(),
-                    now,
-                );
+                let plan = self.plan(&view, now);
                 self.note_contact(device, &plan, now).await?;
                 Ok(BootOutcome::Registered(Box::new(plan)))
             }
@@ -380,7 +303,7 @@ impl App {
                 return Ok(());
             }
             let event = (last_at.is_none() || changed).then(|| {
-                serde_json::json!({ "profileId": plan.profile_id, "deviceName": plan.device_name.name() })
+                serde_json::json!({ "profileId": plan.profile.as_ref().map(|p| p.id), "deviceName": plan.device_name.name() })
             });
             let previous = log.pending.remove(&device.ztdid);
             let contact = PendingContact {
@@ -486,14 +409,7 @@ impl App {
         })
     }
 
-    fn plan(
-        &self,
-        tenant: &Tenant,
-        device: &AutopilotDevice,
-        profile: Option<&DeploymentProfile>,
-        esp: Option<EspConfiguration>,
-        now: ztd_core::Timestamp,
-    ) -> ProvisioningPlan {
+    fn plan(&self, view: &BootView, now: Timestamp) -> ProvisioningPlan {
         // Uniform digits from random bytes: bytes of 250 and above are redrawn (250 is a multiple of 10).
         let mut digit = || loop {
             let [byte] = self.random_bytes::<1>();
@@ -501,54 +417,17 @@ impl App {
                 break byte % 10;
             }
         };
-        let device_name = decide_device_name(
-            profile,
-            &device.display_name,
-            &device.serial_number,
+        assemble_plan(
+            PlanInputs {
+                tenant: &view.tenant,
+                device: &view.device,
+                profile: view.profile.as_ref(),
+                esp: view.esp.clone(),
+            },
             &mut digit,
-        );
-        let oobe = profile.map(oobe_config).unwrap_or(0);
-        let device_profile = profile.map(|p| DeviceProfileFile {
-            autopilot_service_correlation_id: self.next_uuid().to_string(),
-            ztd_registration_id: device.ztdid.to_string(),
-            aad_device_id: None,
-            cloud_assigned_oobe_config: oobe,
-            cloud_assigned_domain_join_method: u32::from(p.join_type == JoinType::Hybrid),
-            cloud_assigned_forced_enrollment: u32::from(p.oobe.escape_link_hidden),
-            cloud_assigned_tenant_domain: tenant.domain.clone(),
-            cloud_assigned_tenant_id: tenant.id.to_string(),
-            cloud_assigned_mdm_id: String::new(),
-            cloud_assigned_device_name: device_name.name().map(str::to_string),
-            deployment_profile_name: p.display_name.clone(),
-            is_explicit_profile_assignment: true,
-            cloud_assigned_autopilot_update_disabled: 1,
-            cloud_assigned_privacy_diagnostics: u32::from(!p.oobe.privacy_settings_hidden),
-            hybrid_join_skip_dc_connectivity_check: u32::from(
-                p.join_type == JoinType::Hybrid && p.hybrid_skip_connectivity_check,
-            ),
-            cloud_assigned_autopilot_update_timeout: 1_800_000,
-            policy_download_date: Some(now.to_rfc3339_seconds()),
-            extra: Default::default(),
-        });
-        ProvisioningPlan {
-            tenant_id: tenant.id,
-            tenant_domain: tenant.domain.clone(),
-            ztdid: device.ztdid,
-            serial_number: device.serial_number.clone(),
-            profile_id: profile.map(|p| p.id),
-            profile_name: profile.map(|p| p.display_name.clone()),
-            deployment_mode: profile.map(DeploymentProfile::mode),
-            join_type: profile.map(|p| match p.join_type {
-                JoinType::AzureAd => "azureADJoined".to_string(),
-                JoinType::Hybrid => "hybridAzureADJoined".to_string(),
-            }),
-            preprovisioning_allowed: profile.is_some_and(|p| p.preprovisioning_allowed),
-            device_name,
-            oobe_config: oobe,
-            device_profile,
-            esp,
-            assigned_user_principal_name: device.user_principal_name.clone(),
-        }
+            self.next_uuid(),
+            now,
+        )
     }
 
     /// `AutopilotConfigurationFile.json` bytes (ASCII, CRLF) for a profile.
@@ -566,104 +445,6 @@ impl App {
             .get_profile(tenant.id, profile_id)
             .await?
             .ok_or_else(|| AppError::not_found(ObjectKind::DeploymentProfile, profile_id))?;
-        Ok(configuration_file(&profile, &tenant).to_file_bytes())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ztd_core::profile::{DeviceType, OobeSettings};
-    use ztd_core::{ProfileId, TenantId, Timestamp};
-
-    fn tenant() -> Tenant {
-        Tenant {
-            id: TenantId::parse("11111111-2222-3333-4444-555555555555").unwrap(),
-            display_name: "Contoso".into(),
-            domain: "contoso.onmicrosoft.com".into(),
-            created_at: Timestamp(0),
-        }
-    }
-
-    fn profile(
-        id: &str,
-        name: &str,
-        join_type: JoinType,
-        oobe: OobeSettings,
-        locale: &str,
-        template: &str,
-    ) -> DeploymentProfile {
-        DeploymentProfile {
-            tenant_id: tenant().id,
-            id: ProfileId::parse(id).unwrap(),
-            display_name: name.into(),
-            description: String::new(),
-            device_type: DeviceType::WindowsPc,
-            join_type,
-            oobe,
-            locale: locale.into(),
-            preprovisioning_allowed: false,
-            hardware_hash_extraction_enabled: false,
-            device_name_template: template.into(),
-            hybrid_skip_connectivity_check: join_type == JoinType::Hybrid,
-            management_service_app_id: None,
-            role_scope_tag_ids: vec!["0".into()],
-            created_at: Timestamp(0),
-            updated_at: Timestamp(0),
-        }
-    }
-
-    #[test]
-    fn export_of_a_user_driven_profile_is_byte_identical_to_the_module_output() {
-        let oobe = OobeSettings {
-            device_usage_type: DeviceUsageType::SingleUser,
-            user_type: UserType::Standard,
-            privacy_settings_hidden: true,
-            eula_hidden: true,
-            keyboard_selection_page_skipped: true,
-            escape_link_hidden: true,
-        };
-        let p = profile(
-            "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
-            "Contoso user-driven",
-            JoinType::AzureAd,
-            oobe,
-            "en-US",
-            "CTSO-%SERIAL%",
-        );
-        let expected = include_bytes!("../../ztd-formats/tests/data/AutopilotConfigurationFile.synthetic-userdriven-aadj.json");
-        assert_eq!(
-            String::from_utf8_lossy(&configuration_file(&p, &tenant()).to_file_bytes()),
-            String::from_utf8_lossy(expected)
-        );
-        assert_eq!(oobe_config(&p), 1310);
-    }
-
-    #[test]
-    fn export_of_a_hybrid_profile_is_byte_identical_to_the_module_output() {
-        let oobe = OobeSettings {
-            device_usage_type: DeviceUsageType::SingleUser,
-            user_type: UserType::Administrator,
-            privacy_settings_hidden: false,
-            eula_hidden: false,
-            keyboard_selection_page_skipped: false,
-            escape_link_hidden: false,
-        };
-        let p = profile(
-            "ffffffff-0000-1111-2222-333333333333",
-            "Contoso hybrid",
-            JoinType::Hybrid,
-            oobe,
-            "os-default",
-            "",
-        );
-        let expected = include_bytes!(
-            "../../ztd-formats/tests/data/AutopilotConfigurationFile.synthetic-hybrid.json"
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&configuration_file(&p, &tenant()).to_file_bytes()),
-            String::from_utf8_lossy(expected)
-        );
-        assert_eq!(oobe_config(&p), 264);
+        Ok(ztd_api::files::configuration_file(&profile, &tenant).to_file_bytes())
     }
 }

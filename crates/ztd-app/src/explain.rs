@@ -2,47 +2,14 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
-use ztd_core::assignment::{resolve_profile, ProfileResolution};
-use ztd_core::device::AutopilotDevice;
-use ztd_core::directory::DirectoryDevice;
-use ztd_core::esp::{resolve_esp, EspResolution};
-use ztd_core::event::Event;
+pub use ztd_api::native::{DeviceExplanation, GroupVerdict};
+use ztd_core::assignment::resolve_profile;
+use ztd_core::esp::resolve_esp;
 use ztd_core::group::MembershipSource;
 use ztd_core::{GroupId, TenantId};
 
 use crate::targeting::{rule_view, Targeting};
 use crate::{App, AppResult};
-
-/// One group and the device's standing in it.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupVerdict {
-    pub group_id: GroupId,
-    pub display_name: String,
-    pub dynamic: bool,
-    pub member: bool,
-    /// `static` or `rule` when a member.
-    pub source: Option<MembershipSource>,
-    pub membership_rule: Option<String>,
-    /// The rule's evaluation for this device, every sub-expression with its value.
-    pub trace: Option<ztd_rules::Trace>,
-    /// The same trace rendered for people.
-    pub trace_text: Option<String>,
-    /// Whether a fresh evaluation agrees with the stored membership (it always should).
-    pub consistent: bool,
-}
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeviceExplanation {
-    pub device: AutopilotDevice,
-    pub directory_object: Option<DirectoryDevice>,
-    pub groups: Vec<GroupVerdict>,
-    pub profile: ProfileResolution,
-    pub esp: EspResolution,
-    pub recent_events: Vec<Event>,
-}
 
 impl App {
     pub async fn explain_device(

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use ztd_core::error::ObjectKind;
 use ztd_core::event::EventKind;
 
-use serde::{Deserialize, Serialize};
+pub use ztd_api::native::{ImportRow, RowOutcome, RowResult};
 use ztd_core::device::{AutopilotDevice, HardwareKeys};
 use ztd_core::directory::DirectoryDevice;
 use ztd_core::error::{ImportError, ImportErrorKind};
@@ -16,64 +16,6 @@ use ztd_store::{Lock, StoreError, Tx};
 
 use crate::targeting::{plan_changes, targeting_generation, Subject, Targeting};
 use crate::{App, AppError, AppResult};
-
-/// One device to register, as read from a CSV row or a Graph import body.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct ImportRow {
-    /// 1-based row number in the source, echoed in the outcome.
-    pub row: u64,
-    pub serial_number: String,
-    pub product_key: String,
-    pub hardware_hash: String,
-    pub group_tag: String,
-    pub assigned_user: String,
-}
-
-/// What happened to one row.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RowOutcome {
-    pub row: u64,
-    pub serial_number: String,
-    #[serde(flatten)]
-    pub result: RowResult,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "outcome")]
-pub enum RowResult {
-    Registered {
-        ztdid: Ztdid,
-    },
-    #[serde(rename_all = "camelCase")]
-    Rejected {
-        error_code: i32,
-        error_name: String,
-        message: String,
-    },
-}
-
-impl RowOutcome {
-    fn rejected(row: &ImportRow, error: ImportError) -> Self {
-        Self {
-            row: row.row,
-            serial_number: row.serial_number.clone(),
-            result: RowResult::Rejected {
-                error_code: error.kind.code(),
-                error_name: error.kind.name().to_string(),
-                message: error.message,
-            },
-        }
-    }
-
-    pub fn ztdid(&self) -> Option<Ztdid> {
-        match self.result {
-            RowResult::Registered { ztdid } => Some(ztdid),
-            RowResult::Rejected { .. } => None,
-        }
-    }
-}
 
 /// Decodes a row's hash into a registration request, or says why the row is refused.
 fn decode_row(row: &ImportRow) -> Result<RegistrationRequest, ImportError> {

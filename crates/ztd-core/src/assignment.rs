@@ -28,7 +28,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::profile::{AssignmentTarget, DeploymentProfile, ProfileAssignment};
 use crate::{GroupId, ProfileId, Timestamp};
@@ -41,7 +41,7 @@ pub struct ProfileCandidate<'a> {
 }
 
 /// What happened to one profile in a resolution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum Outcome {
     /// Targeted through a group the device is in, not excluded, and the oldest such profile.
@@ -59,7 +59,7 @@ pub enum Outcome {
 }
 
 /// One profile as the resolution saw it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsideredProfile {
     pub profile_id: ProfileId,
@@ -73,7 +73,7 @@ pub struct ConsideredProfile {
 }
 
 /// The profile a device gets, one sentence saying why, and every profile with its outcome, oldest first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProfileResolution {
     pub winner: Option<ProfileId>,

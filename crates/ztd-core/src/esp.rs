@@ -257,7 +257,7 @@ impl EspConfiguration {
 }
 
 /// What happened to one ESP in a resolution.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum EspOutcome {
     /// Targeted at the device, not excluded, lowest priority number.
@@ -275,7 +275,7 @@ pub enum EspOutcome {
 }
 
 /// One ESP as the resolution saw it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsideredEsp {
     pub esp_id: String,
@@ -289,7 +289,7 @@ pub struct ConsideredEsp {
 }
 
 /// The ESP a device gets, why, and every ESP with its outcome (in contest order, the default last).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EspResolution {
     /// The winning ESP's id.

@@ -1,7 +1,13 @@
 //! Decisions taken when a registered device asks for its provisioning plan.
 
-use crate::profile::{DeploymentProfile, JoinType};
+use uuid::Uuid;
+
+use crate::device::AutopilotDevice;
+use crate::esp::EspConfiguration;
+use crate::profile::{DeploymentMode, DeploymentProfile, JoinType, OobeSettings};
+use crate::tenant::Tenant;
 use crate::DomainError;
+use crate::{ProfileId, TenantId, Timestamp, Ztdid};
 
 /// The longest NetBIOS computer name Windows accepts.
 pub const MAX_COMPUTER_NAME_LEN: usize = 15;
@@ -28,7 +34,7 @@ pub fn validate_computer_name(name: &str) -> Result<(), DomainError> {
 }
 
 /// Where a device's computer name comes from.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", tag = "source", content = "name")]
 pub enum NameDecision {
     /// The name set on the device record wins over any template (Entra join only).
@@ -71,6 +77,89 @@ pub fn decide_device_name(
         Ok(template) => NameDecision::Template(template.render(serial_number, random_digit)),
         // Templates are validated on save; one that no longer parses leaves naming to Windows.
         Err(_) => NameDecision::WindowsDefault,
+    }
+}
+
+/// The profile settings a plan carries: what the device needs of the profile that applies, copied so a plan
+/// stands alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedProfile {
+    pub id: ProfileId,
+    pub display_name: String,
+    pub mode: DeploymentMode,
+    pub join_type: JoinType,
+    pub preprovisioning_allowed: bool,
+    pub oobe: OobeSettings,
+    pub hybrid_skip_connectivity_check: bool,
+}
+
+/// What a registered device receives at first boot, decided: its tenant, the profile that applies (if one
+/// does), its computer name, the ESP, the user it is assigned to, and this delivery's identity. `ztd-api`
+/// renders it for the wire (the OOBE bits and the profile cache file are renderings, not decisions).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProvisioningPlan {
+    pub tenant_id: TenantId,
+    pub tenant_domain: String,
+    pub ztdid: Ztdid,
+    pub serial_number: String,
+    pub profile: Option<PlannedProfile>,
+    pub device_name: NameDecision,
+    pub esp: Option<EspConfiguration>,
+    pub assigned_user_principal_name: String,
+    /// This delivery's id (`AutopilotServiceCorrelationId` in the device's profile cache).
+    pub correlation_id: Uuid,
+    pub delivered_at: Timestamp,
+}
+
+/// What a plan is made from: the device's tenant and registration, the profile its targeting chose and the
+/// ESP that won for its groups.
+pub struct PlanInputs<'a> {
+    pub tenant: &'a Tenant,
+    pub device: &'a AutopilotDevice,
+    pub profile: Option<&'a DeploymentProfile>,
+    pub esp: Option<EspConfiguration>,
+}
+
+/// Assembles a device's plan. `random_digit` draws the digits of `%RAND:x%`; the caller supplies the
+/// delivery's id and time (the domain reads no clock and draws nothing itself).
+pub fn assemble_plan(
+    inputs: PlanInputs<'_>,
+    random_digit: &mut dyn FnMut() -> u8,
+    correlation_id: Uuid,
+    now: Timestamp,
+) -> ProvisioningPlan {
+    let PlanInputs {
+        tenant,
+        device,
+        profile,
+        esp,
+    } = inputs;
+    let device_name = decide_device_name(
+        profile,
+        &device.display_name,
+        &device.serial_number,
+        random_digit,
+    );
+    ProvisioningPlan {
+        tenant_id: tenant.id,
+        tenant_domain: tenant.domain.clone(),
+        ztdid: device.ztdid,
+        serial_number: device.serial_number.clone(),
+        profile: profile.map(|p| PlannedProfile {
+            id: p.id,
+            display_name: p.display_name.clone(),
+            mode: p.mode(),
+            join_type: p.join_type,
+            preprovisioning_allowed: p.preprovisioning_allowed,
+            oobe: p.oobe,
+            hybrid_skip_connectivity_check: p.join_type == JoinType::Hybrid
+                && p.hybrid_skip_connectivity_check,
+        }),
+        device_name,
+        esp,
+        assigned_user_principal_name: device.user_principal_name.clone(),
+        correlation_id,
+        delivered_at: now,
     }
 }
 

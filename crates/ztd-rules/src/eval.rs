@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ast::{CmpOp, Expr, Quantifier, Subject, Value};
 use crate::device::Device;
@@ -280,7 +280,7 @@ impl Node {
 }
 
 /// One evaluated sub-expression: its text, what it looked at on the device, its value.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Trace {
     /// Sub-expression in normalised rule syntax.
     pub expression: String,
@@ -296,7 +296,7 @@ pub struct Trace {
     pub item: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<Trace>,
 }
 

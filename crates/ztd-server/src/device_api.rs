@@ -13,12 +13,12 @@ use axum::routing::post;
 use axum::{Extension, Json, Router};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use serde::Deserialize;
 use ztd_app::BootOutcome;
 use ztd_core::Ztdid;
 
 use crate::error::ApiError;
 use crate::AppState;
+use ztd_api::device::{BootAnswer, BootRequest, PlanBody};
 use ztd_core::error::Code;
 
 /// A boot request: a 4K hash is about 5.5 KB of base64; anything much larger is not one.
@@ -108,12 +108,6 @@ pub fn routes(config: &DeviceApiConfig) -> Router<AppState> {
         .layer(Extension(Arc::new(limits)))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BootRequest {
-    hardware_hash: String,
-}
-
 fn too_many(wait: Duration) -> Response {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let mut response = ApiError::new(
@@ -170,10 +164,13 @@ async fn boot(
         .device_boot_admitted(&body.hardware_hash, admit)
         .await
     {
-        Ok(outcome @ BootOutcome::Registered(_)) => (StatusCode::OK, Json(outcome)).into_response(),
+        Ok(BootOutcome::Registered(plan)) => {
+            let answer = BootAnswer::Registered(Box::new(PlanBody::from(plan.as_ref())));
+            (StatusCode::OK, Json(answer)).into_response()
+        }
         Ok(BootOutcome::Deferred) => too_many(wait.unwrap_or(Duration::from_secs(1))),
-        Ok(outcome @ BootOutcome::NotRegistered { .. }) => {
-            (StatusCode::NOT_FOUND, Json(outcome)).into_response()
+        Ok(BootOutcome::NotRegistered) => {
+            (StatusCode::NOT_FOUND, Json(BootAnswer::not_registered())).into_response()
         }
         Err(err) => ApiError::from(err).into_response(),
     }

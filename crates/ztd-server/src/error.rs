@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use ztd_api::error::{GraphError, GraphErrorBody, InnerError};
 use ztd_app::AppError;
 use ztd_core::error::Code;
 use ztd_core::DomainError;
@@ -132,22 +133,22 @@ impl From<AppError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        // The request's own identity, the same `request-id` as the response header.
         let status = self.status();
+        // The request's own identity, the same `request-id` as the response header.
         let context = crate::request::current();
-        let mut error = serde_json::json!({
-            "code": self.code.wire(),
-            "message": self.message,
-            "innerError": {
-                "date": context.as_ref().map(|c| c.at.to_rfc3339_seconds()),
-                "request-id": context.as_ref().map(|c| c.id.as_str()),
-                "client-request-id": context.as_ref().map(|c| c.correlation_id()),
-            }
-        });
-        if !self.details.is_empty() {
-            error["details"] = serde_json::Value::Array(self.details);
-        }
-        (status, Json(serde_json::json!({ "error": error }))).into_response()
+        let body = GraphErrorBody {
+            error: GraphError {
+                code: self.code.wire().to_string(),
+                message: self.message,
+                details: self.details,
+                inner_error: InnerError {
+                    date: context.as_ref().map(|c| c.at.to_rfc3339_seconds()),
+                    request_id: context.as_ref().map(|c| c.id.clone()),
+                    client_request_id: context.as_ref().map(|c| c.correlation_id().to_string()),
+                },
+            },
+        };
+        (status, Json(body)).into_response()
     }
 }
 

@@ -8,8 +8,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use ztd_app::{ImportRow, RowOutcome};
+use ztd_api::native::{DeviceExplanation, ImportRequest, ImportResponse};
 use ztd_core::ProfileId;
 
 use crate::auth::{Access, Caller};
@@ -41,16 +40,6 @@ async fn tenant(
 ) -> ApiResult<Json<ztd_core::tenant::Tenant>> {
     caller.require(SERVICE_CONFIG, Access::Read)?;
     Ok(Json(state.app.tenant(caller.tenant_id).await?))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ImportRequest {
-    pub rows: Vec<ImportRow>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ImportResponse {
-    pub outcomes: Vec<RowOutcome>,
 }
 
 /// `POST /ztd/v1/import {"rows":[...]}`: registers the rows in one transaction and reports every row.
@@ -88,7 +77,7 @@ async fn explain(
     State(state): State<AppState>,
     caller: Caller,
     Path(device): Path<String>,
-) -> ApiResult<Json<ztd_app::DeviceExplanation>> {
+) -> ApiResult<Json<DeviceExplanation>> {
     caller.require(SERVICE_CONFIG, Access::Read)?;
     Ok(Json(
         state.app.explain_device(caller.tenant_id, &device).await?,

@@ -390,13 +390,8 @@ impl Client {
     async fn error(response: reqwest::Response) -> anyhow::Error {
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| {
-                v.pointer("/error/message")
-                    .and_then(|m| m.as_str())
-                    .map(str::to_string)
-            })
+        let message = serde_json::from_str::<ztd_api::error::GraphErrorBody>(&body)
+            .map(|body| body.error.message)
             .unwrap_or(body);
         anyhow::anyhow!(
             "the server refused the request ({status}): {}",

@@ -6,6 +6,13 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde_json::Value;
 
+use ztd_api::device::{BootAnswer, BootRequest, PlanBody};
+use ztd_api::error::GraphErrorBody;
+use ztd_api::native::DeviceExplanation;
+use ztd_core::assignment::Outcome;
+use ztd_core::profile::DeploymentMode;
+use ztd_core::provisioning::NameDecision;
+
 use super::client::{next_page_path, segment, send_retrying, Client, ConnectArgs};
 
 /// Inspect Autopilot devices.
@@ -49,7 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         match args.command {
             DeviceCommand::Explain { device, json } => {
                 let client = Client::connect_with(&args.server).await?;
-                let explanation: Value = client
+                let explanation: DeviceExplanation = client
                     .get(&format!("/ztd/v1/devices/{}/explain", segment(&device)))
                     .await?;
                 if json {
@@ -110,47 +117,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 let base = args.server.base_url()?;
                 let http = args.server.http_client()?;
                 let url = format!("{base}/device/v1/boot");
-                let body = serde_json::json!({ "hardwareHash": hash });
+                let body = BootRequest {
+                    hardware_hash: hash,
+                };
                 let response = send_retrying(&base, || http.post(&url).json(&body)).await?;
                 let status = response.status();
-                let body: Value = response
-                    .json()
-                    .await
-                    .context("the device API answered with something that is not JSON")?;
-                if json {
-                    println!("{}", serde_json::to_string_pretty(&body)?);
-                } else if status.is_success() {
-                    println!(
-                        "registered: ZTDID {} in tenant {} ({})",
-                        text(&body["ztdid"]),
-                        text(&body["tenantId"]),
-                        text(&body["tenantDomain"])
-                    );
-                    println!(
-                        "  profile:      {}",
-                        opt(
-                            &body["profileName"],
-                            "none (no profile targets this device)"
-                        )
-                    );
-                    println!(
-                        "  mode:         {} / {}",
-                        opt(&body["deploymentMode"], "-"),
-                        opt(&body["joinType"], "-")
-                    );
-                    println!("  device name:  {}", describe_name(&body["deviceName"]));
-                    println!("  OOBE config:  {}", text(&body["oobeConfig"]));
-                    println!(
-                        "  ESP:          {}",
-                        opt(&body["esp"]["displayName"], "none")
-                    );
-                } else if status.as_u16() == 404 {
-                    println!("not registered: {}", text(&body["reason"]));
-                } else {
+                let text = response.text().await.unwrap_or_default();
+                if !status.is_success() && status.as_u16() != 404 {
+                    let message = serde_json::from_str::<GraphErrorBody>(&text)
+                        .map(|body| body.error.message)
+                        .unwrap_or(text);
                     anyhow::bail!(
                         "the device API refused the hash ({status}): {}",
-                        text(&body["error"]["message"])
+                        ztd_formats::excerpt_chars(&message, 400)
                     );
+                }
+                let answer: BootAnswer = serde_json::from_str(&text)
+                    .context("the device API answered with something that is not a boot answer")?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&answer)?);
+                } else {
+                    match &answer {
+                        BootAnswer::Registered(plan) => print_plan(plan),
+                        BootAnswer::NotRegistered { reason } => {
+                            println!("not registered: {reason}")
+                        }
+                    }
                 }
                 Ok(if status.is_success() {
                     ExitCode::SUCCESS
@@ -179,85 +171,96 @@ fn text(value: &Value) -> String {
     }
 }
 
-fn opt(value: &Value, fallback: &str) -> String {
-    let t = text(value);
-    if t.is_empty() {
-        fallback.to_string()
-    } else {
-        t
+fn describe_name(decision: &NameDecision) -> String {
+    match decision {
+        NameDecision::DeviceRecord(name) => format!("{name} (set on the device record)"),
+        NameDecision::Template(name) => format!("{name} (from the profile's template)"),
+        NameDecision::DomainJoinPrefix => "from the Domain Join configuration (hybrid)".into(),
+        NameDecision::WindowsDefault => "chosen by Windows (no template)".into(),
     }
 }
 
-fn describe_name(decision: &Value) -> String {
-    match decision["source"].as_str() {
-        Some("deviceRecord") => format!("{} (set on the device record)", text(&decision["name"])),
-        Some("template") => format!("{} (from the profile's template)", text(&decision["name"])),
-        Some("domainJoinPrefix") => "from the Domain Join configuration (hybrid)".into(),
-        _ => "chosen by Windows (no template)".into(),
+fn print_plan(plan: &PlanBody) {
+    println!(
+        "registered: ZTDID {} in tenant {} ({})",
+        plan.ztdid, plan.tenant_id, plan.tenant_domain
+    );
+    println!(
+        "  profile:      {}",
+        plan.profile_name
+            .as_deref()
+            .unwrap_or("none (no profile targets this device)")
+    );
+    let mode = match plan.deployment_mode {
+        Some(DeploymentMode::UserDriven) => "userDriven",
+        Some(DeploymentMode::SelfDeploying) => "selfDeploying",
+        None => "-",
+    };
+    println!(
+        "  mode:         {mode} / {}",
+        plan.join_type.as_deref().unwrap_or("-")
+    );
+    println!("  device name:  {}", describe_name(&plan.device_name));
+    println!("  OOBE config:  {}", plan.oobe_config);
+    println!(
+        "  ESP:          {}",
+        plan.esp
+            .as_ref()
+            .map_or("none", |esp| esp.display_name.as_str())
+    );
+}
+
+fn outcome_name(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Won => "won",
+        Outcome::WonAsDefault => "won (All Devices)",
+        Outcome::LostToOlder { .. } => "lost to an older profile",
+        Outcome::LostToGroupTargeted { .. } => "lost to a group-targeted profile",
+        Outcome::Excluded => "excluded",
+        Outcome::NotTargeted => "not targeted",
     }
 }
 
-fn print_explanation(e: &Value) {
-    let d = &e["device"];
+fn print_explanation(e: &DeviceExplanation) {
+    let d = &e.device;
     println!(
         "Device {} ({} {}), ZTDID {}",
-        text(&d["serialNumber"]),
-        text(&d["manufacturer"]),
-        text(&d["model"]),
-        text(&d["ztdid"])
+        d.serial_number, d.manufacturer, d.model, d.ztdid
     );
     println!(
         "  group tag {:?} · enrollment {} · profile status {}",
-        text(&d["groupTag"]),
-        text(&d["enrollmentState"]),
-        text(&d["assignment"]["status"])
+        d.group_tag,
+        d.enrollment_state.as_str(),
+        d.assignment.status.as_str()
     );
-    if let Some(object) = e["directoryObject"].as_object() {
+    if let Some(object) = &e.directory_object {
         println!(
             "Directory object {} (accountEnabled: {})",
-            text(&object["id"]),
-            text(&object["accountEnabled"])
+            object.id, object.account_enabled
         );
-        for id in object
-            .get("physicalIds")
-            .and_then(|v| v.as_array())
-            .into_iter()
-            .flatten()
-        {
-            println!("  physicalId {}", text(id));
+        for id in &object.physical_ids {
+            println!("  physicalId {id}");
         }
     }
     println!("Groups:");
-    for g in e["groups"].as_array().into_iter().flatten() {
-        let member = if g["member"].as_bool() == Some(true) {
-            "member"
-        } else {
-            "not a member"
-        };
-        let kind = if g["dynamic"].as_bool() == Some(true) {
-            "dynamic"
-        } else {
-            "static"
-        };
-        println!("  {} [{kind}] — {member}", text(&g["displayName"]));
-        if let Some(rule) = g["membershipRule"].as_str() {
+    for g in &e.groups {
+        let member = if g.member { "member" } else { "not a member" };
+        let kind = if g.dynamic { "dynamic" } else { "static" };
+        println!("  {} [{kind}] — {member}", g.display_name);
+        if let Some(rule) = &g.membership_rule {
             println!("    rule: {rule}");
         }
-        if let Some(rendered) = g["traceText"].as_str() {
+        if let Some(rendered) = &g.trace_text {
             for line in rendered.lines() {
                 println!("    {line}");
             }
         }
     }
-    println!("Profile: {}", text(&e["profile"]["reason"]));
-    for p in e["profile"]["considered"].as_array().into_iter().flatten() {
-        println!(
-            "  {} — {}",
-            text(&p["displayName"]),
-            text(&p["outcome"]["kind"])
-        );
+    println!("Profile: {}", e.profile.reason);
+    for p in &e.profile.considered {
+        println!("  {} — {}", p.display_name, outcome_name(&p.outcome));
     }
-    println!("ESP: {}", text(&e["esp"]["reason"]));
+    println!("ESP: {}", e.esp.reason);
 }
 
 #[cfg(test)]

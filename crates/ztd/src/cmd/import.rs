@@ -11,8 +11,8 @@ use anyhow::Context;
 use futures::future::Either;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
-use ztd_app::{ImportRow, RowOutcome, RowResult};
+use serde::Serialize;
+use ztd_api::native::{ImportRequestRef, ImportResponse, ImportRow, RowOutcome, RowResult};
 use ztd_formats::hash_csv::HashCsvReader;
 
 use super::client::{Client, ConnectArgs};
@@ -40,16 +40,6 @@ pub struct Args {
     quiet: bool,
     #[command(flatten)]
     server: ConnectArgs,
-}
-
-#[derive(Deserialize)]
-struct ImportResponse {
-    outcomes: Vec<RowOutcome>,
-}
-
-#[derive(Serialize)]
-struct ImportRequest<'a> {
-    rows: &'a [ImportRow],
 }
 
 #[derive(Serialize)]
@@ -223,7 +213,7 @@ pub async fn import_file(
             client
                 .post_idempotent::<_, ImportResponse>(
                     "/ztd/v1/import",
-                    &ImportRequest { rows: &rows },
+                    &ImportRequestRef { rows: &rows },
                 )
                 .await
                 .map(|r| r.outcomes)
@@ -539,7 +529,7 @@ mod tests {
             .collect();
         assert_eq!(shape, vec![vec![1, 2, 3], vec![4, 5], vec![6, 7, 8]]);
         for batch in &batches {
-            let json = serde_json::to_vec(&ImportRequest { rows: batch }).unwrap();
+            let json = serde_json::to_vec(&ImportRequestRef { rows: batch }).unwrap();
             assert!(json.len() <= 250_000, "{}", json.len());
         }
         // A row larger than the budget goes alone.
