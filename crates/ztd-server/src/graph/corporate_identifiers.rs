@@ -123,11 +123,7 @@ async fn list_corporate(
     let items = state.app.corporate_identifiers(caller.tenant_id).await?;
     let rows = items
         .iter()
-        .map(|c| Row {
-            id: c.id.clone(),
-            json: corporate_json(c),
-            item: (),
-        })
+        .map(|c| Row::json(c.id.clone(), corporate_json(c)))
         .collect();
     ctx.page_of(CORP_COLLECTION, rows).await
 }

@@ -199,11 +199,7 @@ async fn list_esps(State(state): State<AppState>, caller: Caller, ctx: Ctx) -> A
     let esps = state.app.esps(caller.tenant_id).await?;
     let rows = esps
         .iter()
-        .map(|e| Row {
-            id: e.id.clone(),
-            json: with_assignments(esp_json(e, &ctx), e, &ctx),
-            item: (),
-        })
+        .map(|e| Row::json(e.id.clone(), with_assignments(esp_json(e, &ctx), e, &ctx)))
         .collect();
     ctx.page_of(ESP_COLLECTION, rows).await
 }

@@ -100,11 +100,7 @@ async fn group_rows(state: &AppState, tenant: TenantId) -> ApiResult<Vec<Row<()>
         .groups(tenant)
         .await?
         .iter()
-        .map(|g| Row {
-            id: g.id.to_string(),
-            json: group_json(g),
-            item: (),
-        })
+        .map(|g| Row::json(g.id.to_string(), group_json(g)))
         .collect())
 }
 

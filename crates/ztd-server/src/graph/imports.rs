@@ -144,11 +144,7 @@ async fn list(State(state): State<AppState>, caller: Caller, ctx: Ctx) -> ApiRes
     let records = state.app.import_records(caller.tenant_id, &query).await?;
     let rows = records
         .iter()
-        .map(|r| Row {
-            id: r.id.to_string(),
-            json: import_json(r),
-            item: (),
-        })
+        .map(|r| Row::json(r.id.to_string(), import_json(r)))
         .collect();
     ctx.page_of(COLLECTION, rows).await
 }

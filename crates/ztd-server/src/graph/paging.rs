@@ -25,6 +25,17 @@ pub struct Row<T> {
     pub item: T,
 }
 
+impl Row<()> {
+    /// A row that is its JSON alone (collections paged in memory).
+    pub fn json(id: impl Into<String>, json: Value) -> Self {
+        Self {
+            id: id.into(),
+            json,
+            item: (),
+        }
+    }
+}
+
 /// A collection readable in id order.
 pub(crate) trait Source {
     type Item;

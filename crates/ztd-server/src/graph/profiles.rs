@@ -317,11 +317,7 @@ async fn list(State(state): State<AppState>, caller: Caller, ctx: Ctx) -> ApiRes
     let profiles = state.app.profiles(caller.tenant_id).await?;
     let rows = profiles
         .into_iter()
-        .map(|p| Row {
-            id: p.id.to_string(),
-            json: profile_json(&p),
-            item: (),
-        })
+        .map(|p| Row::json(p.id.to_string(), profile_json(&p)))
         .collect();
     ctx.page_of(COLLECTION, rows).await
 }
@@ -510,11 +506,7 @@ async fn list_assignments(
         .await?;
     let rows = assignments
         .iter()
-        .map(|a| Row {
-            id: a.id.clone(),
-            json: assignment_json(a),
-            item: (),
-        })
+        .map(|a| Row::json(a.id.clone(), assignment_json(a)))
         .collect();
     ctx.page_of(&assignments_context(&id), rows).await
 }
