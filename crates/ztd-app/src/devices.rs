@@ -6,7 +6,7 @@ use ztd_core::error::ImportError;
 use ztd_core::error::ObjectKind;
 use ztd_core::event::EventKind;
 use ztd_core::registration::{validate_assigned_user, validate_group_tag};
-use ztd_core::{DirectoryDeviceId, TenantId, Ztdid};
+use ztd_core::{TenantId, Ztdid};
 use ztd_store::{DeviceQuery, Lock};
 
 use std::collections::HashMap;
@@ -32,13 +32,6 @@ pub struct DeviceContact {
     pub device: Option<AutopilotDevice>,
     /// The display name of the profile the contact delivered, if it still exists.
     pub profile_name: Option<String>,
-}
-
-/// A device with its directory object's `deviceId` (`None` if the object is missing), as lists show it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeviceListing {
-    pub device: AutopilotDevice,
-    pub directory_device_id: Option<DirectoryDeviceId>,
 }
 
 /// The outcome of one device (or one unknown serial) in [`App::delete_devices_by_serial`].
@@ -96,41 +89,15 @@ impl App {
         Ok(tx.list_devices(tenant, query).await?)
     }
 
-    /// A page of devices as Graph lists them: each with its directory object's `deviceId`, read in one
-    /// statement without a transaction (a single statement is consistent by itself).
-    pub async fn device_listings(
+    /// A page of devices as Graph lists them (each carries its directory `deviceId`), read in one statement
+    /// without a transaction (a single statement is consistent by itself).
+    pub async fn device_page(
         &self,
         tenant: TenantId,
         query: &DeviceQuery,
-    ) -> AppResult<Vec<DeviceListing>> {
+    ) -> AppResult<Vec<AutopilotDevice>> {
         let mut tx = self.store.single_read().await?;
-        Ok(tx
-            .list_devices_with_directory_ids(tenant, query)
-            .await?
-            .into_iter()
-            .map(|(device, directory_device_id)| DeviceListing {
-                device,
-                directory_device_id,
-            })
-            .collect())
-    }
-
-    /// One device as Graph shows it, with its directory object's `deviceId`.
-    pub async fn device_listing(&self, tenant: TenantId, ztdid: Ztdid) -> AppResult<DeviceListing> {
-        let mut tx = self.store.begin_read().await?;
-        let device = tx
-            .get_device(tenant, ztdid)
-            .await?
-            .ok_or_else(|| AppError::not_found(ObjectKind::AutopilotDevice, ztdid))?;
-        let directory_device_id = tx
-            .directory_device_ids(tenant, &[device.directory_object_id])
-            .await?
-            .pop()
-            .map(|(_, device_id)| device_id);
-        Ok(DeviceListing {
-            device,
-            directory_device_id,
-        })
+        Ok(tx.list_devices(tenant, query).await?)
     }
 
     pub async fn count_devices(&self, tenant: TenantId, query: &DeviceQuery) -> AppResult<u64> {

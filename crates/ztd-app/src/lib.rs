@@ -23,7 +23,7 @@ mod targeting;
 mod tenants;
 
 pub use boot::{BootOutcome, ProvisioningPlan};
-pub use devices::{DeviceContact, DeviceListing, DeviceUpdate, SerialDeletion};
+pub use devices::{DeviceContact, DeviceUpdate, SerialDeletion};
 pub use explain::{DeviceExplanation, GroupVerdict};
 pub use groups::NewGroup;
 pub use import::{ImportRow, RowOutcome, RowResult};

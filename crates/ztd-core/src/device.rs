@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DirectoryObjectId, ProfileId, TenantId, Timestamp, Ztdid};
+use crate::{DirectoryDeviceId, DirectoryObjectId, ProfileId, TenantId, Timestamp, Ztdid};
 
 /// Graph `enrollmentState`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -110,6 +110,9 @@ pub struct AutopilotDevice {
     pub enrollment_state: EnrollmentState,
     pub last_contacted_at: Option<Timestamp>,
     pub directory_object_id: DirectoryObjectId,
+    /// Its directory object's `deviceId` (Graph `azureActiveDirectoryDeviceId`), fixed at registration: the
+    /// object keeps it when the device joins.
+    pub directory_device_id: DirectoryDeviceId,
     pub assignment: ProfileAssignmentState,
     pub remediation_state: RemediationState,
     pub created_at: Timestamp,

@@ -259,6 +259,7 @@ pub fn register(
         enrollment_state: EnrollmentState::NotContacted,
         last_contacted_at: None,
         directory_object_id: ids.directory_object_id,
+        directory_device_id: ids.directory_device_id,
         assignment: ProfileAssignmentState::unassigned(),
         remediation_state: RemediationState::NoRemediationRequired,
         created_at: now,

@@ -4,7 +4,7 @@ use ztd_core::device::{
     AssignmentStatus, AutopilotDevice, EnrollmentState, HardwareKeys, ProfileAssignmentState,
     RemediationState,
 };
-use ztd_core::{DirectoryDeviceId, TenantId, Timestamp, Ztdid};
+use ztd_core::{TenantId, Timestamp, Ztdid};
 
 use std::borrow::Cow;
 
@@ -20,8 +20,8 @@ const DEVICE_COLS: &str = "tenant_id, ztdid, serial_number, serial_lower, manufa
     sku_number, system_family, hardware_hash, identity_key, smbios_uuid, tpm_ek_pub_hash, disk_serial, \
     mac_addresses, group_tag, purchase_order_id, user_principal_name, addressable_user_name, display_name, \
     enrollment_state, last_contacted_at, directory_object_id, intended_profile_id, delivered_profile_id, \
-    assignment_status, assigned_at, remediation_state, created_at, updated_at";
-const DEVICE_COL_COUNT: usize = 30;
+    assignment_status, assigned_at, remediation_state, created_at, updated_at, directory_device_id";
+const DEVICE_COL_COUNT: usize = 31;
 /// What a page reads of a device, in [`DeviceRow`]'s order: `DEVICE_COLS` without `serial_lower` (an index
 /// key, never decoded) and without the hardware identity ([`HARDWARE_COLS`], last, so a listing that
 /// leaves it out packs shorter rows).
@@ -42,6 +42,7 @@ const LISTED_COLS: &[&str] = &[
     "enrollment_state",
     "last_contacted_at",
     "directory_object_id",
+    "directory_device_id",
     "intended_profile_id",
     "delivered_profile_id",
     "assignment_status",
@@ -91,11 +92,11 @@ fn bind_device<'q>(q: Q<'q>, d: &'q AutopilotDevice) -> Q<'q> {
         .bind(d.remediation_state.as_str())
         .bind(d.created_at.0)
         .bind(d.updated_at.0)
+        .bind(d.directory_device_id.to_string())
 }
 
 /// A stored device as read, text borrowed where the reader allows: a packed page deserialises straight into
-/// it (a JSON array in field order: [`LISTED_COLS`], the directory `deviceId` or `null`, then
-/// [`HARDWARE_COLS`] unless left out), and a driver row is read into it by name. [`DeviceRow::into_device`] is the one place that checks and converts a row.
+/// it (a JSON array in field order: [`LISTED_COLS`], then [`HARDWARE_COLS`] unless left out), and a driver row is read into it by name. [`DeviceRow::into_device`] is the one place that checks and converts a row.
 #[derive(Deserialize)]
 struct DeviceRow<'a> {
     #[serde(borrow)]
@@ -130,6 +131,8 @@ struct DeviceRow<'a> {
     #[serde(borrow)]
     directory_object_id: Cow<'a, str>,
     #[serde(borrow)]
+    directory_device_id: Cow<'a, str>,
+    #[serde(borrow)]
     intended_profile_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     delivered_profile_id: Option<Cow<'a, str>>,
@@ -140,9 +143,6 @@ struct DeviceRow<'a> {
     remediation_state: Cow<'a, str>,
     created_at: i64,
     updated_at: i64,
-    /// Only in listings that join the directory object (`null` otherwise).
-    #[serde(borrow, default)]
-    directory_device_id: Option<Cow<'a, str>>,
     // The hardware identity: absent from listings that leave it out (empty keys then).
     #[serde(borrow, default)]
     hardware_hash: Cow<'a, str>,
@@ -191,6 +191,7 @@ impl<'a> DeviceRow<'a> {
             enrollment_state: text("enrollment_state")?,
             last_contacted_at: row.opt_int("last_contacted_at")?,
             directory_object_id: text("directory_object_id")?,
+            directory_device_id: text("directory_device_id")?,
             intended_profile_id: row.opt_str("intended_profile_id")?,
             delivered_profile_id: row.opt_str("delivered_profile_id")?,
             assignment_status: text("assignment_status")?,
@@ -198,7 +199,6 @@ impl<'a> DeviceRow<'a> {
             remediation_state: text("remediation_state")?,
             created_at: int("created_at")?,
             updated_at: int("updated_at")?,
-            directory_device_id: None,
         })
     }
 
@@ -246,6 +246,7 @@ impl<'a> DeviceRow<'a> {
             )?,
             last_contacted_at: self.last_contacted_at.map(Timestamp),
             directory_object_id: parse_id("directory_object_id", &self.directory_object_id)?,
+            directory_device_id: parse_id("directory_device_id", &self.directory_device_id)?,
             assignment: ProfileAssignmentState {
                 intended_profile_id: opt_id("intended_profile_id", self.intended_profile_id)?,
                 delivered_profile_id: opt_id("delivered_profile_id", self.delivered_profile_id)?,
@@ -287,23 +288,19 @@ fn device_filter(backend: Backend, tenant: TenantId, q: &DeviceQuery) -> Filter 
     }
     if let Some(device_id) = q.directory_device_id {
         filter.and(
-            // Through the directory's deviceId index and the devices' primary key ($1 is the tenant).
-            "ztdid IN (SELECT o.ztdid FROM directory_devices o \
-             WHERE o.tenant_id = $1 AND o.device_id = {})",
+            "directory_device_id = {}",
             Bind::Text(device_id.to_string()),
         );
     }
     filter
 }
 
-/// One page of devices as a packed `SELECT` in [`DeviceRow`]'s order, with its parameters: the directory
-/// object's `deviceId` joined when asked (a join rather than a subquery per row, which costs SQLite a cursor
-/// per row; docs/benchmarks.md), the hardware identity left out when the query says so.
+/// One page of devices as a packed `SELECT` in [`DeviceRow`]'s order, with its parameters, the hardware
+/// identity left out when the query says so.
 fn device_page_sql(
     backend: Backend,
     tenant: TenantId,
     q: &DeviceQuery,
-    with_directory_id: bool,
 ) -> (String, Vec<Bind>, Vec<&'static str>) {
     let mut filter = device_filter(backend, tenant, q);
     // A serial substring is tested on the entries of the index in ZTDID order, reading only matching rows.
@@ -319,31 +316,13 @@ fn device_page_sql(
     if !q.without_hardware {
         columns.extend_from_slice(HARDWARE_COLS);
     }
-    let directory_id = if with_directory_id {
-        ""
-    } else {
-        ", NULL AS directory_device_id"
-    };
-    let mut page = format!(
-        "SELECT {}{directory_id} FROM {table} WHERE {} ORDER BY ztdid",
+    let mut sql = format!(
+        "SELECT {} FROM {table} WHERE {} ORDER BY ztdid",
         columns.join(", "),
         filter.sql
     );
-    push_limit_offset(&mut page, &mut filter, q.limit, q.offset);
-    let sql = if with_directory_id {
-        format!(
-            "SELECT d.*, o.device_id AS directory_device_id FROM ({page}) d \
-             LEFT JOIN directory_devices o ON o.tenant_id = d.tenant_id AND o.id = d.directory_object_id"
-        )
-    } else {
-        page
-    };
-    let mut names: Vec<&'static str> = LISTED_COLS.to_vec();
-    names.push("directory_device_id");
-    if !q.without_hardware {
-        names.extend_from_slice(HARDWARE_COLS);
-    }
-    (sql, filter.binds, names)
+    push_limit_offset(&mut sql, &mut filter, q.limit, q.offset);
+    (sql, filter.binds, columns)
 }
 
 impl Tx {
@@ -375,7 +354,7 @@ impl Tx {
             purchase_order_id = $17, user_principal_name = $18, addressable_user_name = $19, display_name = $20, \
             enrollment_state = $21, last_contacted_at = $22, directory_object_id = $23, \
             intended_profile_id = $24, delivered_profile_id = $25, assignment_status = $26, assigned_at = $27, \
-            remediation_state = $28, updated_at = $30 \
+            remediation_state = $28, updated_at = $30, directory_device_id = $31 \
             WHERE tenant_id = $1 AND ztdid = $2";
         // $29 (created_at) is bound but unused: the row keeps its creation time.
         self.execute(bind_device(sqlx::query(sql), d))
@@ -495,7 +474,7 @@ impl Tx {
         tenant: TenantId,
         q: &DeviceQuery,
     ) -> Result<Vec<AutopilotDevice>, StoreError> {
-        let (sql, binds, names) = device_page_sql(self.backend(), tenant, q, false);
+        let (sql, binds, names) = device_page_sql(self.backend(), tenant, q);
         let page = self.fetch_packed_text(&sql, binds, &names).await?;
         let mut devices = parse_page::<DeviceRow<'_>>(&page)?
             .into_iter()
@@ -503,31 +482,6 @@ impl Tx {
             .collect::<Result<Vec<_>, _>>()?;
         devices.sort_unstable_by_key(|d| d.ztdid);
         Ok(devices)
-    }
-
-    /// [`Tx::list_devices`] with each device's directory `deviceId` (`None` if its object is missing), in
-    /// the same single statement: what a Graph page of devices shows.
-    pub async fn list_devices_with_directory_ids(
-        &mut self,
-        tenant: TenantId,
-        q: &DeviceQuery,
-    ) -> Result<Vec<(AutopilotDevice, Option<DirectoryDeviceId>)>, StoreError> {
-        let (sql, binds, names) = device_page_sql(self.backend(), tenant, q, true);
-        let page = self.fetch_packed_text(&sql, binds, &names).await?;
-        let mut rows = parse_page::<DeviceRow<'_>>(&page)?
-            .into_iter()
-            .map(|mut row| {
-                let directory_device_id = row.directory_device_id.take();
-                Ok((
-                    row.into_device()?,
-                    directory_device_id
-                        .map(|id| parse_id("directory_device_id", &id))
-                        .transpose()?,
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        rows.sort_unstable_by_key(|(d, _)| d.ztdid);
-        Ok(rows)
     }
 
     /// Devices matching the filters (`after`, `limit` and `offset` are ignored).

@@ -1,7 +1,7 @@
 //! Directory device objects (`directory_devices`).
 
 use ztd_core::directory::DirectoryDevice;
-use ztd_core::{DirectoryDeviceId, DirectoryObjectId, TenantId};
+use ztd_core::{DirectoryObjectId, TenantId};
 
 use crate::codec::{flag, id, json, opt_id, text, to_json, ts, Columns};
 use crate::devices::push_limit_offset;
@@ -128,33 +128,6 @@ impl Tx {
                 q = q.bind(id.to_string());
             }
             out.extend(self.fetch_map(q, directory_device).await?);
-        }
-        Ok(out)
-    }
-
-    /// The directory `deviceId` of each of these objects that exists in the tenant: two columns instead of
-    /// the whole object, for listings that show only the id.
-    pub async fn directory_device_ids(
-        &mut self,
-        tenant: TenantId,
-        ids: &[DirectoryObjectId],
-    ) -> Result<Vec<(DirectoryObjectId, DirectoryDeviceId)>, StoreError> {
-        let tenant = tenant.to_string();
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(self.rows_per_statement(1, 1)) {
-            let sql = format!(
-                "SELECT id, device_id FROM directory_devices WHERE tenant_id = {} AND id IN ({})",
-                param(self.backend(), 1),
-                in_list(self.backend(), 2, chunk.len())
-            );
-            let mut binds = vec![Bind::Text(tenant.clone())];
-            binds.extend(chunk.iter().map(|id| Bind::Text(id.to_string())));
-            out.extend(
-                self.fetch_packed(&sql, binds, &["id", "device_id"], |row| {
-                    Ok((id(row, "id")?, id(row, "device_id")?))
-                })
-                .await?,
-            );
         }
         Ok(out)
     }

@@ -74,6 +74,7 @@ fn fleet(tenant: TenantId, count: usize, groups: &[GroupId]) -> Fleet {
             enrollment_state: EnrollmentState::NotContacted,
             last_contacted_at: None,
             directory_object_id: object,
+            directory_device_id: ztd_core::DirectoryDeviceId(uuid::Uuid::nil()),
             assignment: ProfileAssignmentState::unassigned(),
             remediation_state: RemediationState::Unknown,
             created_at: Timestamp(1_700_000_000_000),

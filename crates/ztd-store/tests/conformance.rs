@@ -118,6 +118,7 @@ fn device(t: TenantId, n: u128) -> AutopilotDevice {
         enrollment_state: EnrollmentState::Enrolled,
         last_contacted_at: Some(Timestamp(1_700_000_100_000)),
         directory_object_id: DirectoryObjectId(uid(0xD000_0000 | n)),
+        directory_device_id: DirectoryDeviceId(uid(t.0.as_u128() << 32 | 0xE000_0000 | n)),
         assignment: ProfileAssignmentState {
             intended_profile_id: Some(ProfileId(uid(0xB1))),
             delivered_profile_id: Some(ProfileId(uid(0xB2))),
@@ -965,19 +966,21 @@ async fn keyset_paging_returns_each_device_once_in_order(store: Store) {
 }
 
 async fn listings_carry_directory_ids_in_one_statement(store: Store) {
-    let (t, other) = (tenant(1), tenant(2));
+    let t = tenant(1);
+    let other = tenant(2);
     seed_tenant(&store, &t).await;
     seed_tenant(&store, &other).await;
-    // Device 1 has its directory object; device 2's is missing. The other tenant has a device and an
-    // object with the same numbers.
-    // Objects and devices point at each other (`directory_object_id`, `[ZTDID]`), as registration links them.
-    let mut devices = vec![device(t.id, 1), device(t.id, 2)];
+    // Objects and devices point at each other (`directory_object_id`/`directory_device_id`, `[ZTDID]`), as
+    // registration links them. The other tenant has a device and an object with the same numbers.
+    let devices = vec![device(t.id, 1), device(t.id, 2)];
     let mut object = directory(t.id, 1);
-    devices[0].directory_object_id = object.id;
+    object.id = devices[0].directory_object_id;
+    object.device_id = devices[0].directory_device_id;
     object.ztdid = Some(devices[0].ztdid);
-    let mut stranger = device(other.id, 1);
+    let stranger = device(other.id, 1);
     let mut stranger_object = directory(other.id, 1);
-    stranger.directory_object_id = stranger_object.id;
+    stranger_object.id = stranger.directory_object_id;
+    stranger_object.device_id = stranger.directory_device_id;
     stranger_object.ztdid = Some(stranger.ztdid);
     let mut tx = store.begin().await.unwrap();
     tx.insert_devices(&devices).await.unwrap();
@@ -989,26 +992,24 @@ async fn listings_carry_directory_ids_in_one_statement(store: Store) {
         .unwrap();
     tx.commit().await.unwrap();
 
-    // A single-statement read handle reads what a transaction reads.
+    // A single-statement read handle reads what a transaction reads, each device with its deviceId.
     let mut tx = store.single_read().await.unwrap();
     let listed = tx
-        .list_devices_with_directory_ids(t.id, &DeviceQuery::default())
+        .list_devices(t.id, &DeviceQuery::default())
         .await
         .unwrap();
-    let mut expected = vec![
-        (devices[0].clone(), Some(object.device_id)),
-        (devices[1].clone(), None),
-    ];
-    expected.sort_by_key(|(d, _)| d.ztdid);
+    let mut expected = devices.clone();
+    expected.sort_by_key(|d| d.ztdid);
     assert_eq!(listed, expected);
+    assert_eq!(listed[0].directory_device_id, object.device_id);
 
     // Without the hardware identity: the hash and keys come back empty, everything else intact.
     let q = DeviceQuery {
         without_hardware: true,
         ..Default::default()
     };
-    for (listed, (full, _)) in tx
-        .list_devices_with_directory_ids(t.id, &q)
+    for (listed, full) in tx
+        .list_devices(t.id, &q)
         .await
         .unwrap()
         .iter()
@@ -1017,7 +1018,7 @@ async fn listings_carry_directory_ids_in_one_statement(store: Store) {
         let mut blanked = full.clone();
         blanked.hardware_hash = String::new();
         blanked.keys = HardwareKeys::default();
-        assert_eq!(listed.0, blanked);
+        assert_eq!(listed, &blanked);
     }
 
     // By the directory's deviceId: only within the tenant.
@@ -1026,12 +1027,12 @@ async fn listings_carry_directory_ids_in_one_statement(store: Store) {
         ..Default::default()
     };
     let found = tx
-        .list_devices_with_directory_ids(t.id, &by_device_id(object.device_id))
+        .list_devices(t.id, &by_device_id(object.device_id))
         .await
         .unwrap();
-    assert_eq!(found, vec![(devices[0].clone(), Some(object.device_id))]);
+    assert_eq!(found, vec![devices[0].clone()]);
     assert!(tx
-        .list_devices_with_directory_ids(t.id, &by_device_id(stranger_object.device_id))
+        .list_devices(t.id, &by_device_id(stranger_object.device_id))
         .await
         .unwrap()
         .is_empty());

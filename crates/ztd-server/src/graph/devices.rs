@@ -10,7 +10,7 @@ use axum::Router;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Value};
 use ztd_app::DeviceQuery;
-use ztd_app::{App, DeviceListing, DeviceUpdate};
+use ztd_app::{App, DeviceUpdate};
 use ztd_core::device::{AutopilotDevice, EnrollmentState};
 use ztd_core::profile::DeploymentProfile;
 use ztd_core::{DirectoryDeviceId, ProfileId, TenantId, Ztdid};
@@ -112,8 +112,6 @@ fn properties(version: Version) -> Vec<&'static str> {
 /// read of the API): no intermediate `Value` tree.
 pub struct GraphDevice<'a> {
     pub device: &'a AutopilotDevice,
-    /// The directory object's `deviceId` (`azureActiveDirectoryDeviceId`), empty when it has none.
-    pub directory_device_id: Option<DirectoryDeviceId>,
     pub version: Version,
     /// `$expand`ed navigation properties (beta): `Some(None)` is an expanded property with no profile.
     pub delivered_profile: Option<Option<&'a DeploymentProfile>>,
@@ -121,14 +119,9 @@ pub struct GraphDevice<'a> {
 }
 
 impl<'a> GraphDevice<'a> {
-    pub fn new(
-        device: &'a AutopilotDevice,
-        directory_device_id: Option<DirectoryDeviceId>,
-        version: Version,
-    ) -> Self {
+    pub fn new(device: &'a AutopilotDevice, version: Version) -> Self {
         Self {
             device,
-            directory_device_id,
             version,
             delivered_profile: None,
             intended_profile: None,
@@ -145,7 +138,7 @@ impl Serialize for GraphDevice<'_> {
             (Version::V1, EnrollmentState::Blocked) => "unknown",
             (_, state) => state.as_str(),
         };
-        let aad = IdOrEmpty(self.directory_device_id);
+        let aad = IdOrEmpty(Some(d.directory_device_id));
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("id", &IdOrEmpty(Some(d.ztdid)))?;
         map.serialize_entry("addressableUserName", &d.addressable_user_name)?;
@@ -196,13 +189,9 @@ impl Serialize for GraphDevice<'_> {
 }
 
 /// A device as a JSON value (what `$filter` and `$orderby` read).
-pub fn device_json(
-    d: &AutopilotDevice,
-    directory_device_id: Option<DirectoryDeviceId>,
-    version: Version,
-) -> Value {
+pub fn device_json(d: &AutopilotDevice, version: Version) -> Value {
     // Serialising plain strings and ids cannot fail.
-    serde_json::to_value(GraphDevice::new(d, directory_device_id, version)).unwrap_or(Value::Null)
+    serde_json::to_value(GraphDevice::new(d, version)).unwrap_or(Value::Null)
 }
 
 /// Autopilot devices of one tenant in ZTDID order, with what the `$filter` implies pushed down to SQL.
@@ -219,7 +208,7 @@ struct DeviceSource<'a> {
 }
 
 impl Source for DeviceSource<'_> {
-    type Item = DeviceListing;
+    type Item = AutopilotDevice;
 
     fn filters_exactly(&self) -> bool {
         self.exact
@@ -229,27 +218,27 @@ impl Source for DeviceSource<'_> {
         &mut self,
         after: Option<&str>,
         limit: usize,
-    ) -> ApiResult<Vec<Row<DeviceListing>>> {
+    ) -> ApiResult<Vec<Row<AutopilotDevice>>> {
         let query = DeviceQuery {
             after: paging::resume_key(after, Ztdid::parse)?,
             limit: Some(u32::try_from(limit).unwrap_or(u32::MAX)),
             ..self.query.clone()
         };
-        let listings = self.app.device_listings(self.tenant, &query).await?;
-        Ok(listings
+        let devices = self.app.device_page(self.tenant, &query).await?;
+        Ok(devices
             .into_iter()
-            .map(|listing| {
+            .map(|device| {
                 // The JSON is what `$filter` reads; without a filter nothing reads it (the page is
                 // serialised once, from the devices, after paging).
                 let json = if self.filtered {
-                    device_json(&listing.device, listing.directory_device_id, self.version)
+                    device_json(&device, self.version)
                 } else {
                     Value::Null
                 };
                 Row {
-                    id: listing.device.ztdid.to_string(),
+                    id: device.ztdid.to_string(),
                     json,
-                    item: listing,
+                    item: device,
                 }
             })
             .collect())
@@ -287,23 +276,20 @@ async fn expansions(state: &AppState, ctx: &Ctx, tenant: TenantId) -> ApiResult<
 /// Devices of a page as Graph shows them, with the requested expansions.
 fn render<'a>(
     ctx: &Ctx,
-    listings: &'a [DeviceListing],
+    devices: &'a [AutopilotDevice],
     expansions: &'a Expansions,
 ) -> Vec<GraphDevice<'a>> {
     let nav = |id: Option<ProfileId>| id.and_then(|id| expansions.profiles.get(&id));
-    listings
+    devices
         .iter()
-        .map(|l| {
-            let d = &l.device;
-            GraphDevice {
-                delivered_profile: expansions
-                    .delivered
-                    .then(|| nav(d.assignment.delivered_profile_id)),
-                intended_profile: expansions
-                    .intended
-                    .then(|| nav(d.assignment.intended_profile_id)),
-                ..GraphDevice::new(d, l.directory_device_id, ctx.version)
-            }
+        .map(|d| GraphDevice {
+            delivered_profile: expansions
+                .delivered
+                .then(|| nav(d.assignment.delivered_profile_id)),
+            intended_profile: expansions
+                .intended
+                .then(|| nav(d.assignment.intended_profile_id)),
+            ..GraphDevice::new(d, ctx.version)
         })
         .collect()
 }
@@ -322,7 +308,7 @@ async fn page(
     tenant: TenantId,
     version: Version,
     query: &QueryOptions,
-) -> ApiResult<paging::Page<DeviceListing>> {
+) -> ApiResult<paging::Page<AutopilotDevice>> {
     page_within(state, tenant, version, query, DeviceQuery::default()).await
 }
 
@@ -334,7 +320,7 @@ pub(super) async fn page_within(
     version: Version,
     query: &QueryOptions,
     scope: DeviceQuery,
-) -> ApiResult<paging::Page<DeviceListing>> {
+) -> ApiResult<paging::Page<AutopilotDevice>> {
     let filter = query.filter.as_ref();
     // `azureActiveDirectoryDeviceId eq 'x'` (what tools send): through the directory's index, not a scan.
     let directory_device_id = match paging::pinned_id(
@@ -369,9 +355,9 @@ async fn list(State(state): State<AppState>, caller: Caller, ctx: Ctx) -> ApiRes
     caller.require(SERVICE_CONFIG, Access::Read)?;
     validate(&ctx)?;
     let page = page(&state, caller.tenant_id, ctx.version, &ctx.query).await?;
-    let listings: Vec<DeviceListing> = page.rows.into_iter().map(|r| r.item).collect();
+    let devices: Vec<AutopilotDevice> = page.rows.into_iter().map(|r| r.item).collect();
     let expansions = expansions(&state, &ctx, caller.tenant_id).await?;
-    let items = render(&ctx, &listings, &expansions);
+    let items = render(&ctx, &devices, &expansions);
     Ok(ctx.collection(COLLECTION, items, page.next, page.count))
 }
 
@@ -408,7 +394,7 @@ async fn assigned_devices(
     let items = page
         .rows
         .into_iter()
-        .map(|r| device_json(&r.item.device, r.item.directory_device_id, ctx.version))
+        .map(|r| device_json(&r.item, ctx.version))
         .collect();
     Ok(ctx.collection(
         &format!("{}('{id}')/assignedDevices", profiles::COLLECTION),
@@ -433,13 +419,10 @@ async fn get_one(
 ) -> ApiResult<Response> {
     caller.require(SERVICE_CONFIG, Access::Read)?;
     validate(&ctx)?;
-    let listing = state
-        .app
-        .device_listing(caller.tenant_id, ztdid(&id)?)
-        .await?;
+    let device = state.app.device(caller.tenant_id, ztdid(&id)?).await?;
     let expansions = expansions(&state, &ctx, caller.tenant_id).await?;
-    let listings = [listing];
-    let items = render(&ctx, &listings, &expansions);
+    let devices = [device];
+    let items = render(&ctx, &devices, &expansions);
     let item = serde_json::to_value(&items[0]).unwrap_or(Value::Null);
     Ok(ctx.entity(StatusCode::OK, COLLECTION, item))
 }
@@ -660,13 +643,14 @@ mod tests {
             enrollment_state: EnrollmentState::NotContacted,
             last_contacted_at: None,
             directory_object_id: DirectoryObjectId(uuid::Uuid::nil()),
+            directory_device_id: ztd_core::DirectoryDeviceId(uuid::Uuid::nil()),
             assignment: ProfileAssignmentState::unassigned(),
             remediation_state: RemediationState::NoRemediationRequired,
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
         };
         for version in [Version::V1, Version::Beta] {
-            let v = device_json(&device, None, version);
+            let v = device_json(&device, version);
             let keys: Vec<&str> = v
                 .as_object()
                 .map(|m| m.keys().map(String::as_str).collect())
