@@ -19,8 +19,10 @@ pub mod graph_imports;
 mod groups;
 mod import;
 mod profiles;
+pub mod signing;
 mod targeting;
 mod tenants;
+pub mod users;
 
 pub use boot::{BootOutcome, ProvisioningPlan};
 pub use devices::{DeviceContact, DeviceUpdate, SerialDeletion};
@@ -158,6 +160,11 @@ pub struct App {
     random: Arc<dyn Randomness>,
     /// The boot path's cache and contact log (per node).
     boot: Arc<boot::BootState>,
+    /// Tenants' signing keys (per node) and where new ones come from.
+    keys: Arc<signing::KeyCache>,
+    key_factory: Arc<dyn signing::KeyFactory>,
+    /// Bounds the password hashes computed at once (each is memory-hard and takes a core for tens of ms).
+    password_work: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
@@ -168,6 +175,9 @@ impl App {
             ids: Arc::new(Mutex::new(ids)),
             random: Arc::new(OsRandomness),
             boot: Arc::default(),
+            keys: Arc::default(),
+            key_factory: Arc::new(signing::AwsLcKeys),
+            password_work: Arc::new(tokio::sync::Semaphore::new(users::PASSWORD_HASHES_AT_ONCE)),
         }
     }
 

@@ -13,7 +13,6 @@ use ztd_store::{Lock, Tx};
 
 use crate::{App, AppError, AppResult};
 
-const SIGNING_KEY_SETTING: &str = "token-signing-key";
 /// Where the first start saved the administrator credential, as its node described it.
 const BOOTSTRAP_CREDENTIALS_SETTING: &str = "bootstrap-credentials";
 
@@ -227,22 +226,13 @@ impl App {
         })
     }
 
-    /// The key that signs access tokens, shared by every node through the database and created on first use.
-    pub async fn token_signing_key(&self) -> AppResult<Vec<u8>> {
-        let key: [u8; 64] = self.random_bytes();
-        let mut tx = self.store.begin().await?;
-        let stored = tx
-            .init_server_setting(SIGNING_KEY_SETTING, &hex::encode(key))
-            .await?;
-        tx.commit().await?;
-        hex::decode(stored.trim())
-            .ok()
-            .filter(|key| key.len() >= 32)
-            .ok_or_else(|| {
-                AppError::Store(ztd_store::StoreError::Corrupt(
-                    "the token signing key is not valid hex".into(),
-                ))
-            })
+    /// Whether `client_id` is an application registered in `tenant`.
+    pub async fn client_of_tenant(&self, tenant: TenantId, client_id: &str) -> AppResult<bool> {
+        let mut tx = self.store.begin_read().await?;
+        Ok(tx
+            .get_client(client_id)
+            .await?
+            .is_some_and(|client| client.tenant_id == tenant))
     }
 
     /// Checks a client id and secret; `None` when either is wrong.

@@ -102,8 +102,20 @@ catalogue! {
     InvalidScope = 400 OAuth "invalid_scope" 1002012;
     /// The client secret is wrong, or the client is unknown.
     InvalidClientSecret = 401 OAuth "invalid_client" 7000215;
-    /// The client exists, but not in the tenant the request names.
+    /// The client exists, but not in the tenant the request names; or no such client is known at all.
     UnknownClientInTenant = 400 OAuth "unauthorized_client" 700016;
+    /// The tenant in the path is neither a tenant id, a verified domain, `common` nor `organizations`.
+    UnknownTenant = 400 OAuth "invalid_tenant" 90002;
+    /// A password sign-in for a user name no user has (in the tenant the request names).
+    UnknownUser = 400 OAuth "invalid_grant" 50034;
+    /// A password sign-in with the wrong password.
+    WrongPassword = 400 OAuth "invalid_grant" 50126;
+    /// A sign-in of a disabled account (`accountEnabled: false`).
+    AccountDisabled = 400 OAuth "invalid_grant" 50057;
+    /// Smart lockout: too many wrong passwords from this kind of source; try again later.
+    AccountLocked = 400 OAuth "invalid_grant" 50053;
+    /// The password is right but must be changed first (`forceChangePasswordNextSignIn`).
+    PasswordChangeRequired = 400 OAuth "invalid_grant" 50055;
 }
 
 /// The catalogue as a Markdown table (`docs/errors.md` holds it; a test keeps the page current).
@@ -228,6 +240,7 @@ pub enum ObjectKind {
     DeploymentProfile,
     ProfileAssignment,
     EnrollmentConfiguration,
+    User,
 }
 
 impl ObjectKind {
@@ -244,12 +257,13 @@ impl ObjectKind {
             Self::DeploymentProfile => "windowsAutopilotDeploymentProfile",
             Self::ProfileAssignment => "windowsAutopilotDeploymentProfileAssignment",
             Self::EnrollmentConfiguration => "deviceEnrollmentConfiguration",
+            Self::User => "user",
         }
     }
 
     /// Whether it is a directory object (Entra's, not Intune's): those answer in Entra's error shape.
     pub fn is_directory_object(self) -> bool {
-        matches!(self, Self::DirectoryDevice | Self::Group)
+        matches!(self, Self::DirectoryDevice | Self::Group | Self::User)
     }
 }
 

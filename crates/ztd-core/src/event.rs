@@ -50,11 +50,16 @@ pub enum EventKind {
     ProfileDeleted,
     ProfileUnassigned,
     ProfileUpdated,
+    SigningKeyRotated,
     TenantCreated,
+    UserCreated,
+    UserDeleted,
+    UserLockedOut,
+    UserUpdated,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 29] = [
+    pub const ALL: [EventKind; 34] = [
         Self::AutopilotSyncTriggered,
         Self::ClientCreated,
         Self::CorporateIdentifierCreated,
@@ -83,7 +88,12 @@ impl EventKind {
         Self::ProfileDeleted,
         Self::ProfileUnassigned,
         Self::ProfileUpdated,
+        Self::SigningKeyRotated,
         Self::TenantCreated,
+        Self::UserCreated,
+        Self::UserDeleted,
+        Self::UserLockedOut,
+        Self::UserUpdated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -116,7 +126,12 @@ impl EventKind {
             Self::ProfileDeleted => "profile.deleted",
             Self::ProfileUnassigned => "profile.unassigned",
             Self::ProfileUpdated => "profile.updated",
+            Self::SigningKeyRotated => "signing_key.rotated",
             Self::TenantCreated => "tenant.created",
+            Self::UserCreated => "user.created",
+            Self::UserDeleted => "user.deleted",
+            Self::UserLockedOut => "user.locked_out",
+            Self::UserUpdated => "user.updated",
         }
     }
 

@@ -22,6 +22,7 @@ pub mod registration;
 pub mod sync;
 pub mod tenant;
 pub mod time;
+pub mod user;
 
 pub use error::{DomainError, ImportError};
 pub use ids::*;

@@ -1,10 +1,15 @@
-//! OpenID Connect discovery documents in Entra's shape, so MSAL-based credential libraries (azure-identity's
-//! `ClientSecretCredential` given ztd's authority URL) find ztd's token endpoint.
+//! OpenID Connect discovery documents and the tenants' published keys, in Entra's shape, so MSAL-based
+//! credential libraries (azure-identity, MSAL, pytune) find ztd's token endpoints and verify its tokens.
 
-use axum::extract::Path;
-use axum::http::{header, HeaderMap, Uri};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
+use ztd_core::TenantId;
+
+use crate::error::ApiError;
+use crate::AppState;
 
 /// The host (with port) the client addressed: the request's authority (HTTP/2 `:authority`, an absolute
 /// HTTP/1.1 target), else the `Host` header.
@@ -29,29 +34,147 @@ fn root(uri: &Uri, headers: &HeaderMap) -> String {
     format!("{scheme}://{host}")
 }
 
+/// The tenant segment a discovery document names its endpoints with: the tenant's id when the path names a
+/// tenant by id or domain (MSAL and pytune read the tenant from the token endpoint's first segment), else
+/// `common` or `organizations` as asked.
+async fn tenant_segment(
+    state: &AppState,
+    segment: &str,
+) -> Result<(String, Option<TenantId>), Response> {
+    if segment.eq_ignore_ascii_case("common") || segment.eq_ignore_ascii_case("organizations") {
+        return Ok((segment.to_ascii_lowercase(), None));
+    }
+    let tenants = state
+        .app
+        .tenants()
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    tenants
+        .into_iter()
+        .find(|t| t.id.to_string().eq_ignore_ascii_case(segment) || t.domain.eq_ignore_ascii_case(segment))
+        .map(|t| (t.id.to_string(), Some(t.id)))
+        .ok_or_else(|| {
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({
+                    "error": "invalid_tenant",
+                    "error_description": format!("AADSTS90002: Tenant '{}' not found.", ztd_formats::excerpt_chars(segment, 120)),
+                    "error_codes": [90002],
+                })),
+            )
+                .into_response()
+        })
+}
+
+const GRANTS: &[&str] = &["client_credentials", "password"];
+
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
 pub async fn openid_configuration(
+    State(state): State<AppState>,
     Path(tenant): Path<String>,
     uri: Uri,
     headers: HeaderMap,
-) -> Json<Value> {
+) -> Response {
+    let (segment, id) = match tenant_segment(&state, &tenant).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
     let root = root(&uri, &headers);
+    let issuer = match id {
+        Some(id) => crate::auth::issuer_v2(id),
+        None => "https://login.microsoftonline.com/{tenantid}/v2.0".to_string(),
+    };
     Json(json!({
-        "token_endpoint": format!("{root}/{tenant}/oauth2/v2.0/token"),
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-        "authorization_endpoint": format!("{root}/{tenant}/oauth2/v2.0/authorize"),
-        "device_authorization_endpoint": format!("{root}/{tenant}/oauth2/v2.0/devicecode"),
-        "issuer": format!("https://ztd/{tenant}/v2.0"),
-        "jwks_uri": format!("{root}/{tenant}/discovery/v2.0/keys"),
-        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "token_endpoint": format!("{root}/{segment}/oauth2/v2.0/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{root}/{segment}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "grant_types_supported": ["client_credentials"],
-        "tenant_region_scope": null,
-        "cloud_instance_name": "ztd",
-        "msgraph_host": host(&uri, &headers),
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": issuer,
+        "request_uri_parameter_supported": false,
+        "userinfo_endpoint": format!("{root}/oidc/userinfo"),
+        "authorization_endpoint": format!("{root}/{segment}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{root}/{segment}/oauth2/v2.0/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{root}/{segment}/oauth2/v2.0/logout"),
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
+        "kerberos_endpoint": format!("{root}/{segment}/kerberos"),
+        "grant_types_supported": GRANTS,
+        "tenant_region_scope": "WW",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+        "rbac_url": "https://pas.windows.net",
     }))
+    .into_response()
+}
+
+/// `GET /{tenant}/.well-known/openid-configuration`: the v1 document (pytune and older ADAL-style tools).
+pub async fn openid_configuration_v1(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let (segment, id) = match tenant_segment(&state, &tenant).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let root = root(&uri, &headers);
+    let issuer = match id {
+        Some(id) => crate::auth::issuer_v1(id),
+        None => "https://sts.windows.net/{tenantid}/".to_string(),
+    };
+    Json(json!({
+        "token_endpoint": format!("{root}/{segment}/oauth2/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{root}/{segment}/discovery/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
+        "scopes_supported": ["openid"],
+        "issuer": issuer,
+        "authorization_endpoint": format!("{root}/{segment}/oauth2/authorize"),
+        "device_authorization_endpoint": format!("{root}/{segment}/oauth2/devicecode"),
+        "grant_types_supported": GRANTS,
+        "tenant_region_scope": "WW",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+    }))
+    .into_response()
+}
+
+/// `GET /{tenant}/discovery/keys` and `/discovery/v2.0/keys`: the tenant's published signing keys (JWKS).
+pub async fn keys(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
+    let id = match tenant_segment(&state, &tenant).await {
+        Ok((_, Some(id))) => id,
+        Ok((_, None)) => {
+            // `common` publishes every tenant's keys, as Entra's common endpoint publishes all of its own.
+            let tenants = match state.app.tenants().await {
+                Ok(tenants) => tenants,
+                Err(err) => return ApiError::from(err).into_response(),
+            };
+            let mut all = Vec::new();
+            for tenant in tenants {
+                match state.app.signing_keys(tenant.id).await {
+                    Ok(keys) => all.extend(keys.published.iter().cloned()),
+                    Err(err) => return ApiError::from(err).into_response(),
+                }
+            }
+            return Json(json!({ "keys": all })).into_response();
+        }
+        Err(response) => return response,
+    };
+    match state.app.signing_keys(id).await {
+        Ok(keys) => Json(json!({ "keys": keys.published })).into_response(),
+        Err(err) => ApiError::from(err).into_response(),
+    }
 }
 
 /// `GET /common/discovery/instance`: MSAL's instance discovery, answering that this host is its own cloud.

@@ -19,7 +19,7 @@ pub mod graph;
 mod native;
 pub mod request;
 
-pub use auth::{Caller, TokenIssuer};
+pub use auth::{Caller, Tokens};
 pub use device_api::DeviceApiConfig;
 pub use graph::GraphConfig;
 pub use ztd_app::graph_imports::spawn_import_worker;
@@ -28,7 +28,7 @@ pub use ztd_app::graph_imports::spawn_import_worker;
 #[derive(Clone)]
 pub struct AppState {
     pub app: App,
-    pub tokens: Arc<TokenIssuer>,
+    pub tokens: Arc<Tokens>,
 }
 
 /// The whole HTTP surface, with the default Graph settings.
@@ -45,7 +45,14 @@ pub fn router_with(state: AppState, graph: GraphConfig) -> Router {
 /// The whole HTTP surface with explicit Graph and device API settings.
 pub fn router_configured(state: AppState, graph: GraphConfig, device: DeviceApiConfig) -> Router {
     Router::new()
-        .route("/{tenant}/oauth2/v2.0/token", post(auth::token))
+        .route("/{tenant}/oauth2/v2.0/token", post(auth::token_v2))
+        .route("/{tenant}/oauth2/token", post(auth::token_v1))
+        .route("/{tenant}/discovery/keys", get(auth_discovery::keys))
+        .route("/{tenant}/discovery/v2.0/keys", get(auth_discovery::keys))
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            get(auth_discovery::openid_configuration_v1),
+        )
         .merge(device_api::routes(&device))
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",

@@ -194,6 +194,23 @@ async fn directory_devices_groups_members_and_organization() {
     .await;
 }
 
+/// A token with its `tid` replaced, header and signature kept.
+fn retarget(token: &str, tenant: &str) -> String {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&engine.decode(parts[1]).expect("payload")).expect("claims");
+    claims["tid"] = tenant.into();
+    claims["iss"] = format!("https://sts.windows.net/{tenant}/").into();
+    format!(
+        "{}.{}.{}",
+        parts[0],
+        engine.encode(claims.to_string()),
+        parts[2]
+    )
+}
+
 #[tokio::test]
 async fn authentication_and_permission_errors_are_graph_shaped() {
     on_both_servers(GraphConfig::default(), |s| async move {
@@ -204,14 +221,8 @@ async fn authentication_and_permission_errors_are_graph_shaped() {
         let (status, body) = s.get(DEVICES, "not.a.jwt").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_graph_error(&body);
-        let forged = ztd_server::TokenIssuer::new(&[7u8; 64])
-            .issue(
-                ztd_core::TenantId::parse(&s.a.id).expect("tenant"),
-                "x",
-                vec!["DeviceManagementServiceConfig.ReadWrite.All".into()],
-                2_000_000_000 - 1000,
-            )
-            .expect("forged");
+        // Tenant B's valid token with its tenant changed to A: B's signature does not cover it.
+        let forged = retarget(&s.b.token, &s.a.id);
         assert_eq!(s.get(DEVICES, &forged).await.0, StatusCode::UNAUTHORIZED);
 
         // Read-only Intune permission: reads work, writes are 403; directory needs its own permissions.

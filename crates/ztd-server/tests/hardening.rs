@@ -249,18 +249,36 @@ async fn tokens_for_unknown_resources_are_refused_and_roleless_tokens_read_nothi
 #[tokio::test]
 async fn a_token_is_not_valid_before_its_nbf() {
     on_both_servers(GraphConfig::default(), |s| async move {
-        let key = s.app.token_signing_key().await.unwrap();
-        let issuer = ztd_server::TokenIssuer::new(&key);
         let tenant = ztd_core::TenantId::parse(&s.a.id).unwrap();
         let in_an_hour = s.app.now().0 / 1000 + 3600;
-        let future = issuer
-            .issue(
-                tenant,
-                &s.a.client_id,
-                vec!["DeviceManagementServiceConfig.ReadWrite.All".into()],
-                in_an_hour,
-            )
-            .ok()
+        let claims = ztd_server::auth::Claims {
+            aud: "https://graph.microsoft.com".into(),
+            iss: ztd_server::auth::issuer_v1(tenant),
+            iat: in_an_hour,
+            nbf: in_an_hour,
+            exp: in_an_hour + 3600,
+            tid: tenant.to_string(),
+            oid: s.a.client_id.clone(),
+            sub: s.a.client_id.clone(),
+            appid: s.a.client_id.clone(),
+            appidacr: "1".into(),
+            idtyp: "app".into(),
+            roles: vec!["DeviceManagementServiceConfig.ReadWrite.All".into()],
+            scp: None,
+            upn: None,
+            unique_name: None,
+            name: None,
+            amr: vec![],
+            ver: "1.0".into(),
+        };
+        // Signed with the tenant's own key: only the time is wrong.
+        let future = s
+            .app
+            .signing_keys(tenant)
+            .await
+            .unwrap()
+            .active
+            .sign(&claims)
             .unwrap();
         let (status, body) = s
             .get(

@@ -52,6 +52,7 @@ mod profiles;
 pub mod scratch;
 mod server_settings;
 mod tx;
+mod users;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,6 +63,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use tx::{Lock, Tx};
+pub use users::{StoredSigningKey, UserQuery};
 use ztd_core::{DirectoryDeviceId, DirectoryObjectId, GroupId, ImportId, Ztdid};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

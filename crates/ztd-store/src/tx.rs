@@ -54,6 +54,10 @@ pub enum Lock {
     Sync(ztd_core::TenantId),
     /// Exclusive, deployment-wide: the first start ("is there a tenant?" then "create one").
     Bootstrap,
+    /// Exclusive: the tenant's signing keys ("is there an active key?" then "create one", or a rotation).
+    SigningKeys(ztd_core::TenantId),
+    /// Exclusive: one user's sign-in state (the lockout counters read, then written).
+    SignIn(ztd_core::DirectoryObjectId),
 }
 
 impl Lock {
@@ -62,6 +66,8 @@ impl Lock {
             Self::Targeting(tenant) | Self::Targeted(tenant) => format!("ztd:targeting:{tenant}"),
             Self::Sync(tenant) => format!("ztd:sync:{tenant}"),
             Self::Bootstrap => "ztd:bootstrap".to_string(),
+            Self::SigningKeys(tenant) => format!("ztd:keys:{tenant}"),
+            Self::SignIn(user) => format!("ztd:sign-in:{user}"),
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use ztd_app::{App, BootstrapOutcome};
-use ztd_server::{AppState, TlsFiles, TokenIssuer};
+use ztd_server::{AppState, TlsFiles, Tokens};
 use ztd_store::Store;
 
 use super::client::CredentialsFile;
@@ -181,10 +181,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             }
         }
     }
-    let key = app.token_signing_key().await?;
     let state = AppState {
         app: app.clone(),
-        tokens: Arc::new(TokenIssuer::new(&key)),
+        tokens: Arc::new(Tokens::default()),
     };
     let scheme = if args.tls_cert.is_some() {
         "https"

@@ -1,0 +1,237 @@
+//! Directory users and the tenants' token signing keys.
+
+use sqlx::any::AnyRow;
+use ztd_core::user::{User, UserRole};
+use ztd_core::{DirectoryObjectId, TenantId, Timestamp};
+
+use crate::codec::{corrupt, flag, id, json, opt_text, opt_ts, text, to_json, ts};
+use crate::{StoreError, Tx};
+
+const USER_COLS: &str = "tenant_id, id, upn, upn_lower, display_name, given_name, surname, mail, \
+    account_enabled, role, password_hash, force_change_password, lockout, created_at, updated_at";
+
+fn user(row: &AnyRow) -> Result<User, StoreError> {
+    let role = text(row, "role")?;
+    Ok(User {
+        tenant_id: id(row, "tenant_id")?,
+        id: id(row, "id")?,
+        user_principal_name: text(row, "upn")?,
+        display_name: text(row, "display_name")?,
+        given_name: text(row, "given_name")?,
+        surname: text(row, "surname")?,
+        mail: text(row, "mail")?,
+        account_enabled: flag(row, "account_enabled")?,
+        role: UserRole::parse(&role).ok_or_else(|| corrupt(format!("user role {role:?}")))?,
+        password_hash: opt_text(row, "password_hash")?,
+        force_change_password_next_sign_in: flag(row, "force_change_password")?,
+        lockout: json(row, "lockout")?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+    })
+}
+
+/// One of a tenant's RSA signing keys (PKCS#8 DER, hex).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    pub tenant_id: TenantId,
+    pub kid: String,
+    pub private_der_hex: String,
+    pub created_at: Timestamp,
+    /// When it stopped signing; it stays published until its last token expires.
+    pub retired_at: Option<Timestamp>,
+}
+
+fn signing_key(row: &AnyRow) -> Result<StoredSigningKey, StoreError> {
+    Ok(StoredSigningKey {
+        tenant_id: id(row, "tenant_id")?,
+        kid: text(row, "kid")?,
+        private_der_hex: text(row, "private_der")?,
+        created_at: ts(row, "created_at")?,
+        retired_at: opt_ts(row, "retired_at")?,
+    })
+}
+
+/// Keyset position and size of a page of users (in object-id order).
+#[derive(Clone, Debug, Default)]
+pub struct UserQuery {
+    pub after: Option<DirectoryObjectId>,
+    pub limit: Option<u32>,
+}
+
+impl Tx {
+    /// A UPN already in use anywhere is a `Conflict`.
+    pub async fn insert_user(&mut self, u: &User) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        );
+        let q = sqlx::query(&sql)
+            .bind(u.tenant_id.to_string())
+            .bind(u.id.to_string())
+            .bind(u.user_principal_name.as_str())
+            .bind(u.user_principal_name.to_lowercase())
+            .bind(u.display_name.as_str())
+            .bind(u.given_name.as_str())
+            .bind(u.surname.as_str())
+            .bind(u.mail.as_str())
+            .bind(i64::from(u.account_enabled))
+            .bind(u.role.as_str())
+            .bind(u.password_hash.as_deref())
+            .bind(i64::from(u.force_change_password_next_sign_in))
+            .bind(to_json(&u.lockout))
+            .bind(u.created_at.0)
+            .bind(u.updated_at.0);
+        self.execute(q).await.map(drop)
+    }
+
+    /// Rewrites every field but the tenant, id and creation time; a UPN taken by another user is a
+    /// `Conflict`. A no-op for a user not in `u.tenant_id`.
+    pub async fn update_user(&mut self, u: &User) -> Result<(), StoreError> {
+        let sql = "UPDATE users SET upn = $3, upn_lower = $4, display_name = $5, given_name = $6, surname = $7, \
+            mail = $8, account_enabled = $9, role = $10, password_hash = $11, force_change_password = $12, \
+            lockout = $13, updated_at = $14 WHERE tenant_id = $1 AND id = $2";
+        let q = sqlx::query(sql)
+            .bind(u.tenant_id.to_string())
+            .bind(u.id.to_string())
+            .bind(u.user_principal_name.as_str())
+            .bind(u.user_principal_name.to_lowercase())
+            .bind(u.display_name.as_str())
+            .bind(u.given_name.as_str())
+            .bind(u.surname.as_str())
+            .bind(u.mail.as_str())
+            .bind(i64::from(u.account_enabled))
+            .bind(u.role.as_str())
+            .bind(u.password_hash.as_deref())
+            .bind(i64::from(u.force_change_password_next_sign_in))
+            .bind(to_json(&u.lockout))
+            .bind(u.updated_at.0);
+        self.execute(q).await.map(drop)
+    }
+
+    pub async fn delete_user(
+        &mut self,
+        tenant: TenantId,
+        user: DirectoryObjectId,
+    ) -> Result<bool, StoreError> {
+        let q = sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.to_string())
+            .bind(user.to_string());
+        Ok(self.execute(q).await? > 0)
+    }
+
+    pub async fn get_user(
+        &mut self,
+        tenant: TenantId,
+        user_id: DirectoryObjectId,
+    ) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE tenant_id = $1 AND id = $2");
+        self.fetch_one_map(
+            sqlx::query(&sql)
+                .bind(tenant.to_string())
+                .bind(user_id.to_string()),
+            user,
+        )
+        .await
+    }
+
+    /// A user of the tenant by UPN (case-insensitive).
+    pub async fn get_user_by_upn(
+        &mut self,
+        tenant: TenantId,
+        upn: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE tenant_id = $1 AND upn_lower = $2");
+        self.fetch_one_map(
+            sqlx::query(&sql)
+                .bind(tenant.to_string())
+                .bind(upn.trim().to_lowercase()),
+            user,
+        )
+        .await
+    }
+
+    /// GLOBAL: the user with this UPN in any tenant, for sign-in at `/common` and `/organizations`, where
+    /// the UPN names the tenant. Returned only to the password check, never to a caller.
+    pub async fn find_user_for_sign_in(&mut self, upn: &str) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLS} FROM users WHERE upn_lower = $1");
+        self.fetch_one_map(sqlx::query(&sql).bind(upn.trim().to_lowercase()), user)
+            .await
+    }
+
+    /// A page of the tenant's users in object-id order.
+    pub async fn list_users(
+        &mut self,
+        tenant: TenantId,
+        q: &UserQuery,
+    ) -> Result<Vec<User>, StoreError> {
+        let mut sql = format!("SELECT {USER_COLS} FROM users WHERE tenant_id = $1");
+        if q.after.is_some() {
+            sql.push_str(" AND id > $2");
+        }
+        sql.push_str(" ORDER BY id");
+        if let Some(limit) = q.limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        let mut query = sqlx::query(&sql).bind(tenant.to_string());
+        if let Some(after) = q.after {
+            query = query.bind(after.to_string());
+        }
+        self.fetch_map(query, user).await
+    }
+
+    pub async fn insert_signing_key(&mut self, key: &StoredSigningKey) -> Result<(), StoreError> {
+        let q = sqlx::query(
+            "INSERT INTO signing_keys (tenant_id, kid, private_der, created_at, retired_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(key.tenant_id.to_string())
+        .bind(key.kid.as_str())
+        .bind(key.private_der_hex.as_str())
+        .bind(key.created_at.0)
+        .bind(key.retired_at.map(|t| t.0));
+        self.execute(q).await.map(drop)
+    }
+
+    /// Marks every active key of the tenant retired at `at` (a rotation, before inserting the new key).
+    pub async fn retire_signing_keys(
+        &mut self,
+        tenant: TenantId,
+        at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let q = sqlx::query(
+            "UPDATE signing_keys SET retired_at = $2 WHERE tenant_id = $1 AND retired_at IS NULL",
+        )
+        .bind(tenant.to_string())
+        .bind(at.0);
+        self.execute(q).await
+    }
+
+    /// Forgets keys retired before `before` (their tokens have all expired).
+    pub async fn delete_retired_signing_keys(
+        &mut self,
+        tenant: TenantId,
+        before: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let q = sqlx::query(
+            "DELETE FROM signing_keys WHERE tenant_id = $1 AND retired_at IS NOT NULL AND retired_at < $2",
+        )
+        .bind(tenant.to_string())
+        .bind(before.0);
+        self.execute(q).await
+    }
+
+    /// The tenant's keys, newest first.
+    pub async fn list_signing_keys(
+        &mut self,
+        tenant: TenantId,
+    ) -> Result<Vec<StoredSigningKey>, StoreError> {
+        self.fetch_map(
+            sqlx::query(
+                "SELECT tenant_id, kid, private_der, created_at, retired_at FROM signing_keys \
+                 WHERE tenant_id = $1 ORDER BY created_at DESC, kid",
+            )
+            .bind(tenant.to_string()),
+            signing_key,
+        )
+        .await
+    }
+}
