@@ -33,7 +33,7 @@ pub use tenants::{Bootstrap, BootstrapOutcome, NewClient, ADMIN_SCOPES};
 pub use ztd_core::corporate::CorporateIdentifier;
 pub use ztd_core::sync::{SyncPolicy, SyncState, SyncStatus, SyncTrigger};
 /// The typed queries of the read use cases (filters the store answers, keyset paging).
-pub use ztd_store::{DeviceQuery, DirectoryQuery, ImportQuery};
+pub use ztd_store::{DeviceQuery, DirectoryQuery, ImportQuery, UserQuery};
 
 /// The current time. Injected so tests control it.
 pub trait Clock: Send + Sync {

@@ -24,6 +24,7 @@ pub const ADMIN_SCOPES: &[&str] = &[
     "Group.ReadWrite.All",
     "GroupMember.ReadWrite.All",
     "Organization.Read.All",
+    "User.ReadWrite.All",
 ];
 
 /// What the first start created. The secret is shown once and never stored.

@@ -191,6 +191,20 @@ impl Server {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// A form POST (`application/x-www-form-urlencoded`), as OAuth clients send to the token endpoints.
+    pub async fn form(&self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_encode(fields))
+            .send()
+            .await
+            .expect("form request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// A token for tenant A with only `scopes`.
     pub async fn token_with(&self, scopes: &[&str]) -> String {
         let tenant = ztd_core::TenantId::parse(&self.a.id).expect("tenant id");

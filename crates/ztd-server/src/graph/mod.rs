@@ -39,6 +39,7 @@ pub use imports::{MAX_IMPORT, MAX_IMPORT_BODY};
 pub use ztd_odata as odata;
 mod paging;
 mod profiles;
+mod users;
 
 use odata::QueryOptions;
 
@@ -469,6 +470,7 @@ fn version_router(state: AppState, version: Version, config: Arc<GraphConfig>) -
         .merge(directory_devices::routes())
         .merge(groups::routes())
         .merge(organization::routes())
+        .merge(users::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::Extension(version))

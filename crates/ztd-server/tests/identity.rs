@@ -1,0 +1,320 @@
+//! The directory's users and sign-in: Graph `/users`, the password grant on the v1 and v2 token endpoints,
+//! the tokens' audiences and claims, smart lockout, the tenants' published keys and their rotation. Every
+//! scenario runs on SQLite and PostgreSQL.
+
+use axum::http::StatusCode;
+use base64::Engine;
+use serde_json::{json, Value};
+use ztd_server::GraphConfig;
+use ztd_testkit::{assert_graph_error, on_both_servers, Server};
+
+const AZURE_CLI: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+const PASSWORD: &str = "Corr3ct-horse!";
+
+fn claims(token: &str) -> Value {
+    let part = token.split('.').nth(1).expect("payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("claims")
+}
+
+fn header(token: &str) -> Value {
+    let part = token.split('.').next().expect("header");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("header")
+}
+
+async fn create_user(s: &Server, token: &str, upn: &str, role: &str) -> Value {
+    let (status, body) = s
+        .post(
+            "/v1.0/users",
+            token,
+            json!({
+                "accountEnabled": true,
+                "displayName": upn.split('@').next().unwrap(),
+                "mailNickname": "x",
+                "userPrincipalName": upn,
+                "passwordProfile": { "password": PASSWORD, "forceChangePasswordNextSignIn": false },
+                "ztdRole": role,
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+async fn password_v2(
+    s: &Server,
+    tenant: &str,
+    user: &str,
+    password: &str,
+    scope: &str,
+) -> (StatusCode, Value) {
+    s.form(
+        &format!("/{tenant}/oauth2/v2.0/token"),
+        &[
+            ("grant_type", "password"),
+            ("client_id", AZURE_CLI),
+            ("username", user),
+            ("password", password),
+            ("scope", scope),
+            ("client_info", "1"),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn users_are_created_read_changed_and_deleted_through_graph_within_their_tenant() {
+    on_both_servers(GraphConfig::default(), |s| async move {
+        let upn = format!("ada@{}", s.a.domain);
+        let created = create_user(&s, &s.a.token, &upn, "user").await;
+        let id = created["id"].as_str().unwrap().to_string();
+        assert_eq!(created["userPrincipalName"], upn.as_str());
+        assert_eq!(created["accountEnabled"], true);
+
+        let (status, by_upn) = s.get(&format!("/v1.0/users/{upn}"), &s.a.token).await;
+        assert_eq!(status, StatusCode::OK, "{by_upn}");
+        assert_eq!(by_upn["id"], id.as_str());
+        let (_, list) = s.get("/v1.0/users?$filter=startswith(userPrincipalName,'ada')", &s.a.token).await;
+        assert_eq!(list["value"].as_array().unwrap().len(), 1, "{list}");
+
+        // The UPN must be in the tenant's domain, and unique.
+        let (status, body) = s
+            .post("/v1.0/users", &s.a.token, json!({"displayName": "x", "userPrincipalName": "x@elsewhere.example", "accountEnabled": true}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.to_string().contains("verified domain"), "{body}");
+        let (status, _) = s
+            .post("/v1.0/users", &s.a.token, json!({"displayName": "again", "userPrincipalName": upn, "accountEnabled": true}))
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+
+        // Another tenant sees nothing of it, and cannot change or delete it.
+        for path in [format!("/v1.0/users/{id}"), format!("/v1.0/users/{upn}")] {
+            let (status, body) = s.get(&path, &s.b.token).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+            assert_eq!(assert_graph_error(&body), "Request_ResourceNotFound");
+            assert_eq!(s.patch(&path, &s.b.token, json!({"displayName": "B"})).await.0, StatusCode::NOT_FOUND);
+            assert_eq!(s.delete(&path, &s.b.token).await.0, StatusCode::NOT_FOUND);
+        }
+        let (_, b_list) = s.get("/v1.0/users", &s.b.token).await;
+        assert_eq!(b_list["value"].as_array().unwrap().len(), 0);
+
+        let (status, _) = s.patch(&format!("/v1.0/users/{id}"), &s.a.token, json!({"displayName": "Ada L."})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(s.get(&format!("/v1.0/users/{id}"), &s.a.token).await.1["displayName"], "Ada L.");
+        assert_eq!(s.delete(&format!("/v1.0/users/{id}"), &s.a.token).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(s.get(&format!("/v1.0/users/{id}"), &s.a.token).await.0, StatusCode::NOT_FOUND);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_user_signs_in_with_a_password_and_calls_graph_within_their_role() {
+    on_both_servers(GraphConfig::default(), |s| async move {
+        let admin = format!("admin@{}", s.a.domain);
+        let plain = format!("plain@{}", s.a.domain);
+        let reader = format!("reader@{}", s.a.domain);
+        create_user(&s, &s.a.token, &admin, "administrator").await;
+        create_user(&s, &s.a.token, &plain, "user").await;
+        create_user(&s, &s.a.token, &reader, "readOnly").await;
+
+        // v2 at /organizations: the UPN names the tenant.
+        let (status, body) = password_v2(&s, "organizations", &admin, PASSWORD, "https://graph.microsoft.com/.default openid profile offline_access").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["token_type"], "Bearer");
+        assert!(body["expires_in"].is_i64());
+        let token = body["access_token"].as_str().unwrap().to_string();
+        let c = claims(&token);
+        assert_eq!(c["aud"], "https://graph.microsoft.com");
+        assert_eq!(c["iss"], format!("https://sts.windows.net/{}/", s.a.id));
+        assert_eq!(c["tid"], s.a.id.as_str());
+        assert_eq!(c["upn"], admin.as_str());
+        assert_eq!(c["appid"], AZURE_CLI);
+        assert_eq!(c["amr"], json!(["pwd"]));
+        assert_eq!(c["ver"], "1.0");
+        let id_token = claims(body["id_token"].as_str().unwrap());
+        assert_eq!(id_token["aud"], AZURE_CLI);
+        assert_eq!(id_token["preferred_username"], admin.as_str());
+        assert_eq!(id_token["iss"], format!("https://login.microsoftonline.com/{}/v2.0", s.a.id));
+        let info: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(body["client_info"].as_str().unwrap()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(info["utid"], s.a.id.as_str());
+
+        // The administrator works as themselves; a plain user may not; a reader reads only.
+        let devices = "/beta/deviceManagement/windowsAutopilotDeviceIdentities";
+        assert_eq!(s.get(devices, &token).await.0, StatusCode::OK);
+        let (_, plain_body) = password_v2(&s, &s.a.id, &plain, PASSWORD, "https://graph.microsoft.com/.default").await;
+        let plain_token = plain_body["access_token"].as_str().unwrap();
+        assert_eq!(s.get(devices, plain_token).await.0, StatusCode::FORBIDDEN);
+        let (_, reader_body) = password_v2(&s, &s.a.domain, &reader, PASSWORD, "https://graph.microsoft.com/.default").await;
+        let reader_token = reader_body["access_token"].as_str().unwrap();
+        assert_eq!(s.get(devices, reader_token).await.0, StatusCode::OK);
+        let (status, _) = s.post("/v1.0/groups", reader_token, json!({"displayName": "g", "securityEnabled": true, "mailEnabled": false, "mailNickname": "g"})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+
+        // v1 with resource=: a device registration token, refused by the admin API.
+        let (status, body) = s
+            .form(
+                "/common/oauth2/token",
+                &[
+                    ("grant_type", "password"),
+                    ("client_id", AZURE_CLI),
+                    ("resource", "urn:ms-drs:enterpriseregistration.windows.net"),
+                    ("username", &admin),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body["expires_on"].is_string() && body["expires_in"].is_string(), "{body}");
+        assert_eq!(body["resource"], "urn:ms-drs:enterpriseregistration.windows.net");
+        let drs = body["access_token"].as_str().unwrap();
+        assert_eq!(claims(drs)["aud"], "urn:ms-drs:enterpriseregistration.windows.net");
+        assert_eq!(s.get(devices, drs).await.0, StatusCode::UNAUTHORIZED);
+
+        // A user of tenant A cannot sign in through tenant B.
+        let (status, body) = password_v2(&s, &s.b.id, &admin, PASSWORD, "https://graph.microsoft.com/.default").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error_codes"][0], 50034, "{body}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn refused_sign_ins_answer_with_entra_codes() {
+    on_both_servers(GraphConfig::default(), |s| async move {
+        let upn = format!("bob@{}", s.a.domain);
+        let created = create_user(&s, &s.a.token, &upn, "user").await;
+        let id = created["id"].as_str().unwrap().to_string();
+        let graph = "https://graph.microsoft.com/.default";
+        let code = |body: &Value| body["error_codes"][0].as_i64().unwrap_or_default();
+
+        let (status, body) = password_v2(&s, "organizations", &upn, "Wr0ng-password", graph).await;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, 50126), "{body}");
+        assert_eq!(body["error"], "invalid_grant");
+        assert!(body["error_description"].as_str().unwrap().starts_with("AADSTS50126:"));
+        let (_, body) = password_v2(&s, "organizations", &format!("nobody@{}", s.a.domain), PASSWORD, graph).await;
+        assert_eq!(code(&body), 50034, "{body}");
+        let (_, body) = password_v2(&s, "no-such-tenant.example", &upn, PASSWORD, graph).await;
+        assert_eq!(code(&body), 90002, "{body}");
+        let (_, body) = password_v2(&s, "organizations", &upn, PASSWORD, "https://unknown.example/.default").await;
+        assert_eq!(code(&body), 500011, "{body}");
+
+        s.patch(&format!("/v1.0/users/{id}"), &s.a.token, json!({"passwordProfile": {"forceChangePasswordNextSignIn": true}})).await;
+        let (_, body) = password_v2(&s, "organizations", &upn, PASSWORD, graph).await;
+        assert_eq!(code(&body), 50055, "{body}");
+        s.patch(&format!("/v1.0/users/{id}"), &s.a.token, json!({"accountEnabled": false, "passwordProfile": {"forceChangePasswordNextSignIn": false}})).await;
+        let (_, body) = password_v2(&s, "organizations", &upn, PASSWORD, graph).await;
+        assert_eq!(code(&body), 50057, "{body}");
+        s.patch(&format!("/v1.0/users/{id}"), &s.a.token, json!({"accountEnabled": true})).await;
+        let (status, body) = password_v2(&s, "organizations", &upn, PASSWORD, graph).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ten_wrong_passwords_lock_the_account_and_a_repeat_counts_once() {
+    on_both_servers(GraphConfig::default(), |s| async move {
+        let upn = format!("carol@{}", s.a.domain);
+        create_user(&s, &s.a.token, &upn, "user").await;
+        let graph = "https://graph.microsoft.com/.default";
+        let code = |body: &Value| body["error_codes"][0].as_i64().unwrap_or_default();
+        // The same wrong password twenty times is one failure: still not locked.
+        for _ in 0..20 {
+            let (_, body) = password_v2(&s, "organizations", &upn, "Same-wr0ng!", graph).await;
+            assert_eq!(code(&body), 50126);
+        }
+        assert_eq!(password_v2(&s, "organizations", &upn, PASSWORD, graph).await.0, StatusCode::OK);
+        // Ten different ones lock it: the right password is refused too, with 50053.
+        for n in 0..10 {
+            let (_, body) = password_v2(&s, "organizations", &upn, &format!("Wr0ng-{n}!"), graph).await;
+            assert_eq!(code(&body), 50126, "attempt {n}: {body}");
+        }
+        let (status, body) = password_v2(&s, "organizations", &upn, PASSWORD, graph).await;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, 50053), "{body}");
+        // An administrator's password reset starts the count over.
+        let new_password = "N3w-password!";
+        let (status, _) = s
+            .patch(&format!("/v1.0/users/{upn}"), &s.a.token, json!({"passwordProfile": {"password": new_password, "forceChangePasswordNextSignIn": false}}))
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(password_v2(&s, "organizations", &upn, new_password, graph).await.0, StatusCode::OK);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn each_tenant_publishes_its_keys_and_a_rotation_keeps_old_tokens_valid() {
+    on_both_servers(GraphConfig::default(), |s| async move {
+        let devices = "/beta/deviceManagement/windowsAutopilotDeviceIdentities";
+        let old = s.a.token.clone();
+        let old_kid = header(&old)["kid"].as_str().unwrap().to_string();
+        assert_eq!(header(&old)["alg"], "RS256");
+        let (status, jwks) = s.get(&format!("/{}/discovery/keys", s.a.id), "").await;
+        assert_eq!(status, StatusCode::OK);
+        let kids: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert_eq!(kids, vec![old_kid.as_str()]);
+        assert_eq!(jwks["keys"][0]["kty"], "RSA");
+        // Tenant B's keys are its own.
+        let (_, b_jwks) = s
+            .get(&format!("/{}/discovery/v2.0/keys", s.b.domain), "")
+            .await;
+        assert!(!b_jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == old_kid.as_str()));
+
+        let tenant = ztd_core::TenantId::parse(&s.a.id).unwrap();
+        let new_kid = s.app.rotate_signing_key(tenant).await.unwrap();
+        assert_ne!(new_kid, old_kid);
+        let fresh = s.token(&s.a.id, &s.a.client_id, &s.a.secret).await;
+        assert_eq!(header(&fresh)["kid"], new_kid.as_str());
+        assert_eq!(s.get(devices, &fresh).await.0, StatusCode::OK);
+        assert_eq!(
+            s.get(devices, &old).await.0,
+            StatusCode::OK,
+            "a token of the retired key still works"
+        );
+        let (_, jwks) = s.get(&format!("/{}/discovery/keys", s.a.id), "").await;
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+
+        // OIDC documents name the tenant by id and Entra's issuers.
+        let (_, v2) = s
+            .get(
+                &format!("/{}/v2.0/.well-known/openid-configuration", s.a.domain),
+                "",
+            )
+            .await;
+        assert_eq!(
+            v2["issuer"],
+            format!("https://login.microsoftonline.com/{}/v2.0", s.a.id)
+        );
+        assert!(v2["token_endpoint"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/{}/oauth2/v2.0/token", s.a.id)));
+        let (_, v1) = s
+            .get(&format!("/{}/.well-known/openid-configuration", s.a.id), "")
+            .await;
+        assert_eq!(v1["issuer"], format!("https://sts.windows.net/{}/", s.a.id));
+        assert!(v1["token_endpoint"]
+            .as_str()
+            .unwrap()
+            .ends_with("/oauth2/token"));
+    })
+    .await;
+}
