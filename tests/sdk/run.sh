@@ -95,12 +95,17 @@ free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)
 
 mkdir -p "$tmp/data"
 port="$(free_port)"
+# The lab set-up of docs/lab-ingress.md: ztd's own root, a certificate that also covers Microsoft's host
+# names, and the loopback CONNECT proxy that sign-in clients (MSAL) are pointed at.
+proxy_port="$(free_port)"
 "$bin" serve --data-dir "$tmp/data" --listen "127.0.0.1:$port" \
-  --tls-cert "$tmp/server.pem" --tls-key "$tmp/server-key.pem" >"$tmp/server.log" 2>&1 &
+  --lab-tls --lab-proxy "127.0.0.1:$proxy_port" >"$tmp/server.log" 2>&1 &
 server_pid=$!
 : >"$tmp/preflight"
+for _ in $(seq 1 100); do [ -s "$tmp/data/lab-ca.pem" ] && break; sleep 0.1; done
+[ -s "$tmp/data/lab-ca.pem" ] && cp "$tmp/data/lab-ca.pem" "$tmp/ca.pem"
 if wait_healthy "$port" "$server_pid"; then
-  echo "== ztd serving https://127.0.0.1:$port (native TLS)"
+  echo "== ztd serving https://127.0.0.1:$port (native TLS, lab root), lab proxy on 127.0.0.1:$proxy_port"
 else
   # Record the failure (it counts as a failed test) and keep going behind a TLS-terminating proxy, so the
   # SDK flows are still exercised.
@@ -126,7 +131,7 @@ fi
 # --- tests ---------------------------------------------------------------------------------------------------
 set +e
 SSL_CERT_FILE="$tmp/ca.pem" REQUESTS_CA_BUNDLE="$tmp/ca.pem" \
-  ZTD_URL="https://127.0.0.1:$port" ZTD_CREDENTIALS="$tmp/data/credentials.json" ZTD_BIN="$bin" ZTD_SDK_SUMMARY="$tmp/summary" ZTD_SDK_PREFLIGHT="$tmp/preflight" \
+  ZTD_URL="https://127.0.0.1:$port" ZTD_PROXY="http://127.0.0.1:$proxy_port" ZTD_CREDENTIALS="$tmp/data/credentials.json" ZTD_BIN="$bin" ZTD_SDK_SUMMARY="$tmp/summary" ZTD_SDK_PREFLIGHT="$tmp/preflight" \
   "$py" "$here/test_sdk.py"
 rc=$?
 set -e

@@ -82,7 +82,9 @@ from msgraph_beta.generated.models.windows_user_type import WindowsUserType
 from msgraph.generated.devices.devices_request_builder import DevicesRequestBuilder
 from msgraph.generated.groups.groups_request_builder import GroupsRequestBuilder
 from msgraph.generated.models.group import Group as V1Group
+from msgraph.generated.models.password_profile import PasswordProfile
 from msgraph.generated.models.reference_create import ReferenceCreate
+from msgraph.generated.models.user import User as V1User
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError as V1ODataError
 from msgraph.generated.device_management.windows_autopilot_device_identities.windows_autopilot_device_identities_request_builder import (
     WindowsAutopilotDeviceIdentitiesRequestBuilder as V1DevicesRequestBuilder,
@@ -709,6 +711,102 @@ async def run_v1(v1: Any) -> None:
         await test(name, fn)
 
 
+# --- sign-in as a user: Graph /users, then azure-identity and MSAL with the password grant ---------------------
+
+AZURE_CLI = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+USER_PASSWORD = "Sdk-" + uuid.uuid4().hex[:10] + "!A1"
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    part = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+async def run_sign_in(v1: Any) -> None:
+    async def t_create_user() -> None:
+        page = await v1.organization.get()
+        domain = next(d.name for d in page.value[0].verified_domains if d.is_default)
+        upn = f"sdk.admin.{RUN.lower()}@{domain}"
+        u = await v1.users.post(V1User(
+            account_enabled=True, display_name=f"SDK admin {RUN}", mail_nickname=f"sdkadmin{RUN.lower()}",
+            user_principal_name=upn,
+            password_profile=PasswordProfile(password=USER_PASSWORD, force_change_password_next_sign_in=False),
+            additional_data={"ztdRole": "administrator"}))
+        check(u.id and u.user_principal_name == upn, f"created user {u!r}")
+        got = await v1.users.by_user_id(upn).get()
+        check(got.id == u.id, f"user by UPN {got.id!r} != {u.id!r}")
+        ctx["user"] = upn
+        ctx["user_id"] = u.id
+
+    # MSAL reaches the sign-in endpoints under Microsoft's own host name, through ztd's lab proxy (it drops the
+    # port of a custom authority, so a lab always looks like login.microsoftonline.com to it).
+    proxy = os.environ.get("ZTD_PROXY")
+    proxies = {"https": proxy} if proxy else None
+
+    def password_credential(upn: str) -> Any:
+        from azure.identity import UsernamePasswordCredential
+
+        return UsernamePasswordCredential(AZURE_CLI, upn, USER_PASSWORD, tenant_id=CREDS["tenantId"],
+                                          proxies=proxies)
+
+    async def t_username_password_credential() -> None:
+        (upn,) = need("user")
+        tok = await asyncio.to_thread(lambda: password_credential(upn).get_token(*SCOPES))
+        claims = jwt_claims(tok.token)
+        check(claims.get("upn") == upn and claims.get("tid") == CREDS["tenantId"], f"claims {claims!r}")
+        check(claims.get("aud") == "https://graph.microsoft.com", f"aud {claims.get('aud')!r}")
+
+    async def t_graph_as_user() -> None:
+        (upn,) = need("user")
+        sync = password_credential(upn)
+
+        class AsAsync:
+            """The synchronous credential behind the async interface the Graph SDK takes (azure-identity has
+            no async UsernamePasswordCredential)."""
+
+            async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+                return await asyncio.to_thread(lambda: sync.get_token(*scopes, **kwargs))
+
+            async def close(self) -> None:
+                pass
+
+        as_user = graph_client(msgraph, "v1.0", AsAsync())
+        me = await as_user.users.by_user_id(upn).get()
+        check(me.user_principal_name == upn, f"the administrator reads themselves: {me!r}")
+        page = await as_user.device_management.windows_autopilot_device_identities.get()
+        check(page is not None, "the administrator lists Autopilot devices as themselves")
+
+    async def t_msal_ropc() -> None:
+        (upn,) = need("user")
+        import msal
+
+        def run() -> tuple[dict[str, Any], dict[str, Any]]:
+            app = msal.PublicClientApplication(AZURE_CLI, authority="https://login.microsoftonline.com/organizations",
+                                               proxies=proxies)
+            ok = app.acquire_token_by_username_password(upn, USER_PASSWORD, scopes=SCOPES)
+            bad = app.acquire_token_by_username_password(upn, "Wrong-" + USER_PASSWORD, scopes=SCOPES)
+            return ok, bad
+
+        ok, bad = await asyncio.to_thread(run)
+        check("access_token" in ok, f"MSAL ROPC: {ok!r}")
+        check(ok.get("id_token_claims", {}).get("preferred_username") == upn, f"id token {ok.get('id_token_claims')!r}")
+        check(bad.get("error") == "invalid_grant" and 50126 in bad.get("error_codes", []), f"wrong password: {bad!r}")
+
+    async def t_delete_user() -> None:
+        (uid,) = need("user_id")
+        await v1.users.by_user_id(uid).delete()
+        await expect_odata_error(v1.users.by_user_id(uid).get(), 404)
+
+    for name, fn in [
+        ("v1.0 users post and get by UPN (passwordProfile, ztdRole)", t_create_user),
+        ("azure-identity UsernamePasswordCredential (MSAL, ROPC) through the lab proxy: a user token", t_username_password_credential),
+        ("Graph SDK as the signed-in administrator (delegated)", t_graph_as_user),
+        ("MSAL acquire_token_by_username_password at login.microsoftonline.com via the lab proxy; AADSTS50126", t_msal_ropc),
+        ("v1.0 users delete", t_delete_user),
+    ]:
+        await test(name, fn)
+
+
 async def main() -> int:
     preflight = []
     path = os.environ.get("ZTD_SDK_PREFLIGHT")
@@ -747,6 +845,7 @@ async def main() -> int:
         v1 = graph_client(msgraph, "v1.0", credential)
         await run_beta(beta, v1)
         await run_v1(v1)
+        await run_sign_in(v1)
         if "cleanup" in ctx:
             await test("cleanup: delete ESP, profile, group", ctx["cleanup"])
 

@@ -18,6 +18,7 @@ mod explain;
 pub mod graph_imports;
 mod groups;
 mod import;
+pub mod lab_ca;
 mod profiles;
 pub mod signing;
 mod targeting;

@@ -177,6 +177,33 @@ pub async fn keys(State(state): State<AppState>, Path(tenant): Path<String>) -> 
     }
 }
 
+/// `GET /common/userrealm/{user}` (MSAL) and `/common/UserRealm/{user}` (roadtx): whether the user's domain is
+/// managed here. ztd answers `Managed` for a verified domain of a tenant (password sign-in happens at ztd's
+/// token endpoint, never by federation) and `Unknown` otherwise; `account_type` is always present (roadtx
+/// reads it unconditionally).
+pub async fn user_realm(State(state): State<AppState>, Path(user): Path<String>) -> Response {
+    let domain = user
+        .rsplit_once('@')
+        .map_or(user.as_str(), |(_, d)| d)
+        .to_ascii_lowercase();
+    let managed = match state.app.tenants().await {
+        Ok(tenants) => tenants
+            .iter()
+            .any(|t| t.domain.eq_ignore_ascii_case(&domain)),
+        Err(err) => return ApiError::from(err).into_response(),
+    };
+    let mut body = json!({
+        "ver": "1.0",
+        "account_type": if managed { "Managed" } else { "Unknown" },
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+    });
+    if managed {
+        body["domain_name"] = domain.into();
+    }
+    Json(body).into_response()
+}
+
 /// `GET /common/discovery/instance`: MSAL's instance discovery, answering that this host is its own cloud.
 pub async fn instance_discovery(uri: Uri, headers: HeaderMap) -> Json<Value> {
     let host = host(&uri, &headers);

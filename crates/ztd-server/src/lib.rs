@@ -16,6 +16,7 @@ mod auth_discovery;
 mod device_api;
 pub mod error;
 pub mod graph;
+pub mod lab_proxy;
 mod native;
 pub mod request;
 
@@ -58,6 +59,8 @@ pub fn router_configured(state: AppState, graph: GraphConfig, device: DeviceApiC
             "/{tenant}/v2.0/.well-known/openid-configuration",
             get(auth_discovery::openid_configuration),
         )
+        .route("/common/userrealm/{user}", get(auth_discovery::user_realm))
+        .route("/common/UserRealm/{user}", get(auth_discovery::user_realm))
         .route(
             "/common/discovery/instance",
             get(auth_discovery::instance_discovery),

@@ -38,6 +38,8 @@ enum Command {
     Hash(cmd::hash::Args),
     /// Check, evaluate and explain dynamic membership rules.
     Rule(cmd::rule::Args),
+    /// Export the lab root certificate (operator: opens the database).
+    Ca(cmd::ca::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => cmd::bench::run(args),
         Command::Hash(args) => cmd::hash::run(args),
         Command::Rule(args) => cmd::rule::run(args),
+        Command::Ca(args) => cmd::ca::run(args),
     };
     match result {
         Ok(code) => code,

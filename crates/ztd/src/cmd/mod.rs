@@ -1,6 +1,7 @@
 //! One module per subcommand. Each exposes `Args` (clap) and `run(Args) -> anyhow::Result<ExitCode>`.
 
 pub mod bench;
+pub mod ca;
 pub mod client;
 pub mod device;
 pub mod group;

@@ -46,6 +46,18 @@ pub struct Args {
     /// PEM private key for --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate from the deployment's lab root (created on first use; `ztd ca export`
+    /// writes it) for this address, localhost and the Microsoft host names clients hard-code
+    /// (docs/lab-ingress.md). The root is also written to <data-dir>/lab-ca.pem.
+    #[arg(long, conflicts_with = "tls_cert")]
+    lab_tls: bool,
+    /// More names (DNS or IP) for the --lab-tls certificate, e.g. the lab machine's host name.
+    #[arg(long = "lab-name", requires = "lab_tls")]
+    lab_names: Vec<String>,
+    /// Run the lab's CONNECT proxy on this loopback address: a tool whose HTTPS proxy is set to it reaches
+    /// ztd for every host it names (needs --lab-tls or --tls-cert).
+    #[arg(long, value_name = "ADDR")]
+    lab_proxy: Option<SocketAddr>,
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
@@ -76,7 +88,50 @@ pub(crate) fn write_credentials(
     path: &std::path::Path,
     credentials: &CredentialsFile,
 ) -> anyhow::Result<()> {
-    let bytes = serde_json::to_vec_pretty(credentials)?;
+    write_private(path, &serde_json::to_vec_pretty(credentials)?)
+}
+
+/// Issues the --lab-tls certificate and writes it, its key and the root under the data directory.
+async fn lab_certificate(
+    app: &App,
+    data_dir: &std::path::Path,
+    addr: SocketAddr,
+    extra: &[String],
+) -> anyhow::Result<TlsFiles> {
+    let ca = app.lab_ca().await?;
+    let mut names: Vec<String> = vec![
+        "localhost".into(),
+        "127.0.0.1".into(),
+        addr.ip().to_string(),
+    ];
+    names.extend(extra.iter().cloned());
+    names.extend(
+        ztd_app::lab_ca::MICROSOFT_HOSTS
+            .iter()
+            .map(|h| h.to_string()),
+    );
+    names.dedup();
+    let (chain, key) = ca.issue_server_certificate(&names)?;
+    let dir = data_dir.join("lab-tls");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let certificate = dir.join("server.pem");
+    let private_key = dir.join("server-key.pem");
+    std::fs::write(&certificate, chain)?;
+    write_private(&private_key, key.as_bytes())?;
+    let root = data_dir.join("lab-ca.pem");
+    std::fs::write(&root, &ca.cert_pem)?;
+    eprintln!(
+        "lab TLS: certificate from the lab root {} (trust that file)",
+        root.display()
+    );
+    Ok(TlsFiles {
+        certificate,
+        private_key,
+    })
+}
+
+/// Writes a file only its owner can read (on Unix).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use std::io::Write;
@@ -87,10 +142,10 @@ pub(crate) fn write_credentials(
             .truncate(true)
             .mode(0o600)
             .open(path)?;
-        file.write_all(&bytes)?;
+        file.write_all(bytes)?;
     }
     #[cfg(not(unix))]
-    std::fs::write(path, &bytes)?;
+    std::fs::write(path, bytes)?;
     Ok(())
 }
 
@@ -141,9 +196,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .await?
     {
         BootstrapOutcome::Created(first) => {
-            let base = match &args.tls_cert {
-                Some(_) => format!("https://{addr}"),
-                None => format!("http://{addr}"),
+            let base = if args.tls_cert.is_some() || args.lab_tls {
+                format!("https://{addr}")
+            } else {
+                format!("http://{addr}")
             };
             write_credentials(
                 &credentials_path,
@@ -185,19 +241,29 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         app: app.clone(),
         tokens: Arc::new(Tokens::default()),
     };
-    let scheme = if args.tls_cert.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    eprintln!("ztd listening on {scheme}://{}", listener.local_addr()?);
     let tls = match (args.tls_cert, args.tls_key) {
         (Some(certificate), Some(private_key)) => Some(TlsFiles {
             certificate,
             private_key,
         }),
+        _ if args.lab_tls => {
+            Some(lab_certificate(&app, &args.data_dir, addr, &args.lab_names).await?)
+        }
         _ => None,
     };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!("ztd listening on {scheme}://{}", listener.local_addr()?);
+    if let Some(proxy) = args.lab_proxy {
+        if tls.is_none() {
+            anyhow::bail!(
+                "--lab-proxy tunnels to ztd's TLS listener: add --lab-tls (or --tls-cert)"
+            );
+        }
+        let at = ztd_server::lab_proxy::start(proxy, addr).await?;
+        eprintln!(
+            "lab proxy on http://{at} (set it as the HTTPS proxy of the tools to point at ztd)"
+        );
+    }
     let device = ztd_server::DeviceApiConfig {
         per_source_per_second: std::num::NonZeroU32::new(args.device_rate_per_source),
         per_device_per_minute: std::num::NonZeroU32::new(args.device_rate_per_device),
