@@ -27,6 +27,37 @@ pub const ADMIN_SCOPES: &[&str] = &[
     "User.ReadWrite.All",
 ];
 
+/// The permission families an application can be granted, `{family}.Read.All` or `{family}.ReadWrite.All`.
+pub const PERMISSION_FAMILIES: &[&str] = &[
+    "DeviceManagementServiceConfig",
+    "DeviceManagementManagedDevices",
+    "DeviceManagementConfiguration",
+    "Device",
+    "Group",
+    "GroupMember",
+    "Organization",
+    "Directory",
+    "User",
+];
+
+fn check_permission(scope: &str) -> AppResult<()> {
+    let known = PERMISSION_FAMILIES.iter().any(|family| {
+        scope.eq_ignore_ascii_case(&format!("{family}.Read.All"))
+            || scope.eq_ignore_ascii_case(&format!("{family}.ReadWrite.All"))
+    });
+    if known {
+        Ok(())
+    } else {
+        Err(AppError::invalid(
+            "roles",
+            format!(
+                "{scope:?} is not a permission ztd knows: use <family>.Read.All or <family>.ReadWrite.All with a family of {}",
+                PERMISSION_FAMILIES.join(", ")
+            ),
+        ))
+    }
+}
+
 /// What the first start created. The secret is shown once and never stored.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -182,6 +213,9 @@ impl App {
         display_name: &str,
         scopes: &[&str],
     ) -> AppResult<NewClient> {
+        for scope in scopes {
+            check_permission(scope)?;
+        }
         let mut tx = self.store.begin().await?;
         if tx.get_tenant(tenant).await?.is_none() {
             return Err(AppError::not_found(ObjectKind::Tenant, tenant));

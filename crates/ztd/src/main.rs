@@ -40,6 +40,12 @@ enum Command {
     Rule(cmd::rule::Args),
     /// Export the lab root certificate (operator: opens the database).
     Ca(cmd::ca::Args),
+    /// Create and list tenants (operator: opens the database).
+    Tenant(cmd::tenant::Args),
+    /// Register applications in a tenant (operator: opens the database).
+    App(cmd::tenant::AppArgs),
+    /// Create, list, import and delete users (through the Graph API).
+    User(cmd::user::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +60,9 @@ fn main() -> ExitCode {
         Command::Hash(args) => cmd::hash::run(args),
         Command::Rule(args) => cmd::rule::run(args),
         Command::Ca(args) => cmd::ca::run(args),
+        Command::Tenant(args) => cmd::tenant::run(args),
+        Command::App(args) => cmd::tenant::run_app(args),
+        Command::User(args) => cmd::user::run(args),
     };
     match result {
         Ok(code) => code,

@@ -34,10 +34,10 @@ enum CaCommand {
 #[derive(Debug, clap::Args)]
 pub struct DatabaseArgs {
     /// The data directory of `ztd serve` (its SQLite database).
-    #[arg(long, env = "ZTD_DATA_DIR", default_value = "ztd-data")]
+    #[arg(long, env = "ZTD_DATA_DIR", default_value = "ztd-data", global = true)]
     pub data_dir: PathBuf,
     /// The database URL (`postgres://...`), instead of SQLite in --data-dir.
-    #[arg(long, env = "ZTD_DATABASE_URL")]
+    #[arg(long, env = "ZTD_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
 }
 

@@ -359,6 +359,19 @@ impl Client {
         Self::decode(response).await
     }
 
+    /// DELETE, retried on 503/429 (deleting twice is not-found, never a second deletion).
+    pub async fn delete(&self, path: &str) -> anyhow::Result<()> {
+        let url = format!("{}{path}", self.base);
+        let response = send_retrying(&self.base, || {
+            self.http.delete(&url).bearer_auth(&self.token)
+        })
+        .await?;
+        if !response.status().is_success() {
+            return Err(Self::error(response).await);
+        }
+        Ok(())
+    }
+
     /// POST of a request the server applies idempotently (an import batch), retried on 503/429.
     pub async fn post_idempotent<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,

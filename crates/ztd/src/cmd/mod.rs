@@ -10,3 +10,5 @@ pub mod import;
 pub mod profile;
 pub mod rule;
 pub mod serve;
+pub mod tenant;
+pub mod user;
