@@ -784,10 +784,17 @@ async def run_sign_in(v1: Any) -> None:
             app = msal.PublicClientApplication(AZURE_CLI, authority="https://login.microsoftonline.com/organizations",
                                                proxies=proxies)
             ok = app.acquire_token_by_username_password(upn, USER_PASSWORD, scopes=SCOPES)
+            # Silent renewal with the cached refresh token (MSAL asks for offline_access by itself).
+            accounts = app.get_accounts(username=upn)
+            renewed = app.acquire_token_silent(SCOPES, account=accounts[0], force_refresh=True) if accounts else None
+            ctx["msal_renewed"] = renewed
             bad = app.acquire_token_by_username_password(upn, "Wrong-" + USER_PASSWORD, scopes=SCOPES)
             return ok, bad
 
         ok, bad = await asyncio.to_thread(run)
+        renewed = ctx.get("msal_renewed") or {}
+        check("access_token" in renewed and renewed.get("token_source") == "identity_provider",
+              f"MSAL silent renewal through the refresh token: {renewed!r}")
         check("access_token" in ok, f"MSAL ROPC: {ok!r}")
         check(ok.get("id_token_claims", {}).get("preferred_username") == upn, f"id token {ok.get('id_token_claims')!r}")
         check(bad.get("error") == "invalid_grant" and 50126 in bad.get("error_codes", []), f"wrong password: {bad!r}")
@@ -801,7 +808,7 @@ async def run_sign_in(v1: Any) -> None:
         ("v1.0 users post and get by UPN (passwordProfile, ztdRole)", t_create_user),
         ("azure-identity UsernamePasswordCredential (MSAL, ROPC) through the lab proxy: a user token", t_username_password_credential),
         ("Graph SDK as the signed-in administrator (delegated)", t_graph_as_user),
-        ("MSAL acquire_token_by_username_password at login.microsoftonline.com via the lab proxy; AADSTS50126", t_msal_ropc),
+        ("MSAL acquire_token_by_username_password at login.microsoftonline.com via the lab proxy, silent renewal by refresh token; AADSTS50126", t_msal_ropc),
         ("v1.0 users delete", t_delete_user),
     ]:
         await test(name, fn)

@@ -261,13 +261,13 @@ impl App {
         })
     }
 
-    /// Whether `client_id` is an application registered in `tenant`.
-    pub async fn client_of_tenant(&self, tenant: TenantId, client_id: &str) -> AppResult<bool> {
+    /// The tenant an application is registered in, if it is registered at all.
+    pub async fn client_tenant(&self, client_id: &str) -> AppResult<Option<TenantId>> {
         let mut tx = self.store.begin_read().await?;
         Ok(tx
             .get_client(client_id)
             .await?
-            .is_some_and(|client| client.tenant_id == tenant))
+            .map(|client| client.tenant_id))
     }
 
     /// Checks a client id and secret; `None` when either is wrong.

@@ -47,6 +47,36 @@ pub struct UserUpdate {
     pub force_change_password_next_sign_in: Option<bool>,
 }
 
+/// A refresh token lives this long unless used (then its successor starts over), as Entra's do by default.
+pub const REFRESH_TOKEN_LIFETIME_MILLIS: i64 = 90 * 24 * 3_600_000;
+
+/// Why a refresh token was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefreshRefusal {
+    /// Unknown, malformed, revoked, or issued to another client.
+    Invalid,
+    Expired,
+    /// Used before: its family is revoked now (someone else holds a copy).
+    Replayed,
+    /// The user is disabled or gone.
+    UserDisabled,
+}
+
+fn refresh_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The client a password sign-in is for.
+#[derive(Clone, Copy, Debug)]
+pub struct SignInClient<'a> {
+    pub client_id: &'a str,
+    /// The tenant of a registered application (`None` for a first-party public client, which signs in users
+    /// of any tenant).
+    pub owner: Option<TenantId>,
+    /// Whether the sign-in also starts a refresh-token family.
+    pub refresh_token: bool,
+}
+
 /// Why a password sign-in was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SignInRefusal {
@@ -61,6 +91,8 @@ pub enum SignInRefusal {
     },
     /// The password is right but must be changed first (`forceChangePasswordNextSignIn`).
     PasswordChangeRequired,
+    /// The client is an application of another tenant than the user's.
+    ClientNotInTenant,
 }
 
 fn check_password_rules(password: &str) -> AppResult<()> {
@@ -279,6 +311,11 @@ impl App {
         }
         user.updated_at = self.now();
         tx.update_user(&user).await?;
+        // A new password or a disabled account ends every session the user had.
+        if changed.contains(&"passwordProfile.password") || !user.account_enabled {
+            tx.revoke_user_refresh_tokens(tenant, user.id, user.updated_at)
+                .await?;
+        }
         tx.append_events(&[self.event(
             tenant,
             EventKind::UserUpdated,
@@ -295,6 +332,8 @@ impl App {
         if !tx.delete_user(tenant, id).await? {
             return Err(AppError::not_found(ObjectKind::User, id));
         }
+        tx.revoke_user_refresh_tokens(tenant, id, self.now())
+            .await?;
         tx.append_events(&[self.event(tenant, EventKind::UserDeleted, id, serde_json::json!({}))])
             .await?;
         tx.commit().await?;
@@ -310,7 +349,8 @@ impl App {
         upn: &str,
         password: &str,
         source: &str,
-    ) -> AppResult<Result<User, SignInRefusal>> {
+        client: SignInClient<'_>,
+    ) -> AppResult<Result<(User, Option<String>), SignInRefusal>> {
         let found = {
             let mut tx = self.store.begin_read().await?;
             match tenant {
@@ -321,6 +361,11 @@ impl App {
         let Some(user) = found else {
             return Ok(Err(SignInRefusal::UnknownUser));
         };
+        // The client before the password, as Entra checks it: nothing is counted for a client that may not
+        // sign this user in.
+        if client.owner.is_some_and(|owner| owner != user.tenant_id) {
+            return Ok(Err(SignInRefusal::ClientNotInTenant));
+        }
         let now = self.now();
         if let Some(until) = user.lockout.locked_for(source, now) {
             return Ok(Err(SignInRefusal::LockedOut { until }));
@@ -359,17 +404,101 @@ impl App {
         if current.lockout != before {
             tx.update_user(&current).await?;
             tx.append_events(&events).await?;
+        }
+        let refusal = if !matches {
+            Some(SignInRefusal::WrongPassword)
+        } else if !current.account_enabled {
+            Some(SignInRefusal::Disabled)
+        } else if current.force_change_password_next_sign_in {
+            Some(SignInRefusal::PasswordChangeRequired)
+        } else {
+            None
+        };
+        // A refresh token only for a sign-in that succeeds, written with its counters.
+        let refresh = match (&refusal, client.refresh_token) {
+            (None, true) => {
+                let client_id = client.client_id;
+                let family = self.next_uuid().to_string();
+                Some(
+                    self.insert_refresh_token(&mut tx, &current, client_id, &family)
+                        .await?,
+                )
+            }
+            _ => None,
+        };
+        tx.commit().await?;
+        match refusal {
+            Some(refusal) => Ok(Err(refusal)),
+            None => Ok(Ok((current, refresh))),
+        }
+    }
+
+    async fn insert_refresh_token(
+        &self,
+        tx: &mut ztd_store::Tx,
+        user: &User,
+        client_id: &str,
+        family: &str,
+    ) -> AppResult<String> {
+        let token = format!(
+            "ztd1.{}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                self.random_bytes::<32>()
+            )
+        );
+        let now = self.now();
+        tx.insert_refresh_token(&ztd_store::StoredRefreshToken {
+            token_hash: refresh_hash(&token),
+            tenant_id: user.tenant_id,
+            family_id: family.to_string(),
+            user_id: user.id,
+            client_id: client_id.to_string(),
+            created_at: now,
+            expires_at: Timestamp(now.0.saturating_add(REFRESH_TOKEN_LIFETIME_MILLIS)),
+            used_at: None,
+            revoked_at: None,
+        })
+        .await?;
+        Ok(token)
+    }
+
+    /// Exchanges a refresh token presented by `client_id` for its user and a successor (rotation). A token
+    /// used a second time revokes its whole family; a disabled or deleted user's tokens no longer work.
+    pub async fn redeem_refresh_token(
+        &self,
+        presented: &str,
+        client_id: &str,
+    ) -> AppResult<Result<(User, String), RefreshRefusal>> {
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let Some(stored) = tx
+            .get_refresh_token_for_update(&refresh_hash(presented.trim()))
+            .await?
+        else {
+            return Ok(Err(RefreshRefusal::Invalid));
+        };
+        if stored.revoked_at.is_some() || !stored.client_id.eq_ignore_ascii_case(client_id) {
+            return Ok(Err(RefreshRefusal::Invalid));
+        }
+        if stored.used_at.is_some() {
+            tx.revoke_refresh_family(stored.tenant_id, &stored.family_id, now)
+                .await?;
             tx.commit().await?;
+            return Ok(Err(RefreshRefusal::Replayed));
         }
-        if !matches {
-            return Ok(Err(SignInRefusal::WrongPassword));
+        if now.0 >= stored.expires_at.0 {
+            return Ok(Err(RefreshRefusal::Expired));
         }
-        if !current.account_enabled {
-            return Ok(Err(SignInRefusal::Disabled));
-        }
-        if current.force_change_password_next_sign_in {
-            return Ok(Err(SignInRefusal::PasswordChangeRequired));
-        }
-        Ok(Ok(current))
+        let user = match tx.get_user(stored.tenant_id, stored.user_id).await? {
+            Some(user) if user.account_enabled => user,
+            _ => return Ok(Err(RefreshRefusal::UserDisabled)),
+        };
+        tx.mark_refresh_token_used(&stored.token_hash, now).await?;
+        let successor = self
+            .insert_refresh_token(&mut tx, &user, &stored.client_id, &stored.family_id)
+            .await?;
+        tx.commit().await?;
+        Ok(Ok((user, successor)))
     }
 }

@@ -116,6 +116,12 @@ catalogue! {
     AccountLocked = 400 OAuth "invalid_grant" 50053;
     /// The password is right but must be changed first (`forceChangePasswordNextSignIn`).
     PasswordChangeRequired = 400 OAuth "invalid_grant" 50055;
+    /// A refresh token that is unknown, malformed, revoked or issued to another client.
+    InvalidRefreshToken = 400 OAuth "invalid_grant" 70000;
+    /// A refresh token past its lifetime.
+    ExpiredRefreshToken = 400 OAuth "invalid_grant" 700082;
+    /// A refresh token used twice: its whole family is revoked (someone else holds a copy).
+    RevokedRefreshToken = 400 OAuth "invalid_grant" 50173;
 }
 
 /// The catalogue as a Markdown table (`docs/errors.md` holds it; a test keeps the page current).

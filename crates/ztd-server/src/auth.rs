@@ -427,6 +427,7 @@ pub struct TokenRequest {
     username: Option<String>,
     password: Option<String>,
     client_info: Option<String>,
+    refresh_token: Option<String>,
 }
 
 /// Which token endpoint a request came to.
@@ -578,9 +579,10 @@ async fn token(
             let source = source.map_or_else(|| "unknown".to_string(), |Extension(ConnectInfo(a))| a.ip().to_string());
             password_grant(state, named_tenant, endpoint, resource, &source, &form).await
         }
+        Some("refresh_token") => refresh_grant(state, named_tenant, endpoint, resource, &form).await,
         _ => oauth_error(
             Code::UnsupportedGrantType,
-            "The app requested an unsupported grant type; ztd serves client_credentials and password.",
+            "The app requested an unsupported grant type; ztd serves client_credentials, password and refresh_token.",
         ),
     }
 }
@@ -673,31 +675,78 @@ async fn password_grant(
             "The request body must contain client_id, username and password.",
         );
     };
-    let user = match state
+    // A first-party public client signs in users of any tenant; a registered app only users of its own.
+    let first_party = FIRST_PARTY_PUBLIC_CLIENTS
+        .iter()
+        .any(|known| known.eq_ignore_ascii_case(client_id));
+    let owner = if first_party {
+        None
+    } else {
+        match state.app.client_tenant(client_id).await {
+            Ok(Some(owner)) => Some(owner),
+            Ok(None) => return client_not_found(client_id),
+            Err(err) => return ApiError::from(err).into_response(),
+        }
+    };
+    // Entra's v1 endpoint always returns a refresh token to a user sign-in; v2 when `offline_access` is asked.
+    let wants_refresh = match endpoint {
+        Endpoint::V1 => true,
+        Endpoint::V2 => form
+            .scope
+            .as_deref()
+            .is_some_and(|s| s.split_whitespace().any(|s| s == "offline_access")),
+    };
+    let (user, refresh_token) = match state
         .app
-        .sign_in_with_password(named_tenant, username, password, source)
+        .sign_in_with_password(
+            named_tenant,
+            username,
+            password,
+            source,
+            ztd_app::users::SignInClient {
+                client_id,
+                owner,
+                refresh_token: wants_refresh,
+            },
+        )
         .await
     {
-        Ok(Ok(user)) => user,
+        Ok(Ok(signed_in)) => signed_in,
+        Ok(Err(ztd_app::users::SignInRefusal::ClientNotInTenant)) => {
+            return client_not_found(client_id)
+        }
         Ok(Err(refusal)) => return sign_in_refused(&refusal, username),
         Err(err) => return ApiError::from(err).into_response(),
     };
-    if !client_allowed(&state.app, user.tenant_id, client_id).await {
-        return oauth_error(
-            Code::UnknownClientInTenant,
-            &format!(
-                "Application with identifier '{}' was not found in the directory '{}'.",
-                ztd_formats::excerpt_chars(client_id, 60),
-                user.tenant_id
-            ),
-        );
-    }
+    user_tokens(
+        state,
+        endpoint,
+        resource,
+        form,
+        &user,
+        client_id,
+        refresh_token,
+    )
+    .await
+}
+
+/// The answer to a user's sign-in or refresh: an access token for `resource`, an id token, and the refresh
+/// token when there is one.
+async fn user_tokens(
+    state: &AppState,
+    endpoint: Endpoint,
+    resource: Resource,
+    form: &TokenRequest,
+    user: &User,
+    client_id: &str,
+    refresh_token: Option<String>,
+) -> Response {
     let now = state.app.now().0.div_euclid(1000);
     let scopes = match resource {
         Resource::Graph | Resource::Ztd => delegated_scopes(user.role).join(" "),
         Resource::DeviceRegistration | Resource::Enrollment => "user_impersonation".to_string(),
     };
-    let claims = user_claims(&user, resource, client_id, scopes, now);
+    let claims = user_claims(user, resource, client_id, scopes, now);
     let access_token = match state.tokens.sign(&state.app, user.tenant_id, &claims).await {
         Ok(token) => token,
         Err(err) => return err.into_response(),
@@ -707,7 +756,7 @@ async fn password_grant(
         .sign(
             &state.app,
             user.tenant_id,
-            &id_token_claims(&user, endpoint, client_id, now),
+            &id_token_claims(user, endpoint, client_id, now),
         )
         .await
     {
@@ -718,7 +767,7 @@ async fn password_grant(
         serde_json::json!({ "uid": user.id.to_string(), "utid": user.tenant_id.to_string() })
             .to_string(),
     );
-    token_response(
+    let mut response = token_body(
         endpoint,
         resource,
         form,
@@ -726,21 +775,74 @@ async fn password_grant(
         Some(id_token),
         Some(client_info),
         now,
-    )
+    );
+    if let Some(refresh_token) = refresh_token {
+        response["refresh_token"] = refresh_token.into();
+    }
+    (StatusCode::OK, Json(response)).into_response()
 }
 
-/// Whether `client_id` may sign a user of `tenant` in: one of the tenant's registered apps, or a
-/// first-party public client.
-async fn client_allowed(app: &App, tenant: TenantId, client_id: &str) -> bool {
-    if FIRST_PARTY_PUBLIC_CLIENTS
-        .iter()
-        .any(|known| known.eq_ignore_ascii_case(client_id))
-    {
-        return true;
+/// `grant_type=refresh_token`: a successor refresh token and an access token for the resource asked for
+/// (a refresh token is good for any resource, as Entra's are).
+async fn refresh_grant(
+    state: &AppState,
+    named_tenant: Option<TenantId>,
+    endpoint: Endpoint,
+    resource: Resource,
+    form: &TokenRequest,
+) -> Response {
+    use ztd_app::users::RefreshRefusal;
+    let (Some(presented), Some(client_id)) = (&form.refresh_token, &form.client_id) else {
+        return oauth_error(
+            Code::MissingClientCredentials,
+            "The request body must contain client_id and refresh_token.",
+        );
+    };
+    let (user, successor) = match state.app.redeem_refresh_token(presented, client_id).await {
+        Ok(Ok(redeemed)) => redeemed,
+        Ok(Err(RefreshRefusal::Invalid)) => {
+            return oauth_error(Code::InvalidRefreshToken, "The provided grant is invalid or malformed.")
+        }
+        Ok(Err(RefreshRefusal::Expired)) => {
+            return oauth_error(Code::ExpiredRefreshToken, "The refresh token has expired due to inactivity.")
+        }
+        Ok(Err(RefreshRefusal::Replayed)) => {
+            return oauth_error(
+                Code::RevokedRefreshToken,
+                "The provided grant has expired due to it being revoked: the refresh token was used before, so every token of its sign-in is revoked.",
+            )
+        }
+        Ok(Err(RefreshRefusal::UserDisabled)) => {
+            return oauth_error(Code::AccountDisabled, "The user account is disabled or deleted.")
+        }
+        Err(err) => return ApiError::from(err).into_response(),
+    };
+    if named_tenant.is_some_and(|tenant| tenant != user.tenant_id) {
+        return oauth_error(
+            Code::InvalidRefreshToken,
+            "The refresh token was not issued by this tenant.",
+        );
     }
-    app.client_of_tenant(tenant, client_id)
-        .await
-        .unwrap_or(false)
+    user_tokens(
+        state,
+        endpoint,
+        resource,
+        form,
+        &user,
+        client_id,
+        Some(successor),
+    )
+    .await
+}
+
+fn client_not_found(client_id: &str) -> Response {
+    oauth_error(
+        Code::UnknownClientInTenant,
+        &format!(
+            "Application with identifier '{}' was not found in the directory of the user.",
+            ztd_formats::excerpt_chars(client_id, 60)
+        ),
+    )
 }
 
 fn user_claims(
@@ -826,6 +928,7 @@ fn sign_in_refused(refusal: &ztd_app::users::SignInRefusal, username: &str) -> R
             Code::AccountLocked,
             &format!("The user account is locked because of too many sign-in attempts with a wrong password; try again after {}.", until.to_rfc3339_seconds()),
         ),
+        SignInRefusal::ClientNotInTenant => client_not_found("the client"),
         SignInRefusal::PasswordChangeRequired => oauth_error(
             Code::PasswordChangeRequired,
             "The password is expired: an administrator requires it to be changed at the next sign-in.",
@@ -843,6 +946,27 @@ fn token_response(
     client_info: Option<String>,
     now: i64,
 ) -> Response {
+    let body = token_body(
+        endpoint,
+        resource,
+        form,
+        access_token,
+        id_token,
+        client_info,
+        now,
+    );
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+fn token_body(
+    endpoint: Endpoint,
+    resource: Resource,
+    form: &TokenRequest,
+    access_token: String,
+    id_token: Option<String>,
+    client_info: Option<String>,
+    now: i64,
+) -> serde_json::Value {
     let mut body = match endpoint {
         Endpoint::V2 => serde_json::json!({
             "token_type": "Bearer",
@@ -868,5 +992,5 @@ fn token_response(
     if let (Some(info), Some("1")) = (client_info, form.client_info.as_deref()) {
         body["client_info"] = info.into();
     }
-    (StatusCode::OK, Json(body)).into_response()
+    body
 }

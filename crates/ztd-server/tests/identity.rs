@@ -318,3 +318,95 @@ async fn each_tenant_publishes_its_keys_and_a_rotation_keeps_old_tokens_valid() 
     })
     .await;
 }
+
+async fn refresh(s: &Server, token: &str, client: &str, scope: &str) -> (StatusCode, Value) {
+    s.form(
+        "/organizations/oauth2/v2.0/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", client),
+            ("refresh_token", token),
+            ("scope", scope),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_replay_revokes_the_family() {
+    on_both_servers(GraphConfig::default(), |s| async move {
+        let upn = format!("dave@{}", s.a.domain);
+        let created = create_user(&s, &s.a.token, &upn, "administrator").await;
+        let graph = "https://graph.microsoft.com/.default";
+        let code = |body: &Value| body["error_codes"][0].as_i64().unwrap_or_default();
+
+        let (_, without) = password_v2(&s, "organizations", &upn, PASSWORD, graph).await;
+        assert!(without.get("refresh_token").is_none(), "no offline_access, no refresh token");
+        let (_, body) = password_v2(&s, "organizations", &upn, PASSWORD, &format!("{graph} offline_access")).await;
+        let first = body["refresh_token"].as_str().expect("refresh token").to_string();
+
+        // Exchanged for a token of another resource and a successor.
+        let (status, body) = refresh(&s, &first, AZURE_CLI, "urn:ms-drs:enterpriseregistration.windows.net/.default").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(claims(body["access_token"].as_str().unwrap())["aud"], "urn:ms-drs:enterpriseregistration.windows.net");
+        let second = body["refresh_token"].as_str().unwrap().to_string();
+        assert_ne!(second, first);
+        // Another client cannot redeem it.
+        let (_, body) = refresh(&s, &second, "1950a258-227b-4e31-a9cf-717495945fc2", graph).await;
+        assert_eq!(code(&body), 70000, "{body}");
+        // The first one again: a replay; the whole family is revoked, the second one too.
+        let (_, body) = refresh(&s, &first, AZURE_CLI, graph).await;
+        assert_eq!(code(&body), 50173, "{body}");
+        let (_, body) = refresh(&s, &second, AZURE_CLI, graph).await;
+        assert_eq!(code(&body), 70000, "{body}");
+        let (_, body) = refresh(&s, "ztd1.not-a-token", AZURE_CLI, graph).await;
+        assert_eq!(code(&body), 70000, "{body}");
+
+        // A password reset ends every session of the user.
+        let (_, body) = password_v2(&s, "organizations", &upn, PASSWORD, &format!("{graph} offline_access")).await;
+        let live = body["refresh_token"].as_str().unwrap().to_string();
+        let id = created["id"].as_str().unwrap();
+        s.patch(&format!("/v1.0/users/{id}"), &s.a.token, json!({"passwordProfile": {"password": "An0ther-password!", "forceChangePasswordNextSignIn": false}})).await;
+        let (_, body) = refresh(&s, &live, AZURE_CLI, graph).await;
+        assert_eq!(code(&body), 70000, "{body}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_registered_app_signs_in_only_its_own_tenants_users() {
+    on_both_servers(GraphConfig::default(), |s| async move {
+        let upn = format!("erin@{}", s.a.domain);
+        create_user(&s, &s.a.token, &upn, "user").await;
+        let graph = "https://graph.microsoft.com/.default";
+        let sign_in = |client: String| {
+            let s = &s;
+            let upn = upn.clone();
+            async move {
+                s.form(
+                    "/organizations/oauth2/v2.0/token",
+                    &[
+                        ("grant_type", "password"),
+                        ("client_id", &client),
+                        ("username", &upn),
+                        ("password", PASSWORD),
+                        ("scope", graph),
+                    ],
+                )
+                .await
+            }
+        };
+        let (status, body) = sign_in(s.a.client_id.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            claims(body["access_token"].as_str().unwrap())["appid"],
+            s.a.client_id.as_str()
+        );
+        let (status, body) = sign_in(s.b.client_id.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error_codes"][0], 700016, "{body}");
+        let (_, body) = sign_in("11111111-2222-3333-4444-555555555555".into()).await;
+        assert_eq!(body["error_codes"][0], 700016, "{body}");
+    })
+    .await;
+}

@@ -63,7 +63,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use tx::{Lock, Tx};
-pub use users::{StoredSigningKey, UserQuery};
+pub use users::{StoredRefreshToken, StoredSigningKey, UserQuery};
 use ztd_core::{DirectoryDeviceId, DirectoryObjectId, GroupId, ImportId, Ztdid};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

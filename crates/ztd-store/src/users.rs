@@ -235,3 +235,111 @@ impl Tx {
         .await
     }
 }
+
+/// A stored refresh token (its hash, never the token).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRefreshToken {
+    pub token_hash: String,
+    pub tenant_id: TenantId,
+    pub family_id: String,
+    pub user_id: DirectoryObjectId,
+    pub client_id: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+const REFRESH_COLS: &str =
+    "token_hash, tenant_id, family_id, user_id, client_id, created_at, expires_at, used_at, revoked_at";
+
+fn refresh_token(row: &AnyRow) -> Result<StoredRefreshToken, StoreError> {
+    Ok(StoredRefreshToken {
+        token_hash: text(row, "token_hash")?,
+        tenant_id: id(row, "tenant_id")?,
+        family_id: text(row, "family_id")?,
+        user_id: id(row, "user_id")?,
+        client_id: text(row, "client_id")?,
+        created_at: ts(row, "created_at")?,
+        expires_at: ts(row, "expires_at")?,
+        used_at: opt_ts(row, "used_at")?,
+        revoked_at: opt_ts(row, "revoked_at")?,
+    })
+}
+
+impl Tx {
+    pub async fn insert_refresh_token(&mut self, t: &StoredRefreshToken) -> Result<(), StoreError> {
+        let sql = format!("INSERT INTO refresh_tokens ({REFRESH_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        let q = sqlx::query(&sql)
+            .bind(t.token_hash.as_str())
+            .bind(t.tenant_id.to_string())
+            .bind(t.family_id.as_str())
+            .bind(t.user_id.to_string())
+            .bind(t.client_id.as_str())
+            .bind(t.created_at.0)
+            .bind(t.expires_at.0)
+            .bind(t.used_at.map(|at| at.0))
+            .bind(t.revoked_at.map(|at| at.0));
+        self.execute(q).await.map(drop)
+    }
+
+    /// GLOBAL: a refresh token by the hash of what the client presents (the token names its tenant).
+    /// Locks the row on PostgreSQL: a token is redeemed once.
+    pub async fn get_refresh_token_for_update(
+        &mut self,
+        token_hash: &str,
+    ) -> Result<Option<StoredRefreshToken>, StoreError> {
+        let suffix = match self.backend() {
+            crate::Backend::Postgres => " FOR UPDATE",
+            crate::Backend::Sqlite => "",
+        };
+        let sql =
+            format!("SELECT {REFRESH_COLS} FROM refresh_tokens WHERE token_hash = $1{suffix}");
+        self.fetch_one_map(sqlx::query(&sql).bind(token_hash), refresh_token)
+            .await
+    }
+
+    /// Marks a token used (it was exchanged for its successor).
+    pub async fn mark_refresh_token_used(
+        &mut self,
+        token_hash: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let q = sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1")
+            .bind(token_hash)
+            .bind(at.0);
+        self.execute(q).await.map(drop)
+    }
+
+    /// Revokes every token of a family (a replayed token: someone else holds a copy).
+    pub async fn revoke_refresh_family(
+        &mut self,
+        tenant: TenantId,
+        family_id: &str,
+        at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let q = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $3 WHERE tenant_id = $1 AND family_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(tenant.to_string())
+        .bind(family_id)
+        .bind(at.0);
+        self.execute(q).await
+    }
+
+    /// Revokes every token of a user (password reset, disabled or deleted account).
+    pub async fn revoke_user_refresh_tokens(
+        &mut self,
+        tenant: TenantId,
+        user: DirectoryObjectId,
+        at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let q = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $3 WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(tenant.to_string())
+        .bind(user.to_string())
+        .bind(at.0);
+        self.execute(q).await
+    }
+}
