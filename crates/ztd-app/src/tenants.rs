@@ -27,6 +27,13 @@ pub const ADMIN_SCOPES: &[&str] = &[
     "User.ReadWrite.All",
 ];
 
+/// Who a token was issued to.
+#[derive(Clone, Copy, Debug)]
+pub enum Principal<'a> {
+    App(&'a str),
+    User(ztd_core::DirectoryObjectId),
+}
+
 /// The permission families an application can be granted, `{family}.Read.All` or `{family}.ReadWrite.All`.
 pub const PERMISSION_FAMILIES: &[&str] = &[
     "DeviceManagementServiceConfig",
@@ -258,6 +265,50 @@ impl App {
             client_id,
             client_secret: secret,
             scopes: credential.scopes,
+        })
+    }
+
+    /// The tenant's registered applications (their secrets' hashes included: callers show ids and names).
+    pub async fn clients(&self, tenant: TenantId) -> AppResult<Vec<ClientCredential>> {
+        let mut tx = self.store.begin_read().await?;
+        Ok(tx.list_clients(tenant).await?)
+    }
+
+    /// Deletes an application: its secret stops working at once, and the tokens it was issued stop working
+    /// within the admin API's verification bound (a minute, docs/identity.md).
+    pub async fn delete_client(&self, tenant: TenantId, client_id: &str) -> AppResult<()> {
+        let mut tx = self.store.begin().await?;
+        if !tx.delete_client(tenant, client_id).await? {
+            return Err(AppError::not_found(ObjectKind::Client, client_id));
+        }
+        tx.append_events(&[self.event(
+            tenant,
+            EventKind::ClientDeleted,
+            client_id,
+            serde_json::json!({}),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Whether the principal a token names still may act: an application that still exists in the tenant,
+    /// or a user who still exists there with the account enabled.
+    pub async fn principal_active(
+        &self,
+        tenant: TenantId,
+        principal: Principal<'_>,
+    ) -> AppResult<bool> {
+        let mut tx = self.store.begin_read().await?;
+        Ok(match principal {
+            Principal::App(client_id) => tx
+                .get_client(client_id)
+                .await?
+                .is_some_and(|client| client.tenant_id == tenant),
+            Principal::User(user) => tx
+                .get_user(tenant, user)
+                .await?
+                .is_some_and(|user| user.account_enabled),
         })
     }
 

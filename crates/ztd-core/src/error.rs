@@ -247,6 +247,7 @@ pub enum ObjectKind {
     ProfileAssignment,
     EnrollmentConfiguration,
     User,
+    Client,
 }
 
 impl ObjectKind {
@@ -264,6 +265,7 @@ impl ObjectKind {
             Self::ProfileAssignment => "windowsAutopilotDeploymentProfileAssignment",
             Self::EnrollmentConfiguration => "deviceEnrollmentConfiguration",
             Self::User => "user",
+            Self::Client => "application",
         }
     }
 

@@ -24,6 +24,7 @@ pub struct Event {
 pub enum EventKind {
     AutopilotSyncTriggered,
     ClientCreated,
+    ClientDeleted,
     CorporateIdentifierCreated,
     CorporateIdentifierDeleted,
     CorporateIdentifiersImported,
@@ -59,9 +60,10 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 34] = [
+    pub const ALL: [EventKind; 35] = [
         Self::AutopilotSyncTriggered,
         Self::ClientCreated,
+        Self::ClientDeleted,
         Self::CorporateIdentifierCreated,
         Self::CorporateIdentifierDeleted,
         Self::CorporateIdentifiersImported,
@@ -100,6 +102,7 @@ impl EventKind {
         match self {
             Self::AutopilotSyncTriggered => "autopilot.sync_triggered",
             Self::ClientCreated => "client.created",
+            Self::ClientDeleted => "client.deleted",
             Self::CorporateIdentifierCreated => "corporate_identifier.created",
             Self::CorporateIdentifierDeleted => "corporate_identifier.deleted",
             Self::CorporateIdentifiersImported => "corporate_identifiers.imported",

@@ -227,6 +227,21 @@ impl Tokens {
                 ApiError::unauthorized(format!("Access token validation failure: {e}."))
             })?;
         check_lifetime(&claims, now_secs)?;
+        // A deleted application or a disabled or deleted user: its tokens stop here, at most a minute after
+        // the change (a verified token is remembered that long).
+        let principal = match claims.idtyp.as_str() {
+            "user" => ztd_core::DirectoryObjectId::parse(&claims.oid).map(ztd_app::Principal::User),
+            _ => Some(ztd_app::Principal::App(&claims.appid)),
+        };
+        let active = match principal {
+            Some(principal) => app.principal_active(tenant, principal).await?,
+            None => false,
+        };
+        if !active {
+            return Err(ApiError::unauthorized(
+                "Access token validation failure: the application or user it was issued to no longer exists or is disabled.",
+            ));
+        }
         self.remember(token, &claims, now_secs);
         Ok(claims)
     }

@@ -410,3 +410,79 @@ async fn a_registered_app_signs_in_only_its_own_tenants_users() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_deleted_app_and_a_disabled_user_lose_their_tokens_within_a_minute() {
+    on_both_servers(GraphConfig::default(), |s| async move {
+        let devices = "/beta/deviceManagement/windowsAutopilotDeviceIdentities";
+        let tenant = ztd_core::TenantId::parse(&s.a.id).unwrap();
+        let client = s
+            .app
+            .create_client(
+                tenant,
+                "short-lived",
+                &["DeviceManagementServiceConfig.Read.All"],
+            )
+            .await
+            .unwrap();
+        let token = s
+            .token(&s.a.id, &client.client_id, &client.client_secret)
+            .await;
+
+        // A node that verified the token remembers it for at most a minute after the app is deleted.
+        let tokens = ztd_server::Tokens::default();
+        let audiences = ["https://graph.microsoft.com"];
+        let now = s.app.now().0 / 1000;
+        assert!(tokens.verify(&s.app, &token, &audiences, now).await.is_ok());
+        s.app
+            .delete_client(tenant, &client.client_id)
+            .await
+            .unwrap();
+        assert!(
+            tokens
+                .verify(&s.app, &token, &audiences, now + 30)
+                .await
+                .is_ok(),
+            "remembered"
+        );
+        assert!(
+            tokens
+                .verify(&s.app, &token, &audiences, now + 61)
+                .await
+                .is_err(),
+            "a minute later"
+        );
+        // A server that had not seen it refuses it at once, and the secret no longer signs in.
+        assert_eq!(s.get(devices, &token).await.0, StatusCode::UNAUTHORIZED);
+        let (status, body) = s
+            .token_request(&s.a.id, &client.client_id, &client.client_secret)
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+
+        // A user's tokens end when the account is disabled.
+        let upn = format!("frank@{}", s.a.domain);
+        let created = create_user(&s, &s.a.token, &upn, "readOnly").await;
+        let (_, body) = password_v2(
+            &s,
+            "organizations",
+            &upn,
+            PASSWORD,
+            "https://graph.microsoft.com/.default",
+        )
+        .await;
+        let user_token = body["access_token"].as_str().unwrap().to_string();
+        let id = created["id"].as_str().unwrap();
+        s.patch(
+            &format!("/v1.0/users/{id}"),
+            &s.a.token,
+            json!({"accountEnabled": false}),
+        )
+        .await;
+        let fresh = ztd_server::Tokens::default();
+        assert!(fresh
+            .verify(&s.app, &user_token, &audiences, now)
+            .await
+            .is_err());
+    })
+    .await;
+}

@@ -92,6 +92,18 @@ impl Tx {
             .await
     }
 
+    /// Deletes an application of the tenant; `false` if it has none by that id.
+    pub async fn delete_client(
+        &mut self,
+        tenant: TenantId,
+        client_id: &str,
+    ) -> Result<bool, StoreError> {
+        let q = sqlx::query("DELETE FROM clients WHERE tenant_id = $1 AND client_id = $2")
+            .bind(tenant.to_string())
+            .bind(client_id);
+        Ok(self.execute(q).await? > 0)
+    }
+
     pub async fn list_clients(
         &mut self,
         tenant: TenantId,

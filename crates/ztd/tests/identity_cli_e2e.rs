@@ -185,4 +185,31 @@ async fn an_operator_adds_a_tenant_and_an_app_and_its_administrator_adds_users()
     assert_eq!(users.as_array().unwrap().len(), 0);
     let out = run(fabrikam(&["user", "delete", "bob@fabrikam.example"])).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // The operator lists and deletes the app: its secret no longer signs in.
+    let out = run(ztd(&[
+        "app",
+        "list",
+        "--tenant",
+        &tenant_id,
+        "--json",
+        "--data-dir",
+        &data,
+    ]))
+    .await;
+    let apps: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(apps[0]["clientId"], client, "{apps}");
+    let out = run(ztd(&[
+        "app",
+        "delete",
+        "--tenant",
+        "fabrikam.example",
+        client,
+        "--data-dir",
+        &data,
+    ]))
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(fabrikam(&["user", "list"])).await;
+    assert!(!out.status.success(), "a deleted app's secret still works");
 }

@@ -68,6 +68,23 @@ enum AppCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List a tenant's apps.
+    List {
+        /// Tenant id or domain.
+        #[arg(long)]
+        tenant: String,
+        /// Print as JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an app: its secret stops working at once, its tokens within a minute.
+    Delete {
+        /// Tenant id or domain.
+        #[arg(long)]
+        tenant: String,
+        /// The app's client id.
+        client_id: String,
+    },
 }
 
 async fn find_tenant(app: &ztd_app::App, name: &str) -> anyhow::Result<TenantId> {
@@ -168,6 +185,42 @@ pub fn run_app(args: AppArgs) -> anyhow::Result<ExitCode> {
                     println!("client secret: {}", created.client_secret);
                     eprintln!("the secret is shown once and stored only as a hash: keep it now");
                 }
+            }
+            AppCommand::List { tenant, json } => {
+                let tenant = find_tenant(&app, &tenant).await?;
+                let clients = app.clients(tenant).await?;
+                let rows: Vec<serde_json::Value> = clients
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!({
+                            "clientId": c.client_id,
+                            "displayName": c.display_name,
+                            "roles": c.scopes,
+                            "createdDateTime": c.created_at.to_rfc3339_seconds(),
+                        })
+                    })
+                    .collect();
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&rows)?);
+                } else {
+                    let mut table = comfy_table::Table::new();
+                    table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+                    table.set_header(["CLIENT ID", "NAME", "ROLES", "CREATED"]);
+                    for c in &clients {
+                        table.add_row([
+                            c.client_id.clone(),
+                            c.display_name.clone(),
+                            c.scopes.join(" "),
+                            c.created_at.to_rfc3339_seconds(),
+                        ]);
+                    }
+                    println!("{table}");
+                }
+            }
+            AppCommand::Delete { tenant, client_id } => {
+                let tenant = find_tenant(&app, &tenant).await?;
+                app.delete_client(tenant, &client_id).await?;
+                eprintln!("deleted {client_id}; its tokens stop working within a minute");
             }
         }
         Ok(ExitCode::SUCCESS)
