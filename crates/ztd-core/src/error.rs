@@ -96,6 +96,10 @@ catalogue! {
     UnsupportedGrantType = 400 OAuth "unsupported_grant_type" 70003;
     /// The token request lacks a required parameter (the client's credential).
     MissingClientCredentials = 400 OAuth "invalid_request" 900144;
+    /// The token request body is not a form ztd can read.
+    MalformedTokenRequest = 400 OAuth "invalid_request" 90014;
+    /// The token request body is over the token endpoint's size limit.
+    TokenRequestTooLarge = 413 OAuth "invalid_request" 90014;
     /// A scope names a resource ztd issues no tokens for.
     UnknownResource = 400 OAuth "invalid_resource" 500011;
     /// The scope is malformed for the grant (client credentials need `<resource>/.default`).

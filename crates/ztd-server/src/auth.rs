@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Mutex, RwLock};
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
@@ -32,6 +33,11 @@ const LIFETIME_LEEWAY_SECS: i64 = 30;
 /// A verified token is remembered this long at most (and never past its expiry): the bound on how long a
 /// change to its signing keys can go unnoticed by a node.
 const VERIFIED_TOKEN_CACHE_SECS: i64 = 60;
+/// The longest bearer token accepted: Entra's are a few kilobytes; anything longer is refused before parsing.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// The largest token request body (a form of a few fields; a client assertion with its certificate chain
+/// fits many times over).
+pub const MAX_TOKEN_REQUEST_BYTES: usize = 64 * 1024;
 /// Verified tokens remembered per node; past it the memory starts over.
 const VERIFIED_TOKEN_CACHE_CAPACITY: usize = 16_384;
 
@@ -192,6 +198,9 @@ impl Tokens {
         }
         let invalid =
             |why: &str| ApiError::unauthorized(format!("Access token validation failure: {why}."));
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(invalid("the token is longer than any token ztd issues"));
+        }
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| invalid("the token is not a JWT"))?;
         if header.alg != Algorithm::RS256 {
@@ -489,7 +498,7 @@ fn client_credentials(headers: &HeaderMap, form: &TokenRequest) -> Option<(Strin
 }
 
 /// The tenant a token request's path names: `Ok(None)` for `common` and `organizations`.
-async fn path_tenant(app: &App, segment: &str) -> Result<Option<TenantId>, Response> {
+pub(crate) async fn path_tenant(app: &App, segment: &str) -> Result<Option<TenantId>, Response> {
     if segment.eq_ignore_ascii_case("common") || segment.eq_ignore_ascii_case("organizations") {
         return Ok(None);
     }
@@ -554,7 +563,7 @@ pub async fn token_v2(
     Path(tenant): Path<String>,
     source: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    Form(form): Form<TokenRequest>,
+    form: Result<Form<TokenRequest>, FormRejection>,
 ) -> Response {
     token(&state, &tenant, Endpoint::V2, source, &headers, form).await
 }
@@ -565,7 +574,7 @@ pub async fn token_v1(
     Path(tenant): Path<String>,
     source: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    Form(form): Form<TokenRequest>,
+    form: Result<Form<TokenRequest>, FormRejection>,
 ) -> Response {
     token(&state, &tenant, Endpoint::V1, source, &headers, form).await
 }
@@ -576,8 +585,27 @@ async fn token(
     endpoint: Endpoint,
     source: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: &HeaderMap,
-    form: TokenRequest,
+    form: Result<Form<TokenRequest>, FormRejection>,
 ) -> Response {
+    // A body that is not a readable form is refused in Entra's shape, not axum's plain text.
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return oauth_error(
+                Code::TokenRequestTooLarge,
+                &format!("The request body is larger than {MAX_TOKEN_REQUEST_BYTES} bytes."),
+            )
+        }
+        Err(rejection) => {
+            return oauth_error(
+                Code::MalformedTokenRequest,
+                &format!(
+                    "The request body must be application/x-www-form-urlencoded: {}",
+                    ztd_formats::excerpt_chars(&rejection.body_text(), 200)
+                ),
+            )
+        }
+    };
     let named_tenant = match path_tenant(&state.app, tenant).await {
         Ok(named) => named,
         Err(response) => return response,

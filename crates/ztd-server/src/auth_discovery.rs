@@ -2,7 +2,7 @@
 //! credential libraries (azure-identity, MSAL, pytune) find ztd's token endpoints and verify its tokens.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::http::{header, HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -36,37 +36,18 @@ fn root(uri: &Uri, headers: &HeaderMap) -> String {
 
 /// The tenant segment a discovery document names its endpoints with: the tenant's id when the path names a
 /// tenant by id or domain (MSAL and pytune read the tenant from the token endpoint's first segment), else
-/// `common` or `organizations` as asked.
+/// `common` or `organizations` as asked. Resolved as the token endpoint resolves it.
 async fn tenant_segment(
     state: &AppState,
     segment: &str,
 ) -> Result<(String, Option<TenantId>), Response> {
-    if segment.eq_ignore_ascii_case("common") || segment.eq_ignore_ascii_case("organizations") {
-        return Ok((segment.to_ascii_lowercase(), None));
-    }
-    let tenants = state
-        .app
-        .tenants()
-        .await
-        .map_err(|e| ApiError::from(e).into_response())?;
-    tenants
-        .into_iter()
-        .find(|t| t.id.to_string().eq_ignore_ascii_case(segment) || t.domain.eq_ignore_ascii_case(segment))
-        .map(|t| (t.id.to_string(), Some(t.id)))
-        .ok_or_else(|| {
-            (
-                StatusCode::BAD_REQUEST,
-                Json(json!({
-                    "error": "invalid_tenant",
-                    "error_description": format!("AADSTS90002: Tenant '{}' not found.", ztd_formats::excerpt_chars(segment, 120)),
-                    "error_codes": [90002],
-                })),
-            )
-                .into_response()
-        })
+    Ok(match crate::auth::path_tenant(&state.app, segment).await? {
+        Some(id) => (id.to_string(), Some(id)),
+        None => (segment.to_ascii_lowercase(), None),
+    })
 }
 
-const GRANTS: &[&str] = &["client_credentials", "password"];
+const GRANTS: &[&str] = &["client_credentials", "password", "refresh_token"];
 
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
 pub async fn openid_configuration(

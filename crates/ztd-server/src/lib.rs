@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::trace::TraceLayer;
@@ -46,8 +47,14 @@ pub fn router_with(state: AppState, graph: GraphConfig) -> Router {
 /// The whole HTTP surface with explicit Graph and device API settings.
 pub fn router_configured(state: AppState, graph: GraphConfig, device: DeviceApiConfig) -> Router {
     Router::new()
-        .route("/{tenant}/oauth2/v2.0/token", post(auth::token_v2))
-        .route("/{tenant}/oauth2/token", post(auth::token_v1))
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            post(auth::token_v2).layer(DefaultBodyLimit::max(auth::MAX_TOKEN_REQUEST_BYTES)),
+        )
+        .route(
+            "/{tenant}/oauth2/token",
+            post(auth::token_v1).layer(DefaultBodyLimit::max(auth::MAX_TOKEN_REQUEST_BYTES)),
+        )
         .route("/{tenant}/discovery/keys", get(auth_discovery::keys))
         .route("/{tenant}/discovery/v2.0/keys", get(auth_discovery::keys))
         .route(

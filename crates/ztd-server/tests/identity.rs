@@ -486,3 +486,50 @@ async fn a_deleted_app_and_a_disabled_user_lose_their_tokens_within_a_minute() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn oversized_and_malformed_token_input_is_refused_in_the_protocols_shape() {
+    on_both_servers(GraphConfig::default(), |s| async move {
+        // A bearer token longer than any ztd issues: Graph's 401, before any parsing.
+        let huge = format!(
+            "{}.{}.x",
+            "e".repeat(10),
+            "a".repeat(ztd_server::auth::MAX_TOKEN_BYTES)
+        );
+        let (status, body) = s
+            .get(
+                "/beta/deviceManagement/windowsAutopilotDeviceIdentities",
+                &huge,
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(assert_graph_error(&body), "InvalidAuthenticationToken");
+        assert!(body["error"]["message"].as_str().unwrap().contains("longer than any token"), "{body}");
+
+        // A token request over the size limit: 413 in Entra's shape.
+        let padding = "x".repeat(ztd_server::auth::MAX_TOKEN_REQUEST_BYTES);
+        let (status, body) = s
+            .form(
+                &format!("/{}/oauth2/v2.0/token", s.a.id),
+                &[("grant_type", "password"), ("username", &padding)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+        assert_eq!(body["error"], "invalid_request");
+        assert_eq!(body["error_codes"][0], 90014);
+
+        // A body that is not a form.
+        let response = s
+            .http
+            .post(format!("{}/{}/oauth2/token", s.url, s.a.id))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error_codes"][0], 90014, "{body}");
+    })
+    .await;
+}
