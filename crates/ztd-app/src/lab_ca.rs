@@ -119,17 +119,28 @@ impl LabCa {
 impl App {
     /// The deployment's lab root, created on first use (one per database, whichever node asks first).
     pub async fn lab_ca(&self) -> AppResult<LabCa> {
-        let common_name = format!(
-            "ztd lab root {}",
-            &self.next_uuid().simple().to_string()[..8]
-        );
-        let fresh = tokio::task::spawn_blocking(move || LabCa::generate(&common_name))
-            .await
-            .map_err(|e| failed("lab CA generation", e))??;
-        let fresh = serde_json::to_string(&fresh).map_err(|e| failed("lab CA", e))?;
-        let mut tx = self.store.begin().await?;
-        let stored = tx.init_server_setting(LAB_CA_SETTING, &fresh).await?;
-        tx.commit().await?;
+        let stored = {
+            let mut tx = self.store.begin_read().await?;
+            tx.get_server_setting(LAB_CA_SETTING).await?
+        };
+        let stored = match stored {
+            Some(stored) => stored,
+            None => {
+                // The first use: make one; if another node stored one meanwhile, theirs is kept.
+                let common_name = format!(
+                    "ztd lab root {}",
+                    &self.next_uuid().simple().to_string()[..8]
+                );
+                let fresh = tokio::task::spawn_blocking(move || LabCa::generate(&common_name))
+                    .await
+                    .map_err(|e| failed("lab CA generation", e))??;
+                let fresh = serde_json::to_string(&fresh).map_err(|e| failed("lab CA", e))?;
+                let mut tx = self.store.begin().await?;
+                let stored = tx.init_server_setting(LAB_CA_SETTING, &fresh).await?;
+                tx.commit().await?;
+                stored
+            }
+        };
         serde_json::from_str(&stored).map_err(|e| failed("the stored lab CA", e))
     }
 }

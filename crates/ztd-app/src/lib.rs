@@ -30,7 +30,9 @@ pub use devices::{DeviceContact, DeviceUpdate, SerialDeletion};
 pub use explain::{DeviceExplanation, GroupVerdict};
 pub use groups::NewGroup;
 pub use import::{ImportRow, RowOutcome, RowResult};
-pub use tenants::{Bootstrap, BootstrapOutcome, NewClient, Principal, ADMIN_SCOPES};
+pub use tenants::{
+    Bootstrap, BootstrapOutcome, NewClient, Principal, ADMIN_SCOPES, PERMISSION_FAMILIES,
+};
 pub use ztd_core::corporate::CorporateIdentifier;
 pub use ztd_core::sync::{SyncPolicy, SyncState, SyncStatus, SyncTrigger};
 /// The typed queries of the read use cases (filters the store answers, keyset paging).

@@ -46,7 +46,12 @@ impl UserRole {
         match self {
             Self::User => false,
             Self::ReadOnly => !write,
-            Self::AutopilotOperator => !family.eq_ignore_ascii_case("User") || !write,
+            // `Directory` covers users too, so an operator writes neither.
+            Self::AutopilotOperator => {
+                !write
+                    || !(family.eq_ignore_ascii_case("User")
+                        || family.eq_ignore_ascii_case("Directory"))
+            }
             Self::Administrator => true,
         }
     }
@@ -280,6 +285,8 @@ mod tests {
         assert!(!UserRole::ReadOnly.allows("DeviceManagementServiceConfig", true));
         assert!(UserRole::AutopilotOperator.allows("DeviceManagementServiceConfig", true));
         assert!(!UserRole::AutopilotOperator.allows("User", true));
+        assert!(!UserRole::AutopilotOperator.allows("Directory", true));
+        assert!(UserRole::AutopilotOperator.allows("Directory", false));
         assert!(UserRole::Administrator.allows("User", true));
         assert_eq!(
             UserRole::parse("AutopilotOperator"),

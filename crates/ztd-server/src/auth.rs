@@ -369,17 +369,8 @@ impl Caller {
 
 /// The delegated permissions a user's role grants (what a user token's `scp` holds for Graph).
 pub fn delegated_scopes(role: UserRole) -> Vec<String> {
-    const FAMILIES: &[&str] = &[
-        "DeviceManagementServiceConfig",
-        "DeviceManagementManagedDevices",
-        "Device",
-        "Group",
-        "GroupMember",
-        "Organization",
-        "User",
-    ];
     let mut scopes = vec!["User.Read".to_string()];
-    for family in FAMILIES {
+    for family in ztd_app::PERMISSION_FAMILIES {
         if role.allows(family, true) {
             scopes.push(format!("{family}.ReadWrite.All"));
         } else if role.allows(family, false) {
@@ -755,10 +746,7 @@ async fn password_grant(
         .await
     {
         Ok(Ok(signed_in)) => signed_in,
-        Ok(Err(ztd_app::users::SignInRefusal::ClientNotInTenant)) => {
-            return client_not_found(client_id)
-        }
-        Ok(Err(refusal)) => return sign_in_refused(&refusal, username),
+        Ok(Err(refusal)) => return sign_in_refused(&refusal, username, client_id),
         Err(err) => return ApiError::from(err).into_response(),
     };
     user_tokens(
@@ -957,7 +945,11 @@ fn id_token_claims(
     claims
 }
 
-fn sign_in_refused(refusal: &ztd_app::users::SignInRefusal, username: &str) -> Response {
+fn sign_in_refused(
+    refusal: &ztd_app::users::SignInRefusal,
+    username: &str,
+    client_id: &str,
+) -> Response {
     use ztd_app::users::SignInRefusal;
     let name = ztd_formats::excerpt_chars(username, 120);
     match refusal {
@@ -971,7 +963,7 @@ fn sign_in_refused(refusal: &ztd_app::users::SignInRefusal, username: &str) -> R
             Code::AccountLocked,
             &format!("The user account is locked because of too many sign-in attempts with a wrong password; try again after {}.", until.to_rfc3339_seconds()),
         ),
-        SignInRefusal::ClientNotInTenant => client_not_found("the client"),
+        SignInRefusal::ClientNotInTenant => client_not_found(client_id),
         SignInRefusal::PasswordChangeRequired => oauth_error(
             Code::PasswordChangeRequired,
             "The password is expired: an administrator requires it to be changed at the next sign-in.",

@@ -504,7 +504,13 @@ async fn oversized_and_malformed_token_input_is_refused_in_the_protocols_shape()
             .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(assert_graph_error(&body), "InvalidAuthenticationToken");
-        assert!(body["error"]["message"].as_str().unwrap().contains("longer than any token"), "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("longer than any token"),
+            "{body}"
+        );
 
         // A token request over the size limit: 413 in Entra's shape.
         let padding = "x".repeat(ztd_server::auth::MAX_TOKEN_REQUEST_BYTES);
@@ -530,6 +536,26 @@ async fn oversized_and_malformed_token_input_is_refused_in_the_protocols_shape()
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error_codes"][0], 90014, "{body}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_autopilot_operator_manages_groups_but_not_users() {
+    on_both_servers(GraphConfig::default(), |s| async move {
+        let upn = format!("op@{}", s.a.domain);
+        create_user(&s, &s.a.token, &upn, "autopilotOperator").await;
+        let (_, body) = password_v2(&s, "organizations", &upn, PASSWORD, "https://graph.microsoft.com/.default").await;
+        let token = body["access_token"].as_str().unwrap().to_string();
+        let (status, body) = s
+            .post("/v1.0/groups", &token, json!({"displayName": "ops", "securityEnabled": true, "mailEnabled": false, "mailNickname": "ops"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(s.get("/v1.0/users", &token).await.0, StatusCode::OK);
+        let (status, _) = s
+            .post("/v1.0/users", &token, json!({"displayName": "x", "userPrincipalName": format!("x@{}", s.a.domain), "accountEnabled": true}))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
     })
     .await;
 }

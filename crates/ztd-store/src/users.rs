@@ -30,6 +30,25 @@ fn user(row: &AnyRow) -> Result<User, StoreError> {
     })
 }
 
+/// Binds a user in [`USER_COLS`] order.
+fn bind_user<'q>(q: crate::tx::Q<'q>, u: &'q User) -> crate::tx::Q<'q> {
+    q.bind(u.tenant_id.to_string())
+        .bind(u.id.to_string())
+        .bind(u.user_principal_name.as_str())
+        .bind(u.user_principal_name.to_lowercase())
+        .bind(u.display_name.as_str())
+        .bind(u.given_name.as_str())
+        .bind(u.surname.as_str())
+        .bind(u.mail.as_str())
+        .bind(i64::from(u.account_enabled))
+        .bind(u.role.as_str())
+        .bind(u.password_hash.as_deref())
+        .bind(i64::from(u.force_change_password_next_sign_in))
+        .bind(to_json(&u.lockout))
+        .bind(u.created_at.0)
+        .bind(u.updated_at.0)
+}
+
 /// One of a tenant's RSA signing keys (PKCS#8 DER, hex).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredSigningKey {
@@ -64,23 +83,9 @@ impl Tx {
         let sql = format!(
             "INSERT INTO users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         );
-        let q = sqlx::query(&sql)
-            .bind(u.tenant_id.to_string())
-            .bind(u.id.to_string())
-            .bind(u.user_principal_name.as_str())
-            .bind(u.user_principal_name.to_lowercase())
-            .bind(u.display_name.as_str())
-            .bind(u.given_name.as_str())
-            .bind(u.surname.as_str())
-            .bind(u.mail.as_str())
-            .bind(i64::from(u.account_enabled))
-            .bind(u.role.as_str())
-            .bind(u.password_hash.as_deref())
-            .bind(i64::from(u.force_change_password_next_sign_in))
-            .bind(to_json(&u.lockout))
-            .bind(u.created_at.0)
-            .bind(u.updated_at.0);
-        self.execute(q).await.map(drop)
+        self.execute(bind_user(sqlx::query(&sql), u))
+            .await
+            .map(drop)
     }
 
     /// Rewrites every field but the tenant, id and creation time; a UPN taken by another user is a
@@ -88,23 +93,9 @@ impl Tx {
     pub async fn update_user(&mut self, u: &User) -> Result<(), StoreError> {
         let sql = "UPDATE users SET upn = $3, upn_lower = $4, display_name = $5, given_name = $6, surname = $7, \
             mail = $8, account_enabled = $9, role = $10, password_hash = $11, force_change_password = $12, \
-            lockout = $13, updated_at = $14 WHERE tenant_id = $1 AND id = $2";
-        let q = sqlx::query(sql)
-            .bind(u.tenant_id.to_string())
-            .bind(u.id.to_string())
-            .bind(u.user_principal_name.as_str())
-            .bind(u.user_principal_name.to_lowercase())
-            .bind(u.display_name.as_str())
-            .bind(u.given_name.as_str())
-            .bind(u.surname.as_str())
-            .bind(u.mail.as_str())
-            .bind(i64::from(u.account_enabled))
-            .bind(u.role.as_str())
-            .bind(u.password_hash.as_deref())
-            .bind(i64::from(u.force_change_password_next_sign_in))
-            .bind(to_json(&u.lockout))
-            .bind(u.updated_at.0);
-        self.execute(q).await.map(drop)
+            lockout = $13, updated_at = $15 WHERE tenant_id = $1 AND id = $2";
+        // $14 (created_at) is bound but unused: the row keeps its creation time.
+        self.execute(bind_user(sqlx::query(sql), u)).await.map(drop)
     }
 
     pub async fn delete_user(
