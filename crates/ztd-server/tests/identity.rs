@@ -559,3 +559,47 @@ async fn an_autopilot_operator_manages_groups_but_not_users() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn users_page_in_the_store_with_next_links_and_count() {
+    on_both_servers(GraphConfig::default(), |s| async move {
+        for name in ["u1", "u2", "u3"] {
+            create_user(&s, &s.a.token, &format!("{name}@{}", s.a.domain), "user").await;
+        }
+        let (status, first) = s.get("/v1.0/users?$top=2", &s.a.token).await;
+        assert_eq!(status, StatusCode::OK, "{first}");
+        assert_eq!(first["value"].as_array().unwrap().len(), 2);
+        let next = first["@odata.nextLink"]
+            .as_str()
+            .expect("nextLink")
+            .to_string();
+        let (_, second) = s.get(&next, &s.a.token).await;
+        assert_eq!(second["value"].as_array().unwrap().len(), 1, "{second}");
+        assert!(second.get("@odata.nextLink").is_none());
+        let mut seen: Vec<Value> = first["value"].as_array().unwrap().clone();
+        seen.extend(second["value"].as_array().unwrap().iter().cloned());
+        seen.dedup_by_key(|u| u["id"].clone());
+        assert_eq!(seen.len(), 3);
+        let (status, count) = s
+            .call(
+                axum::http::Method::GET,
+                "/v1.0/users/$count",
+                Some(&s.a.token),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(count, json!(3), "{count}");
+        // Tenant B counts none of them.
+        let (_, count) = s
+            .call(
+                axum::http::Method::GET,
+                "/v1.0/users/$count",
+                Some(&s.b.token),
+                None,
+            )
+            .await;
+        assert_eq!(count, json!(0), "{count}");
+    })
+    .await;
+}

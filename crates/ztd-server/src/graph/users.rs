@@ -11,7 +11,7 @@ use ztd_app::UserQuery;
 use ztd_core::user::{User, UserRole};
 use ztd_core::{DirectoryObjectId, TenantId};
 
-use super::paging::{self, Row, VecSource};
+use super::paging::{self, Row, Source};
 use super::{body, count_response, no_content, require_any, Ctx, DateTime, GraphBody, DIRECTORY};
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
@@ -77,21 +77,39 @@ fn user_json(u: &User) -> Value {
     })
 }
 
-async fn rows(state: &AppState, tenant: TenantId) -> ApiResult<Vec<Row<()>>> {
-    Ok(state
-        .app
-        .users(tenant, &UserQuery::default())
-        .await?
-        .iter()
-        .map(|u| Row::json(u.id.to_string(), user_json(u)))
-        .collect())
+/// A tenant's users in object-id order, read a chunk at a time (keyset paging in the store).
+struct UserSource<'a> {
+    state: &'a AppState,
+    tenant: TenantId,
+}
+
+impl Source for UserSource<'_> {
+    type Item = ();
+
+    async fn chunk(&mut self, after: Option<&str>, limit: usize) -> ApiResult<Vec<Row<()>>> {
+        let query = UserQuery {
+            after: paging::resume_key(after, DirectoryObjectId::parse)?,
+            limit: Some(u32::try_from(limit).unwrap_or(u32::MAX)),
+        };
+        Ok(self
+            .state
+            .app
+            .users(self.tenant, &query)
+            .await?
+            .iter()
+            .map(|u| Row::json(u.id.to_string(), user_json(u)))
+            .collect())
+    }
 }
 
 async fn list(State(state): State<AppState>, caller: Caller, ctx: Ctx) -> ApiResult<Response> {
     require_user(&caller, Access::Read)?;
     ctx.query.validate(PROPS, &[])?;
-    let rows = rows(&state, caller.tenant_id).await?;
-    let page = paging::page(&ctx.query, &mut VecSource::new(rows)).await?;
+    let mut source = UserSource {
+        state: &state,
+        tenant: caller.tenant_id,
+    };
+    let page = paging::page(&ctx.query, &mut source).await?;
     let items: Vec<Value> = page.rows.into_iter().map(|r| r.json).collect();
     Ok(ctx.collection("users", items, page.next, page.count))
 }
@@ -101,8 +119,12 @@ async fn count(State(state): State<AppState>, caller: Caller, ctx: Ctx) -> ApiRe
     ctx.query.validate(PROPS, &[])?;
     let mut query = ctx.query.clone();
     query.count = true;
-    let rows = rows(&state, caller.tenant_id).await?;
-    let page = paging::page(&query, &mut VecSource::new(rows)).await?;
+    query.top = Some(1);
+    let mut source = UserSource {
+        state: &state,
+        tenant: caller.tenant_id,
+    };
+    let page = paging::page(&query, &mut source).await?;
     Ok(count_response(page.count.unwrap_or(0)))
 }
 
