@@ -6,6 +6,7 @@
 #   odata     ztd-odata  fuzz_query     OData query options and $filter evaluation, short errors
 #   hash-csv  ztd-formats fuzz_hash_csv hash CSV reader, every dialect and encoding, bounded memory
 #   hwhash    ztd-hwhash fuzz_hwhash    4K hash decoder, raw and base64
+#   oauth     ztd-oauth  fuzz_oauth     client assertions, certificate credentials, user codes, PKCE
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -13,7 +14,8 @@ case "${1:-}" in
   odata) crate=ztd-odata example=fuzz_query ;;
   hash-csv) crate=ztd-formats example=fuzz_hash_csv ;;
   hwhash) crate=ztd-hwhash example=fuzz_hwhash ;;
-  *) echo "usage: fuzz/stable.sh rules|odata|hash-csv|hwhash SECONDS [SEED]" >&2; exit 2 ;;
+  oauth) crate=ztd-oauth example=fuzz_oauth ;;
+  *) echo "usage: fuzz/stable.sh rules|odata|hash-csv|hwhash|oauth SECONDS [SEED]" >&2; exit 2 ;;
 esac
 secs="${2:-60}"
 seed="${3:-$(date +%s)}"

@@ -11,6 +11,7 @@ use ztd_core::{DomainError, IdSource, TenantId, Timestamp};
 use ztd_store::{Store, StoreError};
 
 mod boot;
+pub mod clients;
 pub mod demo;
 mod devices;
 mod enrollment;
@@ -26,13 +27,12 @@ mod tenants;
 pub mod users;
 
 pub use boot::{BootOutcome, ProvisioningPlan};
+pub use clients::{ClientAuthentication, ClientSpec, NewClient, Principal};
 pub use devices::{DeviceContact, DeviceUpdate, SerialDeletion};
 pub use explain::{DeviceExplanation, GroupVerdict};
 pub use groups::NewGroup;
 pub use import::{ImportRow, RowOutcome, RowResult};
-pub use tenants::{
-    Bootstrap, BootstrapOutcome, NewClient, Principal, ADMIN_SCOPES, PERMISSION_FAMILIES,
-};
+pub use tenants::{Bootstrap, BootstrapOutcome, ADMIN_SCOPES, PERMISSION_FAMILIES};
 pub use ztd_core::corporate::CorporateIdentifier;
 pub use ztd_core::sync::{SyncPolicy, SyncState, SyncStatus, SyncTrigger};
 /// The typed queries of the read use cases (filters the store answers, keyset paging).

@@ -94,8 +94,8 @@ catalogue! {
     ServiceUnavailable = 503 Graph "ServiceUnavailable";
     /// The token request's grant type is not one ztd serves.
     UnsupportedGrantType = 400 OAuth "unsupported_grant_type" 70003;
-    /// The token request lacks a required parameter (the client's credential).
-    MissingClientCredentials = 400 OAuth "invalid_request" 900144;
+    /// The token request lacks a required parameter.
+    MissingParameter = 400 OAuth "invalid_request" 900144;
     /// The token request body is not a form ztd can read.
     MalformedTokenRequest = 400 OAuth "invalid_request" 90014;
     /// The token request body is over the token endpoint's size limit.
@@ -106,6 +106,37 @@ catalogue! {
     InvalidScope = 400 OAuth "invalid_scope" 1002012;
     /// The client secret is wrong, or the client is unknown.
     InvalidClientSecret = 401 OAuth "invalid_client" 7000215;
+    /// The client secret matches one that has expired.
+    ExpiredClientSecret = 401 OAuth "invalid_client" 7000222;
+    /// A confidential client sent neither a secret nor an assertion.
+    ClientCredentialRequired = 401 OAuth "invalid_client" 7000218;
+    /// The client assertion names no certificate of the client, or its signature does not verify with it,
+    /// or the certificate has expired.
+    InvalidClientAssertionKey = 401 OAuth "invalid_client" 700027;
+    /// The client assertion's `sub` differs from its `iss`.
+    AssertionSubjectMismatch = 401 OAuth "invalid_client" 50048;
+    /// The client assertion is malformed, expired, for another audience, or used before.
+    InvalidClientAssertion = 401 OAuth "invalid_client" 50013;
+    /// Client credentials at `/common` or `/organizations`: the app's tenant must be named.
+    TenantRequired = 400 OAuth "invalid_request" 9001023;
+    /// Device code flow: the user has not finished signing in yet; poll again after `interval`.
+    AuthorizationPending = 400 OAuth "authorization_pending" 70016;
+    /// Device code flow: the user declined on the sign-in page.
+    AuthorizationDeclined = 400 OAuth "authorization_declined" 70000;
+    /// Device code flow: the code's 15 minutes are over.
+    DeviceCodeExpired = 400 OAuth "expired_token" 70019;
+    /// Device code flow: no such device code (or it was for another client).
+    UnknownDeviceCode = 400 OAuth "bad_verification_code" 70018;
+    /// A device code or authorization code redeemed a second time.
+    GrantAlreadyRedeemed = 400 OAuth "invalid_grant" 54005;
+    /// An authorization code that is unknown, malformed or issued to another client or redirect URI.
+    InvalidAuthorizationCode = 400 OAuth "invalid_grant" 9002313;
+    /// An authorization code past its ten minutes.
+    ExpiredAuthorizationCode = 400 OAuth "invalid_grant" 70008;
+    /// The PKCE code verifier does not answer the challenge of the authorization request.
+    PkceMismatch = 400 OAuth "invalid_grant" 501481;
+    /// The redirect URI is not registered for the application.
+    RedirectUriMismatch = 400 OAuth "invalid_request" 50011;
     /// The client exists, but not in the tenant the request names; or no such client is known at all.
     UnknownClientInTenant = 400 OAuth "unauthorized_client" 700016;
     /// The tenant in the path is neither a tenant id, a verified domain, `common` nor `organizations`.
@@ -252,6 +283,7 @@ pub enum ObjectKind {
     EnrollmentConfiguration,
     User,
     Client,
+    ClientCredential,
 }
 
 impl ObjectKind {
@@ -270,6 +302,7 @@ impl ObjectKind {
             Self::EnrollmentConfiguration => "deviceEnrollmentConfiguration",
             Self::User => "user",
             Self::Client => "application",
+            Self::ClientCredential => "application credential",
         }
     }
 

@@ -25,6 +25,10 @@ pub enum EventKind {
     AutopilotSyncTriggered,
     ClientCreated,
     ClientDeleted,
+    ClientSecretAdded,
+    ClientSecretRemoved,
+    ClientCertificateAdded,
+    ClientCertificateRemoved,
     CorporateIdentifierCreated,
     CorporateIdentifierDeleted,
     CorporateIdentifiersImported,
@@ -60,10 +64,14 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 35] = [
+    pub const ALL: [EventKind; 39] = [
         Self::AutopilotSyncTriggered,
         Self::ClientCreated,
         Self::ClientDeleted,
+        Self::ClientSecretAdded,
+        Self::ClientSecretRemoved,
+        Self::ClientCertificateAdded,
+        Self::ClientCertificateRemoved,
         Self::CorporateIdentifierCreated,
         Self::CorporateIdentifierDeleted,
         Self::CorporateIdentifiersImported,
@@ -103,6 +111,10 @@ impl EventKind {
             Self::AutopilotSyncTriggered => "autopilot.sync_triggered",
             Self::ClientCreated => "client.created",
             Self::ClientDeleted => "client.deleted",
+            Self::ClientSecretAdded => "client.secret_added",
+            Self::ClientSecretRemoved => "client.secret_removed",
+            Self::ClientCertificateAdded => "client.certificate_added",
+            Self::ClientCertificateRemoved => "client.certificate_removed",
             Self::CorporateIdentifierCreated => "corporate_identifier.created",
             Self::CorporateIdentifierDeleted => "corporate_identifier.deleted",
             Self::CorporateIdentifiersImported => "corporate_identifiers.imported",

@@ -420,8 +420,10 @@ async fn a_deleted_app_and_a_disabled_user_lose_their_tokens_within_a_minute() {
             .app
             .create_client(
                 tenant,
-                "short-lived",
-                &["DeviceManagementServiceConfig.Read.All"],
+                &ztd_app::ClientSpec::new(
+                    "short-lived",
+                    &["DeviceManagementServiceConfig.Read.All"],
+                ),
             )
             .await
             .unwrap();
@@ -457,7 +459,9 @@ async fn a_deleted_app_and_a_disabled_user_lose_their_tokens_within_a_minute() {
         let (status, body) = s
             .token_request(&s.a.id, &client.client_id, &client.client_secret)
             .await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        // An unknown application, as Entra answers it (AADSTS700016).
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error_codes"][0], 700016, "{body}");
 
         // A user's tokens end when the account is disabled.
         let upn = format!("frank@{}", s.a.domain);

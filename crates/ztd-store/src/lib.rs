@@ -41,6 +41,7 @@
 //! connections that read a WAL snapshot concurrently with the writer. Never open a second write transaction
 //! while holding one in the same task: on SQLite it waits for the first.
 
+mod clients;
 mod codec;
 pub mod corporate;
 mod devices;

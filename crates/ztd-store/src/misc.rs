@@ -1,10 +1,10 @@
-//! Tenants, client credentials, events and per-tenant settings.
+//! Tenants, events and per-tenant settings.
 
 use std::collections::BTreeMap;
 
 use sqlx::any::AnyRow;
 use ztd_core::event::Event;
-use ztd_core::tenant::{ClientCredential, Tenant};
+use ztd_core::tenant::Tenant;
 use ztd_core::TenantId;
 
 use crate::codec::{corrupt, id, int, json, text, to_json, ts};
@@ -12,7 +12,6 @@ use crate::tx::{bind_all, Bind, Filter};
 use crate::{StoreError, Tx};
 
 const TENANT_COLS: &str = "tenant_id, display_name, domain, created_at";
-const CLIENT_COLS: &str = "client_id, tenant_id, secret_hash, display_name, scopes, created_at";
 const EVENT_COLS: &str = "tenant_id, id, seq, at, kind, subject, data";
 
 fn tenant(row: &AnyRow) -> Result<Tenant, StoreError> {
@@ -20,17 +19,6 @@ fn tenant(row: &AnyRow) -> Result<Tenant, StoreError> {
         id: id(row, "tenant_id")?,
         display_name: text(row, "display_name")?,
         domain: text(row, "domain")?,
-        created_at: ts(row, "created_at")?,
-    })
-}
-
-fn client(row: &AnyRow) -> Result<ClientCredential, StoreError> {
-    Ok(ClientCredential {
-        tenant_id: id(row, "tenant_id")?,
-        client_id: text(row, "client_id")?,
-        secret_hash: text(row, "secret_hash")?,
-        display_name: text(row, "display_name")?,
-        scopes: json(row, "scopes")?,
         created_at: ts(row, "created_at")?,
     })
 }
@@ -68,50 +56,6 @@ impl Tx {
     pub async fn list_tenants(&mut self) -> Result<Vec<Tenant>, StoreError> {
         let sql = format!("SELECT {TENANT_COLS} FROM tenants ORDER BY created_at, tenant_id");
         self.fetch_map(sqlx::query(&sql), tenant).await
-    }
-
-    pub async fn insert_client(&mut self, c: &ClientCredential) -> Result<(), StoreError> {
-        let sql = format!("INSERT INTO clients ({CLIENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6)");
-        let q = sqlx::query(&sql)
-            .bind(c.client_id.as_str())
-            .bind(c.tenant_id.to_string())
-            .bind(c.secret_hash.as_str())
-            .bind(c.display_name.as_str())
-            .bind(to_json(&c.scopes))
-            .bind(c.created_at.0);
-        self.execute(q).await.map(drop)
-    }
-
-    /// GLOBAL: the token endpoint looks a client up before it knows the tenant.
-    pub async fn get_client(
-        &mut self,
-        client_id: &str,
-    ) -> Result<Option<ClientCredential>, StoreError> {
-        let sql = format!("SELECT {CLIENT_COLS} FROM clients WHERE client_id = $1");
-        self.fetch_one_map(sqlx::query(&sql).bind(client_id), client)
-            .await
-    }
-
-    /// Deletes an application of the tenant; `false` if it has none by that id.
-    pub async fn delete_client(
-        &mut self,
-        tenant: TenantId,
-        client_id: &str,
-    ) -> Result<bool, StoreError> {
-        let q = sqlx::query("DELETE FROM clients WHERE tenant_id = $1 AND client_id = $2")
-            .bind(tenant.to_string())
-            .bind(client_id);
-        Ok(self.execute(q).await? > 0)
-    }
-
-    pub async fn list_clients(
-        &mut self,
-        tenant: TenantId,
-    ) -> Result<Vec<ClientCredential>, StoreError> {
-        let sql =
-            format!("SELECT {CLIENT_COLS} FROM clients WHERE tenant_id = $1 ORDER BY client_id");
-        self.fetch_map(sqlx::query(&sql).bind(tenant.to_string()), client)
-            .await
     }
 
     /// Appends events. Each gets the next of its tenant's sequence numbers, drawn from the tenant's counter

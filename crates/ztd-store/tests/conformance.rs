@@ -269,9 +269,9 @@ fn client(t: TenantId, n: u128) -> ClientCredential {
     ClientCredential {
         tenant_id: t,
         client_id: format!("client-{}-{n}", t.0.as_u128()),
-        secret_hash: "salt$hash".into(),
         display_name: "CI".into(),
         scopes: vec!["DeviceManagementServiceConfig.ReadWrite.All".into()],
+        redirect_uris: vec!["http://localhost".into()],
         created_at: Timestamp(1_700_000_000_000),
     }
 }

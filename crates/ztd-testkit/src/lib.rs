@@ -34,7 +34,30 @@ pub struct Server {
     pub b: TenantCreds,
     /// The server's database, for tests that arrange what no request can (damage, faults).
     pub store: Store,
+    /// The server's clock: the system's, moved forward by [`Server::advance`].
+    pub clock: Arc<TestClock>,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// The system clock plus an offset a test moves forward, so expiry is tested without waiting.
+#[derive(Debug, Default)]
+pub struct TestClock {
+    offset_ms: std::sync::atomic::AtomicI64,
+}
+
+impl ztd_app::Clock for TestClock {
+    fn now(&self) -> ztd_core::Timestamp {
+        let base = ztd_app::SystemClock.now();
+        ztd_core::Timestamp(base.0 + self.offset_ms.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+impl TestClock {
+    pub fn advance(&self, by: Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.offset_ms
+            .fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 pub fn hash(serial: &str, manufacturer: &str) -> String {
@@ -66,7 +89,12 @@ pub async fn start_with(config: GraphConfig) -> Server {
 }
 
 pub async fn start_on(store: Store, config: GraphConfig) -> Server {
-    let app = App::with_defaults(store.clone());
+    let clock = Arc::new(TestClock::default());
+    let app = App::new(
+        store.clone(),
+        clock.clone(),
+        Box::new(ztd_app::TimeOrderedIds),
+    );
     let boot = app
         .bootstrap("Contoso", "contoso.example", "credentials.json")
         .await
@@ -78,7 +106,10 @@ pub async fn start_on(store: Store, config: GraphConfig) -> Server {
         .await
         .expect("tenant b");
     let client_b = app
-        .create_client(fabrikam.id, "admin", ADMIN_SCOPES)
+        .create_client(
+            fabrikam.id,
+            &ztd_app::ClientSpec::new("admin", ADMIN_SCOPES),
+        )
         .await
         .expect("client b");
     let state = AppState {
@@ -118,6 +149,7 @@ pub async fn start_on(store: Store, config: GraphConfig) -> Server {
             ..clone_creds(&b)
         },
         store,
+        clock,
         _dir: None,
     };
     a.token = server.token(&a.id, &a.client_id, &a.secret).await;
@@ -210,7 +242,7 @@ impl Server {
         let tenant = ztd_core::TenantId::parse(&self.a.id).expect("tenant id");
         let client = self
             .app
-            .create_client(tenant, "limited", scopes)
+            .create_client(tenant, &ztd_app::ClientSpec::new("limited", scopes))
             .await
             .expect("client");
         self.token(&self.a.id, &client.client_id, &client.client_secret)

@@ -213,3 +213,134 @@ async fn an_operator_adds_a_tenant_and_an_app_and_its_administrator_adds_users()
     let out = run(fabrikam(&["user", "list"])).await;
     assert!(!out.status.success(), "a deleted app's secret still works");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_rotates_an_apps_secret_and_registers_a_certificate() {
+    let (store, dir) = ztd_testkit::sqlite_store().await;
+    let served = ztd_testkit::serve(store, "Contoso", "contoso.example", None).await;
+    let data = dir.path().to_str().unwrap().to_string();
+    let cert = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../ztd-oauth/tests/fixtures/app-cert.pem"
+    );
+    let db = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--data-dir", &data]);
+        ztd(&all)
+    };
+
+    let out = run(db(&[
+        "app",
+        "create",
+        "--tenant",
+        "contoso.example",
+        "--name",
+        "ci",
+        "--certificate",
+        cert,
+        "--redirect-uri",
+        "http://localhost",
+        "--secret-days",
+        "30",
+        "--json",
+    ]))
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let client = created["clientId"].as_str().unwrap().to_string();
+    let first_secret = created["clientSecret"].as_str().unwrap().to_string();
+    let first_key = created["secretKeyId"].as_str().unwrap().to_string();
+    assert_eq!(
+        created["certificate"]["type"], "AsymmetricX509Cert",
+        "{created}"
+    );
+    assert!(created["secretEndDateTime"].is_string(), "{created}");
+
+    let out = run(db(&[
+        "app",
+        "secret",
+        "add",
+        "--tenant",
+        "contoso.example",
+        &client,
+        "--days",
+        "60",
+        "--json",
+    ]))
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let second_secret = added["secretText"].as_str().unwrap().to_string();
+
+    let out = run(db(&[
+        "app",
+        "show",
+        "--tenant",
+        "contoso.example",
+        &client,
+        "--json",
+    ]))
+    .await;
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        shown["passwordCredentials"].as_array().unwrap().len(),
+        2,
+        "{shown}"
+    );
+    assert_eq!(
+        shown["keyCredentials"].as_array().unwrap().len(),
+        1,
+        "{shown}"
+    );
+    assert_eq!(shown["redirectUris"][0], "http://localhost");
+    assert!(
+        !shown.to_string().contains(&second_secret),
+        "a secret is shown once"
+    );
+    let tenant = served.first.tenant.id.to_string();
+
+    // Rotation: the new secret works, the old one is removed and stops.
+    let with = |secret: &str| {
+        as_app(
+            ztd(&["user", "list", "--json"]),
+            &served.base,
+            &tenant,
+            &client,
+            secret,
+        )
+    };
+    assert!(run(with(&second_secret)).await.status.success());
+    let out = run(db(&[
+        "app",
+        "secret",
+        "delete",
+        "--tenant",
+        "contoso.example",
+        &client,
+        &first_key,
+    ]))
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!run(with(&first_secret)).await.status.success());
+    assert!(run(with(&second_secret)).await.status.success());
+
+    // A certificate that is not one is refused, and nothing is registered.
+    let bad = dir.path().join("bad.pem");
+    std::fs::write(&bad, "not a certificate").unwrap();
+    let out = run(db(&[
+        "app",
+        "cert",
+        "add",
+        "--tenant",
+        "contoso.example",
+        &client,
+        bad.to_str().unwrap(),
+    ]))
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("certificate"),
+        "{}",
+        text(&out.stderr)
+    );
+}

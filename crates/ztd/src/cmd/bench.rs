@@ -505,7 +505,10 @@ async fn serve_on_loopback(
     let server = format!("http://{}", listener.local_addr()?);
     let serving = tokio::spawn(ztd_server::serve(listener, state, None));
     let credential = app
-        .create_client(tenant, "bench", ztd_app::ADMIN_SCOPES)
+        .create_client(
+            tenant,
+            &ztd_app::ClientSpec::new("bench", ztd_app::ADMIN_SCOPES),
+        )
         .await?;
     let client = Client::connect(&ServerArgs {
         server,

@@ -41,6 +41,67 @@ enum TenantCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum SecretCommand {
+    /// Add a secret; it is shown once.
+    Add {
+        /// Tenant id or domain.
+        #[arg(long)]
+        tenant: String,
+        /// The app's client id.
+        client_id: String,
+        /// A name for the secret.
+        #[arg(long, default_value = "secret")]
+        name: String,
+        /// Days until it expires (1–730).
+        #[arg(long, default_value_t = ztd_app::clients::DEFAULT_SECRET_LIFETIME_DAYS)]
+        days: u32,
+        /// Print as JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a secret: it stops working at once, tokens issued with it within a minute.
+    Delete {
+        /// Tenant id or domain.
+        #[arg(long)]
+        tenant: String,
+        /// The app's client id.
+        client_id: String,
+        /// The secret's key id (`ztd app show`).
+        key_id: uuid::Uuid,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CertCommand {
+    /// Register a certificate (PEM or DER; only the public certificate is read).
+    Add {
+        /// Tenant id or domain.
+        #[arg(long)]
+        tenant: String,
+        /// The app's client id.
+        client_id: String,
+        /// The certificate file.
+        file: std::path::PathBuf,
+        /// A name for the credential (default: the certificate's subject).
+        #[arg(long)]
+        name: Option<String>,
+        /// Print as JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a certificate: assertions it signs are refused at once, its tokens stop within a minute.
+    Delete {
+        /// Tenant id or domain.
+        #[arg(long)]
+        tenant: String,
+        /// The app's client id.
+        client_id: String,
+        /// The certificate's key id (`ztd app show`).
+        key_id: uuid::Uuid,
+    },
+}
+
 /// Applications: client credentials that call a tenant's admin API.
 #[derive(Debug, clap::Args)]
 pub struct AppArgs {
@@ -64,9 +125,40 @@ enum AppCommand {
         /// default: every permission of the tenant's administrator).
         #[arg(long = "role")]
         roles: Vec<String>,
+        /// A redirect URI for the authorization code flow (repeatable): https://…, or http://localhost for a
+        /// native app (any port matches).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Days until the first secret expires (1–730).
+        #[arg(long, default_value_t = ztd_app::clients::DEFAULT_SECRET_LIFETIME_DAYS)]
+        secret_days: u32,
+        /// Also register this certificate (PEM or DER, RSA key) for signed client assertions.
+        #[arg(long)]
+        certificate: Option<std::path::PathBuf>,
         /// Print as JSON (for scripts).
         #[arg(long)]
         json: bool,
+    },
+    /// Show an app with its secrets (hints only) and certificates.
+    Show {
+        /// Tenant id or domain.
+        #[arg(long)]
+        tenant: String,
+        /// The app's client id.
+        client_id: String,
+        /// Print as JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add or remove client secrets (rotate: add the new one, move clients to it, remove the old one).
+    Secret {
+        #[command(subcommand)]
+        command: SecretCommand,
+    },
+    /// Add or remove certificate credentials (for signed client assertions).
+    Cert {
+        #[command(subcommand)]
+        command: CertCommand,
     },
     /// List a tenant's apps.
     List {
@@ -147,7 +239,38 @@ struct CreatedApp {
     tenant_id: String,
     client_id: String,
     client_secret: String,
+    secret_key_id: uuid::Uuid,
+    secret_end_date_time: Option<String>,
     roles: Vec<String>,
+    certificate: Option<serde_json::Value>,
+}
+
+fn certificate_json(c: &ztd_core::tenant::ClientCertificate) -> serde_json::Value {
+    serde_json::json!({
+        "keyId": c.key_id,
+        "type": "AsymmetricX509Cert",
+        "usage": "Verify",
+        "customKeyIdentifier": c.thumbprint,
+        "displayName": c.display_name,
+        "startDateTime": c.start_at.to_rfc3339_seconds(),
+        "endDateTime": c.end_at.to_rfc3339_seconds(),
+    })
+}
+
+fn secret_json(s: &ztd_core::tenant::ClientSecret) -> serde_json::Value {
+    serde_json::json!({
+        "keyId": s.key_id,
+        "hint": s.hint,
+        "displayName": s.display_name,
+        "startDateTime": s.start_at.to_rfc3339_seconds(),
+        "endDateTime": s.end_at.map(|t| t.to_rfc3339_seconds()),
+    })
+}
+
+fn read_certificate(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let bytes = std::fs::read(file)
+        .map_err(|e| anyhow::anyhow!("cannot read the certificate {}: {e}", file.display()))?;
+    Ok(bytes)
 }
 
 pub fn run_app(args: AppArgs) -> anyhow::Result<ExitCode> {
@@ -158,6 +281,9 @@ pub fn run_app(args: AppArgs) -> anyhow::Result<ExitCode> {
                 tenant,
                 name,
                 roles,
+                redirect_uris,
+                secret_days,
+                certificate,
                 json,
             } => {
                 let tenant = find_tenant(&app, &tenant).await?;
@@ -169,13 +295,34 @@ pub fn run_app(args: AppArgs) -> anyhow::Result<ExitCode> {
                 } else {
                     roles
                 };
-                let refs: Vec<&str> = roles.iter().map(String::as_str).collect();
-                let client = app.create_client(tenant, &name, &refs).await?;
+                // Read the certificate first: a bad file registers nothing.
+                let certificate = certificate.as_deref().map(read_certificate).transpose()?;
+                if let Some(bytes) = &certificate {
+                    ztd_oauth::CertificateCredential::parse(bytes)
+                        .map_err(|e| anyhow::anyhow!("the certificate: {e}"))?;
+                }
+                let spec = ztd_app::ClientSpec {
+                    display_name: name,
+                    scopes: roles,
+                    redirect_uris,
+                    secret_lifetime_days: Some(secret_days),
+                };
+                let client = app.create_client(tenant, &spec).await?;
+                let certificate = match certificate {
+                    Some(bytes) => Some(
+                        app.add_client_certificate(tenant, &client.client_id, &bytes, None)
+                            .await?,
+                    ),
+                    None => None,
+                };
                 let created = CreatedApp {
                     tenant_id: client.tenant_id.to_string(),
                     client_id: client.client_id,
                     client_secret: client.client_secret,
+                    secret_key_id: client.secret_key_id,
+                    secret_end_date_time: client.secret_expires.map(|t| t.to_rfc3339_seconds()),
                     roles: client.scopes,
+                    certificate: certificate.as_ref().map(certificate_json),
                 };
                 if json {
                     println!("{}", serde_json::to_string_pretty(&created)?);
@@ -183,9 +330,136 @@ pub fn run_app(args: AppArgs) -> anyhow::Result<ExitCode> {
                     println!("tenant id:     {}", created.tenant_id);
                     println!("client id:     {}", created.client_id);
                     println!("client secret: {}", created.client_secret);
+                    if let Some(end) = &created.secret_end_date_time {
+                        println!("expires:       {end}");
+                    }
+                    if let Some(c) = &certificate {
+                        println!("certificate:   {} ({})", c.thumbprint, c.display_name);
+                    }
                     eprintln!("the secret is shown once and stored only as a hash: keep it now");
                 }
             }
+            AppCommand::Show {
+                tenant,
+                client_id,
+                json,
+            } => {
+                let tenant = find_tenant(&app, &tenant).await?;
+                let (client, credentials) = app.client(tenant, &client_id).await?;
+                let shown = serde_json::json!({
+                    "appId": client.client_id,
+                    "displayName": client.display_name,
+                    "roles": client.scopes,
+                    "redirectUris": client.redirect_uris,
+                    "createdDateTime": client.created_at.to_rfc3339_seconds(),
+                    "passwordCredentials": credentials.secrets.iter().map(secret_json).collect::<Vec<_>>(),
+                    "keyCredentials": credentials.certificates.iter().map(certificate_json).collect::<Vec<_>>(),
+                });
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&shown)?);
+                } else {
+                    println!("{} ({})", client.display_name, client.client_id);
+                    println!("roles: {}", client.scopes.join(" "));
+                    if !client.redirect_uris.is_empty() {
+                        println!("redirect URIs: {}", client.redirect_uris.join(" "));
+                    }
+                    let mut table = comfy_table::Table::new();
+                    table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+                    table.set_header(["KIND", "KEY ID", "NAME", "HINT / THUMBPRINT", "EXPIRES"]);
+                    for s in &credentials.secrets {
+                        table.add_row([
+                            "secret".to_string(),
+                            s.key_id.to_string(),
+                            s.display_name.clone(),
+                            format!("{}…", s.hint),
+                            s.end_at.map_or_else(|| "never".into(), |t| t.to_rfc3339_seconds()),
+                        ]);
+                    }
+                    for c in &credentials.certificates {
+                        table.add_row([
+                            "certificate".to_string(),
+                            c.key_id.to_string(),
+                            c.display_name.clone(),
+                            c.thumbprint.clone(),
+                            c.end_at.to_rfc3339_seconds(),
+                        ]);
+                    }
+                    println!("{table}");
+                }
+            }
+            AppCommand::Secret { command } => match command {
+                SecretCommand::Add {
+                    tenant,
+                    client_id,
+                    name,
+                    days,
+                    json,
+                } => {
+                    let tenant = find_tenant(&app, &tenant).await?;
+                    let secret = app.add_client_secret(tenant, &client_id, &name, days).await?;
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&serde_json::json!({
+                                "clientId": secret.client_id,
+                                "keyId": secret.key_id,
+                                "secretText": secret.secret_text,
+                                "hint": secret.hint,
+                                "displayName": secret.display_name,
+                                "startDateTime": secret.start.to_rfc3339_seconds(),
+                                "endDateTime": secret.end.map(|t| t.to_rfc3339_seconds()),
+                            }))?
+                        );
+                    } else {
+                        println!("key id:        {}", secret.key_id);
+                        println!("client secret: {}", secret.secret_text);
+                        if let Some(end) = secret.end {
+                            println!("expires:       {}", end.to_rfc3339_seconds());
+                        }
+                        eprintln!("the secret is shown once and stored only as a hash: keep it now");
+                    }
+                }
+                SecretCommand::Delete {
+                    tenant,
+                    client_id,
+                    key_id,
+                } => {
+                    let tenant = find_tenant(&app, &tenant).await?;
+                    app.remove_client_secret(tenant, &client_id, key_id).await?;
+                    eprintln!("removed secret {key_id}; tokens issued with it stop working within a minute");
+                }
+            },
+            AppCommand::Cert { command } => match command {
+                CertCommand::Add {
+                    tenant,
+                    client_id,
+                    file,
+                    name,
+                    json,
+                } => {
+                    let tenant = find_tenant(&app, &tenant).await?;
+                    let bytes = read_certificate(&file)?;
+                    let added = app
+                        .add_client_certificate(tenant, &client_id, &bytes, name.as_deref())
+                        .await?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&certificate_json(&added))?);
+                    } else {
+                        println!("key id:     {}", added.key_id);
+                        println!("thumbprint: {}", added.thumbprint);
+                        println!("expires:    {}", added.end_at.to_rfc3339_seconds());
+                    }
+                }
+                CertCommand::Delete {
+                    tenant,
+                    client_id,
+                    key_id,
+                } => {
+                    let tenant = find_tenant(&app, &tenant).await?;
+                    app.remove_client_certificate(tenant, &client_id, key_id).await?;
+                    eprintln!("removed certificate {key_id}; tokens issued with it stop working within a minute");
+                }
+            },
             AppCommand::List { tenant, json } => {
                 let tenant = find_tenant(&app, &tenant).await?;
                 let clients = app.clients(tenant).await?;

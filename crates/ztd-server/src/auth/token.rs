@@ -1,435 +1,26 @@
-//! OAuth2 and OpenID Connect as Entra speaks them, so standard clients (azure-identity, MSAL, roadtx) obtain
-//! tokens from ztd: `POST /{tenant}/oauth2/v2.0/token` (scopes) and `/{tenant}/oauth2/token` (v1, `resource=`),
-//! with the client credentials and resource-owner password grants. Tokens are RS256 JWTs signed with the
-//! tenant's own key (published at `/{tenant}/discovery/keys`), in Entra's v1.0 access-token shape for every
-//! resource: Microsoft Graph, the device registration service, the MDM enrollment service and ztd's own API.
+//! The token endpoint: every grant, v1 and v2, with Entra's answers and errors.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Mutex, RwLock};
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{ConnectInfo, FromRef, FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form, Json};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use ztd_app::App;
 use ztd_core::error::Code;
-use ztd_core::user::{User, UserRole};
+use ztd_core::user::User;
 use ztd_core::TenantId;
 
+use super::{
+    delegated_scopes, issuer_v1, issuer_v2, Claims, Resource, FIRST_PARTY_PUBLIC_CLIENTS,
+    MAX_TOKEN_REQUEST_BYTES, TOKEN_LIFETIME_SECS,
+};
 use crate::error::ApiError;
 use crate::AppState;
-
-/// Access tokens live an hour, as Entra's do by default.
-pub const TOKEN_LIFETIME_SECS: i64 = 3599;
-/// Clock skew tolerated on `exp` and `nbf`.
-const LIFETIME_LEEWAY_SECS: i64 = 30;
-/// A verified token is remembered this long at most (and never past its expiry): the bound on how long a
-/// change to its signing keys can go unnoticed by a node.
-const VERIFIED_TOKEN_CACHE_SECS: i64 = 60;
-/// The longest bearer token accepted: Entra's are a few kilobytes; anything longer is refused before parsing.
-pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
-/// The largest token request body (a form of a few fields; a client assertion with its certificate chain
-/// fits many times over).
-pub const MAX_TOKEN_REQUEST_BYTES: usize = 64 * 1024;
-/// Verified tokens remembered per node; past it the memory starts over.
-const VERIFIED_TOKEN_CACHE_CAPACITY: usize = 16_384;
-
-/// The resources ztd issues tokens for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Resource {
-    /// Microsoft Graph: ztd's Graph-compatible admin API.
-    Graph,
-    /// The device registration service (join, register).
-    DeviceRegistration,
-    /// The MDM enrollment service.
-    Enrollment,
-    /// ztd's own admin API (`/ztd/v1`).
-    Ztd,
-}
-
-impl Resource {
-    const ALL: [Resource; 4] = [
-        Self::Graph,
-        Self::DeviceRegistration,
-        Self::Enrollment,
-        Self::Ztd,
-    ];
-
-    /// The `aud` of its tokens (Entra's v1 audience: the resource URI).
-    pub fn audience(self) -> &'static str {
-        match self {
-            Self::Graph => "https://graph.microsoft.com",
-            Self::DeviceRegistration => "urn:ms-drs:enterpriseregistration.windows.net",
-            Self::Enrollment => "https://enrollment.manage.microsoft.com/",
-            Self::Ztd => "api://ztd",
-        }
-    }
-
-    /// Microsoft's application id for the resource, which clients may name instead of its URI.
-    fn app_id(self) -> Option<&'static str> {
-        match self {
-            Self::Graph => Some("00000003-0000-0000-c000-000000000000"),
-            Self::DeviceRegistration => Some("01cb2876-7ebd-4aa4-9cc9-d28bd4d359a9"),
-            Self::Enrollment => Some("d4ebce55-015a-49b5-a083-c84d1797ae8c"),
-            Self::Ztd => None,
-        }
-    }
-
-    /// The resource a `resource=` value or a scope's prefix names (URI with or without its trailing slash,
-    /// or application id).
-    pub fn parse(text: &str) -> Option<Self> {
-        let text = text.trim().trim_end_matches('/');
-        Self::ALL.into_iter().find(|r| {
-            r.audience()
-                .trim_end_matches('/')
-                .eq_ignore_ascii_case(text)
-                || r.app_id().is_some_and(|id| id.eq_ignore_ascii_case(text))
-        })
-    }
-}
-
-/// Public clients that sign users in on behalf of Microsoft's own tools (azure-cli, Azure PowerShell, the
-/// Microsoft Authentication Broker, Intune's company portal); tools such as roadtx and azure-identity send
-/// these ids by default. ztd accepts them in every tenant for user sign-in, as Entra does.
-const FIRST_PARTY_PUBLIC_CLIENTS: &[&str] = &[
-    "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
-    "1950a258-227b-4e31-a9cf-717495945fc2",
-    "1b730954-1685-4b74-9bfd-dac224a7b894",
-    "29d9ed98-a469-4536-ade2-f981bc1d605e",
-    "9ba1a5c7-f17a-4de9-a1f1-6178c8d51223",
-    "d3590ed6-52b3-4102-aeff-aad2292ab01c",
-];
-
-/// The claims of an access token, in Entra's v1.0 shape.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Claims {
-    pub aud: String,
-    pub iss: String,
-    pub iat: i64,
-    pub nbf: i64,
-    pub exp: i64,
-    pub tid: String,
-    pub oid: String,
-    pub sub: String,
-    /// The client the token was issued to.
-    pub appid: String,
-    /// How the client authenticated: `0` public client, `1` secret, `2` certificate.
-    pub appidacr: String,
-    /// `app` for a client's own token, `user` for a user's.
-    pub idtyp: String,
-    /// Application permissions (client credentials).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub roles: Vec<String>,
-    /// Delegated permissions, space-separated (user tokens).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scp: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub upn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unique_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub amr: Vec<String>,
-    pub ver: String,
-}
-
-/// Entra's v1 issuer for a tenant.
-pub fn issuer_v1(tenant: TenantId) -> String {
-    format!("https://sts.windows.net/{tenant}/")
-}
-
-/// Entra's v2 issuer for a tenant (v2 id tokens).
-pub fn issuer_v2(tenant: TenantId) -> String {
-    format!("https://login.microsoftonline.com/{tenant}/v2.0")
-}
-
-#[derive(Deserialize)]
-struct TenantOnly {
-    tid: String,
-}
-
-/// Signs tokens with the tenants' keys and verifies them, remembering verified tokens for a short while
-/// (RSA verification is the costliest step of an authenticated request otherwise).
-#[derive(Default)]
-pub struct Tokens {
-    keys: RwLock<HashMap<(TenantId, String), DecodingKey>>,
-    verified: Mutex<HashMap<String, (Claims, i64)>>,
-    /// When each tenant's keys were last read because a token named an unknown key (at most once a second).
-    reloads: Mutex<HashMap<TenantId, i64>>,
-}
-
-impl Tokens {
-    /// Signs `claims` with the tenant's active key.
-    pub async fn sign(
-        &self,
-        app: &App,
-        tenant: TenantId,
-        claims: &impl Serialize,
-    ) -> Result<String, ApiError> {
-        let keys = app.signing_keys(tenant).await?;
-        Ok(keys.active.sign(claims)?)
-    }
-
-    /// The claims of a token signed by its tenant's key, for one of `audiences`, valid at `now_secs` (the
-    /// app's clock: the lifetime is checked here rather than by `jsonwebtoken`, which would read the system
-    /// clock).
-    pub async fn verify(
-        &self,
-        app: &App,
-        token: &str,
-        audiences: &[&str],
-        now_secs: i64,
-    ) -> Result<Claims, ApiError> {
-        if let Some(claims) = self.remembered(token, now_secs) {
-            if audiences
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(&claims.aud))
-            {
-                return Ok(claims);
-            }
-        }
-        let invalid =
-            |why: &str| ApiError::unauthorized(format!("Access token validation failure: {why}."));
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(invalid("the token is longer than any token ztd issues"));
-        }
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|_| invalid("the token is not a JWT"))?;
-        if header.alg != Algorithm::RS256 {
-            return Err(invalid("the token is not signed with RS256"));
-        }
-        let kid = header
-            .kid
-            .ok_or_else(|| invalid("the token names no key"))?;
-        let payload = token
-            .split('.')
-            .nth(1)
-            .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
-            .and_then(|bytes| serde_json::from_slice::<TenantOnly>(&bytes).ok())
-            .ok_or_else(|| invalid("the token has no tenant"))?;
-        let tenant = TenantId::parse(&payload.tid)
-            .ok_or_else(|| invalid("the token has no valid tenant"))?;
-        let key = self
-            .decoding_key(app, tenant, &kid, now_secs)
-            .await?
-            .ok_or_else(|| invalid("the token is signed with a key this tenant does not have"))?;
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_audience(audiences);
-        validation.set_issuer(&[issuer_v1(tenant)]);
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.required_spec_claims = ["exp", "nbf", "aud", "iss"]
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
-        let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| {
-                ApiError::unauthorized(format!("Access token validation failure: {e}."))
-            })?;
-        check_lifetime(&claims, now_secs)?;
-        // A deleted application or a disabled or deleted user: its tokens stop here, at most a minute after
-        // the change (a verified token is remembered that long).
-        let principal = match claims.idtyp.as_str() {
-            "user" => ztd_core::DirectoryObjectId::parse(&claims.oid).map(ztd_app::Principal::User),
-            _ => Some(ztd_app::Principal::App(&claims.appid)),
-        };
-        let active = match principal {
-            Some(principal) => app.principal_active(tenant, principal).await?,
-            None => false,
-        };
-        if !active {
-            return Err(ApiError::unauthorized(
-                "Access token validation failure: the application or user it was issued to no longer exists or is disabled.",
-            ));
-        }
-        self.remember(token, &claims, now_secs);
-        Ok(claims)
-    }
-
-    fn remembered(&self, token: &str, now_secs: i64) -> Option<Claims> {
-        let cache = self.verified.lock().ok()?;
-        let (claims, until) = cache.get(token)?;
-        (now_secs < *until && check_lifetime(claims, now_secs).is_ok()).then(|| claims.clone())
-    }
-
-    fn remember(&self, token: &str, claims: &Claims, now_secs: i64) {
-        if let Ok(mut cache) = self.verified.lock() {
-            if cache.len() >= VERIFIED_TOKEN_CACHE_CAPACITY {
-                cache.clear();
-            }
-            let until = (now_secs + VERIFIED_TOKEN_CACHE_SECS).min(claims.exp);
-            cache.insert(token.to_string(), (claims.clone(), until));
-        }
-    }
-
-    async fn decoding_key(
-        &self,
-        app: &App,
-        tenant: TenantId,
-        kid: &str,
-        now_secs: i64,
-    ) -> Result<Option<DecodingKey>, ApiError> {
-        if let Some(key) = self.cached_key(tenant, kid) {
-            return Ok(Some(key));
-        }
-        let mut keys = app.signing_keys(tenant).await?;
-        if !keys.published.iter().any(|k| k.kid == kid) {
-            // A key this node has not seen (rotated on another node), read again, at most once a second.
-            let due = self.reloads.lock().is_ok_and(|mut last| {
-                let due = last.get(&tenant).is_none_or(|at| now_secs > *at);
-                if due {
-                    last.insert(tenant, now_secs);
-                }
-                due
-            });
-            if due {
-                keys = app.reload_signing_keys(tenant).await?;
-            }
-        }
-        let Some(jwk) = keys.published.iter().find(|k| k.kid == kid) else {
-            return Ok(None);
-        };
-        let key = DecodingKey::from_rsa_components(&jwk.n, &jwk.e).map_err(|_| {
-            ApiError::new(Code::InternalServerError, "a published key does not decode")
-        })?;
-        if let Ok(mut cache) = self.keys.write() {
-            cache.insert((tenant, kid.to_string()), key.clone());
-        }
-        Ok(Some(key))
-    }
-
-    fn cached_key(&self, tenant: TenantId, kid: &str) -> Option<DecodingKey> {
-        self.keys
-            .read()
-            .ok()?
-            .get(&(tenant, kid.to_string()))
-            .cloned()
-    }
-}
-
-fn check_lifetime(claims: &Claims, now_secs: i64) -> Result<(), ApiError> {
-    if now_secs > claims.exp.saturating_add(LIFETIME_LEEWAY_SECS) {
-        return Err(ApiError::unauthorized(
-            "Lifetime validation failed, the token is expired.",
-        ));
-    }
-    if now_secs < claims.nbf.saturating_sub(LIFETIME_LEEWAY_SECS) {
-        return Err(ApiError::unauthorized(
-            "Lifetime validation failed, the token is not yet valid.",
-        ));
-    }
-    Ok(())
-}
-
-/// A permission family and the access needed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    Read,
-    Write,
-}
-
-/// The authenticated caller of an admin route.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    pub tenant_id: TenantId,
-    pub client_id: String,
-    pub roles: Vec<String>,
-}
-
-impl Caller {
-    /// Requires `{family}.ReadWrite.All`, or for reads also `{family}.Read.All`; 403 in Graph's shape otherwise.
-    pub fn require(&self, family: &str, access: Access) -> Result<(), ApiError> {
-        let write = format!("{family}.ReadWrite.All");
-        let read = format!("{family}.Read.All");
-        let granted = self.roles.iter().any(|r| r.eq_ignore_ascii_case(&write))
-            || (access == Access::Read && self.roles.iter().any(|r| r.eq_ignore_ascii_case(&read)));
-        if granted {
-            Ok(())
-        } else {
-            let needed = if access == Access::Read {
-                format!("{read} or {write}")
-            } else {
-                write
-            };
-            Err(ApiError::forbidden(format!(
-                "Insufficient privileges to complete the operation. This call needs {needed}."
-            )))
-        }
-    }
-}
-
-/// The delegated permissions a user's role grants (what a user token's `scp` holds for Graph).
-pub fn delegated_scopes(role: UserRole) -> Vec<String> {
-    let mut scopes = vec!["User.Read".to_string()];
-    for family in ztd_app::PERMISSION_FAMILIES {
-        if role.allows(family, true) {
-            scopes.push(format!("{family}.ReadWrite.All"));
-        } else if role.allows(family, false) {
-            scopes.push(format!("{family}.Read.All"));
-        }
-    }
-    scopes
-}
-
-impl<S> FromRequestParts<S> for Caller
-where
-    AppState: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::unauthorized("Access token is empty."))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| {
-                ApiError::unauthorized("The Authorization header must carry a Bearer token.")
-            })?;
-        let graph = Resource::Graph;
-        let audiences = [
-            graph.audience(),
-            "https://graph.microsoft.com/",
-            "00000003-0000-0000-c000-000000000000",
-            Resource::Ztd.audience(),
-        ];
-        let claims = state
-            .tokens
-            .verify(
-                &state.app,
-                token.trim(),
-                &audiences,
-                state.app.now().0.div_euclid(1000),
-            )
-            .await?;
-        let tenant_id = TenantId::parse(&claims.tid)
-            .ok_or_else(|| ApiError::unauthorized("Access token has no valid tenant."))?;
-        // A user's token carries its delegated permissions in `scp`, a client's in `roles`.
-        let roles = match &claims.scp {
-            Some(scp) => scp.split_whitespace().map(str::to_string).collect(),
-            None => claims.roles,
-        };
-        Ok(Caller {
-            tenant_id,
-            client_id: claims.appid,
-            roles,
-        })
-    }
-}
 
 /// A token request, every grant's fields (v1 and v2).
 #[derive(Debug, Default, Deserialize)]
@@ -437,6 +28,8 @@ pub struct TokenRequest {
     grant_type: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
     scope: Option<String>,
     resource: Option<String>,
     username: Option<String>,
@@ -607,7 +200,7 @@ async fn token(
     };
     match form.grant_type.as_deref() {
         Some("client_credentials") => {
-            client_credentials_grant(state, tenant, named_tenant, endpoint, resource, headers, &form).await
+            client_credentials_grant(state, named_tenant, endpoint, resource, headers, &form).await
         }
         Some("password") => {
             let source = source.map_or_else(|| "unknown".to_string(), |Extension(ConnectInfo(a))| a.ip().to_string());
@@ -621,19 +214,168 @@ async fn token(
     }
 }
 
+/// How a confidential client proved itself.
+struct AuthenticatedClient {
+    client: ztd_core::tenant::ClientCredential,
+    credential: uuid::Uuid,
+    /// `appidacr`: `1` for a secret, `2` for a certificate.
+    method: &'static str,
+}
+
+/// Authenticates a confidential client by its secret (form or HTTP Basic) or its signed assertion, for a
+/// request to `tenant`'s token endpoint. Every refusal is in Entra's shape.
+async fn authenticate_client(
+    state: &AppState,
+    tenant: TenantId,
+    headers: &HeaderMap,
+    form: &TokenRequest,
+) -> Result<AuthenticatedClient, Response> {
+    use ztd_app::ClientAuthentication as Outcome;
+    let (client_id, outcome, method) = if let Some(assertion) = &form.client_assertion {
+        let Some(client_id) = &form.client_id else {
+            return Err(oauth_error(
+                Code::MissingParameter,
+                "The request body must contain client_id.",
+            ));
+        };
+        if form.client_assertion_type.as_deref() != Some(ztd_oauth::assertion::JWT_BEARER) {
+            return Err(oauth_error(
+                Code::InvalidClientAssertion,
+                &format!(
+                    "client_assertion_type must be {}.",
+                    ztd_oauth::assertion::JWT_BEARER
+                ),
+            ));
+        }
+        let parsed = match ztd_oauth::ClientAssertion::parse(assertion) {
+            Ok(parsed) => parsed,
+            Err(refusal) => return Err(assertion_refused(&refusal)),
+        };
+        let accepted = match token_endpoint_segments(state, tenant).await {
+            Ok(accepted) => accepted,
+            Err(response) => return Err(response),
+        };
+        let outcome = state
+            .app
+            .authenticate_client_assertion(client_id, &parsed, |aud| {
+                audience_names_tenant(aud, &accepted)
+            })
+            .await;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(err) => return Err(ApiError::from(err).into_response()),
+        };
+        // A replayed assertion is refused; one is only remembered once it has been accepted.
+        if matches!(outcome, Outcome::Authenticated { .. }) {
+            let now = state.app.now().0.div_euclid(1000);
+            if let Some(jti) = &parsed.jti {
+                if !state
+                    .tokens
+                    .first_use_of_assertion(client_id, jti, parsed.expires, now)
+                {
+                    return Err(oauth_error(
+                        Code::InvalidClientAssertion,
+                        "The client assertion was used before (its jti is not new); sign a new one for each request.",
+                    ));
+                }
+            }
+        }
+        (client_id.clone(), outcome, "2")
+    } else if let Some((client_id, secret)) = client_credentials(headers, form) {
+        match state.app.authenticate_client(&client_id, &secret).await {
+            Ok(outcome) => (client_id, outcome, "1"),
+            Err(err) => return Err(ApiError::from(err).into_response()),
+        }
+    } else {
+        return Err(oauth_error(
+            Code::ClientCredentialRequired,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        ));
+    };
+    let shown = ztd_formats::excerpt_chars(&client_id, 60);
+    match outcome {
+        Outcome::Authenticated { client, credential } if client.tenant_id == tenant => {
+            Ok(AuthenticatedClient { client, credential, method })
+        }
+        Outcome::Authenticated { .. } | Outcome::UnknownClient => Err(oauth_error(
+            Code::UnknownClientInTenant,
+            &format!("Application with identifier '{shown}' was not found in the directory '{tenant}'."),
+        )),
+        Outcome::WrongSecret => Err(oauth_error(
+            Code::InvalidClientSecret,
+            &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{shown}'."),
+        )),
+        Outcome::ExpiredSecret => Err(oauth_error(
+            Code::ExpiredClientSecret,
+            &format!("The provided client secret keys for app '{shown}' are expired. Add a new secret: ztd app secret add."),
+        )),
+        Outcome::UnknownCertificate => Err(oauth_error(
+            Code::InvalidClientAssertionKey,
+            &format!("Client assertion failed signature validation: the certificate it names (x5t) is not registered for app '{shown}'."),
+        )),
+        Outcome::ExpiredCertificate => Err(oauth_error(
+            Code::InvalidClientAssertionKey,
+            &format!("The certificate that signed the client assertion for app '{shown}' is outside its validity period."),
+        )),
+        Outcome::BadAssertion(refusal) => Err(assertion_refused(&refusal)),
+    }
+}
+
+fn assertion_refused(refusal: &ztd_oauth::AssertionError) -> Response {
+    use ztd_oauth::AssertionError as E;
+    let code = match refusal {
+        E::BadSignature => Code::InvalidClientAssertionKey,
+        E::SubjectMismatchesIssuer => Code::AssertionSubjectMismatch,
+        _ => Code::InvalidClientAssertion,
+    };
+    oauth_error(code, &format!("Client assertion is not valid: {refusal}."))
+}
+
+/// The path segments that name `tenant` at a token endpoint: its id and its verified domains.
+async fn token_endpoint_segments(
+    state: &AppState,
+    tenant: TenantId,
+) -> Result<Vec<String>, Response> {
+    match state.app.tenant(tenant).await {
+        Ok(t) => Ok(vec![t.id.to_string(), t.domain]),
+        Err(err) => Err(ApiError::from(err).into_response()),
+    }
+}
+
+/// Whether an assertion's `aud` is one of the tenant's token endpoints (v1 or v2, by id or domain, on any
+/// host name ztd answers to) or its v2 issuer-style authority.
+fn audience_names_tenant(aud: &str, segments: &[String]) -> bool {
+    let Some(rest) = aud
+        .strip_prefix("https://")
+        .or_else(|| aud.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let Some((_, path)) = rest.split_once('/') else {
+        return false;
+    };
+    let path = path.trim_end_matches('/');
+    let Some((segment, endpoint)) = path.split_once('/') else {
+        return false;
+    };
+    segments.iter().any(|s| s.eq_ignore_ascii_case(segment))
+        && ["oauth2/token", "oauth2/v2.0/token", "v2.0"]
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(endpoint))
+}
+
 async fn client_credentials_grant(
     state: &AppState,
-    tenant: &str,
     named_tenant: Option<TenantId>,
     endpoint: Endpoint,
     resource: Resource,
     headers: &HeaderMap,
     form: &TokenRequest,
 ) -> Response {
-    let Some((client_id, secret)) = client_credentials(headers, form) else {
+    let Some(tenant) = named_tenant else {
         return oauth_error(
-            Code::MissingClientCredentials,
-            "The request body must contain client_id and client_secret.",
+            Code::TenantRequired,
+            "Use a tenant-specific endpoint or configure the application to be multi-tenant: client credentials need the tenant id or domain in the path, not /common or /organizations.",
         );
     };
     if endpoint == Endpoint::V2 {
@@ -646,46 +388,36 @@ async fn client_credentials_grant(
             }
         }
     }
-    let credential = match state.app.authenticate_client(&client_id, &secret).await {
-        Ok(Some(credential)) => credential,
-        Ok(None) => {
-            return oauth_error(
-                Code::InvalidClientSecret,
-                "Invalid client secret provided, or unknown client id.",
-            )
-        }
-        Err(err) => return ApiError::from(err).into_response(),
+    let authenticated = match authenticate_client(state, tenant, headers, form).await {
+        Ok(authenticated) => authenticated,
+        Err(response) => return response,
     };
-    if named_tenant != Some(credential.tenant_id) {
-        return oauth_error(
-            Code::UnknownClientInTenant,
-            &format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'."),
-        );
-    }
+    let client = authenticated.client;
     let now = state.app.now().0.div_euclid(1000);
     let claims = Claims {
         aud: resource.audience().to_string(),
-        iss: issuer_v1(credential.tenant_id),
+        iss: issuer_v1(client.tenant_id),
         iat: now,
         nbf: now,
         exp: now + TOKEN_LIFETIME_SECS,
-        tid: credential.tenant_id.to_string(),
-        oid: credential.client_id.clone(),
-        sub: credential.client_id.clone(),
-        appid: credential.client_id.clone(),
-        appidacr: "1".into(),
+        tid: client.tenant_id.to_string(),
+        oid: client.client_id.clone(),
+        sub: client.client_id.clone(),
+        appid: client.client_id.clone(),
+        appidacr: authenticated.method.into(),
         idtyp: "app".into(),
-        roles: credential.scopes,
+        roles: client.scopes,
         scp: None,
         upn: None,
         unique_name: None,
         name: None,
         amr: Vec::new(),
         ver: "1.0".into(),
+        ztd_cred: Some(authenticated.credential.to_string()),
     };
     match state
         .tokens
-        .sign(&state.app, credential.tenant_id, &claims)
+        .sign(&state.app, client.tenant_id, &claims)
         .await
     {
         Ok(access_token) => token_response(endpoint, resource, form, access_token, None, None, now),
@@ -705,7 +437,7 @@ async fn password_grant(
         (&form.username, &form.password, &form.client_id)
     else {
         return oauth_error(
-            Code::MissingClientCredentials,
+            Code::MissingParameter,
             "The request body must contain client_id, username and password.",
         );
     };
@@ -825,7 +557,7 @@ async fn refresh_grant(
     use ztd_app::users::RefreshRefusal;
     let (Some(presented), Some(client_id)) = (&form.refresh_token, &form.client_id) else {
         return oauth_error(
-            Code::MissingClientCredentials,
+            Code::MissingParameter,
             "The request body must contain client_id and refresh_token.",
         );
     };
@@ -902,6 +634,7 @@ fn user_claims(
         name: Some(user.display_name.clone()),
         amr: vec!["pwd".into()],
         ver: "1.0".into(),
+        ztd_cred: None,
     }
 }
 
