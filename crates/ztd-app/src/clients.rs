@@ -23,6 +23,25 @@ const MAX_REDIRECT_URIS: usize = 32;
 const MAX_CREDENTIALS_PER_KIND: usize = 16;
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// Public clients that sign users in on behalf of Microsoft's own tools (azure-cli, Azure PowerShell, the
+/// Microsoft Authentication Broker, Intune's company portal); tools such as roadtx and azure-identity send
+/// these ids by default. ztd accepts them in every tenant for user sign-in, as Entra does.
+pub const FIRST_PARTY_PUBLIC_CLIENTS: &[&str] = &[
+    "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+    "1950a258-227b-4e31-a9cf-717495945fc2",
+    "1b730954-1685-4b74-9bfd-dac224a7b894",
+    "29d9ed98-a469-4536-ade2-f981bc1d605e",
+    "9ba1a5c7-f17a-4de9-a1f1-6178c8d51223",
+    "d3590ed6-52b3-4102-aeff-aad2292ab01c",
+];
+
+/// Whether `client_id` is one of [`FIRST_PARTY_PUBLIC_CLIENTS`].
+pub fn is_first_party_public(client_id: &str) -> bool {
+    FIRST_PARTY_PUBLIC_CLIENTS
+        .iter()
+        .any(|known| known.eq_ignore_ascii_case(client_id))
+}
+
 /// Who a token was issued to.
 #[derive(Clone, Copy, Debug)]
 pub enum Principal<'a> {

@@ -16,6 +16,7 @@ pub mod demo;
 mod devices;
 mod enrollment;
 mod explain;
+pub mod grants;
 pub mod graph_imports;
 mod groups;
 mod import;

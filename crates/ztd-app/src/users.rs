@@ -433,7 +433,7 @@ impl App {
         }
     }
 
-    async fn insert_refresh_token(
+    pub(crate) async fn insert_refresh_token(
         &self,
         tx: &mut ztd_store::Tx,
         user: &User,

@@ -19,6 +19,7 @@ pub mod naming;
 pub mod profile;
 pub mod provisioning;
 pub mod registration;
+pub mod sign_in;
 pub mod sync;
 pub mod tenant;
 pub mod time;

@@ -25,7 +25,7 @@ fn host(uri: &Uri, headers: &HeaderMap) -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-fn root(uri: &Uri, headers: &HeaderMap) -> String {
+pub(crate) fn root(uri: &Uri, headers: &HeaderMap) -> String {
     let host = host(uri, headers);
     let scheme = headers
         .get("x-forwarded-proto")
@@ -47,7 +47,13 @@ async fn tenant_segment(
     })
 }
 
-const GRANTS: &[&str] = &["client_credentials", "password", "refresh_token"];
+const GRANTS: &[&str] = &[
+    "authorization_code",
+    "client_credentials",
+    "password",
+    "refresh_token",
+    "urn:ietf:params:oauth:grant-type:device_code",
+];
 
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
 pub async fn openid_configuration(

@@ -55,6 +55,32 @@ pub fn router_configured(state: AppState, graph: GraphConfig, device: DeviceApiC
             "/{tenant}/oauth2/token",
             post(auth::token_v1).layer(DefaultBodyLimit::max(auth::MAX_TOKEN_REQUEST_BYTES)),
         )
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            get(auth::authorize_v2_get)
+                .post(auth::authorize_v2_post)
+                .layer(DefaultBodyLimit::max(auth::MAX_TOKEN_REQUEST_BYTES)),
+        )
+        .route(
+            "/{tenant}/oauth2/authorize",
+            get(auth::authorize_v1_get)
+                .post(auth::authorize_v1_post)
+                .layer(DefaultBodyLimit::max(auth::MAX_TOKEN_REQUEST_BYTES)),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/devicecode",
+            post(auth::device_code_v2).layer(DefaultBodyLimit::max(auth::MAX_TOKEN_REQUEST_BYTES)),
+        )
+        .route(
+            "/{tenant}/oauth2/devicecode",
+            post(auth::device_code_v1).layer(DefaultBodyLimit::max(auth::MAX_TOKEN_REQUEST_BYTES)),
+        )
+        .route(
+            "/devicelogin",
+            get(auth::device_login_get)
+                .post(auth::device_login_post)
+                .layer(DefaultBodyLimit::max(auth::MAX_TOKEN_REQUEST_BYTES)),
+        )
         .route("/{tenant}/discovery/keys", get(auth_discovery::keys))
         .route("/{tenant}/discovery/v2.0/keys", get(auth_discovery::keys))
         .route(

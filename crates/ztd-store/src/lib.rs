@@ -52,6 +52,7 @@ mod misc;
 mod profiles;
 pub mod scratch;
 mod server_settings;
+mod sign_ins;
 mod tx;
 mod users;
 

@@ -169,7 +169,7 @@ fn clone_creds(c: &TenantCreds) -> TenantCreds {
     }
 }
 
-fn form_encode(pairs: &[(&str, &str)]) -> String {
+pub fn form_encode(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
         .map(|(k, v)| {

@@ -21,7 +21,13 @@ use ztd_core::TenantId;
 use crate::error::ApiError;
 use crate::AppState;
 
+mod pages;
 mod token;
+
+pub use pages::{
+    authorize_v1_get, authorize_v1_post, authorize_v2_get, authorize_v2_post, device_code_v1,
+    device_code_v2, device_login_get, device_login_post,
+};
 
 pub(crate) use token::path_tenant;
 pub use token::{token_v1, token_v2};
@@ -94,18 +100,6 @@ impl Resource {
         })
     }
 }
-
-/// Public clients that sign users in on behalf of Microsoft's own tools (azure-cli, Azure PowerShell, the
-/// Microsoft Authentication Broker, Intune's company portal); tools such as roadtx and azure-identity send
-/// these ids by default. ztd accepts them in every tenant for user sign-in, as Entra does.
-const FIRST_PARTY_PUBLIC_CLIENTS: &[&str] = &[
-    "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
-    "1950a258-227b-4e31-a9cf-717495945fc2",
-    "1b730954-1685-4b74-9bfd-dac224a7b894",
-    "29d9ed98-a469-4536-ade2-f981bc1d605e",
-    "9ba1a5c7-f17a-4de9-a1f1-6178c8d51223",
-    "d3590ed6-52b3-4102-aeff-aad2292ab01c",
-];
 
 /// The claims of an access token, in Entra's v1.0 shape.
 #[derive(Debug, Clone, Serialize, Deserialize)]

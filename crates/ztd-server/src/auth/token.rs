@@ -12,18 +12,19 @@ use base64::Engine;
 use serde::Deserialize;
 use ztd_app::App;
 use ztd_core::error::Code;
+use ztd_core::sign_in::GrantKind;
 use ztd_core::user::User;
 use ztd_core::TenantId;
 
 use super::{
-    delegated_scopes, issuer_v1, issuer_v2, Claims, Resource, FIRST_PARTY_PUBLIC_CLIENTS,
-    MAX_TOKEN_REQUEST_BYTES, TOKEN_LIFETIME_SECS,
+    delegated_scopes, issuer_v1, issuer_v2, Claims, Resource, MAX_TOKEN_REQUEST_BYTES,
+    TOKEN_LIFETIME_SECS,
 };
 use crate::error::ApiError;
 use crate::AppState;
 
 /// A token request, every grant's fields (v1 and v2).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 pub struct TokenRequest {
     grant_type: Option<String>,
     client_id: Option<String>,
@@ -36,6 +37,11 @@ pub struct TokenRequest {
     password: Option<String>,
     client_info: Option<String>,
     refresh_token: Option<String>,
+    /// Authorization code grant; roadtx also sends the device code under this name.
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+    device_code: Option<String>,
 }
 
 /// Which token endpoint a request came to.
@@ -48,7 +54,7 @@ enum Endpoint {
 }
 
 /// An OAuth2 error in Entra's shape, from its catalogue entry.
-fn oauth_error(code: Code, description: &str) -> Response {
+pub(super) fn oauth_error(code: Code, description: &str) -> Response {
     let context = crate::request::current();
     let number = code.aadsts().unwrap_or_default();
     let body = serde_json::json!({
@@ -207,9 +213,15 @@ async fn token(
             password_grant(state, named_tenant, endpoint, resource, &source, &form).await
         }
         Some("refresh_token") => refresh_grant(state, named_tenant, endpoint, resource, &form).await,
+        Some("authorization_code") => {
+            code_grant(state, named_tenant, endpoint, headers, &form, GrantKind::AuthorizationCode).await
+        }
+        Some("urn:ietf:params:oauth:grant-type:device_code" | "device_code") => {
+            code_grant(state, named_tenant, endpoint, headers, &form, GrantKind::DeviceCode).await
+        }
         _ => oauth_error(
             Code::UnsupportedGrantType,
-            "The app requested an unsupported grant type; ztd serves client_credentials, password and refresh_token.",
+            "The app requested an unsupported grant type; ztd serves authorization_code, client_credentials, password, refresh_token and device_code.",
         ),
     }
 }
@@ -442,9 +454,7 @@ async fn password_grant(
         );
     };
     // A first-party public client signs in users of any tenant; a registered app only users of its own.
-    let first_party = FIRST_PARTY_PUBLIC_CLIENTS
-        .iter()
-        .any(|known| known.eq_ignore_ascii_case(client_id));
+    let first_party = ztd_app::clients::is_first_party_public(client_id);
     let owner = if first_party {
         None
     } else {
@@ -486,11 +496,139 @@ async fn password_grant(
         endpoint,
         resource,
         form,
-        &user,
-        client_id,
-        refresh_token,
+        SignedIn {
+            user: &user,
+            client_id,
+            refresh_token,
+            nonce: None,
+        },
     )
     .await
+}
+
+/// `grant_type=authorization_code` and the device code grant: the code is redeemed once, by its client, for
+/// the user who signed in on ztd's page, with the scope or resource of the original request.
+async fn code_grant(
+    state: &AppState,
+    named_tenant: Option<TenantId>,
+    endpoint: Endpoint,
+    headers: &HeaderMap,
+    form: &TokenRequest,
+    kind: GrantKind,
+) -> Response {
+    use ztd_core::sign_in::RedeemRefusal;
+    let Some(client_id) = form.client_id.clone() else {
+        return oauth_error(
+            Code::MissingParameter,
+            "The request body must contain client_id.",
+        );
+    };
+    // roadtx sends the device code as `code`.
+    let presented = match kind {
+        GrantKind::AuthorizationCode => form.code.clone(),
+        GrantKind::DeviceCode => form.device_code.clone().or_else(|| form.code.clone()),
+    };
+    let Some(presented) = presented else {
+        let field = if kind == GrantKind::DeviceCode {
+            "device_code"
+        } else {
+            "code"
+        };
+        return oauth_error(
+            Code::MissingParameter,
+            &format!("The request body must contain {field}."),
+        );
+    };
+    // A registered application redeeming an authorization code is a confidential client: it proves itself.
+    // The device code flow is a public-client flow, as Entra's (the app must allow public client flows).
+    if kind == GrantKind::AuthorizationCode && !ztd_app::clients::is_first_party_public(&client_id)
+    {
+        let owner = match state.app.client_tenant(&client_id).await {
+            Ok(Some(owner)) => owner,
+            Ok(None) => return client_not_found(&client_id),
+            Err(err) => return ApiError::from(err).into_response(),
+        };
+        if let Err(response) = authenticate_client(state, owner, headers, form).await {
+            return response;
+        }
+    }
+    let redeemed = match kind {
+        GrantKind::AuthorizationCode => {
+            state
+                .app
+                .redeem_authorization_code(
+                    &presented,
+                    &client_id,
+                    form.redirect_uri.as_deref(),
+                    form.code_verifier.as_deref(),
+                )
+                .await
+        }
+        GrantKind::DeviceCode => state.app.redeem_device_code(&presented, &client_id).await,
+    };
+    let redeemed = match redeemed {
+        Ok(Ok(redeemed)) => redeemed,
+        Ok(Err(refusal)) => {
+            let (code, text) = match (kind, refusal) {
+                (_, RedeemRefusal::Pending) => (Code::AuthorizationPending, "The user has not yet finished signing in: poll again after the interval."),
+                (_, RedeemRefusal::Declined) => (Code::AuthorizationDeclined, "The user declined the sign-in on the device login page."),
+                (GrantKind::DeviceCode, RedeemRefusal::Expired) => (Code::DeviceCodeExpired, "The device code has expired: start again."),
+                (GrantKind::AuthorizationCode, RedeemRefusal::Expired) => (Code::ExpiredAuthorizationCode, "The provided authorization code is expired: sign in again."),
+                (_, RedeemRefusal::AlreadyRedeemed) => (Code::GrantAlreadyRedeemed, "The provided authorization code or device code was already redeemed; each is good once."),
+                (_, RedeemRefusal::PkceMismatch) => (Code::PkceMismatch, "The code_verifier does not match the code_challenge supplied in the authorization request."),
+                (GrantKind::DeviceCode, RedeemRefusal::Unknown) => (Code::UnknownDeviceCode, "The device code is not valid for this client."),
+                (GrantKind::AuthorizationCode, RedeemRefusal::Unknown) => (Code::InvalidAuthorizationCode, "The authorization code is not valid for this client and redirect URI."),
+            };
+            return oauth_error(code, text);
+        }
+        Err(err) => return ApiError::from(err).into_response(),
+    };
+    if named_tenant.is_some_and(|tenant| tenant != redeemed.user.tenant_id) {
+        return oauth_error(
+            Code::InvalidAuthorizationCode,
+            "The code was issued for a user of another tenant than this endpoint's.",
+        );
+    }
+    // What the original request asked for, unless this one says again.
+    let mut asked = form.clone();
+    if asked.scope.is_none() && asked.resource.is_none() {
+        asked.scope = redeemed.grant.scope.clone();
+        asked.resource = redeemed.grant.resource.clone();
+    }
+    let resource = match requested_resource(endpoint, &asked) {
+        Ok(resource) => resource,
+        Err(unknown) => return unknown_resource(&unknown),
+    };
+    // v1 always returns a refresh token; v2 when `offline_access` was asked for.
+    let refresh = match endpoint {
+        Endpoint::V1 => true,
+        Endpoint::V2 => asked
+            .scope
+            .as_deref()
+            .is_some_and(|s| s.split_whitespace().any(|s| s == "offline_access")),
+    };
+    user_tokens(
+        state,
+        endpoint,
+        resource,
+        &asked,
+        SignedIn {
+            user: &redeemed.user,
+            client_id: &client_id,
+            refresh_token: refresh.then_some(redeemed.refresh_token),
+            nonce: redeemed.grant.nonce.as_deref(),
+        },
+    )
+    .await
+}
+
+/// Who signed in, with which client, and what the answer carries besides the access token.
+struct SignedIn<'a> {
+    user: &'a User,
+    client_id: &'a str,
+    refresh_token: Option<String>,
+    /// The authorization request's nonce, echoed in the id token.
+    nonce: Option<&'a str>,
 }
 
 /// The answer to a user's sign-in or refresh: an access token for `resource`, an id token, and the refresh
@@ -500,10 +638,14 @@ async fn user_tokens(
     endpoint: Endpoint,
     resource: Resource,
     form: &TokenRequest,
-    user: &User,
-    client_id: &str,
-    refresh_token: Option<String>,
+    signed_in: SignedIn<'_>,
 ) -> Response {
+    let SignedIn {
+        user,
+        client_id,
+        refresh_token,
+        nonce,
+    } = signed_in;
     let now = state.app.now().0.div_euclid(1000);
     let scopes = match resource {
         Resource::Graph | Resource::Ztd => delegated_scopes(user.role).join(" "),
@@ -519,7 +661,7 @@ async fn user_tokens(
         .sign(
             &state.app,
             user.tenant_id,
-            &id_token_claims(user, endpoint, client_id, now),
+            &id_token_claims(user, endpoint, client_id, nonce, now),
         )
         .await
     {
@@ -591,9 +733,12 @@ async fn refresh_grant(
         endpoint,
         resource,
         form,
-        &user,
-        client_id,
-        Some(successor),
+        SignedIn {
+            user: &user,
+            client_id,
+            refresh_token: Some(successor),
+            nonce: None,
+        },
     )
     .await
 }
@@ -649,6 +794,7 @@ fn id_token_claims(
     user: &User,
     endpoint: Endpoint,
     client_id: &str,
+    nonce: Option<&str>,
     now: i64,
 ) -> serde_json::Value {
     let mut claims = serde_json::json!({
@@ -661,6 +807,9 @@ fn id_token_claims(
         "sub": pairwise_subject(user, client_id),
         "name": user.display_name,
     });
+    if let Some(nonce) = nonce {
+        claims["nonce"] = nonce.into();
+    }
     match endpoint {
         Endpoint::V2 => {
             claims["iss"] = issuer_v2(user.tenant_id).into();
@@ -678,30 +827,46 @@ fn id_token_claims(
     claims
 }
 
+/// The catalogue entry and text for a refused password sign-in (the token endpoint's JSON and the sign-in
+/// pages say the same).
+pub(super) fn sign_in_refusal_text(
+    refusal: &ztd_app::users::SignInRefusal,
+    username: &str,
+) -> (Code, String) {
+    use ztd_app::users::SignInRefusal;
+    let name = ztd_formats::excerpt_chars(username, 120);
+    match refusal {
+        SignInRefusal::UnknownUser => (
+            Code::UnknownUser,
+            format!("The user account {name} does not exist in the directory. To sign into this application, the account must be added to the directory."),
+        ),
+        SignInRefusal::WrongPassword => (Code::WrongPassword, "Error validating credentials due to invalid username or password.".into()),
+        SignInRefusal::Disabled => (Code::AccountDisabled, "The user account is disabled.".into()),
+        SignInRefusal::LockedOut { until } => (
+            Code::AccountLocked,
+            format!("The user account is locked because of too many sign-in attempts with a wrong password; try again after {}.", until.to_rfc3339_seconds()),
+        ),
+        SignInRefusal::ClientNotInTenant => (
+            Code::UnknownClientInTenant,
+            "The application was not found in the directory of the user.".into(),
+        ),
+        SignInRefusal::PasswordChangeRequired => (
+            Code::PasswordChangeRequired,
+            "The password is expired: an administrator requires it to be changed at the next sign-in.".into(),
+        ),
+    }
+}
+
 fn sign_in_refused(
     refusal: &ztd_app::users::SignInRefusal,
     username: &str,
     client_id: &str,
 ) -> Response {
-    use ztd_app::users::SignInRefusal;
-    let name = ztd_formats::excerpt_chars(username, 120);
-    match refusal {
-        SignInRefusal::UnknownUser => oauth_error(
-            Code::UnknownUser,
-            &format!("The user account {name} does not exist in the directory. To sign into this application, the account must be added to the directory."),
-        ),
-        SignInRefusal::WrongPassword => oauth_error(Code::WrongPassword, "Error validating credentials due to invalid username or password."),
-        SignInRefusal::Disabled => oauth_error(Code::AccountDisabled, "The user account is disabled."),
-        SignInRefusal::LockedOut { until } => oauth_error(
-            Code::AccountLocked,
-            &format!("The user account is locked because of too many sign-in attempts with a wrong password; try again after {}.", until.to_rfc3339_seconds()),
-        ),
-        SignInRefusal::ClientNotInTenant => client_not_found(client_id),
-        SignInRefusal::PasswordChangeRequired => oauth_error(
-            Code::PasswordChangeRequired,
-            "The password is expired: an administrator requires it to be changed at the next sign-in.",
-        ),
+    if matches!(refusal, ztd_app::users::SignInRefusal::ClientNotInTenant) {
+        return client_not_found(client_id);
     }
+    let (code, text) = sign_in_refusal_text(refusal, username);
+    oauth_error(code, &text)
 }
 
 /// The success answer: v2 with numeric lifetimes, v1 with string ones and `resource`.
