@@ -131,7 +131,7 @@ fi
 # --- tests ---------------------------------------------------------------------------------------------------
 set +e
 SSL_CERT_FILE="$tmp/ca.pem" REQUESTS_CA_BUNDLE="$tmp/ca.pem" \
-  ZTD_URL="https://127.0.0.1:$port" ZTD_PROXY="http://127.0.0.1:$proxy_port" ZTD_CREDENTIALS="$tmp/data/credentials.json" ZTD_BIN="$bin" ZTD_SDK_SUMMARY="$tmp/summary" ZTD_SDK_PREFLIGHT="$tmp/preflight" \
+  ZTD_URL="https://127.0.0.1:$port" ZTD_PROXY="http://127.0.0.1:$proxy_port" ZTD_CREDENTIALS="$tmp/data/credentials.json" ZTD_DATA_DIR="$tmp/data" ZTD_BIN="$bin" ZTD_SDK_SUMMARY="$tmp/summary" ZTD_SDK_PREFLIGHT="$tmp/preflight" \
   "$py" "$here/test_sdk.py"
 rc=$?
 set -e

@@ -799,6 +799,147 @@ async def run_sign_in(v1: Any) -> None:
         check(ok.get("id_token_claims", {}).get("preferred_username") == upn, f"id token {ok.get('id_token_claims')!r}")
         check(bad.get("error") == "invalid_grant" and 50126 in bad.get("error_codes", []), f"wrong password: {bad!r}")
 
+    def make_certificate() -> tuple[str, str]:
+        """An RSA key and a self-signed certificate, as an operator makes one for an app: the PEM file with
+        both (what azure-identity reads) and the certificate alone (what ztd registers)."""
+        import datetime
+        import tempfile
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"sdk-cert-{RUN}")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
+        cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption())
+        d = tempfile.mkdtemp(prefix="ztd-sdk-cert-")
+        both, alone = os.path.join(d, "app.pem"), os.path.join(d, "app-cert.pem")
+        with open(both, "wb") as f:
+            f.write(key_pem + cert_pem)
+        with open(alone, "wb") as f:
+            f.write(cert_pem)
+        return both, alone
+
+    async def t_certificate_credential() -> None:
+        both, alone = make_certificate()
+        # The operator registers the app with its certificate (on the database, as `ztd app create` does).
+        out = subprocess.run([os.environ["ZTD_BIN"], "app", "create", "--tenant", CREDS["tenantId"], "--name",
+                              f"sdk-cert-{RUN}", "--role", "DeviceManagementServiceConfig.Read.All",
+                              "--certificate", alone, "--json"], capture_output=True, text=True, timeout=60)
+        check(out.returncode == 0, f"ztd app create --certificate: {out.stderr}")
+        client_id = json.loads(out.stdout)["clientId"]
+        from azure.identity import CertificateCredential as SyncCertificateCredential
+        from azure.identity.aio import CertificateCredential
+
+        # Synchronous: MSAL signs RS256 with a padded SHA-1 x5t, audience from the OIDC document.
+        def sync_token() -> Any:
+            c = SyncCertificateCredential(CREDS["tenantId"], client_id, certificate_path=both, authority=URL,
+                                          disable_instance_discovery=True)
+            try:
+                return c.get_token(*SCOPES)
+            finally:
+                c.close()
+
+        tok = await asyncio.to_thread(sync_token)
+        claims = jwt_claims(tok.token)
+        check(claims.get("appid") == client_id and claims.get("appidacr") == "2", f"certificate token {claims!r}")
+        # Asynchronous: PS256, x5t#S256, every segment padded; then Graph with it.
+        cred = CertificateCredential(CREDS["tenantId"], client_id, certificate_path=both, authority=URL,
+                                     disable_instance_discovery=True)
+        async with cred:
+            tok = await cred.get_token(*SCOPES)
+            check(jwt_claims(tok.token).get("roles") == ["DeviceManagementServiceConfig.Read.All"],
+                  f"roles {jwt_claims(tok.token)!r}")
+            beta_as_app = graph_client(msgraph_beta, "beta", cred)
+            page = await beta_as_app.device_management.windows_autopilot_device_identities.get()
+            check(page is not None, "the certificate app lists Autopilot devices")
+
+    def enter_code_on_page(user_code: str, upn: str) -> str:
+        """A person types the code on ztd's /devicelogin page: a plain HTTP form post."""
+        import ssl
+        import urllib.parse
+        import urllib.request
+
+        body = urllib.parse.urlencode({"otc": user_code, "login": upn, "passwd": USER_PASSWORD,
+                                       "action": "approve"}).encode()
+        ctx = ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE"))
+        with urllib.request.urlopen(urllib.request.Request(f"{URL}/devicelogin", data=body), context=ctx,
+                                    timeout=30) as r:
+            return r.read().decode()
+
+    async def t_device_code_credential() -> None:
+        (upn,) = need("user")
+        from azure.identity import DeviceCodeCredential
+
+        pages: list[str] = []
+
+        def prompt(verification_uri: str, user_code: str, expires_on: Any) -> None:
+            check(verification_uri.endswith("/devicelogin"), f"verification uri {verification_uri!r}")
+            pages.append(enter_code_on_page(user_code, upn))
+
+        def run() -> Any:
+            cred = DeviceCodeCredential(AZURE_CLI, tenant_id=CREDS["tenantId"], prompt_callback=prompt,
+                                        proxies=proxies, timeout=60)
+            return cred.get_token(*SCOPES)
+
+        tok = await asyncio.to_thread(run)
+        check(pages and "signed in" in pages[0], f"the device login page answered {pages!r}")
+        claims = jwt_claims(tok.token)
+        check(claims.get("upn") == upn and claims.get("aud") == "https://graph.microsoft.com", f"claims {claims!r}")
+
+    async def t_msal_auth_code_pkce() -> None:
+        (upn,) = need("user")
+        import html.parser
+        import urllib.parse
+
+        import msal
+        import requests
+
+        class Form(html.parser.HTMLParser):
+            def __init__(self) -> None:
+                super().__init__()
+                self.action = ""
+                self.fields: dict[str, str] = {}
+
+            def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+                a = dict(attrs)
+                if tag == "form":
+                    self.action = a.get("action") or ""
+                if tag == "input" and a.get("type") == "hidden" and a.get("name"):
+                    self.fields[a["name"]] = a.get("value") or ""
+
+        def run() -> dict[str, Any]:
+            app = msal.PublicClientApplication(AZURE_CLI, authority="https://login.microsoftonline.com/organizations",
+                                               proxies=proxies)
+            flow = app.initiate_auth_code_flow(SCOPES, redirect_uri="http://localhost:8400")
+            check("code_challenge=" in flow["auth_uri"], f"MSAL sends PKCE: {flow['auth_uri']}")
+            # The browser: fetch the page, fill the form, and stop at the redirect back to the app.
+            browser = requests.Session()
+            browser.proxies = proxies or {}
+            page = browser.get(flow["auth_uri"], timeout=30)
+            check(page.status_code == 200, f"authorize page {page.status_code}: {page.text[:300]}")
+            form = Form()
+            form.feed(page.text)
+            fields = dict(form.fields, login=upn, passwd=USER_PASSWORD)
+            action = urllib.parse.urljoin(flow["auth_uri"], form.action)
+            back = browser.post(action, data=fields, allow_redirects=False, timeout=30)
+            check(back.status_code == 302, f"sign-in answered {back.status_code}: {back.text[:300]}")
+            query = urllib.parse.urlparse(back.headers["Location"]).query
+            auth_response = {k: v[0] for k, v in urllib.parse.parse_qs(query).items()}
+            return app.acquire_token_by_auth_code_flow(flow, auth_response)
+
+        result = await asyncio.to_thread(run)
+        check("access_token" in result, f"MSAL auth code flow: {result!r}")
+        check(result.get("id_token_claims", {}).get("preferred_username") == upn,
+              f"id token {result.get('id_token_claims')!r}")
+
     async def t_delete_user() -> None:
         (uid,) = need("user_id")
         await v1.users.by_user_id(uid).delete()
@@ -809,6 +950,9 @@ async def run_sign_in(v1: Any) -> None:
         ("azure-identity UsernamePasswordCredential (MSAL, ROPC) through the lab proxy: a user token", t_username_password_credential),
         ("Graph SDK as the signed-in administrator (delegated)", t_graph_as_user),
         ("MSAL acquire_token_by_username_password at login.microsoftonline.com via the lab proxy, silent renewal by refresh token; AADSTS50126", t_msal_ropc),
+        ("azure-identity CertificateCredential (sync via MSAL: RS256 x5t; async: PS256 x5t#S256, padded) for an app registered with ztd app create --certificate, then Graph", t_certificate_credential),
+        ("azure-identity DeviceCodeCredential through the lab proxy, the code entered on /devicelogin by a plain HTTP client", t_device_code_credential),
+        ("MSAL auth code flow with PKCE (initiate_auth_code_flow, the /authorize page driven over HTTP, acquire_token_by_auth_code_flow)", t_msal_auth_code_pkce),
         ("v1.0 users delete", t_delete_user),
     ]:
         await test(name, fn)

@@ -75,15 +75,34 @@ enum Audience {
     Many(Vec<String>),
 }
 
+/// A JSON NumericDate (RFC 7519 §2): seconds, possibly fractional (MSAL sends `time.time()` floats).
+fn numeric_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    let secs = n
+        .as_i64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite() && f.abs() < 1e15)
+                .map(|f| f.floor() as i64)
+        })
+        .ok_or_else(|| serde::de::Error::custom("not a NumericDate"))?;
+    Ok(secs)
+}
+
+fn optional_numeric_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    numeric_date(d).map(Some)
+}
+
 #[derive(Debug, Deserialize)]
 struct RawClaims {
     aud: Audience,
     iss: String,
     sub: String,
+    #[serde(deserialize_with = "numeric_date")]
     exp: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_numeric_date")]
     nbf: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_numeric_date")]
     iat: Option<i64>,
     #[serde(default)]
     jti: Option<String>,
@@ -257,7 +276,8 @@ mod tests {
     }
 
     fn claims(now: i64) -> serde_json::Value {
-        serde_json::json!({"aud": AUD, "iss": CLIENT, "sub": CLIENT, "exp": now + 600, "nbf": now, "jti": "j1"})
+        // MSAL's `exp` and `iat` are floats (`time.time()`).
+        serde_json::json!({"aud": AUD, "iss": CLIENT, "sub": CLIENT, "exp": now as f64 + 600.25, "iat": now as f64 + 0.5, "nbf": now, "jti": "j1"})
     }
 
     fn sign(alg: Algorithm, sha256: bool, claims: &serde_json::Value) -> String {
