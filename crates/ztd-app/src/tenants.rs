@@ -4,7 +4,7 @@ use serde::Serialize;
 use ztd_core::error::ObjectKind;
 use ztd_core::esp::EspConfiguration;
 use ztd_core::event::EventKind;
-use ztd_core::tenant::Tenant;
+use ztd_core::tenant::{validate_domain, Tenant, VerifiedDomain};
 use ztd_core::TenantId;
 
 use ztd_store::{Lock, Tx};
@@ -103,20 +103,25 @@ impl App {
         if display_name.trim().is_empty() {
             return Err(AppError::invalid("displayName", "a tenant needs a name"));
         }
-        if !domain.contains('.') {
-            return Err(AppError::invalid(
-                "domain",
-                format!("{domain:?} is not a domain name (e.g. contoso.example)"),
-            ));
+        let domain = validate_domain(domain)?;
+        if tx.find_domain(&domain).await?.is_some() {
+            return Err(domain_taken(&domain));
         }
         let now = self.now();
         let tenant = Tenant {
             id: TenantId(self.next_uuid()),
             display_name: display_name.trim().to_string(),
-            domain: domain.trim().to_ascii_lowercase(),
+            domain: domain.clone(),
             created_at: now,
         };
         tx.insert_tenant(&tenant).await?;
+        tx.insert_tenant_domain(&VerifiedDomain {
+            tenant_id: tenant.id,
+            name: domain,
+            is_default: true,
+            created_at: now,
+        })
+        .await?;
         tx.upsert_esp(&EspConfiguration::default_for(tenant.id, now))
             .await?;
         tx.append_events(&[self.event(
@@ -180,4 +185,87 @@ impl App {
             .await?
             .ok_or_else(|| AppError::not_found(ObjectKind::Tenant, id))
     }
+
+    /// The tenant's verified domains, the default first.
+    pub async fn domains(&self, tenant: TenantId) -> AppResult<Vec<VerifiedDomain>> {
+        let mut tx = self.store.begin_read().await?;
+        Ok(tx.list_tenant_domains(tenant).await?)
+    }
+
+    /// The tenant that verified `domain`, if any (GLOBAL: sign-in at `/common` and the user realm).
+    pub async fn tenant_for_domain(&self, domain: &str) -> AppResult<Option<TenantId>> {
+        let mut tx = self.store.begin_read().await?;
+        Ok(tx.find_domain(domain.trim()).await?.map(|d| d.tenant_id))
+    }
+
+    /// Verifies another domain for the tenant (a lab trusts the operator: there is no DNS proof). A domain
+    /// belongs to one tenant.
+    pub async fn add_domain(&self, tenant: TenantId, domain: &str) -> AppResult<VerifiedDomain> {
+        let domain = validate_domain(domain)?;
+        let mut tx = self.store.begin().await?;
+        if tx.get_tenant(tenant).await?.is_none() {
+            return Err(AppError::not_found(ObjectKind::Tenant, tenant));
+        }
+        if tx.find_domain(&domain).await?.is_some() {
+            return Err(domain_taken(&domain));
+        }
+        let verified = VerifiedDomain {
+            tenant_id: tenant,
+            name: domain,
+            is_default: false,
+            created_at: self.now(),
+        };
+        tx.insert_tenant_domain(&verified).await?;
+        tx.append_events(&[self.event(
+            tenant,
+            EventKind::TenantDomainAdded,
+            tenant,
+            serde_json::json!({ "domain": verified.name }),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(verified)
+    }
+
+    /// Removes a verified domain; not the default one, and not while a user's name is in it (as Entra
+    /// refuses to delete a domain that is still referenced).
+    pub async fn remove_domain(&self, tenant: TenantId, domain: &str) -> AppResult<()> {
+        let domain = domain.trim().to_ascii_lowercase();
+        let mut tx = self.store.begin().await?;
+        let Some(found) = tx
+            .find_domain(&domain)
+            .await?
+            .filter(|d| d.tenant_id == tenant)
+        else {
+            return Err(AppError::not_found(ObjectKind::Domain, &domain));
+        };
+        if found.is_default {
+            return Err(AppError::invalid(
+                "domain",
+                format!("{domain} is the tenant's default domain and cannot be removed"),
+            ));
+        }
+        if tx.any_user_in_domain(tenant, &domain).await? {
+            return Err(AppError::invalid(
+                "domain",
+                format!("users still have names in {domain}: rename or delete them first"),
+            ));
+        }
+        tx.delete_tenant_domain(tenant, &domain).await?;
+        tx.append_events(&[self.event(
+            tenant,
+            EventKind::TenantDomainRemoved,
+            tenant,
+            serde_json::json!({ "domain": domain }),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn domain_taken(domain: &str) -> AppError {
+    AppError::Domain(ztd_core::error::DomainError::conflict(format!(
+        "{domain} is already a verified domain of a tenant; a domain belongs to one tenant"
+    )))
 }

@@ -177,11 +177,23 @@ impl App {
         .map_err(|_| hashing_failed())?
     }
 
+    /// The names of the tenant's verified domains; not found if there is no such tenant.
+    async fn verified_domain_names(&self, tenant: TenantId) -> AppResult<Vec<String>> {
+        let domains = self.domains(tenant).await?;
+        if domains.is_empty() {
+            return Err(AppError::not_found(
+                ztd_core::error::ObjectKind::Tenant,
+                tenant,
+            ));
+        }
+        Ok(domains.into_iter().map(|d| d.name).collect())
+    }
+
     /// Creates a user. The UPN must be in one of the tenant's verified domains and unused anywhere.
     pub async fn create_user(&self, tenant: TenantId, new: NewUser) -> AppResult<User> {
-        let owner = self.tenant(tenant).await?;
+        let domains = self.verified_domain_names(tenant).await?;
         let upn = new.user_principal_name.trim().to_string();
-        validate_upn(&upn, std::slice::from_ref(&owner.domain))?;
+        validate_upn(&upn, &domains)?;
         if new.display_name.trim().is_empty() {
             return Err(AppError::invalid(
                 "displayName",
@@ -247,9 +259,8 @@ impl App {
         id: DirectoryObjectId,
         update: UserUpdate,
     ) -> AppResult<User> {
-        let owner = self.tenant(tenant).await?;
         if let Some(upn) = &update.user_principal_name {
-            validate_upn(upn, std::slice::from_ref(&owner.domain))?;
+            validate_upn(upn, &self.verified_domain_names(tenant).await?)?;
         }
         let password_hash = match &update.password {
             Some(password) => {

@@ -284,6 +284,7 @@ pub enum ObjectKind {
     User,
     Client,
     ClientCredential,
+    Domain,
 }
 
 impl ObjectKind {
@@ -303,6 +304,7 @@ impl ObjectKind {
             Self::User => "user",
             Self::Client => "application",
             Self::ClientCredential => "application credential",
+            Self::Domain => "domain",
         }
     }
 

@@ -57,6 +57,8 @@ pub enum EventKind {
     ProfileUpdated,
     SigningKeyRotated,
     TenantCreated,
+    TenantDomainAdded,
+    TenantDomainRemoved,
     UserCreated,
     UserDeleted,
     UserLockedOut,
@@ -64,7 +66,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 39] = [
+    pub const ALL: [EventKind; 41] = [
         Self::AutopilotSyncTriggered,
         Self::ClientCreated,
         Self::ClientDeleted,
@@ -100,6 +102,8 @@ impl EventKind {
         Self::ProfileUpdated,
         Self::SigningKeyRotated,
         Self::TenantCreated,
+        Self::TenantDomainAdded,
+        Self::TenantDomainRemoved,
         Self::UserCreated,
         Self::UserDeleted,
         Self::UserLockedOut,
@@ -143,6 +147,8 @@ impl EventKind {
             Self::ProfileUpdated => "profile.updated",
             Self::SigningKeyRotated => "signing_key.rotated",
             Self::TenantCreated => "tenant.created",
+            Self::TenantDomainAdded => "tenant.domain_added",
+            Self::TenantDomainRemoved => "tenant.domain_removed",
             Self::UserCreated => "user.created",
             Self::UserDeleted => "user.deleted",
             Self::UserLockedOut => "user.locked_out",

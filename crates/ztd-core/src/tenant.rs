@@ -14,6 +14,50 @@ pub struct Tenant {
     pub created_at: Timestamp,
 }
 
+/// A verified domain of a tenant (Graph `verifiedDomain`): user names end in one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifiedDomain {
+    pub tenant_id: TenantId,
+    /// Lower case.
+    pub name: String,
+    /// The tenant's default domain (the one it was created with), which cannot be removed.
+    pub is_default: bool,
+    pub created_at: Timestamp,
+}
+
+/// Checks a domain name as Entra does for a custom domain: 2–253 characters of dot-separated labels of
+/// letters, digits and hyphens (no label starting or ending with a hyphen), at least two labels, and a top
+/// label that is not all digits. Returns it in lower case.
+pub fn validate_domain(name: &str) -> Result<String, crate::error::DomainError> {
+    let domain = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    let labels: Vec<&str> = domain.split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    let ok = domain.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(label_ok)
+        && !labels
+            .last()
+            .is_some_and(|top| top.bytes().all(|b| b.is_ascii_digit()));
+    if ok {
+        Ok(domain)
+    } else {
+        Err(crate::error::DomainError::invalid(
+            "domain",
+            format!(
+                "{:?} is not a domain name (e.g. contoso.example: letters, digits and hyphens in dot-separated labels)",
+                name.chars().take(80).collect::<String>()
+            ),
+        ))
+    }
+}
+
 /// An application registration of one tenant. It signs in with any of its secrets or certificates
 /// ([`ClientSecret`], [`ClientCertificate`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,4 +112,34 @@ pub struct ClientCertificate {
     pub start_at: Timestamp,
     pub end_at: Timestamp,
     pub created_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_as_entra_accepts_them() {
+        assert_eq!(
+            validate_domain("Contoso.Example").unwrap(),
+            "contoso.example"
+        );
+        assert_eq!(
+            validate_domain("lab-1.contoso.example.").unwrap(),
+            "lab-1.contoso.example"
+        );
+        for bad in [
+            "contoso",
+            "-a.example",
+            "a-.example",
+            "a..example",
+            "a b.example",
+            "1.2.3.4",
+            "",
+            "é.example",
+        ] {
+            assert!(validate_domain(bad).is_err(), "{bad}");
+        }
+        assert!(validate_domain(&format!("{}.example", "a".repeat(64))).is_err());
+    }
 }

@@ -173,10 +173,8 @@ pub async fn user_realm(State(state): State<AppState>, Path(user): Path<String>)
         .rsplit_once('@')
         .map_or(user.as_str(), |(_, d)| d)
         .to_ascii_lowercase();
-    let managed = match state.app.tenants().await {
-        Ok(tenants) => tenants
-            .iter()
-            .any(|t| t.domain.eq_ignore_ascii_case(&domain)),
+    let managed = match state.app.tenant_for_domain(&domain).await {
+        Ok(found) => found.is_some(),
         Err(err) => return ApiError::from(err).into_response(),
     };
     let mut body = json!({

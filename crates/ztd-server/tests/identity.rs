@@ -607,3 +607,65 @@ async fn users_page_in_the_store_with_next_links_and_count() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_tenant_verifies_more_domains_and_only_it_signs_users_in_with_them() {
+    on_both_servers(GraphConfig::default(), |s| async move {
+        let a = ztd_core::TenantId::parse(&s.a.id).unwrap();
+        let b = ztd_core::TenantId::parse(&s.b.id).unwrap();
+        let lab = "Lab.Contoso.example";
+        let added = s.app.add_domain(a, lab).await.unwrap();
+        assert_eq!(added.name, "lab.contoso.example");
+        // One domain, one tenant; and a name that is not a domain.
+        assert!(s.app.add_domain(b, "lab.contoso.example").await.is_err());
+        assert!(s.app.add_domain(b, "not_a_domain").await.is_err());
+
+        // Graph shows both domains to A, none of A's to B.
+        let (status, org) = s.get("/v1.0/organization", &s.a.token).await;
+        assert_eq!(status, StatusCode::OK);
+        let names: Vec<&str> = org["value"][0]["verifiedDomains"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+        assert_eq!(names, vec![s.a.domain.as_str(), "lab.contoso.example"]);
+        let (status, domains) = s.get("/v1.0/domains", &s.a.token).await;
+        assert_eq!(status, StatusCode::OK, "{domains}");
+        assert_eq!(domains["value"].as_array().unwrap().len(), 2);
+        assert_eq!(s.get("/v1.0/domains/lab.contoso.example", &s.a.token).await.0, StatusCode::OK);
+        assert_eq!(s.get("/v1.0/domains/lab.contoso.example", &s.b.token).await.0, StatusCode::NOT_FOUND);
+        let (_, domains_b) = s.get("/v1.0/domains", &s.b.token).await;
+        assert!(!domains_b.to_string().contains("lab.contoso.example"));
+
+        // Users' names in the new domain; not in a domain nobody verified.
+        let upn = "lee@lab.contoso.example";
+        create_user(&s, &s.a.token, upn, "user").await;
+        let (status, body) = s
+            .post("/v1.0/users", &s.a.token, json!({"accountEnabled": true, "displayName": "X", "mailNickname": "x",
+                "userPrincipalName": "x@unverified.example", "passwordProfile": {"password": PASSWORD}}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        // B cannot create a user in A's domain.
+        let (status, _) = s
+            .post("/v1.0/users", &s.b.token, json!({"accountEnabled": true, "displayName": "Y", "mailNickname": "y",
+                "userPrincipalName": "y@lab.contoso.example", "passwordProfile": {"password": PASSWORD}}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+
+        // The domain names the tenant in sign-in paths and the user realm.
+        let graph = "https://graph.microsoft.com/.default";
+        let (status, body) = password_v2(&s, "lab.contoso.example", upn, PASSWORD, graph).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let realm = s.http.get(format!("{}/common/userrealm/{upn}?api-version=1.0", s.url)).send().await.unwrap();
+        let realm: Value = realm.json().await.unwrap();
+        assert_eq!(realm["account_type"], "Managed");
+
+        // A domain in use, or the default one, stays; once unused it goes, and the realm no longer knows it.
+        assert!(s.app.remove_domain(a, "lab.contoso.example").await.is_err());
+        assert!(s.app.remove_domain(a, &s.a.domain).await.is_err());
+        assert!(s.app.remove_domain(b, "lab.contoso.example").await.is_err(), "B cannot remove A's domain");
+        assert_eq!(s.delete(&format!("/v1.0/users/{upn}"), &s.a.token).await.0, StatusCode::NO_CONTENT);
+        s.app.remove_domain(a, "lab.contoso.example").await.unwrap();
+        let realm: Value = s.http.get(format!("{}/common/userrealm/{upn}?api-version=1.0", s.url)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(realm["account_type"], "Unknown");
+        let (status, _) = password_v2(&s, "lab.contoso.example", upn, PASSWORD, graph).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    })
+    .await;
+}

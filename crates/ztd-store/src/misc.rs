@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use sqlx::any::AnyRow;
 use ztd_core::event::Event;
-use ztd_core::tenant::Tenant;
+use ztd_core::tenant::{Tenant, VerifiedDomain};
 use ztd_core::TenantId;
 
-use crate::codec::{corrupt, id, int, json, text, to_json, ts};
+use crate::codec::{corrupt, flag, id, int, json, text, to_json, ts};
 use crate::tx::{bind_all, Bind, Filter};
 use crate::{StoreError, Tx};
 
@@ -19,6 +19,15 @@ fn tenant(row: &AnyRow) -> Result<Tenant, StoreError> {
         id: id(row, "tenant_id")?,
         display_name: text(row, "display_name")?,
         domain: text(row, "domain")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+fn verified_domain(row: &AnyRow) -> Result<VerifiedDomain, StoreError> {
+    Ok(VerifiedDomain {
+        tenant_id: id(row, "tenant_id")?,
+        name: text(row, "domain")?,
+        is_default: flag(row, "is_default")?,
         created_at: ts(row, "created_at")?,
     })
 }
@@ -56,6 +65,56 @@ impl Tx {
     pub async fn list_tenants(&mut self) -> Result<Vec<Tenant>, StoreError> {
         let sql = format!("SELECT {TENANT_COLS} FROM tenants ORDER BY created_at, tenant_id");
         self.fetch_map(sqlx::query(&sql), tenant).await
+    }
+
+    /// Fails with a conflict when another tenant verified the domain (GLOBAL uniqueness).
+    pub async fn insert_tenant_domain(&mut self, d: &VerifiedDomain) -> Result<(), StoreError> {
+        let q = sqlx::query(
+            "INSERT INTO tenant_domains (tenant_id, domain, domain_lower, is_default, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(d.tenant_id.to_string())
+        .bind(d.name.as_str())
+        .bind(d.name.to_ascii_lowercase())
+        .bind(i64::from(d.is_default))
+        .bind(d.created_at.0);
+        self.execute(q).await.map(drop)
+    }
+
+    /// The tenant's verified domains, the default first.
+    pub async fn list_tenant_domains(
+        &mut self,
+        tenant: TenantId,
+    ) -> Result<Vec<VerifiedDomain>, StoreError> {
+        let q = sqlx::query(
+            "SELECT tenant_id, domain, is_default, created_at FROM tenant_domains WHERE tenant_id = $1 \
+             ORDER BY is_default DESC, domain_lower",
+        )
+        .bind(tenant.to_string());
+        self.fetch_map(q, verified_domain).await
+    }
+
+    /// GLOBAL: the tenant that verified a domain (any case).
+    pub async fn find_domain(
+        &mut self,
+        domain: &str,
+    ) -> Result<Option<VerifiedDomain>, StoreError> {
+        let q = sqlx::query(
+            "SELECT tenant_id, domain, is_default, created_at FROM tenant_domains WHERE domain_lower = $1",
+        )
+        .bind(domain.to_ascii_lowercase());
+        self.fetch_one_map(q, verified_domain).await
+    }
+
+    pub async fn delete_tenant_domain(
+        &mut self,
+        tenant: TenantId,
+        domain: &str,
+    ) -> Result<bool, StoreError> {
+        let q =
+            sqlx::query("DELETE FROM tenant_domains WHERE tenant_id = $1 AND domain_lower = $2")
+                .bind(tenant.to_string())
+                .bind(domain.to_ascii_lowercase());
+        Ok(self.execute(q).await? > 0)
     }
 
     /// Appends events. Each gets the next of its tenant's sequence numbers, drawn from the tenant's counter

@@ -78,6 +78,25 @@ pub struct UserQuery {
 }
 
 impl Tx {
+    /// Whether any user of the tenant has a user name in `domain`.
+    pub async fn any_user_in_domain(
+        &mut self,
+        tenant: TenantId,
+        domain: &str,
+    ) -> Result<bool, StoreError> {
+        let q = sqlx::query(
+            "SELECT upn_lower FROM users WHERE tenant_id = $1 AND upn_lower LIKE $2 LIMIT 1",
+        )
+        .bind(tenant.to_string())
+        .bind(format!(
+            "%@{}",
+            domain.to_ascii_lowercase().replace(['%', '_', '\\'], "")
+        ));
+        Ok(self.fetch_one_map(q, |_| Ok(())).await?.is_some())
+    }
+}
+
+impl Tx {
     /// A UPN already in use anywhere is a `Conflict`.
     pub async fn insert_user(&mut self, u: &User) -> Result<(), StoreError> {
         let sql = format!(

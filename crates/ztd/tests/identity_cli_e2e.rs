@@ -324,6 +324,39 @@ async fn an_operator_rotates_an_apps_secret_and_registers_a_certificate() {
     assert!(!run(with(&first_secret)).await.status.success());
     assert!(run(with(&second_secret)).await.status.success());
 
+    // The operator verifies another domain; the tenant is then found by it too.
+    let out = run(db(&[
+        "tenant",
+        "domain",
+        "add",
+        "--tenant",
+        "contoso.example",
+        "Lab.Contoso.example",
+    ]))
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(db(&[
+        "tenant",
+        "domain",
+        "list",
+        "--tenant",
+        "lab.contoso.example",
+        "--json",
+    ]))
+    .await;
+    let domains: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(domains[1]["name"], "lab.contoso.example", "{domains}");
+    let out = run(db(&[
+        "tenant",
+        "domain",
+        "remove",
+        "--tenant",
+        "contoso.example",
+        "contoso.example",
+    ]))
+    .await;
+    assert!(!out.status.success(), "the default domain stays");
+
     // A certificate that is not one is refused, and nothing is registered.
     let bad = dir.path().join("bad.pem");
     std::fs::write(&bad, "not a certificate").unwrap();

@@ -98,12 +98,9 @@ pub(crate) async fn path_tenant(app: &App, segment: &str) -> Result<Option<Tenan
             Err(_) => Err(unknown_tenant(segment)),
         };
     }
-    match app.tenants().await {
-        Ok(tenants) => tenants
-            .into_iter()
-            .find(|t| t.domain.eq_ignore_ascii_case(segment))
-            .map(|t| Some(t.id))
-            .ok_or_else(|| unknown_tenant(segment)),
+    match app.tenant_for_domain(segment).await {
+        Ok(Some(id)) => Ok(Some(id)),
+        Ok(None) => Err(unknown_tenant(segment)),
         Err(err) => Err(ApiError::from(err).into_response()),
     }
 }
@@ -348,8 +345,10 @@ async fn token_endpoint_segments(
     state: &AppState,
     tenant: TenantId,
 ) -> Result<Vec<String>, Response> {
-    match state.app.tenant(tenant).await {
-        Ok(t) => Ok(vec![t.id.to_string(), t.domain]),
+    match state.app.domains(tenant).await {
+        Ok(domains) => Ok(std::iter::once(tenant.to_string())
+            .chain(domains.into_iter().map(|d| d.name))
+            .collect()),
         Err(err) => Err(ApiError::from(err).into_response()),
     }
 }

@@ -39,6 +39,39 @@ enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A tenant's verified domains (user names end in one of them).
+    Domain {
+        #[command(subcommand)]
+        command: DomainCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DomainCommand {
+    /// Verify another domain for the tenant (a domain belongs to one tenant).
+    Add {
+        /// Tenant id or domain.
+        #[arg(long)]
+        tenant: String,
+        /// The domain, e.g. lab.contoso.example.
+        domain: String,
+    },
+    /// Remove a domain (not the default one, nor one that users' names are in).
+    Remove {
+        /// Tenant id or domain.
+        #[arg(long)]
+        tenant: String,
+        domain: String,
+    },
+    /// List the tenant's domains.
+    List {
+        /// Tenant id or domain.
+        #[arg(long)]
+        tenant: String,
+        /// Print as JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,6 +213,9 @@ enum AppCommand {
 }
 
 async fn find_tenant(app: &ztd_app::App, name: &str) -> anyhow::Result<TenantId> {
+    if let Some(id) = app.tenant_for_domain(name).await? {
+        return Ok(id);
+    }
     let tenants = app.tenants().await?;
     tenants
         .iter()
@@ -209,6 +245,37 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
+            TenantCommand::Domain { command } => match command {
+                DomainCommand::Add { tenant, domain } => {
+                    let tenant = find_tenant(&app, &tenant).await?;
+                    let added = app.add_domain(tenant, &domain).await?;
+                    eprintln!("verified {} for tenant {tenant}; users may now have names in it", added.name);
+                }
+                DomainCommand::Remove { tenant, domain } => {
+                    let tenant = find_tenant(&app, &tenant).await?;
+                    app.remove_domain(tenant, &domain).await?;
+                    eprintln!("removed {domain}");
+                }
+                DomainCommand::List { tenant, json } => {
+                    let tenant = find_tenant(&app, &tenant).await?;
+                    let domains = app.domains(tenant).await?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&domains)?);
+                    } else {
+                        let mut table = comfy_table::Table::new();
+                        table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+                        table.set_header(["DOMAIN", "DEFAULT", "ADDED"]);
+                        for d in &domains {
+                            table.add_row([
+                                d.name.clone(),
+                                if d.is_default { "yes" } else { "" }.to_string(),
+                                d.created_at.to_rfc3339_seconds(),
+                            ]);
+                        }
+                        println!("{table}");
+                    }
+                }
+            },
             TenantCommand::List { json } => {
                 let tenants = app.tenants().await?;
                 if json {
