@@ -146,44 +146,60 @@ fn encode_secret(bytes: [u8; 32]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A redirect URI as a browser reads it: an absolute URL without user info or fragment (a `user@host` form
+/// would send the browser, and the code, to another host than it seems to name).
+fn parse_redirect(uri: &str) -> Option<url::Url> {
+    if uri.len() > 256 || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return None;
+    }
+    let url = url::Url::parse(uri).ok()?;
+    (url.username().is_empty()
+        && url.password().is_none()
+        && url.fragment().is_none()
+        && url.host_str().is_some())
+    .then_some(url)
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    url.scheme() == "http" && matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+}
+
+/// Whether `uri` is an `http` loopback redirect URI (native clients), any port.
+pub fn is_loopback_redirect(uri: &str) -> bool {
+    parse_redirect(uri).is_some_and(|url| is_loopback(&url))
+}
+
 /// Entra accepts `https` redirect URIs, and `http` only for the loopback (native and CLI clients).
 fn check_redirect_uri(uri: &str) -> AppResult<()> {
-    let loopback = ["http://localhost", "http://127.0.0.1", "http://[::1]"]
-        .iter()
-        .any(|prefix| {
-            uri.strip_prefix(prefix)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
-        });
-    let ok = uri.len() <= 256
-        && !uri.contains('#')
-        && !uri.chars().any(|c| c.is_whitespace() || c.is_control())
-        && (loopback || (uri.starts_with("https://") && uri.len() > "https://".len()));
+    let ok = parse_redirect(uri).is_some_and(|url| url.scheme() == "https" || is_loopback(&url));
     if ok {
         Ok(())
     } else {
         Err(AppError::invalid(
             "redirectUris",
             format!(
-                "{:?} is not a redirect URI Entra accepts: https://…, or http://localhost[:port][/path] for a native client, up to 256 characters, no fragment",
+                "{:?} is not a redirect URI Entra accepts: https://…, or http://localhost[:port][/path] for a native client, up to 256 characters, no user info, no fragment",
                 ztd_formats::excerpt_chars(uri, 80)
             ),
         ))
     }
 }
 
-/// Whether the loopback redirect URI `uri` matches a registered one: per RFC 8252 §7.3, a native client's
-/// port varies, so loopback URIs match with any port.
+/// Whether the redirect URI `uri` matches a registered one: exactly, or, for loopback URIs, with any port
+/// (RFC 8252 §7.3: a native client's port varies).
 pub fn redirect_uri_matches(registered: &str, uri: &str) -> bool {
-    if registered == uri {
+    let (Some(registered), Some(presented)) = (parse_redirect(registered), parse_redirect(uri))
+    else {
+        return false;
+    };
+    if registered == presented {
         return true;
     }
-    let strip_port = |u: &str| -> Option<String> {
-        let rest = u.strip_prefix("http://")?;
-        let (host_port, path) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
-        let host = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
-        matches!(host, "localhost" | "127.0.0.1" | "[::1]").then(|| format!("{host}/{path}"))
-    };
-    matches!((strip_port(registered), strip_port(uri)), (Some(a), Some(b)) if a == b)
+    is_loopback(&registered)
+        && is_loopback(&presented)
+        && registered.host_str() == presented.host_str()
+        && registered.path() == presented.path()
+        && registered.query() == presented.query()
 }
 
 impl App {

@@ -14,7 +14,7 @@ use ztd_core::user::User;
 use ztd_core::{TenantId, Timestamp};
 use ztd_oauth::pkce::{self, ChallengeMethod};
 
-use crate::clients::{is_first_party_public, redirect_uri_matches};
+use crate::clients::{is_first_party_public, is_loopback_redirect, redirect_uri_matches};
 use crate::users::{SignInClient, SignInRefusal};
 use crate::{App, AppResult};
 
@@ -142,7 +142,7 @@ impl App {
                 .redirect_uris
                 .iter()
                 .any(|uri| redirect_uri_matches(uri, redirect)),
-            None => redirect == NATIVE_CLIENT_REDIRECT || loopback_with_path(redirect),
+            None => redirect == NATIVE_CLIENT_REDIRECT || is_loopback_redirect(redirect),
         };
         if !allowed {
             return Ok(Err(RequestRefusal::RedirectUriMismatch));
@@ -415,8 +415,9 @@ impl App {
         code_verifier: Option<&str>,
     ) -> AppResult<Result<Redeemed, RedeemRefusal>> {
         self.redeem(GrantKind::AuthorizationCode, code, client_id, |grant| {
-            if let (Some(stored), Some(presented)) = (&grant.redirect_uri, redirect_uri) {
-                if stored != presented {
+            // The redirect URI of the request must be presented again, the same (RFC 6749 §4.1.3).
+            if let Some(stored) = &grant.redirect_uri {
+                if redirect_uri != Some(stored.as_str()) {
                     return Err(RedeemRefusal::Unknown);
                 }
             }
@@ -488,15 +489,4 @@ impl App {
             refresh_token,
         }))
     }
-}
-
-/// `http://localhost[:port]/path` and `http://127.0.0.1[:port]/path`: any loopback URI, as Entra allows
-/// native clients.
-fn loopback_with_path(uri: &str) -> bool {
-    ["http://localhost", "http://127.0.0.1", "http://[::1]"]
-        .iter()
-        .any(|prefix| {
-            uri.strip_prefix(prefix)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
-        })
 }

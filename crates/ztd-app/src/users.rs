@@ -492,6 +492,15 @@ impl App {
         if stored.revoked_at.is_some() || !stored.client_id.eq_ignore_ascii_case(client_id) {
             return Ok(Err(RefreshRefusal::Invalid));
         }
+        // A deleted application's refresh tokens end with it.
+        if !crate::clients::is_first_party_public(client_id)
+            && tx
+                .get_client(client_id)
+                .await?
+                .is_none_or(|c| c.tenant_id != stored.tenant_id)
+        {
+            return Ok(Err(RefreshRefusal::Invalid));
+        }
         if stored.used_at.is_some() {
             tx.revoke_refresh_family(stored.tenant_id, &stored.family_id, now)
                 .await?;

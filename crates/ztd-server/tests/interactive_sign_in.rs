@@ -260,6 +260,13 @@ async fn the_authorize_page_refuses_unregistered_redirects_and_public_clients_wi
         pkce.push(("code_challenge_method", "S256".into()));
         assert!(authorize_page(&s, pkce).await.1.contains("AADSTS50011"));
         // Another tenant's app is unknown here.
+        // User info in a loopback URI would send the browser (and the code) to another host.
+        let mut sneaky = base(AZURE_CLI, "http://localhost:1@evil.example/");
+        sneaky.push(("code_challenge", challenge()));
+        sneaky.push(("code_challenge_method", "S256".into()));
+        let (status, html) = authorize_page(&s, sneaky).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(html.contains("AADSTS50011"), "{html}");
         let mut other = base(&s.b.client_id, "https://app.example/callback");
         other.push(("code_challenge", challenge()));
         assert!(authorize_page(&s, other).await.1.contains("AADSTS700016"));

@@ -162,8 +162,6 @@ pub struct Tokens {
     verified: Mutex<HashMap<String, (Claims, i64)>>,
     /// When each tenant's keys were last read because a token named an unknown key (at most once a second).
     reloads: Mutex<HashMap<TenantId, i64>>,
-    /// Client assertions seen on this node (client id and `jti`), until they expire: a replayed one is refused.
-    assertions: Mutex<HashMap<(String, String), i64>>,
 }
 
 impl Tokens {
@@ -259,37 +257,6 @@ impl Tokens {
         }
         self.remember(token, &claims, now_secs);
         Ok(claims)
-    }
-
-    /// Records a client assertion's `jti`; `false` if this node has seen it before (a replay). Bounded: past
-    /// the capacity, expired entries go, and if none has expired the memory starts over.
-    pub fn first_use_of_assertion(
-        &self,
-        client_id: &str,
-        jti: &str,
-        exp: i64,
-        now_secs: i64,
-    ) -> bool {
-        let Ok(mut seen) = self.assertions.lock() else {
-            return true;
-        };
-        if seen.len() >= VERIFIED_TOKEN_CACHE_CAPACITY {
-            seen.retain(|_, until| *until >= now_secs);
-            if seen.len() >= VERIFIED_TOKEN_CACHE_CAPACITY {
-                seen.clear();
-            }
-        }
-        let key = (client_id.to_ascii_lowercase(), jti.to_string());
-        match seen.get(&key) {
-            Some(until) if *until >= now_secs => false,
-            _ => {
-                seen.insert(
-                    key,
-                    exp.saturating_add(ztd_oauth::assertion::CLOCK_SKEW_SECS),
-                );
-                true
-            }
-        }
     }
 
     fn remembered(&self, token: &str, now_secs: i64) -> Option<Claims> {

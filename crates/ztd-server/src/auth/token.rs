@@ -274,21 +274,6 @@ async fn authenticate_client(
             Ok(outcome) => outcome,
             Err(err) => return Err(ApiError::from(err).into_response()),
         };
-        // A replayed assertion is refused; one is only remembered once it has been accepted.
-        if matches!(outcome, Outcome::Authenticated { .. }) {
-            let now = state.app.now().0.div_euclid(1000);
-            if let Some(jti) = &parsed.jti {
-                if !state
-                    .tokens
-                    .first_use_of_assertion(client_id, jti, parsed.expires, now)
-                {
-                    return Err(oauth_error(
-                        Code::InvalidClientAssertion,
-                        "The client assertion was used before (its jti is not new); sign a new one for each request.",
-                    ));
-                }
-            }
-        }
         (client_id.clone(), outcome, "2")
     } else if let Some((client_id, secret)) = client_credentials(headers, form) {
         match state.app.authenticate_client(&client_id, &secret).await {
@@ -303,6 +288,19 @@ async fn authenticate_client(
     };
     let shown = ztd_formats::excerpt_chars(&client_id, 60);
     match outcome {
+        // The credential must be the named client's own: another app's secret in HTTP Basic does not vouch
+        // for the `client_id` in the form.
+        Outcome::Authenticated { client, .. }
+            if form
+                .client_id
+                .as_deref()
+                .is_some_and(|named| !named.eq_ignore_ascii_case(&client.client_id)) =>
+        {
+            Err(oauth_error(
+                Code::InvalidClientSecret,
+                "The client credential presented is not the credential of the client_id in the request.",
+            ))
+        }
         Outcome::Authenticated { client, credential } if client.tenant_id == tenant => {
             Ok(AuthenticatedClient { client, credential, method })
         }
