@@ -1,18 +1,17 @@
 //! The user code of the device authorization grant (RFC 8628 §6.1): short, typed by a person on another
 //! device, so drawn from letters and digits that cannot be confused or spell words.
 
-/// No vowels (no words), no 0/O, 1/I/L: 28 symbols, 9 of them ≈ 43 bits, against guesses limited by the
-/// code's 15-minute life and the page's rate limit.
-const ALPHABET: &[u8; 28] = b"BCDFGHJKMNPQRSTVWXZ23456789_";
+/// No vowels (no words), no 0/O, 1/I/L: 27 symbols, 9 of them ≈ 43 bits, against guesses within the code's
+/// 15-minute life.
+const ALPHABET: &[u8; 27] = b"BCDFGHJKMNPQRSTVWXZ23456789";
 const LEN: usize = 9;
 
 /// A user code from random bytes (one per symbol).
 pub fn from_random(bytes: [u8; LEN]) -> String {
-    // 27 usable symbols (the last is a placeholder so the table stays 28 wide); reject bias is negligible
-    // for codes that live 15 minutes.
+    // The modulo bias (256 is not a multiple of 27) is negligible for codes that live 15 minutes.
     bytes
         .iter()
-        .map(|b| ALPHABET[(*b as usize) % 27] as char)
+        .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
         .collect()
 }
 
@@ -27,7 +26,7 @@ pub fn normalize(typed: &str) -> Option<String> {
         .filter(|c| !c.is_whitespace() && *c != '-')
         .map(|c| c.to_ascii_uppercase())
         .collect();
-    (code.len() == LEN && code.bytes().all(|b| ALPHABET[..27].contains(&b))).then_some(code)
+    (code.len() == LEN && code.bytes().all(|b| ALPHABET.contains(&b))).then_some(code)
 }
 
 #[cfg(test)]

@@ -57,23 +57,25 @@ pub fn router_configured(state: AppState, graph: GraphConfig, device: DeviceApiC
         )
         .route(
             "/{tenant}/oauth2/v2.0/authorize",
-            get(auth::authorize_v2_get)
-                .post(auth::authorize_v2_post)
+            get(auth::authorize_get::<true>)
+                .post(auth::authorize_post::<true>)
                 .layer(DefaultBodyLimit::max(auth::MAX_TOKEN_REQUEST_BYTES)),
         )
         .route(
             "/{tenant}/oauth2/authorize",
-            get(auth::authorize_v1_get)
-                .post(auth::authorize_v1_post)
+            get(auth::authorize_get::<false>)
+                .post(auth::authorize_post::<false>)
                 .layer(DefaultBodyLimit::max(auth::MAX_TOKEN_REQUEST_BYTES)),
         )
         .route(
             "/{tenant}/oauth2/v2.0/devicecode",
-            post(auth::device_code_v2).layer(DefaultBodyLimit::max(auth::MAX_TOKEN_REQUEST_BYTES)),
+            post(auth::device_code_handler::<true>)
+                .layer(DefaultBodyLimit::max(auth::MAX_TOKEN_REQUEST_BYTES)),
         )
         .route(
             "/{tenant}/oauth2/devicecode",
-            post(auth::device_code_v1).layer(DefaultBodyLimit::max(auth::MAX_TOKEN_REQUEST_BYTES)),
+            post(auth::device_code_handler::<false>)
+                .layer(DefaultBodyLimit::max(auth::MAX_TOKEN_REQUEST_BYTES)),
         )
         .route(
             "/devicelogin",

@@ -25,8 +25,7 @@ mod pages;
 mod token;
 
 pub use pages::{
-    authorize_v1_get, authorize_v1_post, authorize_v2_get, authorize_v2_post, device_code_v1,
-    device_code_v2, device_login_get, device_login_post,
+    authorize_get, authorize_post, device_code_handler, device_login_get, device_login_post,
 };
 
 pub(crate) use token::path_tenant;

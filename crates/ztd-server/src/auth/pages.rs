@@ -369,8 +369,8 @@ async fn authorize(
     }
 }
 
-/// `GET /{tenant}/oauth2/v2.0/authorize`.
-pub async fn authorize_v2_get(
+/// `GET /{tenant}/oauth2/v2.0/authorize` (`V2`) and `/{tenant}/oauth2/authorize` (v1: `resource=`).
+pub async fn authorize_get<const V2: bool>(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     addr: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -382,50 +382,18 @@ pub async fn authorize_v2_get(
             "The query string could not be read.",
         );
     };
-    authorize(&state, &tenant, true, params, false, source(addr)).await
+    authorize(&state, &tenant, V2, params, false, source(addr)).await
 }
 
-/// `POST /{tenant}/oauth2/v2.0/authorize`: the sign-in form.
-pub async fn authorize_v2_post(
+/// `POST` of the same paths: the sign-in form.
+pub async fn authorize_post<const V2: bool>(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     addr: Option<Extension<ConnectInfo<SocketAddr>>>,
     form: Result<Form<AuthorizeParams>, FormRejection>,
 ) -> Response {
     match form {
-        Ok(Form(params)) => authorize(&state, &tenant, true, params, true, source(addr)).await,
-        Err(_) => error_page(
-            Code::MalformedTokenRequest,
-            "The sign-in form could not be read.",
-        ),
-    }
-}
-
-/// `GET /{tenant}/oauth2/authorize` (v1: `resource=`).
-pub async fn authorize_v1_get(
-    State(state): State<AppState>,
-    Path(tenant): Path<String>,
-    addr: Option<Extension<ConnectInfo<SocketAddr>>>,
-    params: Result<Query<AuthorizeParams>, QueryRejection>,
-) -> Response {
-    let Ok(Query(params)) = params else {
-        return error_page(
-            Code::MissingParameter,
-            "The query string could not be read.",
-        );
-    };
-    authorize(&state, &tenant, false, params, false, source(addr)).await
-}
-
-/// `POST /{tenant}/oauth2/authorize`.
-pub async fn authorize_v1_post(
-    State(state): State<AppState>,
-    Path(tenant): Path<String>,
-    addr: Option<Extension<ConnectInfo<SocketAddr>>>,
-    form: Result<Form<AuthorizeParams>, FormRejection>,
-) -> Response {
-    match form {
-        Ok(Form(params)) => authorize(&state, &tenant, false, params, true, source(addr)).await,
+        Ok(Form(params)) => authorize(&state, &tenant, V2, params, true, source(addr)).await,
         Err(_) => error_page(
             Code::MalformedTokenRequest,
             "The sign-in form could not be read.",
@@ -495,31 +463,24 @@ async fn device_code(
                 ztd_formats::excerpt_chars(&client_id, 60)
             ),
         ),
-        Ok(Err(refusal)) => oauth_error(Code::MissingParameter, &format!("{refusal:?}")),
+        Ok(Err(RequestRefusal::Malformed(why))) => oauth_error(Code::MissingParameter, &why),
+        Ok(Err(refusal)) => oauth_error(
+            Code::MissingParameter,
+            &format!("the request cannot be served: {refusal:?}"),
+        ),
         Err(err) => ApiError::from(err).into_response(),
     }
 }
 
-/// `POST /{tenant}/oauth2/v2.0/devicecode`.
-pub async fn device_code_v2(
+/// `POST /{tenant}/oauth2/v2.0/devicecode` (`V2`) and `/{tenant}/oauth2/devicecode` (v1: `resource=`).
+pub async fn device_code_handler<const V2: bool>(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     uri: Uri,
     headers: HeaderMap,
     form: Result<Form<DeviceCodeParams>, FormRejection>,
 ) -> Response {
-    device_code(&state, &tenant, true, &uri, &headers, form).await
-}
-
-/// `POST /{tenant}/oauth2/devicecode` (v1: `resource=`).
-pub async fn device_code_v1(
-    State(state): State<AppState>,
-    Path(tenant): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    form: Result<Form<DeviceCodeParams>, FormRejection>,
-) -> Response {
-    device_code(&state, &tenant, false, &uri, &headers, form).await
+    device_code(&state, &tenant, V2, &uri, &headers, form).await
 }
 
 fn device_login_form(code: Option<&str>, error: Option<&str>) -> Response {
