@@ -85,6 +85,8 @@ from msgraph.generated.models.group import Group as V1Group
 from msgraph.generated.models.password_profile import PasswordProfile
 from msgraph.generated.models.reference_create import ReferenceCreate
 from msgraph.generated.models.user import User as V1User
+from msgraph_beta.generated.models.password_profile import PasswordProfile as BetaPasswordProfile
+from msgraph_beta.generated.models.user import User as BetaUser
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError as V1ODataError
 from msgraph.generated.device_management.windows_autopilot_device_identities.windows_autopilot_device_identities_request_builder import (
     WindowsAutopilotDeviceIdentitiesRequestBuilder as V1DevicesRequestBuilder,
@@ -461,6 +463,14 @@ async def run_beta(beta: Any, v1: Any) -> None:
     async def t_assign_user() -> None:
         dev2, domain = need("dev2", "domain")
         upn = f"user.{RUN.lower()}@{domain}"
+        # The assigned user must be a user of the tenant, as Intune requires.
+        err = await expect_odata_error(device(beta, dev2).assign_user_to_device.post(
+            AssignUserToDevicePostRequestBody(user_principal_name=upn, addressable_user_name="SDK User")), 400)
+        check("no user" in (err.error.message or ""), f"unknown user: {err.error.message!r}")
+        await beta.users.post(BetaUser(
+            account_enabled=True, display_name=f"SDK user {RUN}", mail_nickname=f"sdkuser{RUN.lower()}",
+            user_principal_name=upn,
+            password_profile=BetaPasswordProfile(password=USER_PASSWORD, force_change_password_next_sign_in=False)))
         await device(beta, dev2).assign_user_to_device.post(
             AssignUserToDevicePostRequestBody(user_principal_name=upn, addressable_user_name="SDK User"))
         d = await device(beta, dev2).get()

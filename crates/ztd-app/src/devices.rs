@@ -141,7 +141,22 @@ impl App {
             device.display_name = name.trim().to_string();
         }
         if let Some(upn) = update.user_principal_name {
-            device.user_principal_name = upn.trim().to_string();
+            device.user_principal_name = match upn.trim() {
+                "" => String::new(),
+                // Intune assigns only a user of the tenant; the name is stored as the directory spells it.
+                upn => tx
+                    .get_user_by_upn(tenant, upn)
+                    .await?
+                    .map(|user| user.user_principal_name)
+                    .ok_or_else(|| {
+                        AppError::invalid(
+                            "userPrincipalName",
+                            format!(
+                                "there is no user {upn} in this tenant; create the user first (POST /users or ztd user create)"
+                            ),
+                        )
+                    })?,
+            };
         }
         if let Some(name) = update.addressable_user_name {
             device.addressable_user_name = name.trim().to_string();

@@ -82,6 +82,13 @@ impl App {
             return Err(AppError::not_found(ObjectKind::Tenant, tenant));
         }
         tx.insert_imports(&records).await?;
+        tx.append_events(&[self.event(
+            tenant,
+            EventKind::DevicesImportRequested,
+            &request_id,
+            serde_json::json!({ "rows": records.len() }),
+        )])
+        .await?;
         tx.commit().await?;
         WAKE.notify_waiters();
         Ok(records)
@@ -109,6 +116,13 @@ impl App {
         if !tx.delete_import(tenant, id).await? {
             return Err(AppError::not_found(ObjectKind::ImportedHash, id));
         }
+        tx.append_events(&[self.event(
+            tenant,
+            EventKind::ImportRecordDeleted,
+            id,
+            serde_json::json!({}),
+        )])
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -1,16 +1,56 @@
-//! Static and dynamic device groups.
+//! Static and dynamic groups. Dynamic groups hold devices chosen by their rule; static groups hold devices
+//! and users added by hand.
 
 use ztd_core::directory::DirectoryDevice;
 use ztd_core::error::ObjectKind;
 use ztd_core::event::EventKind;
 use ztd_core::group::{Group, MembershipSource};
 use ztd_core::profile::AssignmentTarget;
+use ztd_core::user::User;
 use ztd_core::{DirectoryObjectId, GroupId, TenantId};
 
 use ztd_store::Lock;
 
 use crate::targeting::{refresh_devices, refresh_tenant, Targeting};
 use crate::{App, AppError, AppResult};
+
+/// A member of a group: a directory device, or (in a static group) a user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupMember {
+    Device(DirectoryDevice),
+    User(User),
+}
+
+impl GroupMember {
+    pub fn id(&self) -> DirectoryObjectId {
+        match self {
+            Self::Device(device) => device.id,
+            Self::User(user) => user.id,
+        }
+    }
+}
+
+/// Which members a page reads (Graph's type casts: `members/microsoft.graph.device`, `.../user`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemberKinds {
+    pub devices: bool,
+    pub users: bool,
+}
+
+impl MemberKinds {
+    pub const ALL: Self = Self {
+        devices: true,
+        users: true,
+    };
+    pub const DEVICES: Self = Self {
+        devices: true,
+        users: false,
+    };
+    pub const USERS: Self = Self {
+        devices: false,
+        users: true,
+    };
+}
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NewGroup {
@@ -214,29 +254,67 @@ impl App {
             .collect())
     }
 
-    /// One page of a group's members in object-id order, after `after`: read through the membership index,
-    /// so a page costs the same in a group of 100 or of 100,000.
+    /// One page of a group's members (devices and users) in object-id order, after `after`: read through
+    /// the membership index, so a page costs the same in a group of 100 or of 100,000.
     pub async fn group_member_page(
         &self,
         tenant: TenantId,
         id: GroupId,
         after: Option<DirectoryObjectId>,
         limit: u32,
-    ) -> AppResult<Vec<DirectoryDevice>> {
-        // One statement in the usual case: members exist only while their group does, so only an empty
-        // page needs a second look to tell "no such group" from "no more members".
+        kinds: MemberKinds,
+    ) -> AppResult<Vec<GroupMember>> {
+        // Members exist only while their group does, so only an empty page needs a third look to tell "no
+        // such group" from "no more members".
         let mut tx = self.store.single_read().await?;
-        let query = ztd_store::DirectoryQuery {
+        let devices = ztd_store::DirectoryQuery {
             member_of: Some(id),
             after,
             limit: Some(limit),
             ..Default::default()
         };
-        let members = tx.list_directory_devices(tenant, &query).await?;
+        let users = ztd_store::UserQuery {
+            member_of: Some(id),
+            after,
+            limit: Some(limit),
+        };
+        let mut members: Vec<GroupMember> = Vec::new();
+        if kinds.devices {
+            let page = tx.list_directory_devices(tenant, &devices).await?;
+            members.extend(page.into_iter().map(GroupMember::Device));
+        }
+        if kinds.users {
+            let page = tx.list_users(tenant, &users).await?;
+            members.extend(page.into_iter().map(GroupMember::User));
+        }
+        members.sort_unstable_by_key(GroupMember::id);
+        members.truncate(limit as usize);
         if members.is_empty() && tx.get_group(tenant, id).await?.is_none() {
             return Err(AppError::not_found(ObjectKind::Group, id));
         }
         Ok(members)
+    }
+
+    /// The groups `member` (a device object or a user) is in, ordered by group id.
+    pub async fn member_groups(
+        &self,
+        tenant: TenantId,
+        member: DirectoryObjectId,
+    ) -> AppResult<Vec<Group>> {
+        let mut tx = self.store.begin_read().await?;
+        if tx.get_directory_device(tenant, member).await?.is_none()
+            && tx.get_user(tenant, member).await?.is_none()
+        {
+            return Err(AppError::not_found(ObjectKind::DirectoryDevice, member));
+        }
+        let mut groups = Vec::new();
+        for (_, group_id, _) in tx.memberships_of(tenant, &[member]).await? {
+            if let Some(group) = tx.get_group(tenant, group_id).await? {
+                groups.push(group);
+            }
+        }
+        groups.sort_unstable_by_key(|g| g.id);
+        Ok(groups)
     }
 
     /// The event feed of a tenant: events numbered above `after`, in order, each with its number (what a
@@ -285,8 +363,8 @@ impl App {
         Ok(tx.count_directory_devices(tenant, &query).await?)
     }
 
-    /// Adds a device object to a static group (Graph `members/$ref`).
-    /// Adds a device to a static group; adding a member twice is refused, as Graph does.
+    /// Adds a device object or a user to a static group (Graph `members/$ref`); adding a member twice is
+    /// refused, as Graph does.
     pub async fn add_group_member(
         &self,
         tenant: TenantId,
@@ -296,7 +374,7 @@ impl App {
         self.change_static_member(tenant, group, member, true).await
     }
 
-    /// Removes a device from a static group; removing a non-member is `NotFound`.
+    /// Removes a device or a user from a static group; removing a non-member is `NotFound`.
     pub async fn remove_group_member(
         &self,
         tenant: TenantId,
@@ -329,17 +407,20 @@ impl App {
                 "members of a dynamic group are chosen by its membership rule and cannot be added or removed by hand",
             ));
         }
-        let object = tx
-            .get_directory_device(tenant, member)
-            .await?
-            .ok_or_else(|| AppError::not_found(ObjectKind::DirectoryDevice, member))?;
+        let object = tx.get_directory_device(tenant, member).await?;
+        let is_user = object.is_none() && tx.get_user(tenant, member).await?.is_some();
+        if object.is_none() && !is_user {
+            return Err(AppError::not_found(ObjectKind::DirectoryDevice, member));
+        }
         // The write is the check (an insert that finds the row, a delete that finds none), so of
         // concurrent adds or removals of one member exactly one acts, on SQLite and PostgreSQL alike.
-        let changed = if add {
-            tx.add_member(tenant, group_id, member, MembershipSource::Static)
-                .await?
-        } else {
-            tx.remove_member(tenant, group_id, member).await?
+        let changed = match (add, is_user) {
+            (true, false) => {
+                tx.add_member(tenant, group_id, member, MembershipSource::Static)
+                    .await?
+            }
+            (true, true) => tx.add_user_member(tenant, group_id, member).await?,
+            (false, _) => tx.remove_member(tenant, group_id, member).await?,
         };
         match (add, changed) {
             (true, false) => {
@@ -351,12 +432,15 @@ impl App {
             (false, false) => return Err(AppError::not_found(ObjectKind::GroupMember, member)),
             _ => {}
         }
-        let device = match object.ztdid {
-            Some(ztdid) => tx.get_device(tenant, ztdid).await?,
-            None => None,
-        };
-        let targeting = Targeting::load(&mut tx, tenant).await?;
-        refresh_devices(&mut tx, tenant, &targeting, &[(device, object)], now).await?;
+        // A device's profile and ESP follow its groups; a user's membership targets nothing (yet).
+        if let Some(object) = object {
+            let device = match object.ztdid {
+                Some(ztdid) => tx.get_device(tenant, ztdid).await?,
+                None => None,
+            };
+            let targeting = Targeting::load(&mut tx, tenant).await?;
+            refresh_devices(&mut tx, tenant, &targeting, &[(device, object)], now).await?;
+        }
         let kind = if add {
             EventKind::GroupMemberAdded
         } else {
@@ -366,7 +450,7 @@ impl App {
             tenant,
             kind,
             group_id,
-            serde_json::json!({ "member": member }),
+            serde_json::json!({ "member": member, "memberType": if is_user { "user" } else { "device" } }),
         )])
         .await?;
         tx.commit().await?;

@@ -183,8 +183,25 @@ impl App {
     ) -> AppResult<Prepared<'a>> {
         use rayon::prelude::*;
         let now = self.now();
-        let decoded: Vec<Result<RegistrationRequest, ImportError>> =
-            rows.par_iter().map(decode_row).collect();
+        let mut snapshot = self.store.begin_read().await?;
+        if snapshot.get_tenant(tenant).await?.is_none() {
+            return Err(AppError::not_found(ObjectKind::Tenant, tenant));
+        }
+        let domains: Vec<String> = snapshot
+            .list_tenant_domains(tenant)
+            .await?
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        let decoded: Vec<Result<RegistrationRequest, ImportError>> = rows
+            .par_iter()
+            .map(|row| {
+                decode_row(row).and_then(|request| {
+                    registration::check_assigned_user_domain(&request.assigned_user, &domains)
+                        .map(|()| request)
+                })
+            })
+            .collect();
         let mut seen = HashSet::new();
         let mut candidates: Vec<Candidate<'a>> = Vec::with_capacity(rows.len());
         for (n, (row, request)) in rows.iter().zip(decoded).enumerate() {
@@ -209,10 +226,6 @@ impl App {
                 }
             };
             candidates.push(Candidate { row, verdict });
-        }
-        let mut snapshot = self.store.begin_read().await?;
-        if snapshot.get_tenant(tenant).await?.is_none() {
-            return Err(AppError::not_found(ObjectKind::Tenant, tenant));
         }
         let generation = targeting_generation(&mut snapshot, tenant).await?;
         let targeting = Targeting::load(&mut snapshot, tenant).await?;

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use ztd_core::{DomainError, IdSource, TenantId, Timestamp};
 use ztd_store::{Store, StoreError};
 
+pub mod audit;
 mod boot;
 pub mod clients;
 pub mod demo;
@@ -31,7 +32,7 @@ pub use boot::{BootOutcome, ProvisioningPlan};
 pub use clients::{ClientAuthentication, ClientSpec, NewClient, Principal};
 pub use devices::{DeviceContact, DeviceUpdate, SerialDeletion};
 pub use explain::{DeviceExplanation, GroupVerdict};
-pub use groups::NewGroup;
+pub use groups::{GroupMember, MemberKinds, NewGroup};
 pub use import::{ImportRow, RowOutcome, RowResult};
 pub use tenants::{Bootstrap, BootstrapOutcome, ADMIN_SCOPES, PERMISSION_FAMILIES};
 pub use ztd_core::corporate::CorporateIdentifier;
@@ -234,6 +235,7 @@ impl App {
             kind: kind.as_str().to_string(),
             subject: subject.to_string(),
             data,
+            actor: audit::actor_in(tenant),
         }
     }
 }

@@ -28,6 +28,7 @@ pub const ADMIN_SCOPES: &[&str] = &[
 /// The permission families an application can be granted, `{family}.Read.All` or `{family}.ReadWrite.All`.
 pub const PERMISSION_FAMILIES: &[&str] = &[
     "DeviceManagementServiceConfig",
+    "DeviceManagementApps",
     "DeviceManagementManagedDevices",
     "DeviceManagementConfiguration",
     "Device",

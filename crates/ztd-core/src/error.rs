@@ -285,6 +285,7 @@ pub enum ObjectKind {
     Client,
     ClientCredential,
     Domain,
+    AuditEvent,
 }
 
 impl ObjectKind {
@@ -305,6 +306,7 @@ impl ObjectKind {
             Self::Client => "application",
             Self::ClientCredential => "application credential",
             Self::Domain => "domain",
+            Self::AuditEvent => "auditEvent",
         }
     }
 

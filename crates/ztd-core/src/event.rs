@@ -16,6 +16,61 @@ pub struct Event {
     /// The id of the object the event is about (a ZTDID, group id, profile id...).
     pub subject: String,
     pub data: serde_json::Value,
+    /// Who caused it: an administrator (a user, an app, or the operator at the command line) for the
+    /// changes the audit log shows; `None` for what devices, sign-ins and ztd itself cause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
+}
+
+/// Who made an administrative change, as the audit log names them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Actor {
+    pub kind: ActorKind,
+    /// The user's object id (a user), the application id (an app), the account name (the operator).
+    pub id: String,
+    /// The user's principal name, or empty.
+    #[serde(default)]
+    pub user_principal_name: String,
+    /// The application the change came through (a user's client, or the app itself); empty for the
+    /// operator.
+    #[serde(default)]
+    pub application_id: String,
+    /// The permissions the caller held (a token's roles or scopes).
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    /// The caller's network address, when known.
+    #[serde(default)]
+    pub ip_address: String,
+    /// The request the change was made in (the caller's `client-request-id`, or ztd's `request-id`).
+    #[serde(default)]
+    pub correlation_id: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ActorKind {
+    /// A user calling as themselves (a delegated token).
+    User,
+    /// An application calling with its own credential.
+    Application,
+    /// The server's operator, running `ztd` commands against the database.
+    Operator,
+}
+
+impl Actor {
+    /// The operator at the command line, named by their account.
+    pub fn operator(account: &str) -> Self {
+        Self {
+            kind: ActorKind::Operator,
+            id: account.to_string(),
+            user_principal_name: String::new(),
+            application_id: String::new(),
+            permissions: Vec::new(),
+            ip_address: String::new(),
+            correlation_id: String::new(),
+        }
+    }
 }
 
 /// What an event records. Every event ztd appends has one of these kinds; its wire name (`as_str`) is what
@@ -39,6 +94,7 @@ pub enum EventKind {
     DeviceHardwareVerified,
     DeviceUpdated,
     DevicesImported,
+    DevicesImportRequested,
     DirectoryObjectDeleted,
     EspAssigned,
     EspCreated,
@@ -50,11 +106,13 @@ pub enum EventKind {
     GroupMemberAdded,
     GroupMemberRemoved,
     GroupUpdated,
+    ImportRecordDeleted,
     ProfileAssigned,
     ProfileCreated,
     ProfileDeleted,
     ProfileUnassigned,
     ProfileUpdated,
+    RequestRefused,
     SigningKeyRotated,
     TenantCreated,
     TenantDomainAdded,
@@ -66,7 +124,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 41] = [
+    pub const ALL: [EventKind; 44] = [
         Self::AutopilotSyncTriggered,
         Self::ClientCreated,
         Self::ClientDeleted,
@@ -84,6 +142,7 @@ impl EventKind {
         Self::DeviceHardwareVerified,
         Self::DeviceUpdated,
         Self::DevicesImported,
+        Self::DevicesImportRequested,
         Self::DirectoryObjectDeleted,
         Self::EspAssigned,
         Self::EspCreated,
@@ -95,11 +154,13 @@ impl EventKind {
         Self::GroupMemberAdded,
         Self::GroupMemberRemoved,
         Self::GroupUpdated,
+        Self::ImportRecordDeleted,
         Self::ProfileAssigned,
         Self::ProfileCreated,
         Self::ProfileDeleted,
         Self::ProfileUnassigned,
         Self::ProfileUpdated,
+        Self::RequestRefused,
         Self::SigningKeyRotated,
         Self::TenantCreated,
         Self::TenantDomainAdded,
@@ -129,6 +190,7 @@ impl EventKind {
             Self::DeviceHardwareVerified => "device.hardware_verified",
             Self::DeviceUpdated => "device.updated",
             Self::DevicesImported => "devices.imported",
+            Self::DevicesImportRequested => "devices.import_requested",
             Self::DirectoryObjectDeleted => "directory_object.deleted",
             Self::EspAssigned => "esp.assigned",
             Self::EspCreated => "esp.created",
@@ -140,11 +202,13 @@ impl EventKind {
             Self::GroupMemberAdded => "group.member_added",
             Self::GroupMemberRemoved => "group.member_removed",
             Self::GroupUpdated => "group.updated",
+            Self::ImportRecordDeleted => "import.deleted",
             Self::ProfileAssigned => "profile.assigned",
             Self::ProfileCreated => "profile.created",
             Self::ProfileDeleted => "profile.deleted",
             Self::ProfileUnassigned => "profile.unassigned",
             Self::ProfileUpdated => "profile.updated",
+            Self::RequestRefused => "request.refused",
             Self::SigningKeyRotated => "signing_key.rotated",
             Self::TenantCreated => "tenant.created",
             Self::TenantDomainAdded => "tenant.domain_added",

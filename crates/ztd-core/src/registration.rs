@@ -182,6 +182,24 @@ pub fn validate_assigned_user(upn: &str) -> Result<(), ImportError> {
     }
 }
 
+/// Checks an assigned user's domain against the tenant's verified domains: what the service validates on
+/// import (the user need not exist yet; assigning one through Graph later requires that it does).
+pub fn check_assigned_user_domain(upn: &str, verified: &[String]) -> Result<(), ImportError> {
+    let Some((_, domain)) = upn.trim().rsplit_once('@') else {
+        return Ok(());
+    };
+    if verified.iter().any(|d| d.eq_ignore_ascii_case(domain)) {
+        return Ok(());
+    }
+    Err(ImportError::new(
+        ImportErrorKind::InvalidZtdRequestBody,
+        format!(
+            "assigned user {upn:?}: {domain:?} is not a verified domain of this tenant (verified: {})",
+            verified.join(", ")
+        ),
+    ))
+}
+
 /// Decides whether `request` may be registered to `tenant`, given every registration that shares its
 /// identity key (at most one: the key is unique across tenants).
 pub fn decide(
@@ -502,6 +520,19 @@ mod tests {
         assert!(validate_assigned_user("ann@contoso.com").is_ok());
         assert!(validate_assigned_user("ann").is_err());
         assert!(validate_assigned_user("ann@localhost").is_err());
+        let verified = vec![
+            "contoso.example".to_string(),
+            "lab.contoso.example".to_string(),
+        ];
+        assert!(check_assigned_user_domain("", &verified).is_ok());
+        assert!(check_assigned_user_domain("ann@Lab.Contoso.Example", &verified).is_ok());
+        let refused = check_assigned_user_domain("ann@fabrikam.example", &verified).unwrap_err();
+        assert_eq!(refused.kind, ImportErrorKind::InvalidZtdRequestBody);
+        assert!(
+            refused.message.contains("not a verified domain"),
+            "{}",
+            refused.message
+        );
     }
 
     #[test]

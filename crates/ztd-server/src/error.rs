@@ -136,6 +136,10 @@ impl IntoResponse for ApiError {
         let status = self.status();
         // The request's own identity, the same `request-id` as the response header.
         let context = crate::request::current();
+        let summary = ErrorSummary {
+            code: self.code.wire().to_string(),
+            message: self.message.clone(),
+        };
         let body = GraphErrorBody {
             error: GraphError {
                 code: self.code.wire().to_string(),
@@ -148,8 +152,18 @@ impl IntoResponse for ApiError {
                 },
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        response.extensions_mut().insert(summary);
+        response
     }
+}
+
+/// An error answer's code and message, kept on the response for the audit log (which records refused
+/// changes without reading the body back).
+#[derive(Clone, Debug)]
+pub struct ErrorSummary {
+    pub code: String,
+    pub message: String,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;

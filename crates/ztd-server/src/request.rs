@@ -3,11 +3,12 @@
 //! (never from the system's directly), and visible to everything the request runs through a task-local.
 
 use axum::extract::{Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use ztd_core::Timestamp;
 
+use crate::error::ErrorSummary;
 use crate::AppState;
 
 /// One request's identity.
@@ -54,7 +55,17 @@ pub async fn identify(State(state): State<AppState>, request: Request, next: Nex
         client_request_id,
         at: state.app.now(),
     };
-    let mut response = CURRENT.scope(context.clone(), next.run(request)).await;
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let work = async {
+        let response = next.run(request).await;
+        let summary = response.extensions().get::<ErrorSummary>().cloned();
+        record_refusal(&state, &method, &path, response.status(), summary).await;
+        response
+    };
+    let mut response = CURRENT
+        .scope(context.clone(), ztd_app::audit::with_actor_slot(work))
+        .await;
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&context.id) {
         headers.insert("request-id", value);
@@ -67,4 +78,43 @@ pub async fn identify(State(state): State<AppState>, request: Request, next: Nex
         headers.insert("client-request-id", value);
     }
     response
+}
+
+/// Whether a request is an administrative change: a write to the Graph or the native admin API.
+fn is_admin_change(method: &Method, path: &str) -> bool {
+    let write = matches!(
+        *method,
+        Method::POST | Method::PATCH | Method::PUT | Method::DELETE
+    );
+    write
+        && ["/beta/", "/v1.0/", "/ztd/v1/"]
+            .iter()
+            .any(|p| path.starts_with(p))
+}
+
+/// Records a refused administrative change of a known caller in the audit log. A request whose caller is
+/// unknown (no valid token) is not one: strangers cannot write to the log.
+async fn record_refusal(
+    state: &AppState,
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    summary: Option<ErrorSummary>,
+) {
+    if !(status.is_client_error() || status.is_server_error()) || !is_admin_change(method, path) {
+        return;
+    }
+    let Some((Some(tenant), actor)) = ztd_app::audit::current_caller() else {
+        return;
+    };
+    let refused = ztd_app::audit::RefusedRequest {
+        method: method.to_string(),
+        path: path.to_string(),
+        status: status.as_u16(),
+        code: summary.as_ref().map(|s| s.code.clone()).unwrap_or_default(),
+        message: summary.map(|s| s.message).unwrap_or_default(),
+    };
+    if let Err(error) = state.app.record_refusal(tenant, actor, refused).await {
+        tracing::warn!(%error, "could not record a refused request in the audit log");
+    }
 }

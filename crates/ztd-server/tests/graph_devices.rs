@@ -265,7 +265,19 @@ async fn device_actions_case_insensitive_and_relaxed_bodies() {
         let (_, device) = s.get(&format!("{DEVICES}/{id}"), t).await;
         assert_eq!(device["displayName"], "KIOSK-01");
         assert_eq!(device["groupTag"], "Kiosk");
-        // The SDK form: microsoft.graph. prefix, any case.
+        // The SDK form: microsoft.graph. prefix, any case. The user must exist in the tenant.
+        let (status, body) = s
+            .post(
+                "/v1.0/users",
+                t,
+                json!({
+                    "accountEnabled": true, "displayName": "Bo", "mailNickname": "bo",
+                    "userPrincipalName": "bo@contoso.example",
+                    "passwordProfile": { "password": "Corr3ct-horse!" },
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
         let (status, _) = s
             .post(
                 &format!("{DEVICES}/{id}/microsoft.graph.ASSIGNUSERTODEVICE"),

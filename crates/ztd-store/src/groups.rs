@@ -147,6 +147,24 @@ impl Tx {
         Ok(self.execute(q).await? == 1)
     }
 
+    /// Adds a user to a static group; `false` when it was a member already (atomic, as [`Tx::add_member`]).
+    pub async fn add_user_member(
+        &mut self,
+        tenant: TenantId,
+        group: GroupId,
+        user: DirectoryObjectId,
+    ) -> Result<bool, StoreError> {
+        let q = sqlx::query(
+            "INSERT INTO group_members (tenant_id, group_id, member_id, source, member_type) \
+             VALUES ($1, $2, $3, $4, 'user') ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant.to_string())
+        .bind(group.to_string())
+        .bind(user.to_string())
+        .bind(source_str(MembershipSource::Static));
+        Ok(self.execute(q).await? == 1)
+    }
+
     /// Removes one membership; `false` when there was none. Of concurrent removals, exactly one returns
     /// `true`.
     pub async fn remove_member(

@@ -7,12 +7,12 @@ use ztd_core::event::Event;
 use ztd_core::tenant::{Tenant, VerifiedDomain};
 use ztd_core::TenantId;
 
-use crate::codec::{corrupt, flag, id, int, json, text, to_json, ts};
+use crate::codec::{corrupt, flag, id, int, json, opt_text, text, to_json, ts};
 use crate::tx::{bind_all, Bind, Filter};
 use crate::{StoreError, Tx};
 
 const TENANT_COLS: &str = "tenant_id, display_name, domain, created_at";
-const EVENT_COLS: &str = "tenant_id, id, seq, at, kind, subject, data";
+const EVENT_COLS: &str = "tenant_id, id, seq, at, kind, subject, data, actor";
 
 fn tenant(row: &AnyRow) -> Result<Tenant, StoreError> {
     Ok(Tenant {
@@ -41,6 +41,9 @@ fn event(row: &AnyRow) -> Result<Event, StoreError> {
         kind: text(row, "kind")?,
         subject: text(row, "subject")?,
         data: json(row, "data")?,
+        actor: opt_text(row, "actor")?
+            .map(|raw| serde_json::from_str(&raw).map_err(|e| corrupt(format!("event actor: {e}"))))
+            .transpose()?,
     })
 }
 
@@ -151,7 +154,7 @@ impl Tx {
             })
             .collect();
         let head = format!("INSERT INTO events ({EVENT_COLS}) VALUES ");
-        self.insert_rows(&head, 7, "", &rows, |q, (seq, e)| {
+        self.insert_rows(&head, 8, "", &rows, |q, (seq, e)| {
             q.bind(e.tenant_id.to_string())
                 .bind(e.id.hyphenated().to_string())
                 .bind(*seq)
@@ -159,6 +162,7 @@ impl Tx {
                 .bind(e.kind.as_str())
                 .bind(e.subject.as_str())
                 .bind(to_json(&e.data))
+                .bind(e.actor.as_ref().map(to_json))
         })
         .await
     }
@@ -180,6 +184,42 @@ impl Tx {
             .bind(after)
             .bind(i64::from(limit));
         self.fetch_map(q, |row| Ok((int(row, "seq")?, event(row)?)))
+            .await
+    }
+
+    /// The audit log: a tenant's events that have an actor, newest first by sequence number, those numbered
+    /// below `before` when given, each with its number.
+    pub async fn list_audit_events(
+        &mut self,
+        tenant: TenantId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(i64, Event)>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLS} FROM events WHERE tenant_id = $1 AND actor IS NOT NULL AND seq < $2 \
+             ORDER BY seq DESC LIMIT $3"
+        );
+        let q = sqlx::query(&sql)
+            .bind(tenant.to_string())
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(i64::from(limit));
+        self.fetch_map(q, |row| Ok((int(row, "seq")?, event(row)?)))
+            .await
+    }
+
+    /// One event of the audit log, by id.
+    pub async fn get_audit_event(
+        &mut self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+    ) -> Result<Option<(i64, Event)>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLS} FROM events WHERE tenant_id = $1 AND id = $2 AND actor IS NOT NULL"
+        );
+        let q = sqlx::query(&sql)
+            .bind(tenant.to_string())
+            .bind(id.hyphenated().to_string());
+        self.fetch_one_map(q, |row| Ok((int(row, "seq")?, event(row)?)))
             .await
     }
 

@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 use ztd_core::user::{User, UserRole};
-use ztd_core::{DirectoryObjectId, TenantId, Timestamp};
+use ztd_core::{DirectoryObjectId, GroupId, TenantId, Timestamp};
 
 use crate::codec::{corrupt, flag, id, json, opt_text, opt_ts, text, to_json, ts};
 use crate::{StoreError, Tx};
@@ -75,6 +75,8 @@ fn signing_key(row: &AnyRow) -> Result<StoredSigningKey, StoreError> {
 pub struct UserQuery {
     pub after: Option<DirectoryObjectId>,
     pub limit: Option<u32>,
+    /// Only the members of this group (through the membership primary key).
+    pub member_of: Option<GroupId>,
 }
 
 impl Tx {
@@ -122,6 +124,11 @@ impl Tx {
         tenant: TenantId,
         user: DirectoryObjectId,
     ) -> Result<bool, StoreError> {
+        // Its group memberships go with it (group_members has no foreign keys; see the initial migration).
+        let q = sqlx::query("DELETE FROM group_members WHERE tenant_id = $1 AND member_id = $2")
+            .bind(tenant.to_string())
+            .bind(user.to_string());
+        self.execute(q).await?;
         let q = sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.to_string())
             .bind(user.to_string());
@@ -173,15 +180,39 @@ impl Tx {
         tenant: TenantId,
         q: &UserQuery,
     ) -> Result<Vec<User>, StoreError> {
-        let mut sql = format!("SELECT {USER_COLS} FROM users WHERE tenant_id = $1");
+        let (mut sql, id) = match q.member_of {
+            Some(_) => {
+                let cols = USER_COLS
+                    .split(", ")
+                    .map(|c| format!("u.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                (
+                    format!(
+                        "SELECT {cols} FROM group_members m JOIN users u \
+                         ON u.tenant_id = m.tenant_id AND u.id = m.member_id \
+                         WHERE m.tenant_id = $1 AND m.group_id = $2 AND m.member_type = 'user'"
+                    ),
+                    "m.member_id",
+                )
+            }
+            None => (
+                format!("SELECT {USER_COLS} FROM users WHERE tenant_id = $1"),
+                "id",
+            ),
+        };
         if q.after.is_some() {
-            sql.push_str(" AND id > $2");
+            let param = if q.member_of.is_some() { 3 } else { 2 };
+            sql.push_str(&format!(" AND {id} > ${param}"));
         }
-        sql.push_str(" ORDER BY id");
+        sql.push_str(&format!(" ORDER BY {id}"));
         if let Some(limit) = q.limit {
             sql.push_str(&format!(" LIMIT {limit}"));
         }
         let mut query = sqlx::query(&sql).bind(tenant.to_string());
+        if let Some(group) = q.member_of {
+            query = query.bind(group.to_string());
+        }
         if let Some(after) = q.after {
             query = query.bind(after.to_string());
         }

@@ -57,9 +57,70 @@ conformance!(
     membership_is_idempotent,
     claim_pending_imports_never_hands_out_a_record_twice,
     events_are_listed_newest_first,
+    audit_log_lists_only_events_with_an_actor,
     concurrent_writers_all_commit,
     listings_carry_directory_ids_in_one_statement,
 );
+
+async fn audit_log_lists_only_events_with_an_actor(store: Store) {
+    let (ta, tb) = (tenant(1), tenant(2));
+    seed_tenant(&store, &ta).await;
+    seed_tenant(&store, &tb).await;
+    let mut actor = ztd_core::event::Actor::operator("ops");
+    actor.permissions = vec!["Group.ReadWrite.All".into()];
+    let with_actor = |t: TenantId, n: u128| Event {
+        actor: Some(actor.clone()),
+        ..event(t, n, 1000, "s")
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.append_events(&[
+        with_actor(ta.id, 1),
+        event(ta.id, 2, 1000, "s"),
+        with_actor(ta.id, 3),
+        with_actor(tb.id, 4),
+        with_actor(ta.id, 5),
+    ])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin_read().await.unwrap();
+    let numbers = |events: &[(i64, Event)]| {
+        events
+            .iter()
+            .map(|(_, e)| e.data["n"].as_u64().unwrap_or(0))
+            .collect::<Vec<_>>()
+    };
+    let all = tx.list_audit_events(ta.id, None, 10).await.unwrap();
+    assert_eq!(numbers(&all), vec![5, 3, 1], "newest first, actors only");
+    assert_eq!(
+        all[0].1.actor.as_ref(),
+        Some(&actor),
+        "the actor round-trips"
+    );
+    let page = tx.list_audit_events(ta.id, None, 2).await.unwrap();
+    let rest = tx
+        .list_audit_events(ta.id, Some(page[1].0), 10)
+        .await
+        .unwrap();
+    assert_eq!(numbers(&rest), vec![1], "paging on by sequence");
+    let id = all[1].1.id;
+    assert!(tx.get_audit_event(ta.id, id).await.unwrap().is_some());
+    assert!(
+        tx.get_audit_event(tb.id, id).await.unwrap().is_none(),
+        "tenant scoped"
+    );
+    let silent = tx.list_events(ta.id, None, 10).await.unwrap();
+    let without = silent.iter().find(|e| e.actor.is_none()).unwrap();
+    assert!(tx
+        .get_audit_event(ta.id, without.id)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        numbers(&tx.list_audit_events(tb.id, None, 10).await.unwrap()),
+        vec![4]
+    );
+}
 
 /// `sqlite::memory:` is one long-lived connection: data survives across transactions.
 #[tokio::test]
@@ -262,6 +323,7 @@ fn event(t: TenantId, n: u128, at: i64, subject: &str) -> Event {
         kind: "device.registered".into(),
         subject: subject.into(),
         data: serde_json::json!({"n": n as u64, "nested": {"list": [1, 2]}}),
+        actor: None,
     }
 }
 

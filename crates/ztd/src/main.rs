@@ -46,6 +46,8 @@ enum Command {
     App(cmd::tenant::AppArgs),
     /// Create, list, import and delete users (through the Graph API).
     User(cmd::user::Args),
+    /// Read a tenant's audit log: who changed what, and what was refused (operator: opens the database).
+    Audit(cmd::audit::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::Tenant(args) => cmd::tenant::run(args),
         Command::App(args) => cmd::tenant::run_app(args),
         Command::User(args) => cmd::user::run(args),
+        Command::Audit(args) => cmd::audit::run(args),
     };
     match result {
         Ok(code) => code,

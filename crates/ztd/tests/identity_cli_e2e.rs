@@ -212,6 +212,61 @@ async fn an_operator_adds_a_tenant_and_an_app_and_its_administrator_adds_users()
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = run(fabrikam(&["user", "list"])).await;
     assert!(!out.status.success(), "a deleted app's secret still works");
+
+    // The audit log names the operator for their commands and the app for its Graph calls, newest first.
+    let mut audit = ztd(&[
+        "audit",
+        "--tenant",
+        "fabrikam.example",
+        "--json",
+        "--limit",
+        "100",
+        "--data-dir",
+        &data,
+    ]);
+    audit.env("USER", "ops-alice");
+    let out = run(audit).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let entries: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(entries[0]["kind"], "client.deleted", "{entries:#?}");
+    assert_eq!(entries[0]["actor"]["kind"], "operator");
+    let deleted_user = entries
+        .iter()
+        .find(|e| e["kind"] == "user.deleted")
+        .expect("the user deletion is in the log");
+    assert_eq!(deleted_user["actor"]["kind"], "application");
+    assert_eq!(deleted_user["actor"]["applicationId"], client);
+    assert!(entries.iter().any(|e| e["kind"] == "client.created"));
+    // The refused `--role Everything.All` changed nothing and came from no request: it is not an entry.
+    let out = run(ztd(&[
+        "audit",
+        "--tenant",
+        "fabrikam.example",
+        "--actor",
+        client,
+        "--data-dir",
+        &data,
+    ]))
+    .await;
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("user.created") && !table.contains("client.deleted"),
+        "{table}"
+    );
+    // The first tenant's log has none of it.
+    let out = run(ztd(&[
+        "audit",
+        "--tenant",
+        "contoso.example",
+        "--json",
+        "--data-dir",
+        &data,
+    ]))
+    .await;
+    assert!(!text(&out.stdout).contains(client));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

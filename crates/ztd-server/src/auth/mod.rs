@@ -15,6 +15,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use ztd_app::App;
 use ztd_core::error::Code;
+use ztd_core::event::{Actor, ActorKind};
 use ztd_core::user::UserRole;
 use ztd_core::TenantId;
 
@@ -370,6 +371,34 @@ impl Caller {
     }
 }
 
+/// The audit log's name for the caller of a verified token.
+fn actor(claims: &Claims, permissions: &[String], parts: &Parts) -> Actor {
+    let is_user = claims.idtyp == "user";
+    Actor {
+        kind: if is_user {
+            ActorKind::User
+        } else {
+            ActorKind::Application
+        },
+        id: if is_user {
+            claims.oid.clone()
+        } else {
+            claims.appid.clone()
+        },
+        user_principal_name: claims.upn.clone().unwrap_or_default(),
+        application_id: claims.appid.clone(),
+        permissions: permissions.to_vec(),
+        ip_address: parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip().to_string())
+            .unwrap_or_default(),
+        correlation_id: crate::request::current()
+            .map(|context| context.correlation_id().to_string())
+            .unwrap_or_default(),
+    }
+}
+
 /// The delegated permissions a user's role grants (what a user token's `scp` holds for Graph).
 pub fn delegated_scopes(role: UserRole) -> Vec<String> {
     let mut scopes = vec!["User.Read".to_string()];
@@ -422,10 +451,11 @@ where
         let tenant_id = TenantId::parse(&claims.tid)
             .ok_or_else(|| ApiError::unauthorized("Access token has no valid tenant."))?;
         // A user's token carries its delegated permissions in `scp`, a client's in `roles`.
-        let roles = match &claims.scp {
+        let roles: Vec<String> = match &claims.scp {
             Some(scp) => scp.split_whitespace().map(str::to_string).collect(),
-            None => claims.roles,
+            None => claims.roles.clone(),
         };
+        ztd_app::audit::set_actor(tenant_id, actor(&claims, &roles, parts));
         Ok(Caller {
             tenant_id,
             client_id: claims.appid,

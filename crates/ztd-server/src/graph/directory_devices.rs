@@ -53,6 +53,8 @@ pub fn routes() -> Router<AppState> {
         .route("/devices", get(list_devices))
         .route("/devices/$count", get(count_devices))
         .route("/devices/{id}", get(get_device).delete(delete_device))
+        .route("/devices/{id}/memberOf", get(member_of))
+        .route("/devices/{id}/memberOf/group", get(member_of))
 }
 
 /// Text Graph shows as `null` when empty.
@@ -125,14 +127,6 @@ pub fn directory_device_json(d: &DirectoryDevice) -> Value {
     to_value(GraphDirectoryDevice {
         device: d,
         with_type: false,
-    })
-}
-
-/// A group member as a JSON value.
-pub(super) fn member_json(d: &DirectoryDevice) -> Value {
-    to_value(GraphDirectoryDevice {
-        device: d,
-        with_type: true,
     })
 }
 
@@ -313,4 +307,20 @@ async fn delete_device(
             other => ApiError::from(other),
         })?;
     Ok(no_content())
+}
+
+/// `devices/{id}/memberOf`: the groups the device object is in.
+async fn member_of(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    require_any(
+        &caller,
+        &[DEVICE, DIRECTORY, super::GROUP_MEMBER, super::GROUP],
+        Access::Read,
+    )?;
+    let device = find_device(&state.app, caller.tenant_id, &id).await?;
+    super::groups::member_of(&state, &caller, &ctx, device.id).await
 }

@@ -5,15 +5,16 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::Router;
+use serde::Serialize;
 use serde_json::{json, Value};
-use ztd_app::NewGroup;
-use ztd_core::directory::DirectoryDevice;
+use ztd_app::{GroupMember, MemberKinds, NewGroup};
 use ztd_core::group::Group;
 use ztd_core::{DirectoryObjectId, GroupId, TenantId};
 
 use super::body;
-use super::directory_devices::{member_json, render, rows, Nullable, DEVICE_PROPS};
+use super::directory_devices::{GraphDirectoryDevice, Nullable, DEVICE_PROPS};
 use super::paging::{self, Row, Source, VecSource};
+use super::users::{user_json, PROPS as USER_PROPS};
 use super::{
     count_response, no_content, require_any, Ctx, GraphBody, DIRECTORY, GROUP, GROUP_MEMBER,
 };
@@ -46,7 +47,8 @@ pub fn routes() -> Router<AppState> {
             get(get_group).patch(update_group).delete(delete_group),
         )
         .route("/groups/{id}/members", get(list_members))
-        .route("/groups/{id}/members/device", get(list_members))
+        .route("/groups/{id}/members/device", get(list_device_members))
+        .route("/groups/{id}/members/user", get(list_user_members))
         .route("/groups/{id}/members/$count", get(count_members))
         .route("/groups/{id}/transitiveMembers", get(list_members))
         .route("/groups/{id}/members/$ref", post(add_member))
@@ -301,9 +303,33 @@ const EXPANDED_MEMBERS: u32 = 20;
 async fn members_json(state: &AppState, tenant: TenantId, id: &str) -> ApiResult<Vec<Value>> {
     let members = state
         .app
-        .group_member_page(tenant, group_id(id)?, None, EXPANDED_MEMBERS)
+        .group_member_page(
+            tenant,
+            group_id(id)?,
+            None,
+            EXPANDED_MEMBERS,
+            MemberKinds::ALL,
+        )
         .await?;
     Ok(members.iter().map(member_json).collect())
+}
+
+/// A member as Graph lists it, with its `@odata.type`.
+fn member_json(member: &GroupMember) -> Value {
+    match member {
+        GroupMember::Device(device) => serde_json::to_value(GraphDirectoryDevice {
+            device,
+            with_type: true,
+        })
+        .unwrap_or(Value::Null),
+        GroupMember::User(user) => {
+            let mut json = user_json(user);
+            if let Value::Object(map) = &mut json {
+                map.insert("@odata.type".into(), "#microsoft.graph.user".into());
+            }
+            json
+        }
+    }
 }
 
 /// A group's members from the store, in object-id order, one chunk per read.
@@ -311,18 +337,35 @@ struct MemberSource<'a> {
     state: &'a AppState,
     tenant: TenantId,
     group: GroupId,
+    kinds: MemberKinds,
     /// Whether rows need their Graph JSON (a `$filter` or `$orderby` reads it).
     filtered: bool,
 }
 
+/// A member written straight to the response (a page of devices is the hot path: no JSON values built).
+struct MemberView<'a>(&'a GroupMember);
+
+impl Serialize for MemberView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            GroupMember::Device(device) => GraphDirectoryDevice {
+                device,
+                with_type: true,
+            }
+            .serialize(serializer),
+            user => member_json(user).serialize(serializer),
+        }
+    }
+}
+
 impl Source for MemberSource<'_> {
-    type Item = DirectoryDevice;
+    type Item = GroupMember;
 
     async fn chunk(
         &mut self,
         after: Option<&str>,
         limit: usize,
-    ) -> ApiResult<Vec<Row<DirectoryDevice>>> {
+    ) -> ApiResult<Vec<Row<GroupMember>>> {
         let after = paging::resume_key(after, DirectoryObjectId::parse)?;
         let members = self
             .state
@@ -332,30 +375,103 @@ impl Source for MemberSource<'_> {
                 self.group,
                 after,
                 u32::try_from(limit).unwrap_or(u32::MAX),
+                self.kinds,
             )
             .await?;
-        Ok(rows(members, self.filtered, member_json))
+        Ok(members
+            .into_iter()
+            .map(|member| Row {
+                id: member.id().to_string(),
+                json: if self.filtered {
+                    member_json(&member)
+                } else {
+                    Value::Null
+                },
+                item: member,
+            })
+            .collect())
     }
 }
 
 async fn list_members(
+    state: State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+    id: Path<String>,
+) -> ApiResult<Response> {
+    members_of_kind(state, caller, ctx, id, MemberKinds::ALL).await
+}
+
+/// `members/microsoft.graph.device`.
+async fn list_device_members(
+    state: State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+    id: Path<String>,
+) -> ApiResult<Response> {
+    members_of_kind(state, caller, ctx, id, MemberKinds::DEVICES).await
+}
+
+/// `members/microsoft.graph.user`.
+async fn list_user_members(
+    state: State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+    id: Path<String>,
+) -> ApiResult<Response> {
+    members_of_kind(state, caller, ctx, id, MemberKinds::USERS).await
+}
+
+async fn members_of_kind(
     State(state): State<AppState>,
     caller: Caller,
     ctx: Ctx,
     Path(id): Path<String>,
+    kinds: MemberKinds,
 ) -> ApiResult<Response> {
     require_any(&caller, &[GROUP_MEMBER, GROUP, DIRECTORY], Access::Read)?;
-    let mut props = DEVICE_PROPS.to_vec();
+    let mut props: Vec<&str> = DEVICE_PROPS.to_vec();
+    props.extend(USER_PROPS.iter().filter(|p| !DEVICE_PROPS.contains(p)));
     props.push("@odata.type");
     ctx.query.validate(&props, &[])?;
     let mut source = MemberSource {
         state: &state,
         tenant: caller.tenant_id,
         group: group_id(&id)?,
+        kinds,
         filtered: ctx.query.reads_items(),
     };
     let page = paging::page(&ctx.query, &mut source).await?;
-    let items = render(&page.rows, true);
+    let items: Vec<MemberView<'_>> = page.rows.iter().map(|row| MemberView(&row.item)).collect();
+    Ok(ctx.collection("directoryObjects", items, page.next, page.count))
+}
+
+/// The groups a directory object is in (`users/{id}/memberOf`, `devices/{id}/memberOf`), each with its
+/// `@odata.type`, paged in memory (an object is in few groups).
+pub(super) async fn member_of(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &Ctx,
+    member: DirectoryObjectId,
+) -> ApiResult<Response> {
+    let mut props = GROUP_PROPS.to_vec();
+    props.push("@odata.type");
+    ctx.query.validate(&props, &[])?;
+    let rows = state
+        .app
+        .member_groups(caller.tenant_id, member)
+        .await?
+        .iter()
+        .map(|g| {
+            let mut json = group_json(g);
+            if let Value::Object(map) = &mut json {
+                map.insert("@odata.type".into(), "#microsoft.graph.group".into());
+            }
+            Row::json(g.id.to_string(), json)
+        })
+        .collect();
+    let page = paging::page(&ctx.query, &mut VecSource::new(rows)).await?;
+    let items: Vec<Value> = page.rows.into_iter().map(|row| row.json).collect();
     Ok(ctx.collection("directoryObjects", items, page.next, page.count))
 }
 

@@ -25,6 +25,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 use ztd_core::error::Code;
 
+mod audit_events;
 mod autopilot_events;
 mod autopilot_settings;
 pub mod body;
@@ -335,6 +336,9 @@ impl<S: Send + Sync> FromRequest<S> for GraphBody {
 /// The canonical spelling of every segment the Graph router knows, for case-insensitive matching.
 const SEGMENTS: &[&str] = &[
     "deviceManagement",
+    "auditEvents",
+    "getAuditCategories",
+    "getAuditActivityTypes",
     "windowsAutopilotDeviceIdentities",
     "importedWindowsAutopilotDeviceIdentities",
     "windowsAutopilotDeploymentProfiles",
@@ -467,6 +471,7 @@ fn version_router(state: AppState, version: Version, config: Arc<GraphConfig>) -
         .merge(autopilot_settings::routes())
         .merge(corporate_identifiers::routes())
         .merge(autopilot_events::routes())
+        .merge(audit_events::routes())
         .merge(directory_devices::routes())
         .merge(groups::routes())
         .merge(organization::routes())

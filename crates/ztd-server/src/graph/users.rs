@@ -19,7 +19,7 @@ use crate::AppState;
 
 pub const USER: &str = "User";
 
-const PROPS: &[&str] = &[
+pub(super) const PROPS: &[&str] = &[
     "id",
     "accountEnabled",
     "businessPhones",
@@ -42,6 +42,8 @@ pub fn routes() -> Router<AppState> {
         .route("/users", get(list).post(create))
         .route("/users/$count", get(count))
         .route("/users/{id}", get(get_one).patch(update).delete(delete))
+        .route("/users/{id}/memberOf", get(member_of))
+        .route("/users/{id}/memberOf/group", get(member_of))
 }
 
 fn require_user(caller: &Caller, access: Access) -> ApiResult<()> {
@@ -57,7 +59,7 @@ fn text_or_null(text: &str) -> Value {
 }
 
 /// A user as Graph shows it, with ztd's role (`ztdRole`, an extension: Graph assigns roles elsewhere).
-fn user_json(u: &User) -> Value {
+pub(super) fn user_json(u: &User) -> Value {
     json!({
         "id": u.id.to_string(),
         "accountEnabled": u.account_enabled,
@@ -90,6 +92,7 @@ impl Source for UserSource<'_> {
         let query = UserQuery {
             after: paging::resume_key(after, DirectoryObjectId::parse)?,
             limit: Some(u32::try_from(limit).unwrap_or(u32::MAX)),
+            ..Default::default()
         };
         Ok(self
             .state
@@ -238,4 +241,20 @@ async fn delete(
     let id = user_id(&state, caller.tenant_id, &id).await?;
     state.app.delete_user(caller.tenant_id, id).await?;
     Ok(no_content())
+}
+
+/// `users/{id or userPrincipalName}/memberOf`: the groups the user is in.
+async fn member_of(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    require_any(
+        &caller,
+        &[USER, DIRECTORY, super::GROUP_MEMBER, super::GROUP],
+        Access::Read,
+    )?;
+    let user = state.app.user(caller.tenant_id, &id).await?;
+    super::groups::member_of(&state, &caller, &ctx, user.id).await
 }

@@ -63,6 +63,20 @@ impl DatabaseArgs {
     }
 }
 
+/// The operator as the audit log names them: the account that ran the command.
+pub fn operator() -> ztd_core::event::Actor {
+    let account = ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "operator".to_string());
+    ztd_core::event::Actor::operator(&account)
+}
+
+/// Runs an operator command's work with the audit log naming the operator.
+pub async fn as_operator<F: std::future::Future>(work: F) -> F::Output {
+    ztd_app::audit::acting_as(operator(), work).await
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::client::runtime()?.block_on(async move {
         match args.command {

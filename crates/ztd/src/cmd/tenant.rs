@@ -212,7 +212,7 @@ enum AppCommand {
     },
 }
 
-async fn find_tenant(app: &ztd_app::App, name: &str) -> anyhow::Result<TenantId> {
+pub(crate) async fn find_tenant(app: &ztd_app::App, name: &str) -> anyhow::Result<TenantId> {
     if let Some(id) = app.tenant_for_domain(name).await? {
         return Ok(id);
     }
@@ -230,7 +230,7 @@ async fn find_tenant(app: &ztd_app::App, name: &str) -> anyhow::Result<TenantId>
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    super::client::runtime()?.block_on(async move {
+    super::client::runtime()?.block_on(super::ca::as_operator(async move {
         let app = args.database.open().await?;
         match args.command {
             TenantCommand::Create { name, domain, json } => {
@@ -297,7 +297,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         Ok(ExitCode::SUCCESS)
-    })
+    }))
 }
 
 #[derive(Serialize)]
@@ -341,7 +341,7 @@ fn read_certificate(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 }
 
 pub fn run_app(args: AppArgs) -> anyhow::Result<ExitCode> {
-    super::client::runtime()?.block_on(async move {
+    super::client::runtime()?.block_on(super::ca::as_operator(async move {
         let app = args.database.open().await?;
         match args.command {
             AppCommand::Create {
@@ -565,5 +565,5 @@ pub fn run_app(args: AppArgs) -> anyhow::Result<ExitCode> {
             }
         }
         Ok(ExitCode::SUCCESS)
-    })
+    }))
 }
