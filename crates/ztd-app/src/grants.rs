@@ -400,41 +400,56 @@ impl App {
         &self,
         device_code: &str,
         client_id: &str,
+        tenant: Option<TenantId>,
     ) -> AppResult<Result<Redeemed, RedeemRefusal>> {
-        self.redeem(GrantKind::DeviceCode, device_code, client_id, |_| Ok(()))
-            .await
+        self.redeem(
+            GrantKind::DeviceCode,
+            device_code,
+            client_id,
+            tenant,
+            |_| Ok(()),
+        )
+        .await
     }
 
     /// The client redeems an authorization code, presenting the redirect URI and PKCE verifier of its
-    /// request.
+    /// request. `tenant` is the tenant the token endpoint named, if any: a code of another tenant's user is
+    /// refused there without being used up.
     pub async fn redeem_authorization_code(
         &self,
         code: &str,
         client_id: &str,
+        tenant: Option<TenantId>,
         redirect_uri: Option<&str>,
         code_verifier: Option<&str>,
     ) -> AppResult<Result<Redeemed, RedeemRefusal>> {
-        self.redeem(GrantKind::AuthorizationCode, code, client_id, |grant| {
-            // The redirect URI of the request must be presented again, the same (RFC 6749 §4.1.3).
-            if let Some(stored) = &grant.redirect_uri {
-                if redirect_uri != Some(stored.as_str()) {
-                    return Err(RedeemRefusal::Unknown);
-                }
-            }
-            match (&grant.code_challenge, code_verifier) {
-                (None, _) => Ok(()),
-                (Some(challenge), Some(verifier)) => {
-                    let method = ChallengeMethod::parse(grant.code_challenge_method.as_deref())
-                        .unwrap_or(ChallengeMethod::Plain);
-                    if pkce::verify(method, challenge, verifier) {
-                        Ok(())
-                    } else {
-                        Err(RedeemRefusal::PkceMismatch)
+        self.redeem(
+            GrantKind::AuthorizationCode,
+            code,
+            client_id,
+            tenant,
+            |grant| {
+                // The redirect URI of the request must be presented again, the same (RFC 6749 §4.1.3).
+                if let Some(stored) = &grant.redirect_uri {
+                    if redirect_uri != Some(stored.as_str()) {
+                        return Err(RedeemRefusal::Unknown);
                     }
                 }
-                (Some(_), None) => Err(RedeemRefusal::PkceMismatch),
-            }
-        })
+                match (&grant.code_challenge, code_verifier) {
+                    (None, _) => Ok(()),
+                    (Some(challenge), Some(verifier)) => {
+                        let method = ChallengeMethod::parse(grant.code_challenge_method.as_deref())
+                            .unwrap_or(ChallengeMethod::Plain);
+                        if pkce::verify(method, challenge, verifier) {
+                            Ok(())
+                        } else {
+                            Err(RedeemRefusal::PkceMismatch)
+                        }
+                    }
+                    (Some(_), None) => Err(RedeemRefusal::PkceMismatch),
+                }
+            },
+        )
         .await
     }
 
@@ -443,6 +458,7 @@ impl App {
         kind: GrantKind,
         code: &str,
         client_id: &str,
+        named_tenant: Option<TenantId>,
         check: impl Fn(&PendingSignIn) -> Result<(), RedeemRefusal>,
     ) -> AppResult<Result<Redeemed, RedeemRefusal>> {
         let now = self.now();
@@ -462,6 +478,9 @@ impl App {
         let (Some(tenant), Some(user_id)) = (grant.tenant_id, grant.user_id) else {
             return Ok(Err(RedeemRefusal::Unknown));
         };
+        if named_tenant.is_some_and(|named| named != tenant) {
+            return Ok(Err(RedeemRefusal::WrongTenant));
+        }
         let user = match tx.get_user(tenant, user_id).await? {
             Some(user) if user.account_enabled => user,
             _ => return Ok(Err(RedeemRefusal::Unknown)),

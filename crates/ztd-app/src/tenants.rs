@@ -233,6 +233,8 @@ impl App {
     pub async fn remove_domain(&self, tenant: TenantId, domain: &str) -> AppResult<()> {
         let domain = domain.trim().to_ascii_lowercase();
         let mut tx = self.store.begin().await?;
+        // No user can be given a name in the domain between the check below and its removal.
+        tx.lock(Lock::Domains(tenant)).await?;
         let Some(found) = tx
             .find_domain(&domain)
             .await?

@@ -179,14 +179,8 @@ impl App {
 
     /// The names of the tenant's verified domains; not found if there is no such tenant.
     async fn verified_domain_names(&self, tenant: TenantId) -> AppResult<Vec<String>> {
-        let domains = self.domains(tenant).await?;
-        if domains.is_empty() {
-            return Err(AppError::not_found(
-                ztd_core::error::ObjectKind::Tenant,
-                tenant,
-            ));
-        }
-        Ok(domains.into_iter().map(|d| d.name).collect())
+        let mut tx = self.store.begin_read().await?;
+        domain_names(&mut tx, tenant).await
     }
 
     /// Creates a user. The UPN must be in one of the tenant's verified domains and unused anywhere.
@@ -225,6 +219,13 @@ impl App {
             updated_at: now,
         };
         let mut tx = self.store.begin().await?;
+        // Checked again under the lock: a domain being removed meanwhile is either still there or the
+        // removal waits for this user and then sees them.
+        tx.lock(Lock::DomainUse(tenant)).await?;
+        validate_upn(
+            &user.user_principal_name,
+            &domain_names(&mut tx, tenant).await?,
+        )?;
         tx.insert_user(&user).await?;
         tx.append_events(&[self.event(
             tenant,
@@ -270,6 +271,10 @@ impl App {
             None => None,
         };
         let mut tx = self.store.begin().await?;
+        if let Some(upn) = &update.user_principal_name {
+            tx.lock(Lock::DomainUse(tenant)).await?;
+            validate_upn(upn, &domain_names(&mut tx, tenant).await?)?;
+        }
         tx.lock(Lock::SignIn(id)).await?;
         let mut user = tx
             .get_user(tenant, id)
@@ -476,10 +481,13 @@ impl App {
 
     /// Exchanges a refresh token presented by `client_id` for its user and a successor (rotation). A token
     /// used a second time revokes its whole family; a disabled or deleted user's tokens no longer work.
+    /// `tenant` is the tenant the token endpoint named, if any: a token of another tenant is refused there
+    /// untouched (it is neither used up nor revokes its family).
     pub async fn redeem_refresh_token(
         &self,
         presented: &str,
         client_id: &str,
+        tenant: Option<TenantId>,
     ) -> AppResult<Result<(User, String), RefreshRefusal>> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
@@ -489,7 +497,10 @@ impl App {
         else {
             return Ok(Err(RefreshRefusal::Invalid));
         };
-        if stored.revoked_at.is_some() || !stored.client_id.eq_ignore_ascii_case(client_id) {
+        if stored.revoked_at.is_some()
+            || !stored.client_id.eq_ignore_ascii_case(client_id)
+            || tenant.is_some_and(|t| t != stored.tenant_id)
+        {
             return Ok(Err(RefreshRefusal::Invalid));
         }
         // A deleted application's refresh tokens end with it.
@@ -521,4 +532,16 @@ impl App {
         tx.commit().await?;
         Ok(Ok((user, successor)))
     }
+}
+
+/// The names of the tenant's verified domains, read in `tx`; a tenant without any does not exist.
+async fn domain_names(tx: &mut ztd_store::Tx, tenant: TenantId) -> AppResult<Vec<String>> {
+    let domains = tx.list_tenant_domains(tenant).await?;
+    if domains.is_empty() {
+        return Err(AppError::not_found(
+            ztd_core::error::ObjectKind::Tenant,
+            tenant,
+        ));
+    }
+    Ok(domains.into_iter().map(|d| d.name).collect())
 }

@@ -127,6 +127,8 @@ catalogue! {
     DeviceCodeExpired = 400 OAuth "expired_token" 70019;
     /// Device code flow: no such device code (or it was for another client).
     UnknownDeviceCode = 400 OAuth "bad_verification_code" 70018;
+    /// Too many device code requests or code entries from one address; `Retry-After` says when to return.
+    SignInThrottled = 429 OAuth "temporarily_unavailable" 90055;
     /// A device code or authorization code redeemed a second time.
     GrantAlreadyRedeemed = 400 OAuth "invalid_grant" 54005;
     /// An authorization code that is unknown, malformed or issued to another client or redirect URI.

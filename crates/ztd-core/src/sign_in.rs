@@ -110,6 +110,8 @@ pub enum RedeemRefusal {
     AlreadyRedeemed,
     /// The PKCE verifier does not answer the challenge.
     PkceMismatch,
+    /// Presented at another tenant's token endpoint than its user's: refused, and left redeemable.
+    WrongTenant,
 }
 
 impl PendingSignIn {

@@ -60,8 +60,8 @@ struct Limits {
     per_device: Option<DefaultKeyedRateLimiter<Ztdid>>,
 }
 
-fn checked<K: std::hash::Hash + Eq + Clone>(
-    limiter: &Option<DefaultKeyedRateLimiter<K>>,
+pub(crate) fn checked<K: std::hash::Hash + Eq + Clone>(
+    limiter: Option<&DefaultKeyedRateLimiter<K>>,
     key: &K,
 ) -> Result<(), Duration> {
     let Some(limiter) = limiter else {
@@ -77,7 +77,7 @@ fn checked<K: std::hash::Hash + Eq + Clone>(
 
 /// The per-source key: an IPv4 address, or an IPv6 address's /64 (one host usually owns a whole /64, so
 /// keying by full address would give it unlimited buckets).
-fn source_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn source_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
@@ -134,7 +134,7 @@ async fn boot(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| source_key(addr.ip()));
     if let Some(ip) = source {
-        if let Err(wait) = checked(&limits.per_source, &ip) {
+        if let Err(wait) = checked(limits.per_source.as_ref(), &ip) {
             return too_many(wait);
         }
     }
@@ -152,7 +152,7 @@ async fn boot(
         }
     };
     let mut wait = None;
-    let admit = |ztdid: Ztdid| match checked(&limits.per_device, &ztdid) {
+    let admit = |ztdid: Ztdid| match checked(limits.per_device.as_ref(), &ztdid) {
         Ok(()) => true,
         Err(retry_after) => {
             wait = Some(retry_after);

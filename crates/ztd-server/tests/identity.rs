@@ -379,33 +379,44 @@ async fn a_registered_app_signs_in_only_its_own_tenants_users() {
         let upn = format!("erin@{}", s.a.domain);
         create_user(&s, &s.a.token, &upn, "user").await;
         let graph = "https://graph.microsoft.com/.default";
-        let sign_in = |client: String| {
+        let sign_in = |client: String, secret: Option<String>| {
             let s = &s;
             let upn = upn.clone();
             async move {
-                s.form(
-                    "/organizations/oauth2/v2.0/token",
-                    &[
-                        ("grant_type", "password"),
-                        ("client_id", &client),
-                        ("username", &upn),
-                        ("password", PASSWORD),
-                        ("scope", graph),
-                    ],
-                )
-                .await
+                let mut fields = vec![
+                    ("grant_type", "password".to_string()),
+                    ("client_id", client),
+                    ("username", upn),
+                    ("password", PASSWORD.to_string()),
+                    ("scope", format!("{graph} offline_access")),
+                ];
+                if let Some(secret) = secret {
+                    fields.push(("client_secret", secret));
+                }
+                let fields: Vec<(&str, &str)> =
+                    fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                s.form("/organizations/oauth2/v2.0/token", &fields).await
             }
         };
-        let (status, body) = sign_in(s.a.client_id.clone()).await;
+        // A registered app is a confidential client: it proves itself before a password is checked.
+        let (status, body) = sign_in(s.a.client_id.clone(), None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(body["error_codes"][0], 7000218, "{body}");
+        let (_, body) = sign_in(s.a.client_id.clone(), Some("wrong".into())).await;
+        assert_eq!(body["error_codes"][0], 7000215, "{body}");
+        let (status, body) = sign_in(s.a.client_id.clone(), Some(s.a.secret.clone())).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(
-            claims(body["access_token"].as_str().unwrap())["appid"],
-            s.a.client_id.as_str()
-        );
-        let (status, body) = sign_in(s.b.client_id.clone()).await;
+        let token = claims(body["access_token"].as_str().unwrap());
+        assert_eq!(token["appid"], s.a.client_id.as_str());
+        assert_eq!(token["appidacr"], "1", "a secret-authenticated client");
+        // Its refresh token, too, is redeemed only with the secret.
+        let refresh_token = body["refresh_token"].as_str().expect("a refresh token");
+        let (_, refused) = refresh(&s, refresh_token, &s.a.client_id, graph).await;
+        assert_eq!(refused["error_codes"][0], 7000218, "{refused}");
+        let (status, body) = sign_in(s.b.client_id.clone(), Some(s.b.secret.clone())).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["error_codes"][0], 700016, "{body}");
-        let (_, body) = sign_in("11111111-2222-3333-4444-555555555555".into()).await;
+        let (_, body) = sign_in("11111111-2222-3333-4444-555555555555".into(), None).await;
         assert_eq!(body["error_codes"][0], 700016, "{body}");
     })
     .await;

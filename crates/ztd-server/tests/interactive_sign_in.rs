@@ -480,6 +480,43 @@ async fn a_device_code_can_be_declined_expires_and_stays_in_its_tenant() {
         let (_, body) = poll(started["device_code"].as_str().unwrap().into()).await;
         assert_eq!(body["error"], "authorization_declined", "{body}");
 
+        // Approved by a user of A, then polled at tenant B's token endpoint: refused there, and still
+        // redeemable where it belongs.
+        let started = start_device_code(
+            &s,
+            &v2("organizations".into()),
+            &[("client_id", AZURE_CLI), ("scope", scope)],
+        )
+        .await;
+        device_login(
+            &s,
+            &[
+                ("otc", started["user_code"].as_str().unwrap()),
+                ("login", &upn),
+                ("passwd", PASSWORD),
+            ],
+        )
+        .await;
+        let device_code = started["device_code"].as_str().unwrap();
+        let (status, body) = s
+            .form(
+                &format!("/{}/oauth2/v2.0/token", s.b.id),
+                &[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                    ("client_id", AZURE_CLI),
+                    ("device_code", device_code),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(code(&body), 9002313, "{body}");
+        let (status, body) = poll(device_code.into()).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "the refusal elsewhere did not use it up: {body}"
+        );
+
         // Requested at tenant B's endpoint: a user of tenant A cannot approve it.
         let started = start_device_code(
             &s,
@@ -535,6 +572,66 @@ async fn a_device_code_can_be_declined_expires_and_stays_in_its_tenant() {
             (StatusCode::BAD_REQUEST, 700016),
             "{body}"
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn code_entries_and_device_code_requests_are_limited_per_address() {
+    on_both_servers(GraphConfig::default(), |s| async move {
+        let budget = ztd_server::auth::CODE_ENTRIES_PER_MINUTE as usize;
+        let mut statuses = Vec::new();
+        // A guesser trying codes: the budget, then 429 with Retry-After.
+        for n in 0..budget + 5 {
+            let response = s
+                .http
+                .post(format!("{}/devicelogin", s.url))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form_encode(&[
+                    ("otc", &format!("GUESS{n:04}")),
+                    ("action", "decline"),
+                ]))
+                .send()
+                .await
+                .unwrap();
+            if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                assert!(response.headers().contains_key("retry-after"));
+            }
+            statuses.push(response.status());
+        }
+        let refused = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+            .count();
+        assert!(refused >= 5, "{statuses:?}");
+        assert!(
+            statuses[..budget - 1].iter().all(|s| *s == StatusCode::OK),
+            "{statuses:?}"
+        );
+        // The same address's device code requests share the budget, refused in Entra's shape.
+        let (status, body) = s
+            .form(
+                "/organizations/oauth2/v2.0/devicecode",
+                &[
+                    ("client_id", AZURE_CLI),
+                    ("scope", "https://graph.microsoft.com/.default"),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        assert_eq!(code(&body), 90055, "{body}");
+        // Time restores it.
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let (status, _) = s
+            .form(
+                "/organizations/oauth2/v2.0/devicecode",
+                &[
+                    ("client_id", AZURE_CLI),
+                    ("scope", "https://graph.microsoft.com/.default"),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
     })
     .await;
 }

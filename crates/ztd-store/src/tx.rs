@@ -58,6 +58,12 @@ pub enum Lock {
     SigningKeys(ztd_core::TenantId),
     /// Exclusive: one user's sign-in state (the lockout counters read, then written).
     SignIn(ztd_core::DirectoryObjectId),
+    /// Exclusive: removing one of the tenant's verified domains ("does any user's name use it?" then
+    /// "remove it").
+    Domains(ztd_core::TenantId),
+    /// Shared: giving a user a name in one of the tenant's verified domains (create, rename). Any number
+    /// run together; none while a [`Lock::Domains`] holder does.
+    DomainUse(ztd_core::TenantId),
 }
 
 impl Lock {
@@ -68,11 +74,12 @@ impl Lock {
             Self::Bootstrap => "ztd:bootstrap".to_string(),
             Self::SigningKeys(tenant) => format!("ztd:keys:{tenant}"),
             Self::SignIn(user) => format!("ztd:sign-in:{user}"),
+            Self::Domains(tenant) | Self::DomainUse(tenant) => format!("ztd:domains:{tenant}"),
         }
     }
 
     fn shared(self) -> bool {
-        matches!(self, Self::Targeted(_))
+        matches!(self, Self::Targeted(_) | Self::DomainUse(_))
     }
 }
 

@@ -154,10 +154,43 @@ struct TenantOnly {
     tid: String,
 }
 
+/// Device-code requests and code entries on `/devicelogin` one source address may make per minute (one
+/// budget for both). A person enters a code a few times at most; a guesser is slowed to this pace (and
+/// smart lockout still guards each account's password).
+pub const CODE_ENTRIES_PER_MINUTE: u32 = 30;
+
+/// The per-source budget of [`CODE_ENTRIES_PER_MINUTE`], per node.
+pub struct CodeEntryLimit(governor::DefaultKeyedRateLimiter<std::net::IpAddr>);
+
+impl Default for CodeEntryLimit {
+    fn default() -> Self {
+        let per_minute =
+            std::num::NonZeroU32::new(CODE_ENTRIES_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN);
+        Self(governor::RateLimiter::keyed(governor::Quota::per_minute(
+            per_minute,
+        )))
+    }
+}
+
+impl CodeEntryLimit {
+    /// Spends one attempt of `source`; past the budget, how long to wait. An unknown source (no socket
+    /// address, as in tests that call the router directly) is not limited.
+    pub fn check(&self, source: Option<std::net::IpAddr>) -> Result<(), std::time::Duration> {
+        match source {
+            Some(ip) => {
+                crate::device_api::checked(Some(&self.0), &crate::device_api::source_key(ip))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
 /// Signs tokens with the tenants' keys and verifies them, remembering verified tokens for a short while
 /// (RSA verification is the costliest step of an authenticated request otherwise).
 #[derive(Default)]
 pub struct Tokens {
+    /// The budget of device-code requests and code entries per source (the sign-in pages' own guard).
+    pub code_entries: CodeEntryLimit,
     keys: RwLock<HashMap<(TenantId, String), DecodingKey>>,
     verified: Mutex<HashMap<String, (Claims, i64)>>,
     /// When each tenant's keys were last read because a token named an unknown key (at most once a second).

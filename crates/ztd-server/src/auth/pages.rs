@@ -127,6 +127,19 @@ fn hidden(name: &str, value: &Option<String>) -> String {
     })
 }
 
+fn source_ip(addr: &Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<std::net::IpAddr> {
+    addr.as_ref().map(|Extension(ConnectInfo(a))| a.ip())
+}
+
+fn set_retry_after(response: &mut Response, wait: std::time::Duration) {
+    let seconds = wait.as_secs().max(1).to_string();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&seconds) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, value);
+    }
+}
+
 fn source(addr: Option<Extension<ConnectInfo<SocketAddr>>>) -> String {
     addr.map_or_else(
         || "unknown".to_string(),
@@ -476,10 +489,19 @@ async fn device_code(
 pub async fn device_code_handler<const V2: bool>(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
+    addr: Option<Extension<ConnectInfo<SocketAddr>>>,
     uri: Uri,
     headers: HeaderMap,
     form: Result<Form<DeviceCodeParams>, FormRejection>,
 ) -> Response {
+    if let Err(wait) = state.tokens.code_entries.check(source_ip(&addr)) {
+        let mut response = oauth_error(
+            Code::SignInThrottled,
+            "Too many device code requests from this address: wait, then try again.",
+        );
+        set_retry_after(&mut response, wait);
+        return response;
+    }
     device_code(&state, &tenant, V2, &uri, &headers, form).await
 }
 
@@ -511,6 +533,16 @@ pub async fn device_login_post(
     addr: Option<Extension<ConnectInfo<SocketAddr>>>,
     form: Result<Form<DeviceLoginForm>, FormRejection>,
 ) -> Response {
+    if let Err(wait) = state.tokens.code_entries.check(source_ip(&addr)) {
+        let mut response = page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts",
+            "<p>Too many codes were entered from your address. Wait a minute, then try again.</p>",
+            false,
+        );
+        set_retry_after(&mut response, wait);
+        return response;
+    }
     let Ok(Form(form)) = form else {
         return device_login_form(None, Some("The form could not be read."));
     };

@@ -207,9 +207,9 @@ async fn token(
         }
         Some("password") => {
             let source = source.map_or_else(|| "unknown".to_string(), |Extension(ConnectInfo(a))| a.ip().to_string());
-            password_grant(state, named_tenant, endpoint, resource, &source, &form).await
+            password_grant(state, named_tenant, endpoint, resource, &source, headers, &form).await
         }
-        Some("refresh_token") => refresh_grant(state, named_tenant, endpoint, resource, &form).await,
+        Some("refresh_token") => refresh_grant(state, named_tenant, endpoint, resource, headers, &form).await,
         Some("authorization_code") => {
             code_grant(state, named_tenant, endpoint, headers, &form, GrantKind::AuthorizationCode).await
         }
@@ -229,6 +229,28 @@ struct AuthenticatedClient {
     credential: uuid::Uuid,
     /// `appidacr`: `1` for a secret, `2` for a certificate.
     method: &'static str,
+}
+
+/// How the client of a user sign-in authenticated, as `appidacr` says it: a first-party public client
+/// (`0`) proves nothing; a registered application is confidential and must prove itself with its secret
+/// (`1`) or certificate (`2`), as Entra requires of confidential clients (AADSTS7000218 otherwise).
+async fn user_flow_client(
+    state: &AppState,
+    client_id: &str,
+    headers: &HeaderMap,
+    form: &TokenRequest,
+) -> Result<&'static str, Response> {
+    if ztd_app::clients::is_first_party_public(client_id) {
+        return Ok("0");
+    }
+    let owner = match state.app.client_tenant(client_id).await {
+        Ok(Some(owner)) => owner,
+        Ok(None) => return Err(client_not_found(client_id)),
+        Err(err) => return Err(ApiError::from(err).into_response()),
+    };
+    authenticate_client(state, owner, headers, form)
+        .await
+        .map(|authenticated| authenticated.method)
 }
 
 /// Authenticates a confidential client by its secret (form or HTTP Basic) or its signed assertion, for a
@@ -440,6 +462,7 @@ async fn password_grant(
     endpoint: Endpoint,
     resource: Resource,
     source: &str,
+    headers: &HeaderMap,
     form: &TokenRequest,
 ) -> Response {
     let (Some(username), Some(password), Some(client_id)) =
@@ -450,9 +473,14 @@ async fn password_grant(
             "The request body must contain client_id, username and password.",
         );
     };
+    // A registered app proves itself before any password is checked (no guessing through an app whose
+    // secret one does not hold).
+    let appidacr = match user_flow_client(state, client_id, headers, form).await {
+        Ok(appidacr) => appidacr,
+        Err(response) => return response,
+    };
     // A first-party public client signs in users of any tenant; a registered app only users of its own.
-    let first_party = ztd_app::clients::is_first_party_public(client_id);
-    let owner = if first_party {
+    let owner = if appidacr == "0" {
         None
     } else {
         match state.app.client_tenant(client_id).await {
@@ -496,6 +524,7 @@ async fn password_grant(
         SignedIn {
             user: &user,
             client_id,
+            appidacr,
             refresh_token,
             nonce: None,
         },
@@ -538,17 +567,14 @@ async fn code_grant(
     };
     // A registered application redeeming an authorization code is a confidential client: it proves itself.
     // The device code flow is a public-client flow, as Entra's (the app must allow public client flows).
-    if kind == GrantKind::AuthorizationCode && !ztd_app::clients::is_first_party_public(&client_id)
-    {
-        let owner = match state.app.client_tenant(&client_id).await {
-            Ok(Some(owner)) => owner,
-            Ok(None) => return client_not_found(&client_id),
-            Err(err) => return ApiError::from(err).into_response(),
-        };
-        if let Err(response) = authenticate_client(state, owner, headers, form).await {
-            return response;
+    let appidacr = if kind == GrantKind::AuthorizationCode {
+        match user_flow_client(state, &client_id, headers, form).await {
+            Ok(appidacr) => appidacr,
+            Err(response) => return response,
         }
-    }
+    } else {
+        "0"
+    };
     let redeemed = match kind {
         GrantKind::AuthorizationCode => {
             state
@@ -556,12 +582,18 @@ async fn code_grant(
                 .redeem_authorization_code(
                     &presented,
                     &client_id,
+                    named_tenant,
                     form.redirect_uri.as_deref(),
                     form.code_verifier.as_deref(),
                 )
                 .await
         }
-        GrantKind::DeviceCode => state.app.redeem_device_code(&presented, &client_id).await,
+        GrantKind::DeviceCode => {
+            state
+                .app
+                .redeem_device_code(&presented, &client_id, named_tenant)
+                .await
+        }
     };
     let redeemed = match redeemed {
         Ok(Ok(redeemed)) => redeemed,
@@ -575,17 +607,12 @@ async fn code_grant(
                 (_, RedeemRefusal::PkceMismatch) => (Code::PkceMismatch, "The code_verifier does not match the code_challenge supplied in the authorization request."),
                 (GrantKind::DeviceCode, RedeemRefusal::Unknown) => (Code::UnknownDeviceCode, "The device code is not valid for this client."),
                 (GrantKind::AuthorizationCode, RedeemRefusal::Unknown) => (Code::InvalidAuthorizationCode, "The authorization code is not valid for this client and redirect URI."),
+                (_, RedeemRefusal::WrongTenant) => (Code::InvalidAuthorizationCode, "The code was issued for a user of another tenant than this endpoint's."),
             };
             return oauth_error(code, text);
         }
         Err(err) => return ApiError::from(err).into_response(),
     };
-    if named_tenant.is_some_and(|tenant| tenant != redeemed.user.tenant_id) {
-        return oauth_error(
-            Code::InvalidAuthorizationCode,
-            "The code was issued for a user of another tenant than this endpoint's.",
-        );
-    }
     // What the original request asked for, unless this one says again.
     let mut asked = form.clone();
     if asked.scope.is_none() && asked.resource.is_none() {
@@ -612,6 +639,7 @@ async fn code_grant(
         SignedIn {
             user: &redeemed.user,
             client_id: &client_id,
+            appidacr,
             refresh_token: refresh.then_some(redeemed.refresh_token),
             nonce: redeemed.grant.nonce.as_deref(),
         },
@@ -623,6 +651,8 @@ async fn code_grant(
 struct SignedIn<'a> {
     user: &'a User,
     client_id: &'a str,
+    /// How the client authenticated (`appidacr`).
+    appidacr: &'static str,
     refresh_token: Option<String>,
     /// The authorization request's nonce, echoed in the id token.
     nonce: Option<&'a str>,
@@ -640,6 +670,7 @@ async fn user_tokens(
     let SignedIn {
         user,
         client_id,
+        appidacr,
         refresh_token,
         nonce,
     } = signed_in;
@@ -648,7 +679,8 @@ async fn user_tokens(
         Resource::Graph | Resource::Ztd => delegated_scopes(user.role).join(" "),
         Resource::DeviceRegistration | Resource::Enrollment => "user_impersonation".to_string(),
     };
-    let claims = user_claims(user, resource, client_id, scopes, now);
+    let mut claims = user_claims(user, resource, client_id, scopes, now);
+    claims.appidacr = appidacr.to_string();
     let access_token = match state.tokens.sign(&state.app, user.tenant_id, &claims).await {
         Ok(token) => token,
         Err(err) => return err.into_response(),
@@ -691,6 +723,7 @@ async fn refresh_grant(
     named_tenant: Option<TenantId>,
     endpoint: Endpoint,
     resource: Resource,
+    headers: &HeaderMap,
     form: &TokenRequest,
 ) -> Response {
     use ztd_app::users::RefreshRefusal;
@@ -700,7 +733,11 @@ async fn refresh_grant(
             "The request body must contain client_id and refresh_token.",
         );
     };
-    let (user, successor) = match state.app.redeem_refresh_token(presented, client_id).await {
+    let appidacr = match user_flow_client(state, client_id, headers, form).await {
+        Ok(appidacr) => appidacr,
+        Err(response) => return response,
+    };
+    let (user, successor) = match state.app.redeem_refresh_token(presented, client_id, named_tenant).await {
         Ok(Ok(redeemed)) => redeemed,
         Ok(Err(RefreshRefusal::Invalid)) => {
             return oauth_error(Code::InvalidRefreshToken, "The provided grant is invalid or malformed.")
@@ -719,12 +756,6 @@ async fn refresh_grant(
         }
         Err(err) => return ApiError::from(err).into_response(),
     };
-    if named_tenant.is_some_and(|tenant| tenant != user.tenant_id) {
-        return oauth_error(
-            Code::InvalidRefreshToken,
-            "The refresh token was not issued by this tenant.",
-        );
-    }
     user_tokens(
         state,
         endpoint,
@@ -733,6 +764,7 @@ async fn refresh_grant(
         SignedIn {
             user: &user,
             client_id,
+            appidacr,
             refresh_token: Some(successor),
             nonce: None,
         },
