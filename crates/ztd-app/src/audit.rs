@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use ztd_core::error::ObjectKind;
-use ztd_core::event::{Actor, Event, EventKind};
+use ztd_core::event::{Actor, AuditCategory, Event, EventKind};
 use ztd_core::TenantId;
 
 use crate::{App, AppError, AppResult};
@@ -93,22 +93,35 @@ fn bounded(text: &str) -> String {
 
 impl App {
     /// The audit log of a tenant, newest first: up to `limit` entries numbered below `before`, each with its
-    /// number (what the next page starts below).
+    /// number (what the next page starts below), of the `visible` categories only.
     pub async fn audit_events(
         &self,
         tenant: TenantId,
         before: Option<i64>,
         limit: u32,
+        visible: &[AuditCategory],
     ) -> AppResult<Vec<(i64, Event)>> {
+        let hidden: Vec<&str> = AuditCategory::ALL
+            .into_iter()
+            .filter(|category| !visible.contains(category))
+            .flat_map(|category| category.areas().iter().copied())
+            .collect();
         let mut tx = self.store.single_read().await?;
-        Ok(tx.list_audit_events(tenant, before, limit).await?)
+        Ok(tx.list_audit_events(tenant, before, limit, &hidden).await?)
     }
 
-    pub async fn audit_event(&self, tenant: TenantId, id: uuid::Uuid) -> AppResult<Event> {
+    /// One entry of the log, if it is of a `visible` category.
+    pub async fn audit_event(
+        &self,
+        tenant: TenantId,
+        id: uuid::Uuid,
+        visible: &[AuditCategory],
+    ) -> AppResult<Event> {
         let mut tx = self.store.single_read().await?;
         tx.get_audit_event(tenant, id)
             .await?
             .map(|(_, event)| event)
+            .filter(|event| visible.contains(&AuditCategory::of(&event.kind)))
             .ok_or_else(|| AppError::not_found(ObjectKind::AuditEvent, id))
     }
 

@@ -409,7 +409,8 @@ impl App {
         }
         let object = tx.get_directory_device(tenant, member).await?;
         let is_user = object.is_none() && tx.get_user(tenant, member).await?.is_some();
-        if object.is_none() && !is_user {
+        // A removal needs only the membership (so one whose member is gone can still be removed).
+        if add && object.is_none() && !is_user {
             return Err(AppError::not_found(ObjectKind::DirectoryDevice, member));
         }
         // The write is the check (an insert that finds the row, a delete that finds none), so of
@@ -432,6 +433,11 @@ impl App {
             (false, false) => return Err(AppError::not_found(ObjectKind::GroupMember, member)),
             _ => {}
         }
+        let member_type = match (&object, is_user) {
+            (Some(_), _) => "device",
+            (None, true) => "user",
+            (None, false) => "deleted",
+        };
         // A device's profile and ESP follow its groups; a user's membership targets nothing (yet).
         if let Some(object) = object {
             let device = match object.ztdid {
@@ -450,7 +456,7 @@ impl App {
             tenant,
             kind,
             group_id,
-            serde_json::json!({ "member": member, "memberType": if is_user { "user" } else { "device" } }),
+            serde_json::json!({ "member": member, "memberType": member_type }),
         )])
         .await?;
         tx.commit().await?;

@@ -183,16 +183,28 @@ impl App {
     ) -> AppResult<Prepared<'a>> {
         use rayon::prelude::*;
         let now = self.now();
-        let mut snapshot = self.store.begin_read().await?;
-        if snapshot.get_tenant(tenant).await?.is_none() {
-            return Err(AppError::not_found(ObjectKind::Tenant, tenant));
-        }
-        let domains: Vec<String> = snapshot
+        // The tenant's domains (assigned users must be in one); an unknown tenant has none. Read on a
+        // connection given back at once: the decode below is CPU work and holds nothing.
+        let domains: Vec<String> = self
+            .store
+            .single_read()
+            .await?
             .list_tenant_domains(tenant)
             .await?
             .into_iter()
             .map(|d| d.name)
             .collect();
+        if domains.is_empty()
+            && self
+                .store
+                .single_read()
+                .await?
+                .get_tenant(tenant)
+                .await?
+                .is_none()
+        {
+            return Err(AppError::not_found(ObjectKind::Tenant, tenant));
+        }
         let decoded: Vec<Result<RegistrationRequest, ImportError>> = rows
             .par_iter()
             .map(|row| {
@@ -227,6 +239,7 @@ impl App {
             };
             candidates.push(Candidate { row, verdict });
         }
+        let mut snapshot = self.store.begin_read().await?;
         let generation = targeting_generation(&mut snapshot, tenant).await?;
         let targeting = Targeting::load(&mut snapshot, tenant).await?;
         drop(snapshot);

@@ -345,6 +345,8 @@ impl App {
 
     pub async fn delete_user(&self, tenant: TenantId, id: DirectoryObjectId) -> AppResult<()> {
         let mut tx = self.store.begin().await?;
+        // Its memberships go with it: no static-member change of the tenant may add one meanwhile.
+        tx.lock(Lock::Targeted(tenant)).await?;
         if !tx.delete_user(tenant, id).await? {
             return Err(AppError::not_found(ObjectKind::User, id));
         }

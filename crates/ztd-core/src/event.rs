@@ -226,6 +226,71 @@ impl EventKind {
     }
 }
 
+/// The audit log's categories (Graph `auditEvent.category` and `componentName`), each a set of event areas
+/// (the part of a kind before its dot). Who may read a category depends on their permissions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AuditCategory {
+    /// Registrations, imports, profiles, ESP, Autopilot settings.
+    Enrollment,
+    /// Users, groups, directory devices.
+    Directory,
+    /// App registrations and their credentials.
+    Applications,
+    /// The tenant's domains and signing keys.
+    Tenant,
+    /// Refused requests.
+    Other,
+}
+
+impl AuditCategory {
+    pub const ALL: [AuditCategory; 5] = [
+        Self::Enrollment,
+        Self::Directory,
+        Self::Applications,
+        Self::Tenant,
+        Self::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enrollment => "Enrollment",
+            Self::Directory => "Directory",
+            Self::Applications => "Applications",
+            Self::Tenant => "Tenant",
+            Self::Other => "Other",
+        }
+    }
+
+    /// The event areas in the category.
+    pub fn areas(self) -> &'static [&'static str] {
+        match self {
+            Self::Enrollment => &[
+                "autopilot",
+                "corporate_identifier",
+                "corporate_identifiers",
+                "device",
+                "devices",
+                "esp",
+                "import",
+                "profile",
+            ],
+            Self::Directory => &["directory_object", "group", "user"],
+            Self::Applications => &["client"],
+            Self::Tenant => &["signing_key", "tenant"],
+            Self::Other => &["request"],
+        }
+    }
+
+    /// The category of an event kind's wire name.
+    pub fn of(kind: &str) -> Self {
+        let area = kind.split('.').next().unwrap_or_default();
+        Self::ALL
+            .into_iter()
+            .find(|category| category.areas().contains(&area))
+            .unwrap_or(Self::Other)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,5 +305,17 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), EventKind::ALL.len());
+    }
+
+    #[test]
+    fn every_kind_but_a_refusal_has_a_named_audit_category() {
+        for kind in EventKind::ALL {
+            let category = AuditCategory::of(kind.as_str());
+            assert_eq!(
+                category == AuditCategory::Other,
+                kind == EventKind::RequestRefused,
+                "{kind:?}"
+            );
+        }
     }
 }

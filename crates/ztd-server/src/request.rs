@@ -55,12 +55,15 @@ pub async fn identify(State(state): State<AppState>, request: Request, next: Nex
         client_request_id,
         at: state.app.now(),
     };
-    let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    // Only administrative changes can be refused into the audit log; nothing is kept for other requests.
+    let change = is_admin_change(request.method(), request.uri().path())
+        .then(|| (request.method().clone(), request.uri().path().to_string()));
     let work = async {
         let response = next.run(request).await;
-        let summary = response.extensions().get::<ErrorSummary>().cloned();
-        record_refusal(&state, &method, &path, response.status(), summary).await;
+        if let Some((method, path)) = &change {
+            let summary = response.extensions().get::<ErrorSummary>().cloned();
+            record_refusal(&state, method, path, response.status(), summary).await;
+        }
         response
     };
     let mut response = CURRENT
@@ -92,8 +95,10 @@ fn is_admin_change(method: &Method, path: &str) -> bool {
             .any(|p| path.starts_with(p))
 }
 
-/// Records a refused administrative change of a known caller in the audit log. A request whose caller is
-/// unknown (no valid token) is not one: strangers cannot write to the log.
+/// Records a refused administrative change (a 4xx) of a known caller in the audit log. A request whose
+/// caller is unknown (no valid token) is not one: strangers cannot write to the log. A 5xx is ztd's failure,
+/// not the caller's, and is in the server log; writing it would only add load to a struggling database.
+/// One caller's refusals are recorded at most [`crate::auth::REFUSALS_RECORDED_PER_MINUTE`] a minute.
 async fn record_refusal(
     state: &AppState,
     method: &Method,
@@ -101,12 +106,16 @@ async fn record_refusal(
     status: StatusCode,
     summary: Option<ErrorSummary>,
 ) {
-    if !(status.is_client_error() || status.is_server_error()) || !is_admin_change(method, path) {
+    if !status.is_client_error() {
         return;
     }
     let Some((Some(tenant), actor)) = ztd_app::audit::current_caller() else {
         return;
     };
+    if !state.tokens.refusals.admit(tenant, &actor.id) {
+        tracing::debug!(%tenant, actor = %actor.id, %path, "refusal not recorded: over the caller's budget");
+        return;
+    }
     let refused = ztd_app::audit::RefusedRequest {
         method: method.to_string(),
         path: path.to_string(),

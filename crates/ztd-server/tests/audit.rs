@@ -219,6 +219,36 @@ async fn administrative_changes_and_refusals_are_audited_with_who_made_them() {
             .unwrap()
             .contains(&json!("Create WindowsAutopilotDeploymentProfile")));
 
+        let (status, all_types) = s
+            .get(
+                "/beta/deviceManagement/auditEvents/getAuditActivityTypes()",
+                &s.a.token,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{all_types}");
+        assert!(
+            all_types["value"].as_array().unwrap().len() > types["value"].as_array().unwrap().len()
+        );
+
+        // A reader of Autopilot configuration sees enrollment entries and refusals, not directory changes.
+        let config_reader = s
+            .token_with(&["DeviceManagementServiceConfig.Read.All"])
+            .await;
+        let shown = log(&s, &config_reader).await;
+        assert!(
+            shown
+                .iter()
+                .all(|e| e["category"] != "Directory" && e["category"] != "Applications"),
+            "{shown:#?}"
+        );
+        assert!(shown.iter().any(|e| e["activityResult"] == "Failure"));
+        let (status, _) = s.get(&format!("{LOG}/{id}"), &config_reader).await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "a directory entry by id is hidden too"
+        );
+
         // The log is the tenant's own: B sees none of A's entries, and cannot read one by id.
         let theirs = log(&s, &s.b.token).await;
         assert!(theirs
@@ -254,6 +284,54 @@ async fn device_traffic_is_not_in_the_audit_log_but_its_registration_is() {
         // The worker's registration of the rows is ztd's own work, not an administrator's.
         assert!(entries.iter().all(|e| e["activity"] != "Devices imported"));
         assert!(entries.iter().all(|e| e["activity"] != "Device contacted"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn refusals_are_recorded_within_a_budget_and_correlate_with_the_request() {
+    on_both_servers(GraphConfig::default(), |s| async move {
+        // A caller's request-id is the entry's correlationId when its own client-request-id is no GUID.
+        let response = s
+            .http
+            .post(format!("{}/v1.0/groups", s.url))
+            .bearer_auth(&s.a.token)
+            .header("client-request-id", "my-script-run-7")
+            .json(&group("correlated"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let request_id = response.headers()["request-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let entries = log(&s, &s.a.token).await;
+        assert_eq!(entries[0]["activity"], "Group created");
+        assert_eq!(entries[0]["correlationId"], request_id.as_str());
+
+        // A token holder hammering refused changes is recorded up to the budget, not beyond.
+        let reader = s
+            .token_with(&["DeviceManagementServiceConfig.Read.All"])
+            .await;
+        let budget = ztd_server::auth::REFUSALS_RECORDED_PER_MINUTE as usize;
+        for n in 0..budget + 15 {
+            let (status, _) = s
+                .post("/v1.0/groups", &reader, group(&format!("no-{n}")))
+                .await;
+            assert_eq!(status, StatusCode::FORBIDDEN);
+        }
+        let (_, failures) = s
+            .get(
+                &format!("{LOG}?$filter=activityResult eq 'Failure'&$top=999"),
+                &s.a.token,
+            )
+            .await;
+        let recorded = failures["value"].as_array().unwrap().len();
+        assert!(
+            recorded <= budget + 1 && recorded >= budget - 1,
+            "{recorded} refusals recorded"
+        );
     })
     .await;
 }

@@ -189,20 +189,35 @@ impl Tx {
 
     /// The audit log: a tenant's events that have an actor, newest first by sequence number, those numbered
     /// below `before` when given, each with its number.
+    /// Events of the `hidden_areas` (the part of a kind before its dot) are left out.
     pub async fn list_audit_events(
         &mut self,
         tenant: TenantId,
         before: Option<i64>,
         limit: u32,
+        hidden_areas: &[&str],
     ) -> Result<Vec<(i64, Event)>, StoreError> {
+        // `area.` ≤ kind < `area/` is "kind starts with `area.`" without LIKE's wildcards ('/' follows '.').
+        let hidden: String = (0..hidden_areas.len())
+            .map(|n| {
+                format!(
+                    " AND NOT (kind >= ${} AND kind < ${})",
+                    4 + 2 * n,
+                    5 + 2 * n
+                )
+            })
+            .collect();
         let sql = format!(
-            "SELECT {EVENT_COLS} FROM events WHERE tenant_id = $1 AND actor IS NOT NULL AND seq < $2 \
+            "SELECT {EVENT_COLS} FROM events WHERE tenant_id = $1 AND actor IS NOT NULL AND seq < $2{hidden} \
              ORDER BY seq DESC LIMIT $3"
         );
-        let q = sqlx::query(&sql)
+        let mut q = sqlx::query(&sql)
             .bind(tenant.to_string())
             .bind(before.unwrap_or(i64::MAX))
             .bind(i64::from(limit));
+        for area in hidden_areas {
+            q = q.bind(format!("{area}.")).bind(format!("{area}/"));
+        }
         self.fetch_map(q, |row| Ok((int(row, "seq")?, event(row)?)))
             .await
     }

@@ -90,16 +90,16 @@ async fn audit_log_lists_only_events_with_an_actor(store: Store) {
             .map(|(_, e)| e.data["n"].as_u64().unwrap_or(0))
             .collect::<Vec<_>>()
     };
-    let all = tx.list_audit_events(ta.id, None, 10).await.unwrap();
+    let all = tx.list_audit_events(ta.id, None, 10, &[]).await.unwrap();
     assert_eq!(numbers(&all), vec![5, 3, 1], "newest first, actors only");
     assert_eq!(
         all[0].1.actor.as_ref(),
         Some(&actor),
         "the actor round-trips"
     );
-    let page = tx.list_audit_events(ta.id, None, 2).await.unwrap();
+    let page = tx.list_audit_events(ta.id, None, 2, &[]).await.unwrap();
     let rest = tx
-        .list_audit_events(ta.id, Some(page[1].0), 10)
+        .list_audit_events(ta.id, Some(page[1].0), 10, &[])
         .await
         .unwrap();
     assert_eq!(numbers(&rest), vec![1], "paging on by sequence");
@@ -117,9 +117,38 @@ async fn audit_log_lists_only_events_with_an_actor(store: Store) {
         .unwrap()
         .is_none());
     assert_eq!(
-        numbers(&tx.list_audit_events(tb.id, None, 10).await.unwrap()),
+        numbers(&tx.list_audit_events(tb.id, None, 10, &[]).await.unwrap()),
         vec![4]
     );
+    drop(tx);
+    // Hidden areas are left out by prefix, with no LIKE wildcards: `device` hides `device.x` only.
+    let mut tx = store.begin().await.unwrap();
+    let kinds = [
+        "device.updated",
+        "devices.imported",
+        "device_x.y",
+        "group.created",
+    ];
+    let tagged: Vec<Event> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| Event {
+            kind: kind.to_string(),
+            ..with_actor(ta.id, 10 + i as u128)
+        })
+        .collect();
+    tx.append_events(&tagged).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin_read().await.unwrap();
+    let shown: Vec<String> = tx
+        .list_audit_events(ta.id, None, 10, &["device", "group"])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e.kind)
+        .collect();
+    // The older `device.registered` entries are hidden too.
+    assert_eq!(shown, vec!["device_x.y", "devices.imported"]);
 }
 
 /// `sqlite::memory:` is one long-lived connection: data survives across transactions.

@@ -185,12 +185,40 @@ impl CodeEntryLimit {
     }
 }
 
+/// Refused administrative changes recorded in the audit log per caller per minute. A caller's refusals
+/// cost a write each; past this budget they are left out of the log (the server log still has them), so a
+/// token holder cannot turn refused requests into unbounded writes.
+pub const REFUSALS_RECORDED_PER_MINUTE: u32 = 60;
+
+/// The per-caller budget of [`REFUSALS_RECORDED_PER_MINUTE`], per node.
+pub struct RefusalLimit(governor::DefaultKeyedRateLimiter<(TenantId, String)>);
+
+impl Default for RefusalLimit {
+    fn default() -> Self {
+        let per_minute = std::num::NonZeroU32::new(REFUSALS_RECORDED_PER_MINUTE)
+            .unwrap_or(std::num::NonZeroU32::MIN);
+        Self(governor::RateLimiter::keyed(governor::Quota::per_minute(
+            per_minute,
+        )))
+    }
+}
+
+impl RefusalLimit {
+    /// Whether one more refusal of `actor` in `tenant` is recorded.
+    pub fn admit(&self, tenant: TenantId, actor: &str) -> bool {
+        crate::device_api::checked(Some(&self.0), &(tenant, actor.to_string())).is_ok()
+    }
+}
+
 /// Signs tokens with the tenants' keys and verifies them, remembering verified tokens for a short while
-/// (RSA verification is the costliest step of an authenticated request otherwise).
+/// (RSA verification is the costliest step of an authenticated request otherwise). Also the token service's
+/// per-node guards: the code-entry and refusal budgets.
 #[derive(Default)]
 pub struct Tokens {
     /// The budget of device-code requests and code entries per source (the sign-in pages' own guard).
     pub code_entries: CodeEntryLimit,
+    /// The budget of recorded refusals per caller (the audit log's guard).
+    pub refusals: RefusalLimit,
     keys: RwLock<HashMap<(TenantId, String), DecodingKey>>,
     verified: Mutex<HashMap<String, (Claims, i64)>>,
     /// When each tenant's keys were last read because a token named an unknown key (at most once a second).
@@ -426,8 +454,12 @@ fn actor(claims: &Claims, permissions: &[String], parts: &Parts) -> Actor {
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|info| info.0.ip().to_string())
             .unwrap_or_default(),
+        // Graph's correlationId is a GUID: the caller's client-request-id when it is one, else ours.
         correlation_id: crate::request::current()
-            .map(|context| context.correlation_id().to_string())
+            .map(|context| match context.client_request_id.as_deref() {
+                Some(theirs) if uuid::Uuid::parse_str(theirs).is_ok() => theirs.to_string(),
+                _ => context.id.clone(),
+            })
             .unwrap_or_default(),
     }
 }

@@ -11,11 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use ztd_core::event::{ActorKind, Event, EventKind};
+use ztd_core::event::{ActorKind, AuditCategory, Event, EventKind};
 use ztd_core::TenantId;
 
 use super::paging::{self, Row, Source};
-use super::{require_any, Ctx, SERVICE_CONFIG};
+use super::{require_any, Ctx, DIRECTORY, SERVICE_CONFIG};
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -33,6 +33,10 @@ pub fn routes() -> Router<AppState> {
             &format!("{base}/getAuditActivityTypes/{{argument}}"),
             get(activity_types),
         )
+        .route(
+            &format!("{base}/getAuditActivityTypes/"),
+            get(all_activity_types),
+        )
         .route(&format!("{base}/{{id}}"), get(get_one))
 }
 
@@ -40,28 +44,41 @@ fn require_reader(caller: &Caller) -> ApiResult<()> {
     require_any(caller, &[APPS, SERVICE_CONFIG], Access::Read)
 }
 
-/// The component (and category) an event's area belongs to, and the Graph type of the resource it is about.
+/// The component (and category) an event belongs to, and the Graph type of the resource it is about.
 fn area(kind: &str) -> (&'static str, &'static str) {
-    match kind.split('.').next().unwrap_or_default() {
-        "autopilot" => ("Enrollment", "WindowsAutopilotSettings"),
-        "corporate_identifier" | "corporate_identifiers" => {
-            ("Enrollment", "ImportedDeviceIdentity")
-        }
-        "device" | "devices" => ("Enrollment", "WindowsAutopilotDeviceIdentity"),
-        "import" => ("Enrollment", "ImportedWindowsAutopilotDeviceIdentity"),
-        "esp" => ("Enrollment", "DeviceEnrollmentConfiguration"),
-        "profile" => ("Enrollment", "WindowsAutopilotDeploymentProfile"),
-        "directory_object" => ("Directory", "Device"),
-        "group" => ("Directory", "Group"),
-        "user" => ("Directory", "User"),
-        "client" => ("Applications", "Application"),
-        "tenant" | "signing_key" => ("Tenant", "Organization"),
-        _ => ("Other", "Request"),
-    }
+    let resource = match kind.split('.').next().unwrap_or_default() {
+        "autopilot" => "WindowsAutopilotSettings",
+        "corporate_identifier" | "corporate_identifiers" => "ImportedDeviceIdentity",
+        "device" | "devices" => "WindowsAutopilotDeviceIdentity",
+        "import" => "ImportedWindowsAutopilotDeviceIdentity",
+        "esp" => "DeviceEnrollmentConfiguration",
+        "profile" => "WindowsAutopilotDeploymentProfile",
+        "directory_object" => "Device",
+        "group" => "Group",
+        "user" => "User",
+        "client" => "Application",
+        "tenant" | "signing_key" => "Organization",
+        _ => "Request",
+    };
+    (AuditCategory::of(kind).as_str(), resource)
 }
 
-/// Every category the log uses, in the order `getAuditCategories` lists them.
-const CATEGORIES: [&str; 5] = ["Enrollment", "Directory", "Applications", "Tenant", "Other"];
+/// The categories the caller may read: enrollment changes and refused requests with the log's own
+/// permission; directory changes also need a directory read permission (users, groups or devices); app
+/// registrations and the tenant's domains and keys need `Directory` or `Organization`. The log never shows
+/// more than the caller could read elsewhere.
+fn visible_categories(caller: &Caller) -> Vec<AuditCategory> {
+    let reads = |families: &[&str]| require_any(caller, families, Access::Read).is_ok();
+    let mut visible = vec![AuditCategory::Enrollment, AuditCategory::Other];
+    if reads(&[DIRECTORY, "User", "Group", "GroupMember", "Device"]) {
+        visible.push(AuditCategory::Directory);
+    }
+    if reads(&[DIRECTORY, "Organization"]) {
+        visible.push(AuditCategory::Applications);
+        visible.push(AuditCategory::Tenant);
+    }
+    visible
+}
 
 /// Graph's HTTP operation type of an event's action.
 fn operation(kind: &str, method: Option<&str>) -> &'static str {
@@ -201,6 +218,7 @@ struct AuditSource<'a> {
     tenant: TenantId,
     apps: HashMap<String, String>,
     beta: bool,
+    visible: Vec<AuditCategory>,
 }
 
 fn row_key(seq: i64) -> String {
@@ -224,6 +242,7 @@ impl Source for AuditSource<'_> {
                 self.tenant,
                 before,
                 u32::try_from(limit).unwrap_or(u32::MAX),
+                &self.visible,
             )
             .await?;
         Ok(events
@@ -241,6 +260,7 @@ async fn list(State(state): State<AppState>, caller: Caller, ctx: Ctx) -> ApiRes
         tenant: caller.tenant_id,
         apps: application_names(&state, caller.tenant_id).await?,
         beta: ctx.version.is_beta(),
+        visible: visible_categories(&caller),
     };
     let page = paging::page(&ctx.query, &mut source).await?;
     let items = page.rows.into_iter().map(|row| row.json).collect();
@@ -273,7 +293,10 @@ async fn get_one(
     require_reader(&caller)?;
     let not_found = || ApiError::not_found(format!("auditEvent {id} was not found"));
     let event_id = uuid::Uuid::parse_str(&id).map_err(|_| not_found())?;
-    let event = state.app.audit_event(caller.tenant_id, event_id).await?;
+    let event = state
+        .app
+        .audit_event(caller.tenant_id, event_id, &visible_categories(&caller))
+        .await?;
     let apps = application_names(&state, caller.tenant_id).await?;
     Ok(ctx.entity(
         StatusCode::OK,
@@ -295,11 +318,20 @@ async fn categories(caller: Caller, ctx: Ctx) -> ApiResult<Response> {
     require_reader(&caller)?;
     Ok(strings(
         &ctx,
-        CATEGORIES.iter().map(|c| c.to_string()).collect(),
+        AuditCategory::ALL
+            .iter()
+            .map(|c| c.as_str().to_string())
+            .collect(),
     ))
 }
 
-/// `getAuditActivityTypes(category='…')`: the activity types of a category (every one without it).
+/// `getAuditActivityTypes()`: every activity type.
+async fn all_activity_types(caller: Caller, ctx: Ctx) -> ApiResult<Response> {
+    require_reader(&caller)?;
+    Ok(strings(&ctx, activity_types_of("")))
+}
+
+/// `getAuditActivityTypes(category='…')`: the activity types of a category.
 async fn activity_types(
     caller: Caller,
     ctx: Ctx,
@@ -308,13 +340,17 @@ async fn activity_types(
     require_reader(&caller)?;
     let category = match argument.split_once('=') {
         Some((name, value)) if name.eq_ignore_ascii_case("category") => value.to_string(),
-        _ if argument.is_empty() => String::new(),
         _ => {
             return Err(ApiError::bad_request(
                 "getAuditActivityTypes takes one parameter, category='<category>'.",
             ))
         }
     };
+    Ok(strings(&ctx, activity_types_of(&category)))
+}
+
+/// The activity types of `category` (every one for an empty category), sorted.
+fn activity_types_of(category: &str) -> Vec<String> {
     let mut types: Vec<String> = EventKind::ALL
         .iter()
         .filter(|kind| **kind != EventKind::RequestRefused)
@@ -325,12 +361,12 @@ async fn activity_types(
                 format!("{} {resource}", operation(kind.as_str(), None)),
             )
         })
-        .filter(|(component, _)| category.is_empty() || component.eq_ignore_ascii_case(&category))
+        .filter(|(component, _)| category.is_empty() || component.eq_ignore_ascii_case(category))
         .map(|(_, activity_type)| activity_type)
         .collect();
     types.sort();
     types.dedup();
-    Ok(strings(&ctx, types))
+    types
 }
 
 #[cfg(test)]
@@ -340,11 +376,12 @@ mod tests {
     #[test]
     fn every_event_kind_has_an_area_and_an_operation() {
         for kind in EventKind::ALL {
-            let (component, _) = area(kind.as_str());
-            assert!(CATEGORIES.contains(&component), "{kind:?}");
-            if kind != EventKind::RequestRefused {
-                assert_ne!(component, "Other", "{kind:?} falls in no area");
-            }
+            let (_, resource) = area(kind.as_str());
+            assert_eq!(
+                resource == "Request",
+                kind == EventKind::RequestRefused,
+                "{kind:?} has no resource type"
+            );
         }
         assert_eq!(operation("group.created", None), "Create");
         assert_eq!(operation("group.member_removed", None), "Delete");

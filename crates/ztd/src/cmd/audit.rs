@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use serde_json::{json, Value};
-use ztd_core::event::{ActorKind, Event, EventKind};
+use ztd_core::event::{ActorKind, AuditCategory, Event, EventKind};
 
 use super::ca::DatabaseArgs;
 
@@ -94,7 +94,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut before = None;
         // Filters are applied while reading on, page by page, until enough entries or the log's start.
         'read: loop {
-            let page = app.audit_events(tenant, before, PAGE).await?;
+            let page = app
+                .audit_events(tenant, before, PAGE, &AuditCategory::ALL)
+                .await?;
             let Some((last, _)) = page.last() else { break };
             before = Some(*last);
             for (_, event) in page {
