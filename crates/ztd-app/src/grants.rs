@@ -498,8 +498,12 @@ impl App {
             return Ok(Err(RedeemRefusal::AlreadyRedeemed));
         }
         let family = self.next_uuid().to_string();
+        // A registered app redeeming an authorization code proved itself (a confidential client); the
+        // device code flow is a public-client flow.
+        let confidential = kind == GrantKind::AuthorizationCode
+            && !crate::clients::is_first_party_public(&grant.client_id);
         let refresh_token = self
-            .insert_refresh_token(&mut tx, &user, &grant.client_id, &family)
+            .insert_refresh_token(&mut tx, &user, &grant.client_id, &family, confidential)
             .await?;
         tx.commit().await?;
         Ok(Ok(Redeemed {

@@ -60,6 +60,8 @@ pub enum RefreshRefusal {
     Replayed,
     /// The user is disabled or gone.
     UserDisabled,
+    /// Issued to a confidential client, presented without the client's credential (left unused).
+    ClientCredentialRequired,
 }
 
 fn refresh_hash(token: &str) -> String {
@@ -437,8 +439,10 @@ impl App {
             (None, true) => {
                 let client_id = client.client_id;
                 let family = self.next_uuid().to_string();
+                // A registered app (it has an owner) authenticated to get here: a confidential client.
+                let confidential = client.owner.is_some();
                 Some(
-                    self.insert_refresh_token(&mut tx, &current, client_id, &family)
+                    self.insert_refresh_token(&mut tx, &current, client_id, &family, confidential)
                         .await?,
                 )
             }
@@ -457,6 +461,7 @@ impl App {
         user: &User,
         client_id: &str,
         family: &str,
+        confidential: bool,
     ) -> AppResult<String> {
         let token = format!(
             "ztd1.{}",
@@ -476,6 +481,7 @@ impl App {
             expires_at: Timestamp(now.0.saturating_add(REFRESH_TOKEN_LIFETIME_MILLIS)),
             used_at: None,
             revoked_at: None,
+            confidential,
         })
         .await?;
         Ok(token)
@@ -484,12 +490,14 @@ impl App {
     /// Exchanges a refresh token presented by `client_id` for its user and a successor (rotation). A token
     /// used a second time revokes its whole family; a disabled or deleted user's tokens no longer work.
     /// `tenant` is the tenant the token endpoint named, if any: a token of another tenant is refused there
-    /// untouched (it is neither used up nor revokes its family).
+    /// untouched (it is neither used up nor revokes its family). `authenticated`: the client proved itself
+    /// with its credential, which a token issued to a confidential client requires (refused untouched too).
     pub async fn redeem_refresh_token(
         &self,
         presented: &str,
         client_id: &str,
         tenant: Option<TenantId>,
+        authenticated: bool,
     ) -> AppResult<Result<(User, String), RefreshRefusal>> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
@@ -504,6 +512,9 @@ impl App {
             || tenant.is_some_and(|t| t != stored.tenant_id)
         {
             return Ok(Err(RefreshRefusal::Invalid));
+        }
+        if stored.confidential && !authenticated {
+            return Ok(Err(RefreshRefusal::ClientCredentialRequired));
         }
         // A deleted application's refresh tokens end with it.
         if !crate::clients::is_first_party_public(client_id)
@@ -529,7 +540,13 @@ impl App {
         };
         tx.mark_refresh_token_used(&stored.token_hash, now).await?;
         let successor = self
-            .insert_refresh_token(&mut tx, &user, &stored.client_id, &stored.family_id)
+            .insert_refresh_token(
+                &mut tx,
+                &user,
+                &stored.client_id,
+                &stored.family_id,
+                stored.confidential,
+            )
             .await?;
         tx.commit().await?;
         Ok(Ok((user, successor)))

@@ -413,6 +413,24 @@ async fn a_registered_app_signs_in_only_its_own_tenants_users() {
         let refresh_token = body["refresh_token"].as_str().expect("a refresh token");
         let (_, refused) = refresh(&s, refresh_token, &s.a.client_id, graph).await;
         assert_eq!(refused["error_codes"][0], 7000218, "{refused}");
+        // Refused untouched: with the secret, the same token is redeemed.
+        let (status, renewed) = s
+            .form(
+                "/organizations/oauth2/v2.0/token",
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", &s.a.client_id),
+                    ("client_secret", &s.a.secret),
+                    ("refresh_token", refresh_token),
+                    ("scope", graph),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{renewed}");
+        assert_eq!(
+            claims(renewed["access_token"].as_str().unwrap())["appidacr"],
+            "1"
+        );
         let (status, body) = sign_in(s.b.client_id.clone(), Some(s.b.secret.clone())).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["error_codes"][0], 700016, "{body}");

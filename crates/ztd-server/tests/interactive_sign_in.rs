@@ -517,6 +517,47 @@ async fn a_device_code_can_be_declined_expires_and_stays_in_its_tenant() {
             "the refusal elsewhere did not use it up: {body}"
         );
 
+        // A registered app may use the device code flow as a public client: its tokens, and the refresh
+        // of them, need no secret (appidacr 0).
+        let started = start_device_code(
+            &s,
+            &v2(s.a.domain.clone()),
+            &[("client_id", &s.a.client_id), ("scope", scope)],
+        )
+        .await;
+        device_login(
+            &s,
+            &[
+                ("otc", started["user_code"].as_str().unwrap()),
+                ("login", &upn),
+                ("passwd", PASSWORD),
+            ],
+        )
+        .await;
+        let (status, body) = s
+            .form(
+                &format!("/{}/oauth2/v2.0/token", s.a.domain),
+                &[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                    ("client_id", &s.a.client_id),
+                    ("device_code", started["device_code"].as_str().unwrap()),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, renewed) = s
+            .form(
+                &format!("/{}/oauth2/v2.0/token", s.a.domain),
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", &s.a.client_id),
+                    ("refresh_token", body["refresh_token"].as_str().unwrap()),
+                    ("scope", scope),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{renewed}");
+
         // Requested at tenant B's endpoint: a user of tenant A cannot approve it.
         let started = start_device_code(
             &s,

@@ -289,10 +289,13 @@ pub struct StoredRefreshToken {
     pub expires_at: Timestamp,
     pub used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
+    /// Issued to a confidential client, which must authenticate to redeem it.
+    pub confidential: bool,
 }
 
 const REFRESH_COLS: &str =
-    "token_hash, tenant_id, family_id, user_id, client_id, created_at, expires_at, used_at, revoked_at";
+    "token_hash, tenant_id, family_id, user_id, client_id, created_at, expires_at, \
+     used_at, revoked_at, confidential";
 
 fn refresh_token(row: &AnyRow) -> Result<StoredRefreshToken, StoreError> {
     Ok(StoredRefreshToken {
@@ -305,12 +308,13 @@ fn refresh_token(row: &AnyRow) -> Result<StoredRefreshToken, StoreError> {
         expires_at: ts(row, "expires_at")?,
         used_at: opt_ts(row, "used_at")?,
         revoked_at: opt_ts(row, "revoked_at")?,
+        confidential: flag(row, "confidential")?,
     })
 }
 
 impl Tx {
     pub async fn insert_refresh_token(&mut self, t: &StoredRefreshToken) -> Result<(), StoreError> {
-        let sql = format!("INSERT INTO refresh_tokens ({REFRESH_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        let sql = format!("INSERT INTO refresh_tokens ({REFRESH_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
         let q = sqlx::query(&sql)
             .bind(t.token_hash.as_str())
             .bind(t.tenant_id.to_string())
@@ -320,7 +324,8 @@ impl Tx {
             .bind(t.created_at.0)
             .bind(t.expires_at.0)
             .bind(t.used_at.map(|at| at.0))
-            .bind(t.revoked_at.map(|at| at.0));
+            .bind(t.revoked_at.map(|at| at.0))
+            .bind(i64::from(t.confidential));
         self.execute(q).await.map(drop)
     }
 

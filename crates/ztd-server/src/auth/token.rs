@@ -733,11 +733,20 @@ async fn refresh_grant(
             "The request body must contain client_id and refresh_token.",
         );
     };
-    let appidacr = match user_flow_client(state, client_id, headers, form).await {
-        Ok(appidacr) => appidacr,
-        Err(response) => return response,
+    // A client that presents a credential must present a good one; a token issued to a confidential client
+    // requires it (the device code flow's tokens, and first-party clients', need none).
+    let presents_credential =
+        form.client_assertion.is_some() || client_credentials(headers, form).is_some();
+    let appidacr = if presents_credential {
+        match user_flow_client(state, client_id, headers, form).await {
+            Ok(appidacr) => appidacr,
+            Err(response) => return response,
+        }
+    } else {
+        "0"
     };
-    let (user, successor) = match state.app.redeem_refresh_token(presented, client_id, named_tenant).await {
+    let authenticated = appidacr != "0";
+    let (user, successor) = match state.app.redeem_refresh_token(presented, client_id, named_tenant, authenticated).await {
         Ok(Ok(redeemed)) => redeemed,
         Ok(Err(RefreshRefusal::Invalid)) => {
             return oauth_error(Code::InvalidRefreshToken, "The provided grant is invalid or malformed.")
@@ -749,6 +758,12 @@ async fn refresh_grant(
             return oauth_error(
                 Code::RevokedRefreshToken,
                 "The provided grant has expired due to it being revoked: the refresh token was used before, so every token of its sign-in is revoked.",
+            )
+        }
+        Ok(Err(RefreshRefusal::ClientCredentialRequired)) => {
+            return oauth_error(
+                Code::ClientCredentialRequired,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
             )
         }
         Ok(Err(RefreshRefusal::UserDisabled)) => {
