@@ -264,28 +264,32 @@ impl App {
         limit: u32,
         kinds: MemberKinds,
     ) -> AppResult<Vec<GroupMember>> {
-        // Members exist only while their group does, so only an empty page needs a third look to tell "no
-        // such group" from "no more members".
+        // One statement in the usual case (a group without user members): members exist only while their
+        // group does, so only an empty page needs a second look to tell "no such group" from "no more
+        // members", and only a page with users a read of those users.
         let mut tx = self.store.single_read().await?;
-        let devices = ztd_store::DirectoryQuery {
-            member_of: Some(id),
-            after,
-            limit: Some(limit),
-            ..Default::default()
+        let kind = match (kinds.devices, kinds.users) {
+            (true, false) => Some("device"),
+            (false, true) => Some("user"),
+            _ => None,
         };
-        let users = ztd_store::UserQuery {
-            member_of: Some(id),
-            after,
-            limit: Some(limit),
-        };
-        let mut members: Vec<GroupMember> = Vec::new();
-        if kinds.devices {
-            let page = tx.list_directory_devices(tenant, &devices).await?;
-            members.extend(page.into_iter().map(GroupMember::Device));
+        let rows = tx.group_member_page(tenant, id, after, limit, kind).await?;
+        let user_ids: Vec<DirectoryObjectId> = rows
+            .iter()
+            .filter_map(|row| match row {
+                ztd_store::MemberRow::User(user) => Some(*user),
+                _ => None,
+            })
+            .collect();
+        let mut members: Vec<GroupMember> = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let ztd_store::MemberRow::Device(device) = row {
+                members.push(GroupMember::Device(*device));
+            }
         }
-        if kinds.users {
-            let page = tx.list_users(tenant, &users).await?;
-            members.extend(page.into_iter().map(GroupMember::User));
+        if !user_ids.is_empty() {
+            let users = tx.get_users(tenant, &user_ids).await?;
+            members.extend(users.into_iter().map(GroupMember::User));
         }
         members.sort_unstable_by_key(GroupMember::id);
         members.truncate(limit as usize);

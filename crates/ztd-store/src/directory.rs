@@ -8,6 +8,16 @@ use crate::devices::push_limit_offset;
 use crate::tx::{in_list, param, Bind, Filter, Q};
 use crate::{DirectoryQuery, StoreError, Tx};
 
+/// A row of a group's member page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberRow {
+    Device(Box<DirectoryDevice>),
+    /// A user member, by id.
+    User(DirectoryObjectId),
+    /// A membership whose object is gone.
+    Missing(DirectoryObjectId),
+}
+
 const DIRECTORY_COLS: &str =
     "tenant_id, id, device_id, display_name, display_name_lower, account_enabled, \
     physical_ids, operating_system, operating_system_version, manufacturer, model, trust_type, \
@@ -189,6 +199,58 @@ impl Tx {
             .await?;
         objects.sort_unstable_by_key(|o| o.id);
         Ok(objects)
+    }
+
+    /// One page of a group's members in member-id order after `after`, in one statement: device members
+    /// whole, user members by id only (the caller reads those users, usually none, with
+    /// [`Tx::get_users`]). `kind` limits the page to `"device"` or `"user"` members.
+    pub async fn group_member_page(
+        &mut self,
+        tenant: TenantId,
+        group: ztd_core::GroupId,
+        after: Option<DirectoryObjectId>,
+        limit: u32,
+        kind: Option<&str>,
+    ) -> Result<Vec<MemberRow>, StoreError> {
+        let cols = DIRECTORY_COLS
+            .split(", ")
+            .map(|c| format!("d.{c} AS {c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut filter = Filter::new(&tenant.to_string());
+        filter.sql = filter.sql.replace("tenant_id", "m.tenant_id");
+        filter.and("m.group_id = {}", Bind::Text(group.to_string()));
+        if let Some(after) = after {
+            filter.and("m.member_id > {}", Bind::Text(after.to_string()));
+        }
+        // A literal, not a parameter, so SQLite can use the partial index of user members.
+        match kind {
+            Some("user") => filter.sql.push_str(" AND m.member_type = 'user'"),
+            Some(_) => filter.sql.push_str(" AND m.member_type = 'device'"),
+            None => {}
+        }
+        // Driven by the membership primary key (tenant, group, member): a page reads its own rows only.
+        let mut sql = format!(
+            "SELECT m.member_type AS member_type, m.member_id AS member_id, {cols} FROM group_members m \
+             LEFT JOIN directory_devices d ON d.tenant_id = m.tenant_id AND d.id = m.member_id WHERE {} \
+             ORDER BY m.member_id",
+            filter.sql
+        );
+        push_limit_offset(&mut sql, &mut filter, Some(limit), None);
+        let mut names = vec!["member_type", "member_id"];
+        names.extend(DIRECTORY_COLS.split(", "));
+        self.fetch_packed(&sql, filter.binds, &names, |row| {
+            let member: DirectoryObjectId = id(row, "member_id")?;
+            Ok(
+                match (text(row, "member_type")?.as_str(), row.opt_str("id")?) {
+                    ("user", _) => MemberRow::User(member),
+                    (_, Some(_)) => MemberRow::Device(Box::new(directory_device(row)?)),
+                    // A device membership without its device (never written: they are deleted together).
+                    (_, None) => MemberRow::Missing(member),
+                },
+            )
+        })
+        .await
     }
 
     /// The number of objects matching the filters (`after` and `limit` are ignored).

@@ -64,6 +64,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use directory::MemberRow;
 pub use tx::{Lock, Tx};
 pub use users::{StoredRefreshToken, StoredSigningKey, UserQuery};
 use ztd_core::{DirectoryDeviceId, DirectoryObjectId, GroupId, ImportId, Ztdid};

@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 use ztd_core::user::{User, UserRole};
-use ztd_core::{DirectoryObjectId, GroupId, TenantId, Timestamp};
+use ztd_core::{DirectoryObjectId, TenantId, Timestamp};
 
 use crate::codec::{corrupt, flag, id, json, opt_text, opt_ts, text, to_json, ts};
 use crate::{StoreError, Tx};
@@ -75,8 +75,6 @@ fn signing_key(row: &AnyRow) -> Result<StoredSigningKey, StoreError> {
 pub struct UserQuery {
     pub after: Option<DirectoryObjectId>,
     pub limit: Option<u32>,
-    /// Only the members of this group (through the membership primary key).
-    pub member_of: Option<GroupId>,
 }
 
 impl Tx {
@@ -150,6 +148,29 @@ impl Tx {
         .await
     }
 
+    /// The users among `ids` that exist in the tenant, ordered by id.
+    pub async fn get_users(
+        &mut self,
+        tenant: TenantId,
+        ids: &[DirectoryObjectId],
+    ) -> Result<Vec<User>, StoreError> {
+        let tenant = tenant.to_string();
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(self.rows_per_statement(1, 1)) {
+            let sql = format!(
+                "SELECT {USER_COLS} FROM users WHERE tenant_id = {} AND id IN ({}) ORDER BY id",
+                crate::tx::param(self.backend(), 1),
+                crate::tx::in_list(self.backend(), 2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(tenant.as_str());
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            out.extend(self.fetch_map(q, user).await?);
+        }
+        Ok(out)
+    }
+
     /// A user of the tenant by UPN (case-insensitive).
     pub async fn get_user_by_upn(
         &mut self,
@@ -180,39 +201,15 @@ impl Tx {
         tenant: TenantId,
         q: &UserQuery,
     ) -> Result<Vec<User>, StoreError> {
-        let (mut sql, id) = match q.member_of {
-            Some(_) => {
-                let cols = USER_COLS
-                    .split(", ")
-                    .map(|c| format!("u.{c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                (
-                    format!(
-                        "SELECT {cols} FROM group_members m JOIN users u \
-                         ON u.tenant_id = m.tenant_id AND u.id = m.member_id \
-                         WHERE m.tenant_id = $1 AND m.group_id = $2 AND m.member_type = 'user'"
-                    ),
-                    "m.member_id",
-                )
-            }
-            None => (
-                format!("SELECT {USER_COLS} FROM users WHERE tenant_id = $1"),
-                "id",
-            ),
-        };
+        let mut sql = format!("SELECT {USER_COLS} FROM users WHERE tenant_id = $1");
         if q.after.is_some() {
-            let param = if q.member_of.is_some() { 3 } else { 2 };
-            sql.push_str(&format!(" AND {id} > ${param}"));
+            sql.push_str(" AND id > $2");
         }
-        sql.push_str(&format!(" ORDER BY {id}"));
+        sql.push_str(" ORDER BY id");
         if let Some(limit) = q.limit {
             sql.push_str(&format!(" LIMIT {limit}"));
         }
         let mut query = sqlx::query(&sql).bind(tenant.to_string());
-        if let Some(group) = q.member_of {
-            query = query.bind(group.to_string());
-        }
         if let Some(after) = q.after {
             query = query.bind(after.to_string());
         }

@@ -92,7 +92,6 @@ impl Source for UserSource<'_> {
         let query = UserQuery {
             after: paging::resume_key(after, DirectoryObjectId::parse)?,
             limit: Some(u32::try_from(limit).unwrap_or(u32::MAX)),
-            ..Default::default()
         };
         Ok(self
             .state
