@@ -207,6 +207,36 @@ async fn users_are_members_of_static_groups_and_list_their_groups() {
             "{device_groups}"
         );
 
+        // Groups hold no groups, so the transitive views (as directory tools ask) equal the direct ones.
+        let (status, transitive) = s
+            .get(
+                &format!("/v1.0/groups/{staff}/transitiveMembers/microsoft.graph.user"),
+                &t,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{transitive}");
+        assert_eq!(ids(&transitive), user_ids);
+        let (_, count) = s
+            .get(
+                &format!("/v1.0/groups/{staff}/transitiveMembers/$count"),
+                &t,
+            )
+            .await;
+        assert_eq!(count, json!(3));
+        let (status, groups) = s
+            .get(
+                &format!("/v1.0/users/{ada_id}/transitiveMemberOf/microsoft.graph.group"),
+                &t,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{groups}");
+        assert_eq!(ids(&groups), both);
+        let (status, groups) = s
+            .get(&format!("/v1.0/devices/{device_id}/transitiveMemberOf"), &t)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{groups}");
+        assert_eq!(ids(&groups), ids(&device_groups));
+
         // Removing a member, and deleting a user, take them out of their groups.
         let (status, _) = s
             .delete(&format!("/v1.0/groups/{lab}/members/{ada_id}/$ref"), &t)
@@ -233,6 +263,20 @@ async fn users_are_members_of_static_groups_and_list_their_groups() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
         let (status, _) = s
             .get(&format!("/v1.0/devices/{device_id}/memberOf"), &s.b.token)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = s
+            .get(
+                &format!("/v1.0/users/{ada_id}/transitiveMemberOf"),
+                &s.b.token,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = s
+            .get(
+                &format!("/v1.0/groups/{staff}/transitiveMembers/$count"),
+                &s.b.token,
+            )
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         let (status, _) = s

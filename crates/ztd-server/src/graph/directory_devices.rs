@@ -55,6 +55,9 @@ pub fn routes() -> Router<AppState> {
         .route("/devices/{id}", get(get_device).delete(delete_device))
         .route("/devices/{id}/memberOf", get(member_of))
         .route("/devices/{id}/memberOf/group", get(member_of))
+        // Groups hold no groups in ztd: the transitive groups are the direct ones.
+        .route("/devices/{id}/transitiveMemberOf", get(member_of))
+        .route("/devices/{id}/transitiveMemberOf/group", get(member_of))
 }
 
 /// Text Graph shows as `null` when empty.

@@ -50,7 +50,17 @@ pub fn routes() -> Router<AppState> {
         .route("/groups/{id}/members/device", get(list_device_members))
         .route("/groups/{id}/members/user", get(list_user_members))
         .route("/groups/{id}/members/$count", get(count_members))
+        // Groups hold no groups in ztd, so a group's transitive members are its members.
         .route("/groups/{id}/transitiveMembers", get(list_members))
+        .route(
+            "/groups/{id}/transitiveMembers/device",
+            get(list_device_members),
+        )
+        .route(
+            "/groups/{id}/transitiveMembers/user",
+            get(list_user_members),
+        )
+        .route("/groups/{id}/transitiveMembers/$count", get(count_members))
         .route("/groups/{id}/members/$ref", post(add_member))
         .route("/groups/{id}/members/{member}/$ref", delete(remove_member))
 }

@@ -352,6 +352,7 @@ const SEGMENTS: &[&str] = &[
     "members",
     "transitiveMembers",
     "memberOf",
+    "transitiveMemberOf",
     "assignments",
     "assignedDevices",
     "deploymentProfile",

@@ -44,6 +44,9 @@ pub fn routes() -> Router<AppState> {
         .route("/users/{id}", get(get_one).patch(update).delete(delete))
         .route("/users/{id}/memberOf", get(member_of))
         .route("/users/{id}/memberOf/group", get(member_of))
+        // Groups hold no groups in ztd: the transitive groups are the direct ones.
+        .route("/users/{id}/transitiveMemberOf", get(member_of))
+        .route("/users/{id}/transitiveMemberOf/group", get(member_of))
 }
 
 fn require_user(caller: &Caller, access: Access) -> ApiResult<()> {
