@@ -299,24 +299,25 @@ impl App {
         Ok(members)
     }
 
-    /// The groups `member` (a device object or a user) is in, ordered by group id.
+    /// The groups `member` (a device object or a user the caller has found) is in, ordered by group id:
+    /// two statements, however many groups.
     pub async fn member_groups(
         &self,
         tenant: TenantId,
         member: DirectoryObjectId,
     ) -> AppResult<Vec<Group>> {
         let mut tx = self.store.begin_read().await?;
-        if tx.get_directory_device(tenant, member).await?.is_none()
-            && tx.get_user(tenant, member).await?.is_none()
-        {
-            return Err(AppError::not_found(ObjectKind::DirectoryDevice, member));
+        let of_member: std::collections::HashSet<GroupId> = tx
+            .memberships_of(tenant, &[member])
+            .await?
+            .into_iter()
+            .map(|(_, group, _)| group)
+            .collect();
+        if of_member.is_empty() {
+            return Ok(Vec::new());
         }
-        let mut groups = Vec::new();
-        for (_, group_id, _) in tx.memberships_of(tenant, &[member]).await? {
-            if let Some(group) = tx.get_group(tenant, group_id).await? {
-                groups.push(group);
-            }
-        }
+        let mut groups = tx.list_groups(tenant).await?;
+        groups.retain(|g| of_member.contains(&g.id));
         groups.sort_unstable_by_key(|g| g.id);
         Ok(groups)
     }

@@ -159,16 +159,34 @@ struct TenantOnly {
 /// smart lockout still guards each account's password).
 pub const CODE_ENTRIES_PER_MINUTE: u32 = 30;
 
-/// The per-source budget of [`CODE_ENTRIES_PER_MINUTE`], per node.
-pub struct CodeEntryLimit(governor::DefaultKeyedRateLimiter<std::net::IpAddr>);
+/// Refused administrative changes recorded in the audit log per caller per minute. A caller's refusals
+/// cost a write each; past this budget they are left out of the log (the server log still has them), so a
+/// token holder cannot turn refused requests into unbounded writes.
+pub const REFUSALS_RECORDED_PER_MINUTE: u32 = 60;
 
-impl Default for CodeEntryLimit {
-    fn default() -> Self {
-        let per_minute =
-            std::num::NonZeroU32::new(CODE_ENTRIES_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN);
+/// A per-node budget of attempts per key per minute (the burst is the whole minute's worth).
+pub struct PerMinuteBudget<K: std::hash::Hash + Eq + Clone>(governor::DefaultKeyedRateLimiter<K>);
+
+impl<K: std::hash::Hash + Eq + Clone> PerMinuteBudget<K> {
+    pub fn new(per_minute: u32) -> Self {
+        let per_minute = std::num::NonZeroU32::new(per_minute).unwrap_or(std::num::NonZeroU32::MIN);
         Self(governor::RateLimiter::keyed(governor::Quota::per_minute(
             per_minute,
         )))
+    }
+
+    /// Spends one attempt of `key`; past the budget, how long to wait.
+    pub fn spend(&self, key: &K) -> Result<(), std::time::Duration> {
+        crate::device_api::checked(Some(&self.0), key)
+    }
+}
+
+/// The code-entry budget, keyed by source ([`crate::device_api::source_key`]: an IPv6 /64 is one source).
+pub struct CodeEntryLimit(PerMinuteBudget<std::net::IpAddr>);
+
+impl Default for CodeEntryLimit {
+    fn default() -> Self {
+        Self(PerMinuteBudget::new(CODE_ENTRIES_PER_MINUTE))
     }
 }
 
@@ -176,37 +194,25 @@ impl CodeEntryLimit {
     /// Spends one attempt of `source`; past the budget, how long to wait. An unknown source (no socket
     /// address, as in tests that call the router directly) is not limited.
     pub fn check(&self, source: Option<std::net::IpAddr>) -> Result<(), std::time::Duration> {
-        match source {
-            Some(ip) => {
-                crate::device_api::checked(Some(&self.0), &crate::device_api::source_key(ip))
-            }
-            None => Ok(()),
-        }
+        source.map_or(Ok(()), |ip| {
+            self.0.spend(&crate::device_api::source_key(ip))
+        })
     }
 }
 
-/// Refused administrative changes recorded in the audit log per caller per minute. A caller's refusals
-/// cost a write each; past this budget they are left out of the log (the server log still has them), so a
-/// token holder cannot turn refused requests into unbounded writes.
-pub const REFUSALS_RECORDED_PER_MINUTE: u32 = 60;
-
-/// The per-caller budget of [`REFUSALS_RECORDED_PER_MINUTE`], per node.
-pub struct RefusalLimit(governor::DefaultKeyedRateLimiter<(TenantId, String)>);
+/// The recorded-refusal budget, keyed by tenant and actor.
+pub struct RefusalLimit(PerMinuteBudget<(TenantId, String)>);
 
 impl Default for RefusalLimit {
     fn default() -> Self {
-        let per_minute = std::num::NonZeroU32::new(REFUSALS_RECORDED_PER_MINUTE)
-            .unwrap_or(std::num::NonZeroU32::MIN);
-        Self(governor::RateLimiter::keyed(governor::Quota::per_minute(
-            per_minute,
-        )))
+        Self(PerMinuteBudget::new(REFUSALS_RECORDED_PER_MINUTE))
     }
 }
 
 impl RefusalLimit {
     /// Whether one more refusal of `actor` in `tenant` is recorded.
     pub fn admit(&self, tenant: TenantId, actor: &str) -> bool {
-        crate::device_api::checked(Some(&self.0), &(tenant, actor.to_string())).is_ok()
+        self.0.spend(&(tenant, actor.to_string())).is_ok()
     }
 }
 
