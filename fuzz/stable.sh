@@ -7,6 +7,7 @@
 #   hash-csv  ztd-formats fuzz_hash_csv hash CSV reader, every dialect and encoding, bounded memory
 #   hwhash    ztd-hwhash fuzz_hwhash    4K hash decoder, raw and base64
 #   oauth     ztd-oauth  fuzz_oauth     client assertions, certificate credentials, user codes, PKCE
+#   drs       ztd-drs    fuzz_drs       key blobs, transport keys, PKCS#10, device certificates, PRT JWS/JWE, nonces, join body
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -15,7 +16,8 @@ case "${1:-}" in
   hash-csv) crate=ztd-formats example=fuzz_hash_csv ;;
   hwhash) crate=ztd-hwhash example=fuzz_hwhash ;;
   oauth) crate=ztd-oauth example=fuzz_oauth ;;
-  *) echo "usage: fuzz/stable.sh rules|odata|hash-csv|hwhash|oauth SECONDS [SEED]" >&2; exit 2 ;;
+  drs) crate=ztd-drs example=fuzz_drs ;;
+  *) echo "usage: fuzz/stable.sh rules|odata|hash-csv|hwhash|oauth|drs SECONDS [SEED]" >&2; exit 2 ;;
 esac
 secs="${2:-60}"
 seed="${3:-$(date +%s)}"
