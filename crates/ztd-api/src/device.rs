@@ -61,6 +61,10 @@ pub struct PlanBody {
     pub device_profile: Option<DeviceProfileFile>,
     pub esp: Option<EspConfiguration>,
     pub assigned_user_principal_name: String,
+    /// Ties the device's directory join to this registration: the device sends it in the join's
+    /// `attributes` as `ztdJoinTicket` (docs/device-registration.md).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub join_ticket: String,
 }
 
 impl From<&ProvisioningPlan> for PlanBody {
@@ -87,6 +91,7 @@ impl From<&ProvisioningPlan> for PlanBody {
             device_profile: device_profile_file(plan),
             esp: plan.esp.clone(),
             assigned_user_principal_name: plan.assigned_user_principal_name.clone(),
+            join_ticket: plan.join_ticket.clone(),
         }
     }
 }

@@ -158,7 +158,8 @@ impl App {
                 )
                 .await?;
                 let now = self.now();
-                let plan = self.plan(&view, now);
+                let mut plan = self.plan(&view, now);
+                plan.join_ticket = self.join_ticket(device).await?;
                 self.note_contact(device, &plan, now).await?;
                 Ok(BootOutcome::Registered(Box::new(plan)))
             }

@@ -328,6 +328,37 @@ impl App {
             Ok(user) => user,
             Err(refusal) => return Ok(Err(refusal)),
         };
+        self.issue_authorization_code(request, &user).await.map(Ok)
+    }
+
+    /// An authorization code for a user who signed in another way than the password form: single sign-on
+    /// with a device's PRT (`x-ms-RefreshTokenCredential`). The request is checked as for the form; a user of
+    /// another tenant than the one named is refused.
+    pub async fn authorize_signed_in(
+        &self,
+        request: &SignInRequest,
+        user: &User,
+    ) -> AppResult<Result<String, PageRefusal>> {
+        if let Err(refusal) = self
+            .check_sign_in_request(GrantKind::AuthorizationCode, request)
+            .await?
+        {
+            return Ok(Err(PageRefusal::Request(refusal)));
+        }
+        if request
+            .requested_tenant
+            .is_some_and(|t| t != user.tenant_id)
+        {
+            return Ok(Err(PageRefusal::WrongTenant));
+        }
+        self.issue_authorization_code(request, user).await.map(Ok)
+    }
+
+    async fn issue_authorization_code(
+        &self,
+        request: &SignInRequest,
+        user: &User,
+    ) -> AppResult<String> {
         let now = self.now();
         let code = URL_SAFE_NO_PAD.encode(self.random_bytes::<32>());
         let mut tx = self.store.begin().await?;
@@ -359,7 +390,7 @@ impl App {
         })
         .await?;
         tx.commit().await?;
-        Ok(Ok(code))
+        Ok(code)
     }
 
     async fn sign_in_for(

@@ -15,6 +15,7 @@ mod boot;
 pub mod clients;
 pub mod demo;
 mod devices;
+pub mod drs;
 mod enrollment;
 mod explain;
 pub mod grants;
@@ -168,6 +169,8 @@ pub struct App {
     /// Tenants' signing keys (per node) and where new ones come from.
     keys: Arc<signing::KeyCache>,
     key_factory: Arc<dyn signing::KeyFactory>,
+    /// The device registration service's nonce key and device CAs (per node).
+    drs: Arc<drs::DrsState>,
     /// Bounds the password hashes computed at once (each is memory-hard and takes a core for tens of ms).
     password_work: Arc<tokio::sync::Semaphore>,
 }
@@ -182,6 +185,7 @@ impl App {
             boot: Arc::default(),
             keys: Arc::default(),
             key_factory: Arc::new(signing::AwsLcKeys),
+            drs: Arc::default(),
             password_work: Arc::new(tokio::sync::Semaphore::new(users::PASSWORD_HASHES_AT_ONCE)),
         }
     }

@@ -50,6 +50,14 @@ pub struct UserUpdate {
 /// A refresh token lives this long unless used (then its successor starts over), as Entra's do by default.
 pub const REFRESH_TOKEN_LIFETIME_MILLIS: i64 = 90 * 24 * 3_600_000;
 
+/// A redeemed refresh token: its user, the successor token, and the device it is bound to (if any).
+#[derive(Clone, Debug)]
+pub struct RedeemedRefresh {
+    pub user: User,
+    pub successor: String,
+    pub device: Option<ztd_core::directory::DirectoryDevice>,
+}
+
 /// Why a refresh token was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RefreshRefusal {
@@ -463,6 +471,20 @@ impl App {
         family: &str,
         confidential: bool,
     ) -> AppResult<String> {
+        self.insert_refresh_token_bound(tx, user, client_id, family, confidential, None)
+            .await
+    }
+
+    /// [`App::insert_refresh_token`] for a token bound to a device (obtained through a PRT).
+    pub(crate) async fn insert_refresh_token_bound(
+        &self,
+        tx: &mut ztd_store::Tx,
+        user: &User,
+        client_id: &str,
+        family: &str,
+        confidential: bool,
+        device: Option<DirectoryObjectId>,
+    ) -> AppResult<String> {
         let token = format!(
             "ztd1.{}",
             base64::Engine::encode(
@@ -482,6 +504,9 @@ impl App {
             used_at: None,
             revoked_at: None,
             confidential,
+            kind: "refresh".into(),
+            device_object_id: device,
+            session_key: None,
         })
         .await?;
         Ok(token)
@@ -498,7 +523,7 @@ impl App {
         client_id: &str,
         tenant: Option<TenantId>,
         authenticated: bool,
-    ) -> AppResult<Result<(User, String), RefreshRefusal>> {
+    ) -> AppResult<Result<RedeemedRefresh, RefreshRefusal>> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let Some(stored) = tx
@@ -507,7 +532,9 @@ impl App {
         else {
             return Ok(Err(RefreshRefusal::Invalid));
         };
+        // A PRT is presented only in a session-key-signed request, never as a plain refresh token.
         if stored.revoked_at.is_some()
+            || stored.kind != "refresh"
             || !stored.client_id.eq_ignore_ascii_case(client_id)
             || tenant.is_some_and(|t| t != stored.tenant_id)
         {
@@ -540,16 +567,29 @@ impl App {
         };
         tx.mark_refresh_token_used(&stored.token_hash, now).await?;
         let successor = self
-            .insert_refresh_token(
+            .insert_refresh_token_bound(
                 &mut tx,
                 &user,
                 &stored.client_id,
                 &stored.family_id,
                 stored.confidential,
+                stored.device_object_id,
             )
             .await?;
+        // A token bound to a device works only while the device does.
+        let device = match stored.device_object_id {
+            Some(object) => match tx.get_directory_device(stored.tenant_id, object).await? {
+                Some(device) if device.account_enabled => Some(device),
+                _ => return Ok(Err(RefreshRefusal::Invalid)),
+            },
+            None => None,
+        };
         tx.commit().await?;
-        Ok(Ok((user, successor)))
+        Ok(Ok(RedeemedRefresh {
+            user,
+            successor,
+            device,
+        }))
     }
 }
 

@@ -25,6 +25,10 @@ pub struct DirectoryDevice {
     pub enrollment_profile_name: String,
     pub ztdid: Option<Ztdid>,
     pub created_at: Timestamp,
+    /// Set by a join: `X509:<SHA1-TP-PUBKEY>` with the device certificate's thumbprint and key hash.
+    pub alternative_security_id: String,
+    /// The user who joined or registered the device (its registered owner and user).
+    pub registered_user_id: Option<DirectoryObjectId>,
 }
 
 /// The `physicalIds` of an Autopilot device object. `[OrderId]` and `[PurchaseOrderId]` are present only

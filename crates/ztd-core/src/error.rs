@@ -11,6 +11,8 @@ pub enum Shape {
     Graph,
     /// Entra's token-endpoint error: `{"error","error_description":"AADSTS…","error_codes":[…]}`.
     OAuth,
+    /// The device registration service's `{"ErrorType","Message","TraceId","Time"}` ([MS-DVRJ] §2.2.3.1).
+    Drs,
 }
 
 /// Declares the catalogue: one line per answer, with its HTTP status, wire shape, wire code and (token
@@ -159,6 +161,33 @@ catalogue! {
     ExpiredRefreshToken = 400 OAuth "invalid_grant" 700082;
     /// A refresh token used twice: its whole family is revoked (someone else holds a copy).
     RevokedRefreshToken = 400 OAuth "invalid_grant" 50173;
+    /// A device-signed or session-key-signed request does not verify: its signature, its `request_nonce`
+    /// (unknown, expired, or used before) or its shape.
+    InvalidDeviceAssertion = 400 OAuth "invalid_grant" 50013;
+    /// The certificate of a device-signed request is not a current certificate of ztd's device CA.
+    DeviceAuthenticationFailed = 400 OAuth "invalid_grant" 50155;
+    /// The device object of the certificate or PRT is disabled.
+    DeviceDisabled = 400 OAuth "invalid_grant" 135011;
+    /// The device object of the certificate or PRT no longer exists.
+    DeviceObjectNotFound = 400 OAuth "invalid_grant" 700003;
+    /// A device registration request that cannot be used as sent: its body, certificate request, transport
+    /// key or join type.
+    DrsInvalidRequest = 400 Drs "InvalidParameter";
+    /// A device registration body larger than the service takes.
+    DrsRequestTooLarge = 413 Drs "InvalidParameter";
+    /// No usable DRS bearer token, or no valid device certificate on a certificate-authenticated call.
+    DrsAuthenticationFailed = 401 Drs "AuthenticationError";
+    /// The caller may not do this to this device (another device's id, a disabled device).
+    DrsAuthorizationFailed = 403 Drs "AuthorizationError";
+    /// The device named in the path does not exist in the tenant.
+    DrsDeviceNotFound = 404 Drs "DeviceNotFound";
+    /// The join names an Autopilot registration (its join ticket) that was deleted: the device is no longer
+    /// an Autopilot device.
+    DrsAutopilotDeviceNotFound = 400 Drs "AutopilotDeviceNotFound";
+    /// The join ticket is forged, expired or of another tenant.
+    DrsInvalidJoinTicket = 400 Drs "InvalidJoinTicket";
+    /// No tenant with this id or domain (discovery).
+    DrsUnknownTenant = 404 Drs "TenantNotFound";
 }
 
 /// The catalogue as a Markdown table (`docs/errors.md` holds it; a test keeps the page current).
@@ -173,6 +202,7 @@ pub fn catalogue_markdown() -> String {
         let shape = match code.shape() {
             Shape::Graph => "Graph",
             Shape::OAuth => "OAuth",
+            Shape::Drs => "DRS",
         };
         out.push_str(&format!(
             "| {} | {} | {shape} | {wire} | {} |\n",

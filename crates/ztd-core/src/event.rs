@@ -96,6 +96,11 @@ pub enum EventKind {
     DevicesImported,
     DevicesImportRequested,
     DirectoryObjectDeleted,
+    DirectoryObjectJoined,
+    DirectoryObjectKeyRegistered,
+    DirectoryObjectLeft,
+    DirectoryObjectRegistered,
+    DirectoryObjectUpdated,
     EspAssigned,
     EspCreated,
     EspDeleted,
@@ -124,7 +129,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 44] = [
+    pub const ALL: [EventKind; 49] = [
         Self::AutopilotSyncTriggered,
         Self::ClientCreated,
         Self::ClientDeleted,
@@ -144,6 +149,11 @@ impl EventKind {
         Self::DevicesImported,
         Self::DevicesImportRequested,
         Self::DirectoryObjectDeleted,
+        Self::DirectoryObjectJoined,
+        Self::DirectoryObjectKeyRegistered,
+        Self::DirectoryObjectLeft,
+        Self::DirectoryObjectRegistered,
+        Self::DirectoryObjectUpdated,
         Self::EspAssigned,
         Self::EspCreated,
         Self::EspDeleted,
@@ -192,6 +202,11 @@ impl EventKind {
             Self::DevicesImported => "devices.imported",
             Self::DevicesImportRequested => "devices.import_requested",
             Self::DirectoryObjectDeleted => "directory_object.deleted",
+            Self::DirectoryObjectJoined => "directory_object.joined",
+            Self::DirectoryObjectKeyRegistered => "directory_object.key_registered",
+            Self::DirectoryObjectLeft => "directory_object.left",
+            Self::DirectoryObjectRegistered => "directory_object.registered",
+            Self::DirectoryObjectUpdated => "directory_object.updated",
             Self::EspAssigned => "esp.assigned",
             Self::EspCreated => "esp.created",
             Self::EspDeleted => "esp.deleted",

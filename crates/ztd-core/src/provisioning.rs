@@ -109,6 +109,9 @@ pub struct ProvisioningPlan {
     /// This delivery's id (`AutopilotServiceCorrelationId` in the device's profile cache).
     pub correlation_id: Uuid,
     pub delivered_at: Timestamp,
+    /// The ticket that ties the device's directory join to this registration (minted by the app, which
+    /// holds the key; empty until then).
+    pub join_ticket: String,
 }
 
 /// What a plan is made from: the device's tenant and registration, the profile its targeting chose and the
@@ -160,6 +163,7 @@ pub fn assemble_plan(
         assigned_user_principal_name: device.user_principal_name.clone(),
         correlation_id,
         delivered_at: now,
+        join_ticket: String::new(),
     }
 }
 

@@ -302,6 +302,8 @@ pub fn register(
         enrollment_profile_name: String::new(),
         ztdid: Some(ids.ztdid),
         created_at: now,
+        alternative_security_id: String::new(),
+        registered_user_id: None,
     };
     (device, directory)
 }

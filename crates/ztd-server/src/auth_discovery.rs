@@ -53,6 +53,8 @@ const GRANTS: &[&str] = &[
     "password",
     "refresh_token",
     "urn:ietf:params:oauth:grant-type:device_code",
+    "srv_challenge",
+    "urn:ietf:params:oauth:grant-type:jwt-bearer",
 ];
 
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
@@ -96,6 +98,8 @@ pub async fn openid_configuration(
         "cloud_graph_host_name": "graph.windows.net",
         "msgraph_host": "graph.microsoft.com",
         "rbac_url": "https://pas.windows.net",
+        // The PRT protocol's KDF v2 ([MS-OIDCE] §2.2.3.2).
+        "capabilities": ["kdf_ver2"],
     }))
     .into_response()
 }
@@ -133,6 +137,7 @@ pub async fn openid_configuration_v1(
         "cloud_instance_name": "microsoftonline.com",
         "cloud_graph_host_name": "graph.windows.net",
         "msgraph_host": "graph.microsoft.com",
+        "capabilities": ["kdf_ver2"],
     }))
     .into_response()
 }

@@ -15,11 +15,13 @@ use ztd_app::App;
 pub mod auth;
 mod auth_discovery;
 mod device_api;
+mod drs;
 pub mod error;
 pub mod graph;
 pub mod lab_proxy;
 mod native;
 pub mod request;
+pub mod tls;
 
 pub use auth::{Caller, Tokens};
 pub use device_api::DeviceApiConfig;
@@ -90,6 +92,7 @@ pub fn router_configured(state: AppState, graph: GraphConfig, device: DeviceApiC
             get(auth_discovery::openid_configuration_v1),
         )
         .merge(device_api::routes(&device))
+        .merge(drs::routes())
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
             get(auth_discovery::openid_configuration),
@@ -175,15 +178,8 @@ pub async fn serve_configured(
             // The binary links two rustls crypto back ends (the TLS server's and the HTTP client's), so rustls
             // cannot pick one by itself: choose explicitly. An error only means one is installed already.
             let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(
-                files.certificate,
-                files.private_key,
-            )
-            .await?;
-            let listener = listener.into_std()?;
-            axum_server::from_tcp_rustls(listener, config)
-                .serve(router.into_make_service_with_connect_info::<SocketAddr>())
-                .await
+            let config = tls::server_config(&files.certificate, &files.private_key)?;
+            tls::serve(listener, router, config).await
         }
     }
 }

@@ -271,6 +271,7 @@ async fn a_token_is_not_valid_before_its_nbf() {
             amr: vec![],
             ver: "1.0".into(),
             ztd_cred: None,
+            deviceid: None,
         };
         // Signed with the tenant's own key: only the time is wrong.
         let future = s

@@ -21,8 +21,8 @@ pub enum MemberRow {
 const DIRECTORY_COLS: &str =
     "tenant_id, id, device_id, display_name, display_name_lower, account_enabled, \
     physical_ids, operating_system, operating_system_version, manufacturer, model, trust_type, \
-    enrollment_profile_name, ztdid, created_at";
-const DIRECTORY_COL_COUNT: usize = 15;
+    enrollment_profile_name, ztdid, created_at, alternative_security_id, registered_user_id";
+const DIRECTORY_COL_COUNT: usize = 17;
 
 fn bind_directory<'q>(q: Q<'q>, d: &'q DirectoryDevice) -> Q<'q> {
     q.bind(d.tenant_id.to_string())
@@ -40,6 +40,8 @@ fn bind_directory<'q>(q: Q<'q>, d: &'q DirectoryDevice) -> Q<'q> {
         .bind(d.enrollment_profile_name.as_str())
         .bind(d.ztdid.map(|z| z.to_string()))
         .bind(d.created_at.0)
+        .bind(d.alternative_security_id.as_str())
+        .bind(d.registered_user_id.map(|u| u.to_string()))
 }
 
 fn directory_device(row: &impl Columns) -> Result<DirectoryDevice, StoreError> {
@@ -58,6 +60,8 @@ fn directory_device(row: &impl Columns) -> Result<DirectoryDevice, StoreError> {
         enrollment_profile_name: text(row, "enrollment_profile_name")?,
         ztdid: opt_id(row, "ztdid")?,
         created_at: ts(row, "created_at")?,
+        alternative_security_id: text(row, "alternative_security_id")?,
+        registered_user_id: opt_id(row, "registered_user_id")?,
     })
 }
 
@@ -80,8 +84,8 @@ impl Tx {
         // $15 (created_at) is bound but unused: the row keeps its creation time.
         let sql = "UPDATE directory_devices SET device_id = $3, display_name = $4, display_name_lower = $5, \
             account_enabled = $6, physical_ids = $7, operating_system = $8, operating_system_version = $9, \
-            manufacturer = $10, model = $11, trust_type = $12, enrollment_profile_name = $13, ztdid = $14 \
-            WHERE tenant_id = $1 AND id = $2";
+            manufacturer = $10, model = $11, trust_type = $12, enrollment_profile_name = $13, ztdid = $14, \
+            alternative_security_id = $16, registered_user_id = $17 WHERE tenant_id = $1 AND id = $2";
         self.execute(bind_directory(sqlx::query(sql), d))
             .await
             .map(drop)

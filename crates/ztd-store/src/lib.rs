@@ -46,6 +46,7 @@ mod codec;
 pub mod corporate;
 mod devices;
 mod directory;
+mod drs;
 mod groups;
 mod imports;
 mod misc;
@@ -65,6 +66,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use directory::MemberRow;
+pub use drs::StoredDeviceCertificate;
 pub use tx::{Lock, Tx};
 pub use users::{StoredRefreshToken, StoredSigningKey, UserQuery};
 use ztd_core::{DirectoryDeviceId, DirectoryObjectId, GroupId, ImportId, Ztdid};

@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use ztd_core::user::{User, UserRole};
 use ztd_core::{DirectoryObjectId, TenantId, Timestamp};
 
-use crate::codec::{corrupt, flag, id, json, opt_text, opt_ts, text, to_json, ts};
+use crate::codec::{corrupt, flag, id, json, opt_id, opt_text, opt_ts, text, to_json, ts};
 use crate::{StoreError, Tx};
 
 const USER_COLS: &str = "tenant_id, id, upn, upn_lower, display_name, given_name, surname, mail, \
@@ -288,11 +288,17 @@ pub struct StoredRefreshToken {
     pub revoked_at: Option<Timestamp>,
     /// Issued to a confidential client, which must authenticate to redeem it.
     pub confidential: bool,
+    /// `prt` for a Primary Refresh Token, `refresh` otherwise.
+    pub kind: String,
+    /// The device the token is bound to (a PRT, and refresh tokens obtained through one).
+    pub device_object_id: Option<DirectoryObjectId>,
+    /// A PRT's session key (base64).
+    pub session_key: Option<String>,
 }
 
 const REFRESH_COLS: &str =
     "token_hash, tenant_id, family_id, user_id, client_id, created_at, expires_at, \
-     used_at, revoked_at, confidential";
+     used_at, revoked_at, confidential, kind, device_object_id, session_key";
 
 fn refresh_token(row: &AnyRow) -> Result<StoredRefreshToken, StoreError> {
     Ok(StoredRefreshToken {
@@ -306,12 +312,15 @@ fn refresh_token(row: &AnyRow) -> Result<StoredRefreshToken, StoreError> {
         used_at: opt_ts(row, "used_at")?,
         revoked_at: opt_ts(row, "revoked_at")?,
         confidential: flag(row, "confidential")?,
+        kind: text(row, "kind")?,
+        device_object_id: opt_id(row, "device_object_id")?,
+        session_key: opt_text(row, "session_key")?,
     })
 }
 
 impl Tx {
     pub async fn insert_refresh_token(&mut self, t: &StoredRefreshToken) -> Result<(), StoreError> {
-        let sql = format!("INSERT INTO refresh_tokens ({REFRESH_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+        let sql = format!("INSERT INTO refresh_tokens ({REFRESH_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)");
         let q = sqlx::query(&sql)
             .bind(t.token_hash.as_str())
             .bind(t.tenant_id.to_string())
@@ -322,7 +331,10 @@ impl Tx {
             .bind(t.expires_at.0)
             .bind(t.used_at.map(|at| at.0))
             .bind(t.revoked_at.map(|at| at.0))
-            .bind(i64::from(t.confidential));
+            .bind(i64::from(t.confidential))
+            .bind(t.kind.as_str())
+            .bind(t.device_object_id.map(|d| d.to_string()))
+            .bind(t.session_key.as_deref());
         self.execute(q).await.map(drop)
     }
 

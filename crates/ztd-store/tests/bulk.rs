@@ -95,6 +95,8 @@ fn fleet(tenant: TenantId, count: usize, groups: &[GroupId]) -> Fleet {
             enrollment_profile_name: String::new(),
             ztdid: Some(ztdid),
             created_at: Timestamp(1_700_000_000_000),
+            alternative_security_id: String::new(),
+            registered_user_id: None,
         });
         for g in groups {
             members.push((*g, object, MembershipSource::Rule));

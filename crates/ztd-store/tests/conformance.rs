@@ -249,6 +249,8 @@ fn directory(t: TenantId, n: u128) -> DirectoryDevice {
         enrollment_profile_name: "Kiosk profile".into(),
         ztdid: Some(Ztdid(uid(n))),
         created_at: Timestamp(1_700_000_000_000),
+        alternative_security_id: "X509:<SHA1-TP-PUBKEY>00AAzz==".into(),
+        registered_user_id: Some(DirectoryObjectId(uid(n | 0xF000))),
     }
 }
 

@@ -36,7 +36,10 @@ pub struct Server {
     pub store: Store,
     /// The server's clock: the system's, moved forward by [`Server::advance`].
     pub clock: Arc<TestClock>,
+    /// The lab root (PEM) of a server started over TLS ([`on_both_tls_servers`]), which `http` trusts.
+    pub ca_pem: Option<String>,
     _dir: Option<tempfile::TempDir>,
+    _tls_dir: Option<tempfile::TempDir>,
 }
 
 /// The system clock plus an offset a test moves forward, so expiry is tested without waiting.
@@ -89,6 +92,16 @@ pub async fn start_with(config: GraphConfig) -> Server {
 }
 
 pub async fn start_on(store: Store, config: GraphConfig) -> Server {
+    start_serving(store, config, false).await
+}
+
+/// [`start_on`] over HTTPS with a certificate from the deployment's lab root (for `127.0.0.1` and the
+/// Microsoft host names), accepting client certificates as `ztd serve --lab-tls` does.
+pub async fn start_tls_on(store: Store, config: GraphConfig) -> Server {
+    start_serving(store, config, true).await
+}
+
+async fn start_serving(store: Store, config: GraphConfig, tls: bool) -> Server {
     let clock = Arc::new(TestClock::default());
     let app = App::new(
         store.clone(),
@@ -119,9 +132,48 @@ pub async fn start_on(store: Store, config: GraphConfig) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(ztd_server::serve_with(listener, state, None, config));
-    let http = reqwest::Client::new();
+    let addr = listener.local_addr().expect("addr");
+    let (url, http, ca_pem, tls_dir) = if tls {
+        let ca = app.lab_ca().await.expect("lab root");
+        let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        names.extend(
+            ztd_app::lab_ca::MICROSOFT_HOSTS
+                .iter()
+                .map(|h| h.to_string()),
+        );
+        let (chain, key) = ca
+            .issue_server_certificate(&names)
+            .expect("server certificate");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let certificate = dir.path().join("server.pem");
+        let private_key = dir.path().join("server-key.pem");
+        std::fs::write(&certificate, chain).expect("write certificate");
+        std::fs::write(&private_key, key).expect("write key");
+        tokio::spawn(ztd_server::serve_with(
+            listener,
+            state,
+            Some(TlsFiles {
+                certificate,
+                private_key,
+            }),
+            config,
+        ));
+        let root = reqwest::Certificate::from_pem(ca.cert_pem.as_bytes()).expect("root");
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(root)
+            .build()
+            .expect("client");
+        (
+            format!("https://{addr}"),
+            http,
+            Some(ca.cert_pem.clone()),
+            Some(dir),
+        )
+    } else {
+        tokio::spawn(ztd_server::serve_with(listener, state, None, config));
+        (format!("http://{addr}"), reqwest::Client::new(), None, None)
+    };
     let mut a = TenantCreds {
         id: boot.tenant.id.to_string(),
         domain: boot.tenant.domain.clone(),
@@ -150,7 +202,9 @@ pub async fn start_on(store: Store, config: GraphConfig) -> Server {
         },
         store,
         clock,
+        ca_pem,
         _dir: None,
+        _tls_dir: tls_dir,
     };
     a.token = server.token(&a.id, &a.client_id, &a.secret).await;
     b.token = server.token(&b.id, &b.client_id, &b.secret).await;
@@ -412,6 +466,20 @@ where
 {
     on_both(|store| {
         let server = start_on(store, config.clone());
+        let scenario = &scenario;
+        async move { scenario(server.await).await }
+    })
+    .await;
+}
+
+/// [`on_both_servers`] with the servers over HTTPS (client certificates accepted), as `ztd serve --lab-tls`.
+pub async fn on_both_tls_servers<F, Fut>(config: GraphConfig, scenario: F)
+where
+    F: Fn(Server) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    on_both(|store| {
+        let server = start_tls_on(store, config.clone());
         let scenario = &scenario;
         async move { scenario(server.await).await }
     })

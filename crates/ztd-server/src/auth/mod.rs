@@ -22,8 +22,9 @@ use ztd_core::TenantId;
 use crate::error::ApiError;
 use crate::AppState;
 
+mod device_grants;
 mod pages;
-mod token;
+pub(crate) mod token;
 
 pub use pages::{
     authorize_get, authorize_post, device_code_handler, device_login_get, device_login_post,
@@ -137,6 +138,9 @@ pub struct Claims {
     /// issued for, so that removing the credential stops the token within the verifier's bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ztd_cred: Option<String>,
+    /// The Entra device id, in tokens obtained through a device's PRT or its own certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deviceid: Option<String>,
 }
 
 /// Entra's v1 issuer for a tenant.
@@ -303,6 +307,21 @@ impl Tokens {
         check_lifetime(&claims, now_secs)?;
         // A deleted application or a disabled or deleted user: its tokens stop here, at most a minute after
         // the change (a verified token is remembered that long).
+        // A device's own token lives while its object exists and is enabled.
+        if claims.idtyp == "device" {
+            let object = ztd_core::DirectoryObjectId::parse(&claims.oid);
+            let enabled = match object {
+                Some(object) => app.device_object_enabled(tenant, object).await?,
+                None => false,
+            };
+            if !enabled {
+                return Err(ApiError::unauthorized(
+                    "Access token validation failure: the device it was issued to is disabled or deleted.",
+                ));
+            }
+            self.remember(token, &claims, now_secs);
+            return Ok(claims);
+        }
         let principal = match claims.idtyp.as_str() {
             "user" => ztd_core::DirectoryObjectId::parse(&claims.oid).map(ztd_app::Principal::User),
             _ => Some(ztd_app::Principal::App {

@@ -304,6 +304,7 @@ async fn authorize(
     params: AuthorizeParams,
     submitted: bool,
     source: String,
+    prt_credential: Option<String>,
 ) -> Response {
     if let Some(problem) = authorize_params_problem(&params) {
         return problem;
@@ -339,6 +340,41 @@ async fn authorize(
         }
         pairs
     };
+    // Single sign-on with a device's PRT: the signed cookie stands for the user's sign-in.
+    let mut sso_problem = None;
+    if let Some(credential) = prt_credential {
+        match super::device_grants::prt_credential_user(state, &credential).await {
+            Ok(user) => match state.app.authorize_signed_in(&request, &user).await {
+                Ok(Ok(code)) => {
+                    let pairs = echo_state(vec![("code", code)]);
+                    let refs: Vec<(&str, &str)> =
+                        pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    return back_to_app(&redirect_uri, response_mode.as_deref(), &refs);
+                }
+                Ok(Err(PageRefusal::Request(refusal))) => {
+                    return request_refused(&refusal, &client_id)
+                }
+                Ok(Err(_)) => {
+                    sso_problem = Some(
+                        "AADSTS50013: The device's PRT belongs to a user of another tenant."
+                            .to_string(),
+                    )
+                }
+                Err(err) => return ApiError::from(err).into_response(),
+            },
+            Err(text) => {
+                sso_problem = Some(format!(
+                    "AADSTS50013: Single sign-on with the device failed: {text}"
+                ))
+            }
+        }
+    }
+    if let Some(problem) = &sso_problem {
+        tracing::info!(problem = %problem, "PRT single sign-on refused; falling back to the sign-in form");
+        if params.prompt.as_deref() != Some("none") && !submitted {
+            return sign_in_form(tenant, v2, &params, Some(problem));
+        }
+    }
     if params.prompt.as_deref() == Some("none") {
         // No session to sign in silently with: tell the application, as Entra does.
         let pairs = echo_state(vec![
@@ -382,11 +418,29 @@ async fn authorize(
     }
 }
 
+/// The `x-ms-RefreshTokenCredential` a browser or broker sends: a cookie of that name or a header.
+fn prt_credential(headers: &HeaderMap) -> Option<String> {
+    const NAME: &str = "x-ms-RefreshTokenCredential";
+    if let Some(value) = headers.get(NAME).and_then(|v| v.to_str().ok()) {
+        return Some(value.trim().to_string()).filter(|v| !v.is_empty());
+    }
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| name.eq_ignore_ascii_case(NAME))
+        .map(|(_, value)| value.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
 /// `GET /{tenant}/oauth2/v2.0/authorize` (`V2`) and `/{tenant}/oauth2/authorize` (v1: `resource=`).
 pub async fn authorize_get<const V2: bool>(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     addr: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     params: Result<Query<AuthorizeParams>, QueryRejection>,
 ) -> Response {
     let Ok(Query(params)) = params else {
@@ -395,7 +449,8 @@ pub async fn authorize_get<const V2: bool>(
             "The query string could not be read.",
         );
     };
-    authorize(&state, &tenant, V2, params, false, source(addr)).await
+    let credential = prt_credential(&headers);
+    authorize(&state, &tenant, V2, params, false, source(addr), credential).await
 }
 
 /// `POST` of the same paths: the sign-in form.
@@ -403,10 +458,14 @@ pub async fn authorize_post<const V2: bool>(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     addr: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     form: Result<Form<AuthorizeParams>, FormRejection>,
 ) -> Response {
+    let credential = prt_credential(&headers);
     match form {
-        Ok(Form(params)) => authorize(&state, &tenant, V2, params, true, source(addr)).await,
+        Ok(Form(params)) => {
+            authorize(&state, &tenant, V2, params, true, source(addr), credential).await
+        }
         Err(_) => error_page(
             Code::MalformedTokenRequest,
             "The sign-in form could not be read.",

@@ -32,21 +32,23 @@ pub struct TokenRequest {
     client_assertion_type: Option<String>,
     client_assertion: Option<String>,
     scope: Option<String>,
-    resource: Option<String>,
+    pub(super) resource: Option<String>,
     username: Option<String>,
     password: Option<String>,
-    client_info: Option<String>,
+    pub(super) client_info: Option<String>,
     refresh_token: Option<String>,
     /// Authorization code grant; roadtx also sends the device code under this name.
     code: Option<String>,
     redirect_uri: Option<String>,
     code_verifier: Option<String>,
     device_code: Option<String>,
+    /// The signed request of the device grants (`jwt-bearer` with a device-signed or session-key-signed JWT).
+    pub(super) request: Option<String>,
 }
 
 /// Which token endpoint a request came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Endpoint {
+pub(super) enum Endpoint {
     /// `/oauth2/token`: `resource=`, string lifetimes.
     V1,
     /// `/oauth2/v2.0/token`: `scope=`.
@@ -118,7 +120,10 @@ fn unknown_tenant(segment: &str) -> Response {
 /// The resource a request asks for: v1's `resource`, or the resource prefix of a v2 scope (`<resource>/.default`,
 /// `<resource>/<permission>`); a bare permission or only OpenID scopes mean Microsoft Graph. `Err` names a
 /// resource ztd does not serve.
-fn requested_resource(endpoint: Endpoint, form: &TokenRequest) -> Result<Resource, String> {
+pub(super) fn requested_resource(
+    endpoint: Endpoint,
+    form: &TokenRequest,
+) -> Result<Resource, String> {
     let named = match endpoint {
         Endpoint::V1 => form.resource.clone(),
         Endpoint::V2 => form.scope.as_deref().and_then(|scope| {
@@ -134,7 +139,7 @@ fn requested_resource(endpoint: Endpoint, form: &TokenRequest) -> Result<Resourc
     }
 }
 
-fn unknown_resource(resource: &str) -> Response {
+pub(super) fn unknown_resource(resource: &str) -> Response {
     oauth_error(
         Code::UnknownResource,
         &format!(
@@ -193,6 +198,10 @@ async fn token(
             )
         }
     };
+    // A nonce names no tenant: clients ask for it under any tenant segment (pytune uses a foreign one).
+    if form.grant_type.as_deref() == Some("srv_challenge") {
+        return super::device_grants::server_challenge(state).await;
+    }
     let named_tenant = match path_tenant(&state.app, tenant).await {
         Ok(named) => named,
         Err(response) => return response,
@@ -216,9 +225,13 @@ async fn token(
         Some("urn:ietf:params:oauth:grant-type:device_code" | "device_code") => {
             code_grant(state, named_tenant, endpoint, headers, &form, GrantKind::DeviceCode).await
         }
+        Some("urn:ietf:params:oauth:grant-type:jwt-bearer") if form.request.is_some() => {
+            let source = source.map_or_else(|| "unknown".to_string(), |Extension(ConnectInfo(a))| a.ip().to_string());
+            super::device_grants::signed_request_grant(state, named_tenant, endpoint, &source, &form).await
+        }
         _ => oauth_error(
             Code::UnsupportedGrantType,
-            "The app requested an unsupported grant type; ztd serves authorization_code, client_credentials, password, refresh_token and device_code.",
+            "The app requested an unsupported grant type; ztd serves authorization_code, client_credentials, password, refresh_token, device_code, srv_challenge and the device grants (jwt-bearer with a device-signed or session-key-signed request).",
         ),
     }
 }
@@ -234,7 +247,7 @@ struct AuthenticatedClient {
 /// How the client of a user sign-in authenticated, as `appidacr` says it: a first-party public client
 /// (`0`) proves nothing; a registered application is confidential and must prove itself with its secret
 /// (`1`) or certificate (`2`), as Entra requires of confidential clients (AADSTS7000218 otherwise).
-async fn user_flow_client(
+pub(super) async fn user_flow_client(
     state: &AppState,
     client_id: &str,
     headers: &HeaderMap,
@@ -445,6 +458,7 @@ async fn client_credentials_grant(
         amr: Vec::new(),
         ver: "1.0".into(),
         ztd_cred: Some(authenticated.credential.to_string()),
+        deviceid: None,
     };
     match state
         .tokens
@@ -527,6 +541,7 @@ async fn password_grant(
             appidacr,
             refresh_token,
             nonce: None,
+            device: None,
         },
     )
     .await
@@ -642,6 +657,7 @@ async fn code_grant(
             appidacr,
             refresh_token: refresh.then_some(redeemed.refresh_token),
             nonce: redeemed.grant.nonce.as_deref(),
+            device: None,
         },
     )
     .await
@@ -656,6 +672,8 @@ struct SignedIn<'a> {
     refresh_token: Option<String>,
     /// The authorization request's nonce, echoed in the id token.
     nonce: Option<&'a str>,
+    /// The device id, for tokens of a session tied to a device (a refresh token obtained through a PRT).
+    device: Option<String>,
 }
 
 /// The answer to a user's sign-in or refresh: an access token for `resource`, an id token, and the refresh
@@ -673,6 +691,7 @@ async fn user_tokens(
         appidacr,
         refresh_token,
         nonce,
+        device,
     } = signed_in;
     let now = state.app.now().0.div_euclid(1000);
     let scopes = match resource {
@@ -681,6 +700,7 @@ async fn user_tokens(
     };
     let mut claims = user_claims(user, resource, client_id, scopes, now);
     claims.appidacr = appidacr.to_string();
+    claims.deviceid = device;
     let access_token = match state.tokens.sign(&state.app, user.tenant_id, &claims).await {
         Ok(token) => token,
         Err(err) => return err.into_response(),
@@ -746,7 +766,7 @@ async fn refresh_grant(
         "0"
     };
     let authenticated = appidacr != "0";
-    let (user, successor) = match state.app.redeem_refresh_token(presented, client_id, named_tenant, authenticated).await {
+    let redeemed = match state.app.redeem_refresh_token(presented, client_id, named_tenant, authenticated).await {
         Ok(Ok(redeemed)) => redeemed,
         Ok(Err(RefreshRefusal::Invalid)) => {
             return oauth_error(Code::InvalidRefreshToken, "The provided grant is invalid or malformed.")
@@ -777,11 +797,12 @@ async fn refresh_grant(
         resource,
         form,
         SignedIn {
-            user: &user,
+            user: &redeemed.user,
             client_id,
             appidacr,
-            refresh_token: Some(successor),
+            refresh_token: Some(redeemed.successor),
             nonce: None,
+            device: redeemed.device.map(|d| d.device_id.to_string()),
         },
     )
     .await
@@ -797,7 +818,7 @@ fn client_not_found(client_id: &str) -> Response {
     )
 }
 
-fn user_claims(
+pub(super) fn user_claims(
     user: &User,
     resource: Resource,
     client_id: &str,
@@ -824,6 +845,7 @@ fn user_claims(
         amr: vec!["pwd".into()],
         ver: "1.0".into(),
         ztd_cred: None,
+        deviceid: None,
     }
 }
 
@@ -834,7 +856,7 @@ fn pairwise_subject(user: &User, client_id: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..24])
 }
 
-fn id_token_claims(
+pub(super) fn id_token_claims(
     user: &User,
     endpoint: Endpoint,
     client_id: &str,
@@ -901,7 +923,7 @@ pub(super) fn sign_in_refusal_text(
     }
 }
 
-fn sign_in_refused(
+pub(super) fn sign_in_refused(
     refusal: &ztd_app::users::SignInRefusal,
     username: &str,
     client_id: &str,
@@ -935,7 +957,7 @@ fn token_response(
     (StatusCode::OK, Json(body)).into_response()
 }
 
-fn token_body(
+pub(super) fn token_body(
     endpoint: Endpoint,
     resource: Resource,
     form: &TokenRequest,

@@ -14,7 +14,9 @@ use ztd_core::{DirectoryDeviceId, DirectoryObjectId, DomainError, TenantId};
 
 use super::odata::QueryOptions;
 use super::paging::{self, Row, Source};
-use super::{count_response, no_content, require_any, Ctx, DateTime, DEVICE, DIRECTORY};
+use super::{
+    body, count_response, no_content, require_any, Ctx, DateTime, GraphBody, DEVICE, DIRECTORY,
+};
 use crate::auth::{Access, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -52,7 +54,12 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/devices", get(list_devices))
         .route("/devices/$count", get(count_devices))
-        .route("/devices/{id}", get(get_device).delete(delete_device))
+        .route(
+            "/devices/{id}",
+            get(get_device).patch(update_device).delete(delete_device),
+        )
+        .route("/devices/{id}/registeredOwners", get(registered_users))
+        .route("/devices/{id}/registeredUsers", get(registered_users))
         .route("/devices/{id}/memberOf", get(member_of))
         .route("/devices/{id}/memberOf/group", get(member_of))
         // Groups hold no groups in ztd: the transitive groups are the direct ones.
@@ -120,8 +127,32 @@ impl Serialize for GraphDirectoryDevice<'_> {
         map.serialize_entry("deviceOwnership", "Company")?;
         map.serialize_entry("managementType", &none)?;
         map.serialize_entry("onPremisesSyncEnabled", &none)?;
-        map.serialize_entry("alternativeSecurityIds", &empty)?;
+        map.serialize_entry(
+            "alternativeSecurityIds",
+            &AlternativeSecurityIds(&d.alternative_security_id),
+        )?;
         map.end()
+    }
+}
+
+/// Graph's `alternativeSecurityIds`: the join's `X509:<SHA1-TP-PUBKEY>…` value as one type-2 entry whose
+/// `key` is the UTF-16LE bytes of the text (base64, as Graph shows binary); none before a join.
+struct AlternativeSecurityIds<'a>(&'a str);
+
+impl Serialize for AlternativeSecurityIds<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine;
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(None)?;
+        if !self.0.is_empty() {
+            let bytes: Vec<u8> = self.0.encode_utf16().flat_map(u16::to_le_bytes).collect();
+            seq.serialize_element(&serde_json::json!({
+                "type": 2,
+                "identityProvider": null,
+                "key": base64::engine::general_purpose::STANDARD.encode(bytes),
+            }))?;
+        }
+        seq.end()
     }
 }
 
@@ -310,6 +341,63 @@ async fn delete_device(
             other => ApiError::from(other),
         })?;
     Ok(no_content())
+}
+
+/// `PATCH devices/{id}`: `accountEnabled` and `displayName`, as an administrator changes them. Disabling a
+/// joined device stops its certificate, PRTs and device tokens until it is enabled again.
+async fn update_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    GraphBody(body): GraphBody,
+) -> ApiResult<Response> {
+    require_device(&caller, Access::Write)?;
+    if let Value::Object(map) = &body {
+        if let Some(other) = map
+            .keys()
+            .find(|k| !["accountEnabled", "displayName"].contains(&k.as_str()))
+        {
+            return Err(ApiError::bad_request(format!(
+                "Property '{}' cannot be changed on a device object here; ztd changes accountEnabled and displayName.",
+                ztd_formats::excerpt_chars(other, 80)
+            )));
+        }
+    }
+    let update = ztd_app::drs::DirectoryObjectUpdate {
+        account_enabled: body::boolean(&body, &["accountEnabled"])?,
+        display_name: body::string(&body, &["displayName"])?,
+    };
+    let device = find_device(&state.app, caller.tenant_id, &id).await?;
+    state
+        .app
+        .update_directory_object(caller.tenant_id, device.id, update)
+        .await?;
+    Ok(no_content())
+}
+
+/// `devices/{id}/registeredOwners` and `registeredUsers`: the user who joined or registered the device.
+async fn registered_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    require_any(&caller, &[DEVICE, DIRECTORY], Access::Read)?;
+    ctx.query.validate(super::users::PROPS, &[])?;
+    let device = find_device(&state.app, caller.tenant_id, &id).await?;
+    let mut items = Vec::new();
+    if let Some(user) = device.registered_user_id {
+        // A deleted user is no longer listed.
+        if let Ok(user) = state.app.user(caller.tenant_id, &user.to_string()).await {
+            let mut json = super::users::user_json(&user);
+            if let Value::Object(map) = &mut json {
+                map.insert("@odata.type".into(), "#microsoft.graph.user".into());
+            }
+            items.push(json);
+        }
+    }
+    let count = ctx.query.count.then_some(items.len());
+    Ok(ctx.collection("directoryObjects", items, None, count))
 }
 
 /// `devices/{id}/memberOf`: the groups the device object is in.

@@ -49,6 +49,38 @@ enum DeviceCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Act as a Windows device joining the directory: sign the user in for the device registration service,
+    /// generate keys, join, save the certificate and keys, get a Primary Refresh Token and a token through it.
+    Join {
+        /// The user who joins the device (name@domain; the domain names the tenant unless --tenant-id).
+        #[arg(long)]
+        user: String,
+        /// The user's password.
+        #[arg(long, env = "ZTD_DEVICE_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// The device's name [default: DESKTOP-<8 random characters>].
+        #[arg(long)]
+        name: Option<String>,
+        /// Register the device (workplace join, JoinType 4) instead of joining it (0).
+        #[arg(long)]
+        register: bool,
+        /// Boot with this hardware hash (base64 or a file) first and tie the join to its Autopilot
+        /// registration, whose disabled device object becomes the joined one.
+        #[arg(long)]
+        hash: Option<String>,
+        /// Where to save the device identity (certificate and private keys) [default: <name>.device.json].
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Leave the directory as the device: delete it with its own certificate over mutual TLS.
+    Leave {
+        /// The identity file `ztd device join` saved.
+        identity: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -108,6 +140,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     eprintln!("{} devices", devices.len());
                 }
                 Ok(ExitCode::SUCCESS)
+            }
+            DeviceCommand::Join {
+                user,
+                password,
+                name,
+                register,
+                hash,
+                out,
+                json,
+            } => {
+                super::device_join::join(
+                    &args.server,
+                    super::device_join::JoinOptions {
+                        user,
+                        password,
+                        name,
+                        register,
+                        hash,
+                        out,
+                        json,
+                    },
+                )
+                .await
+            }
+            DeviceCommand::Leave { identity, json } => {
+                super::device_join::leave(&args.server, &identity, json).await
             }
             DeviceCommand::Boot { hash, json } => {
                 let hash = match std::fs::read_to_string(&hash) {

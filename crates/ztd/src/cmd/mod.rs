@@ -5,6 +5,7 @@ pub mod bench;
 pub mod ca;
 pub mod client;
 pub mod device;
+mod device_join;
 pub mod group;
 pub mod hash;
 pub mod import;
