@@ -71,6 +71,7 @@ enum DeviceCommand {
         /// Where to save the device identity (certificate and private keys) [default: <name>.device.json].
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -78,6 +79,7 @@ enum DeviceCommand {
     Leave {
         /// The identity file `ztd device join` saved.
         identity: std::path::PathBuf,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
