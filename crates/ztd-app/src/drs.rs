@@ -46,10 +46,10 @@ pub(crate) struct DrsState {
     cas: RwLock<HashMap<TenantId, Arc<DeviceCa>>>,
 }
 
-/// A tenant's device CA.
+/// A tenant's device CA, ready to issue.
 struct DeviceCa {
     cert_der: Vec<u8>,
-    key_pkcs8: Vec<u8>,
+    issuer: ztd_drs::DeviceCaIssuer,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -217,14 +217,15 @@ impl App {
         };
         let parsed: StoredCa =
             serde_json::from_str(&stored).map_err(|e| internal("the device CA", e))?;
-        let ca = Arc::new(DeviceCa {
-            cert_der: STANDARD
-                .decode(parsed.certificate)
-                .map_err(|e| internal("the device CA", e))?,
-            key_pkcs8: STANDARD
-                .decode(parsed.key)
-                .map_err(|e| internal("the device CA", e))?,
-        });
+        let cert_der = STANDARD
+            .decode(parsed.certificate)
+            .map_err(|e| internal("the device CA", e))?;
+        let key = STANDARD
+            .decode(parsed.key)
+            .map_err(|e| internal("the device CA", e))?;
+        let issuer = ztd_drs::DeviceCaIssuer::new(&cert_der, &key)
+            .map_err(|e| internal("the device CA", e))?;
+        let ca = Arc::new(DeviceCa { cert_der, issuer });
         if let Ok(mut cas) = self.drs.cas.write() {
             cas.insert(tenant, ca.clone());
         }
@@ -407,9 +408,7 @@ impl App {
                 true,
             ),
         };
-        let certificate = match ztd_drs::certificate::issue_device_certificate(
-            &ca.cert_der,
-            &ca.key_pkcs8,
+        let certificate = match ca.issuer.issue(
             &csr,
             &DeviceCertificateFields {
                 device_id: object.device_id.0,
@@ -465,15 +464,7 @@ impl App {
             revoked_at: None,
         })
         .await?;
-        let targeting = Targeting::load(&mut tx, tenant).await?;
-        refresh_devices(
-            &mut tx,
-            tenant,
-            &targeting,
-            &[(autopilot.clone(), object.clone())],
-            now,
-        )
-        .await?;
+        retarget(&mut tx, tenant, autopilot.clone(), &object, now).await?;
         let event_kind = match kind {
             JoinKind::Registered => EventKind::DirectoryObjectRegistered,
             _ => EventKind::DirectoryObjectJoined,
@@ -575,15 +566,7 @@ impl App {
                     object.display_name = registration.serial_number.clone();
                 }
                 tx.update_directory_device(&object).await?;
-                let targeting = Targeting::load(&mut tx, tenant).await?;
-                refresh_devices(
-                    &mut tx,
-                    tenant,
-                    &targeting,
-                    &[(registration, object.clone())],
-                    now,
-                )
-                .await?;
+                retarget(&mut tx, tenant, registration, &object, now).await?;
             }
         }
         tx.append_events(&[self.event(
@@ -642,15 +625,7 @@ impl App {
             Some(ztdid) => tx.get_device(tenant, ztdid).await?,
             None => None,
         };
-        let targeting = Targeting::load(&mut tx, tenant).await?;
-        refresh_devices(
-            &mut tx,
-            tenant,
-            &targeting,
-            &[(registration, object.clone())],
-            now,
-        )
-        .await?;
+        retarget(&mut tx, tenant, registration, &object, now).await?;
         tx.append_events(&[self.event(
             tenant,
             EventKind::DirectoryObjectUpdated,
@@ -762,7 +737,7 @@ impl App {
     pub async fn prt_session(&self, prt: &str) -> AppResult<Result<PrtSession, PrtRefusal>> {
         let stored = {
             let mut tx = self.store.begin_read().await?;
-            tx.get_refresh_token_for_update(&prt_hash(prt)).await?
+            tx.find_refresh_token(&prt_hash(prt)).await?
         };
         let Some(stored) = stored.filter(|s| s.kind == "prt" && s.revoked_at.is_none()) else {
             return Ok(Err(PrtRefusal::Invalid));
@@ -822,6 +797,26 @@ impl App {
         tx.commit().await?;
         Ok(token)
     }
+}
+
+/// Re-targets one device object after a change to it (its dynamic groups, and its registration's
+/// profile), in the change's transaction.
+async fn retarget(
+    tx: &mut ztd_store::Tx,
+    tenant: TenantId,
+    registration: Option<ztd_core::device::AutopilotDevice>,
+    object: &DirectoryDevice,
+    now: Timestamp,
+) -> AppResult<()> {
+    let targeting = Targeting::load(tx, tenant).await?;
+    refresh_devices(
+        tx,
+        tenant,
+        &targeting,
+        &[(registration, object.clone())],
+        now,
+    )
+    .await
 }
 
 fn clip(text: &str, max: usize) -> String {

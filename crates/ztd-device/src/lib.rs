@@ -127,6 +127,22 @@ pub enum Kdf {
     V2,
 }
 
+/// A device's two RSA-2048 keys (PKCS#8): the device key (its certificate's) and the transport key.
+#[derive(Clone)]
+pub struct DeviceKeys {
+    device: Vec<u8>,
+    transport: Vec<u8>,
+}
+
+impl DeviceKeys {
+    pub fn generate() -> Result<Self> {
+        Ok(Self {
+            device: new_rsa_key()?,
+            transport: new_rsa_key()?,
+        })
+    }
+}
+
 /// An RSA-2048 key pair as PKCS#8 (AWS-LC's generator).
 fn new_rsa_key() -> Result<Vec<u8>> {
     let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
@@ -261,6 +277,23 @@ impl DeviceClient {
             .ok_or_else(|| protocol("the token answer has no access_token"))
     }
 
+    /// `GET /health` (the baseline a benchmark compares the device calls with).
+    pub async fn health(&self) -> Result<()> {
+        let response = self
+            .http
+            .get(format!("{}/health", self.base))
+            .send()
+            .await?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(DeviceError::Refused {
+                status: response.status().as_u16(),
+                body: response.text().await?,
+            })
+        }
+    }
+
     /// The DRS discovery document.
     pub async fn discover(&self) -> Result<Value> {
         let response = self
@@ -284,8 +317,23 @@ impl DeviceClient {
         join_type: i64,
         ticket: Option<&str>,
     ) -> Result<DeviceIdentity> {
-        let device_key = new_rsa_key()?;
-        let transport_key = new_rsa_key()?;
+        let keys = DeviceKeys::generate()?;
+        self.join_with_keys(drs_token, display_name, join_type, ticket, &keys)
+            .await
+    }
+
+    /// [`DeviceClient::join`] with keys made beforehand (a simulator joining many devices reuses keys so
+    /// that key generation does not dominate what it measures).
+    pub async fn join_with_keys(
+        &self,
+        drs_token: &str,
+        display_name: &str,
+        join_type: i64,
+        ticket: Option<&str>,
+        keys: &DeviceKeys,
+    ) -> Result<DeviceIdentity> {
+        let device_key = keys.device.clone();
+        let transport_key = keys.transport.clone();
         let csr = certificate_request(&device_key)?;
         let mut attributes = Map::new();
         attributes.insert("ReuseDevice".into(), "true".into());

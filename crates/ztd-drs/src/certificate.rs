@@ -171,6 +171,128 @@ pub fn create_device_ca(
     Ok(cert.der().to_vec())
 }
 
+/// A tenant's device CA ready to issue: its certificate checked against its key once, and rcgen's issuer
+/// built once (rcgen names the issuer after a signed `Certificate`, which costs an RSA signature), so each
+/// device certificate costs one signature.
+pub struct DeviceCaIssuer {
+    ca_key: KeyPair,
+    issuer: rcgen::Certificate,
+    ca_subject: Vec<u8>,
+    ca_key_id: Option<Vec<u8>>,
+}
+
+impl DeviceCaIssuer {
+    /// Checks that `ca_key_pkcs8` is the key of `ca_cert_der`, a CA certificate, and prepares to issue.
+    pub fn new(ca_cert_der: &[u8], ca_key_pkcs8: &[u8]) -> Result<Self, DrsError> {
+        let ca_key = signing_key(ca_key_pkcs8)?;
+        let ca = parse_ca(ca_cert_der)?;
+        let ca_public = RsaPublicKey::from_spki(ca.public_key()).map_err(|_| {
+            DrsError::CaCertificate("its key is not an RSA key of 2048 to 4096 bits")
+        })?;
+        if RsaPublicKey::from_pkcs1_der(ca_key.public_key_raw()).ok() != Some(ca_public) {
+            return Err(DrsError::CaKeyMismatch);
+        }
+        let ca_key_id = match ca.get_extension_unique(&OID_X509_EXT_SUBJECT_KEY_IDENTIFIER) {
+            Ok(Some(ext)) => match ext.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
+                _ => {
+                    return Err(DrsError::CaCertificate(
+                        "its subject key identifier is malformed",
+                    ))
+                }
+            },
+            Ok(None) => None,
+            Err(_) => {
+                return Err(DrsError::CaCertificate(
+                    "it has two subject key identifiers",
+                ))
+            }
+        };
+
+        // rcgen names the issuer after a Certificate's parameters: rebuild the CA's from its subject.
+        let mut issuer_params = CertificateParams::default();
+        issuer_params.distinguished_name = rcgen_name(ca.subject())?;
+        issuer_params.key_identifier_method =
+            KeyIdMethod::PreSpecified(ca_key_id.clone().unwrap_or_default());
+        let issuer = issuer_params
+            .self_signed(&ca_key)
+            .map_err(|e| DrsError::CertificateBuild(e.to_string()))?;
+        Ok(Self {
+            ca_key,
+            issuer,
+            ca_subject: ca.subject().as_raw().to_vec(),
+            ca_key_id,
+        })
+    }
+
+    /// Issues a device certificate for `request` with `fields` (see [`issue_device_certificate`]).
+    pub fn issue(
+        &self,
+        request: &CertificateRequest,
+        fields: &DeviceCertificateFields,
+    ) -> Result<Vec<u8>, DrsError> {
+        if fields.region.is_empty()
+            || fields.region.len() > 16
+            || !fields.region.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(DrsError::InvalidFields(
+                "the region must be 1 to 16 ASCII letters or digits",
+            ));
+        }
+        let mut params = CertificateParams::default();
+        let mut subject = DistinguishedName::new();
+        subject.push(
+            DnType::CommonName,
+            fields.device_id.hyphenated().to_string(),
+        );
+        params.distinguished_name = subject;
+        params.serial_number = Some(serial_number(fields.serial)?);
+        (params.not_before, params.not_after) = validity(fields.not_before, fields.not_after)?;
+        params.use_authority_key_identifier_extension = self.ca_key_id.is_some();
+        let mut extensions = vec![
+            critical(&OID_KEY_USAGE, KU_DEVICE.to_vec()),
+            critical(&OID_EXT_KEY_USAGE, EKU_CLIENT_AUTH.to_vec()),
+            critical(
+                &OID_BASIC_CONSTRAINTS,
+                BASIC_CONSTRAINTS_END_ENTITY.to_vec(),
+            ),
+            CustomExtension::from_oid_content(
+                &OID_SUBJECT_KEY_ID,
+                tlv(TAG_OCTET_STRING, &key_identifier(&request.public_key)),
+            ),
+            drs_extension(EXT_DEVICE_ID, &fields.device_id.to_bytes_le()),
+        ];
+        if let Some(user) = fields.user_object_id {
+            extensions.push(drs_extension(EXT_USER_ID, &user.to_bytes_le()));
+        }
+        extensions.push(drs_extension(
+            EXT_TENANT_ID,
+            &fields.tenant_id.to_bytes_le(),
+        ));
+        extensions.push(drs_extension(
+            EXT_JOIN_TYPE,
+            fields.join.extension_value().as_bytes(),
+        ));
+        extensions.push(drs_extension(EXT_REGION, fields.region.as_bytes()));
+        params.custom_extensions = extensions;
+
+        let subject_key = SubjectKey(request.public_key.to_pkcs1_der());
+        let cert = params
+            .signed_by(&subject_key, &self.issuer, &self.ca_key)
+            .map_err(|e| DrsError::CertificateBuild(e.to_string()))?;
+        let der = cert.der().to_vec();
+        let (_, issued) = X509Certificate::from_der(&der).map_err(|_| {
+            DrsError::CertificateBuild("rcgen wrote an unreadable certificate".into())
+        })?;
+        if issued.issuer().as_raw() != self.ca_subject.as_slice() {
+            return Err(DrsError::CaCertificate(
+                "its subject name cannot be reproduced byte for byte as the issuer name",
+            ));
+        }
+        Ok(der)
+    }
+}
+
 /// Issues a device certificate for the join's request, signed by the tenant's device CA.
 pub fn issue_device_certificate(
     ca_cert_der: &[u8],
@@ -178,97 +300,7 @@ pub fn issue_device_certificate(
     request: &CertificateRequest,
     fields: &DeviceCertificateFields,
 ) -> Result<Vec<u8>, DrsError> {
-    if fields.region.is_empty()
-        || fields.region.len() > 16
-        || !fields.region.bytes().all(|b| b.is_ascii_alphanumeric())
-    {
-        return Err(DrsError::InvalidFields(
-            "the region must be 1 to 16 ASCII letters or digits",
-        ));
-    }
-    let ca_key = signing_key(ca_key_pkcs8)?;
-    let ca = parse_ca(ca_cert_der)?;
-    let ca_public = RsaPublicKey::from_spki(ca.public_key())
-        .map_err(|_| DrsError::CaCertificate("its key is not an RSA key of 2048 to 4096 bits"))?;
-    if RsaPublicKey::from_pkcs1_der(ca_key.public_key_raw()).ok() != Some(ca_public) {
-        return Err(DrsError::CaKeyMismatch);
-    }
-    let ca_key_id = match ca.get_extension_unique(&OID_X509_EXT_SUBJECT_KEY_IDENTIFIER) {
-        Ok(Some(ext)) => match ext.parsed_extension() {
-            ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
-            _ => {
-                return Err(DrsError::CaCertificate(
-                    "its subject key identifier is malformed",
-                ))
-            }
-        },
-        Ok(None) => None,
-        Err(_) => {
-            return Err(DrsError::CaCertificate(
-                "it has two subject key identifiers",
-            ))
-        }
-    };
-
-    // rcgen names the issuer after a Certificate's parameters: rebuild the CA's from its subject.
-    let mut issuer_params = CertificateParams::default();
-    issuer_params.distinguished_name = rcgen_name(ca.subject())?;
-    issuer_params.key_identifier_method =
-        KeyIdMethod::PreSpecified(ca_key_id.clone().unwrap_or_default());
-    let issuer = issuer_params
-        .self_signed(&ca_key)
-        .map_err(|e| DrsError::CertificateBuild(e.to_string()))?;
-
-    let mut params = CertificateParams::default();
-    let mut subject = DistinguishedName::new();
-    subject.push(
-        DnType::CommonName,
-        fields.device_id.hyphenated().to_string(),
-    );
-    params.distinguished_name = subject;
-    params.serial_number = Some(serial_number(fields.serial)?);
-    (params.not_before, params.not_after) = validity(fields.not_before, fields.not_after)?;
-    params.use_authority_key_identifier_extension = ca_key_id.is_some();
-    let mut extensions = vec![
-        critical(&OID_KEY_USAGE, KU_DEVICE.to_vec()),
-        critical(&OID_EXT_KEY_USAGE, EKU_CLIENT_AUTH.to_vec()),
-        critical(
-            &OID_BASIC_CONSTRAINTS,
-            BASIC_CONSTRAINTS_END_ENTITY.to_vec(),
-        ),
-        CustomExtension::from_oid_content(
-            &OID_SUBJECT_KEY_ID,
-            tlv(TAG_OCTET_STRING, &key_identifier(&request.public_key)),
-        ),
-        drs_extension(EXT_DEVICE_ID, &fields.device_id.to_bytes_le()),
-    ];
-    if let Some(user) = fields.user_object_id {
-        extensions.push(drs_extension(EXT_USER_ID, &user.to_bytes_le()));
-    }
-    extensions.push(drs_extension(
-        EXT_TENANT_ID,
-        &fields.tenant_id.to_bytes_le(),
-    ));
-    extensions.push(drs_extension(
-        EXT_JOIN_TYPE,
-        fields.join.extension_value().as_bytes(),
-    ));
-    extensions.push(drs_extension(EXT_REGION, fields.region.as_bytes()));
-    params.custom_extensions = extensions;
-
-    let subject_key = SubjectKey(request.public_key.to_pkcs1_der());
-    let cert = params
-        .signed_by(&subject_key, &issuer, &ca_key)
-        .map_err(|e| DrsError::CertificateBuild(e.to_string()))?;
-    let der = cert.der().to_vec();
-    let (_, issued) = X509Certificate::from_der(&der)
-        .map_err(|_| DrsError::CertificateBuild("rcgen wrote an unreadable certificate".into()))?;
-    if issued.issuer().as_raw() != ca.subject().as_raw() {
-        return Err(DrsError::CaCertificate(
-            "its subject name cannot be reproduced byte for byte as the issuer name",
-        ));
-    }
-    Ok(der)
+    DeviceCaIssuer::new(ca_cert_der, ca_key_pkcs8)?.issue(request, fields)
 }
 
 /// Reads what the server needs from a device certificate. Does not check who issued it: see

@@ -20,7 +20,7 @@ pub mod nonce;
 pub use blob::RsaPublicKey;
 pub use certificate::{
     alternative_security_id, create_device_ca, issue_device_certificate, parse_device_certificate,
-    verify_issued_by, DeviceCertificate, DeviceCertificateFields, JoinKind,
+    verify_issued_by, DeviceCaIssuer, DeviceCertificate, DeviceCertificateFields, JoinKind,
 };
 pub use csr::{parse_certificate_request, CertificateRequest};
 pub use error::DrsError;

@@ -408,6 +408,65 @@ async fn join_requests_that_cannot_be_used_are_refused_in_the_drs_shape() {
             .await
             .unwrap();
         assert_eq!(response.status().as_u16(), 401);
+        let response = s
+            .http
+            .put(format!("{}/EnrollmentServer/device/{}?api-version=2.0", s.url, uuid::Uuid::nil()))
+            .json(&json!({"JoinType": 6}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["ErrorType"], "InvalidParameter");
+        // A Windows Hello key: recorded when it is a public key blob, refused otherwise.
+        let blob = {
+            let mut b = Vec::new();
+            for v in [0x3141_5352u32, 2048, 3, 256, 0, 0] {
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+            b.extend_from_slice(&[1, 0, 1]);
+            b.push(0xC1);
+            b.extend_from_slice(&[0x5A; 254]);
+            b.push(0x0B);
+            base64::engine::general_purpose::STANDARD.encode(b)
+        };
+        let key = |kngc: String| {
+            let (s, drs) = (&s, drs.clone());
+            async move {
+                let response = s
+                    .http
+                    .post(format!("{}/EnrollmentServer/key/?api-version=1.0", s.url))
+                    .bearer_auth(drs)
+                    .json(&json!({ "kngc": kngc }))
+                    .send()
+                    .await
+                    .unwrap();
+                (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let (status, body) = key(blob).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["upn"], upn.as_str());
+        let (status, body) = key("AAAA".into()).await;
+        assert_eq!((status, body["ErrorType"].as_str()), (400, Some("InvalidParameter")), "{body}");
+        // The nonce service, for a known tenant only.
+        let nonce: Value = s
+            .http
+            .get(format!("{}/EnrollmentServer/nonce/{}/?api-version=1.0", s.url, s.a.id))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(nonce["Value"].as_str().is_some_and(|v| v.len() > 20), "{nonce}");
+        let response = s
+            .http
+            .get(format!("{}/EnrollmentServer/nonce/nowhere.example/", s.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 404);
     })
     .await;
 }

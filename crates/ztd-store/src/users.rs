@@ -354,6 +354,17 @@ impl Tx {
             .await
     }
 
+    /// GLOBAL: a refresh token by the hash of what the client presents, without locking it (a PRT is
+    /// presented many times and never used up).
+    pub async fn find_refresh_token(
+        &mut self,
+        token_hash: &str,
+    ) -> Result<Option<StoredRefreshToken>, StoreError> {
+        let sql = format!("SELECT {REFRESH_COLS} FROM refresh_tokens WHERE token_hash = $1");
+        self.fetch_one_map(sqlx::query(&sql).bind(token_hash), refresh_token)
+            .await
+    }
+
     /// Marks a token used (it was exchanged for its successor).
     pub async fn mark_refresh_token_used(
         &mut self,

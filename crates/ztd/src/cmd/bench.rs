@@ -72,6 +72,10 @@ enum BenchCommand {
     /// three dynamic groups on `[OrderId]` (small, mid, all), a profile assigned to the all-devices group; and,
     /// beside them, boot request bodies of registered devices, device ids and `bench-seed.json` (group ids).
     Seed(SeedPlan),
+    /// The device side against a running server (`bench/devices.sh` starts one): joins, PRT requests,
+    /// tokens through a PRT and nonces per second, each with the server's CPU per operation, against
+    /// `GET /health` in the same run.
+    Devices(super::bench_devices::DevicePlan),
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum, Serialize)]
@@ -122,6 +126,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .try_init();
     }
     match args.command {
+        BenchCommand::Devices(plan) => {
+            super::client::runtime()?.block_on(super::bench_devices::run(plan))?;
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Seed(plan) => {
             let seeded = super::client::runtime()?.block_on(bench_seed(plan))?;
             println!("{}", serde_json::to_string_pretty(&seeded)?);

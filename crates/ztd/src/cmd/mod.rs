@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod bench;
+mod bench_devices;
 pub mod ca;
 pub mod client;
 pub mod device;
