@@ -79,7 +79,11 @@ fn from_api(err: ApiError) -> Response {
 }
 
 /// The user of a DRS bearer token (`aud` the DRS resource, a user's token of an existing, enabled user).
-async fn bearer_user(state: &AppState, headers: &HeaderMap) -> Result<User, Response> {
+async fn bearer_user(
+    state: &AppState,
+    headers: &HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> Result<User, Response> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -110,6 +114,8 @@ async fn bearer_user(state: &AppState, headers: &HeaderMap) -> Result<User, Resp
             "Joining or registering a device needs a user's token (the device is registered to the user who signs in).",
         ));
     }
+    // The join is the user's act: the audit log shows it so.
+    crate::auth::act_as(&claims, tenant, crate::auth::source_address(extensions));
     state
         .app
         .user(tenant, &claims.oid)
@@ -172,8 +178,13 @@ async fn discover(
 }
 
 /// `POST /EnrollmentServer/device/?api-version=2.0`: join (0) or register (4) with a DRS token.
-async fn join(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let user = match bearer_user(&state, &headers).await {
+async fn join(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let user = match bearer_user(&state, &headers, &extensions).await {
         Ok(user) => user,
         Err(response) => return response,
     };
@@ -279,8 +290,13 @@ async fn hybrid_update(Path(_id): Path<String>) -> Response {
 }
 
 /// `POST /EnrollmentServer/key/?api-version=1.0`: a user's Windows Hello for Business key, recorded.
-async fn register_key(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let user = match bearer_user(&state, &headers).await {
+async fn register_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    extensions: axum::http::Extensions,
+    body: Bytes,
+) -> Response {
+    let user = match bearer_user(&state, &headers, &extensions).await {
         Ok(user) => user,
         Err(response) => return response,
     };

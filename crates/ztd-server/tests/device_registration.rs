@@ -153,6 +153,20 @@ async fn a_joined_device_is_an_enabled_object_with_its_certificate_and_user() {
             assert_eq!(owners["value"][0]["userPrincipalName"], upn.as_str());
             assert_eq!(owners["value"][0]["@odata.type"], "#microsoft.graph.user");
         }
+        // The audit log shows the join as the user's act.
+        let (status, audit) = s
+            .get("/beta/deviceManagement/auditEvents", &s.a.token)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{audit}");
+        let joins: Vec<&Value> = audit["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["activity"] == "Directory object joined")
+            .collect();
+        assert_eq!(joins.len(), 1, "{audit}");
+        assert_eq!(joins[0]["actor"]["userPrincipalName"], upn.as_str());
+        assert_eq!(joins[0]["resources"][0]["resourceId"], object["id"]);
         // Registration (workplace join) is the same with trustType Workplace.
         let (_, registered, _) = joined(&s, "PC-REG1", 4).await;
         let object = device_object(&s, &s.a.token, &registered.device_id.to_string())

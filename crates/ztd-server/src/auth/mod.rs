@@ -457,8 +457,22 @@ impl Caller {
     }
 }
 
+/// The client address of a request, as the audit log records it.
+pub(crate) fn source_address(extensions: &axum::http::Extensions) -> String {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip().to_string())
+        .unwrap_or_default()
+}
+
+/// Makes the user of a verified token the actor of this request's changes in its tenant (the device
+/// registration service: a join is the user's act, as Entra's audit log shows it).
+pub(crate) fn act_as(claims: &Claims, tenant: TenantId, address: String) {
+    ztd_app::audit::set_actor(tenant, actor(claims, &[], address));
+}
+
 /// The audit log's name for the caller of a verified token.
-fn actor(claims: &Claims, permissions: &[String], parts: &Parts) -> Actor {
+fn actor(claims: &Claims, permissions: &[String], address: String) -> Actor {
     let is_user = claims.idtyp == "user";
     Actor {
         kind: if is_user {
@@ -474,11 +488,7 @@ fn actor(claims: &Claims, permissions: &[String], parts: &Parts) -> Actor {
         user_principal_name: claims.upn.clone().unwrap_or_default(),
         application_id: claims.appid.clone(),
         permissions: permissions.to_vec(),
-        ip_address: parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip().to_string())
-            .unwrap_or_default(),
+        ip_address: address,
         // Graph's correlationId is a GUID: the caller's client-request-id when it is one, else ours.
         correlation_id: crate::request::current()
             .map(|context| match context.client_request_id.as_deref() {
@@ -545,7 +555,8 @@ where
             Some(scp) => scp.split_whitespace().map(str::to_string).collect(),
             None => claims.roles.clone(),
         };
-        ztd_app::audit::set_actor(tenant_id, actor(&claims, &roles, parts));
+        let address = source_address(&parts.extensions);
+        ztd_app::audit::set_actor(tenant_id, actor(&claims, &roles, address));
         Ok(Caller {
             tenant_id,
             client_id: claims.appid,
