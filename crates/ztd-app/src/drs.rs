@@ -309,6 +309,17 @@ impl App {
         request: &JoinRequest,
     ) -> AppResult<Result<Joined, JoinRefusal>> {
         let invalid = |text: String| Ok(Err(JoinRefusal::Invalid(text)));
+        let present = request.attributes.as_ref().is_some_and(|attributes| {
+            attributes
+                .keys()
+                .any(|k| k.eq_ignore_ascii_case("ztdJoinTicket"))
+        });
+        let ticket_text = request.attribute("ztdJoinTicket");
+        if present && ticket_text.is_none() {
+            return Ok(Err(JoinRefusal::InvalidTicket(
+                "ztdJoinTicket must be the text of the boot answer's joinTicket".into(),
+            )));
+        }
         let Some(kind) = JoinKind::from_join_type(request.join_type) else {
             return invalid(format!(
                 "JoinType {} is not supported: use 0 (join) or 4 (register)",
@@ -345,7 +356,7 @@ impl App {
         }
         let os = clip(request.device_type.as_deref().unwrap_or("Windows"), 64);
         let os_version = clip(request.os_version.as_deref().unwrap_or_default(), 64);
-        let ticket = match request.attribute("ztdJoinTicket") {
+        let ticket = match ticket_text {
             None => None,
             Some(text) => {
                 let key = self.nonce_key().await?;
@@ -369,6 +380,20 @@ impl App {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         tx.lock(Lock::Targeting(tenant)).await?;
+        // A ticket is good once (a device that must join again boots again, proving its hardware again);
+        // redeemed in this transaction, so a join that fails leaves it usable.
+        if let (Some(ticket), Some(text)) = (&ticket, ticket_text) {
+            let expires = Timestamp((ticket.issued_at + JOIN_TICKET_SECS + 60) * 1000);
+            if !tx
+                .redeem_nonce(&nonce_hash(text.trim()), expires, now)
+                .await?
+            {
+                return Ok(Err(JoinRefusal::InvalidTicket(
+                    "the join ticket was used by an earlier join; boot the device again for a new one"
+                        .into(),
+                )));
+            }
+        }
         // The object: the Autopilot registration's, or a new one.
         let (mut object, autopilot, created) = match &ticket {
             Some(ticket) => {
@@ -442,9 +467,11 @@ impl App {
                 }
             }
         }
-        // A device joins with one certificate at a time: an earlier one (before a reset) stops working.
+        // A device joins with one certificate at a time: an earlier one (before a reset) stops working, and
+        // so do the PRTs and tokens of that earlier join.
         tx.revoke_device_certificates(tenant, object.id, now)
             .await?;
+        tx.revoke_device_tokens(tenant, object.id, now).await?;
         if created {
             tx.insert_directory_devices(std::slice::from_ref(&object))
                 .await?;
@@ -550,6 +577,7 @@ impl App {
         };
         tx.revoke_device_certificates(tenant, object.id, now)
             .await?;
+        tx.revoke_device_tokens(tenant, object.id, now).await?;
         match object.ztdid {
             None => {
                 tx.delete_directory_device(tenant, object.id).await?;

@@ -81,6 +81,8 @@ pub struct Redeemed {
     pub user: User,
     pub grant: PendingSignIn,
     pub refresh_token: String,
+    /// The device the sign-in was made through (PRT single sign-on), while it is enabled.
+    pub device: Option<ztd_core::directory::DirectoryDevice>,
 }
 
 fn code_hash(code: &str) -> String {
@@ -217,6 +219,7 @@ impl App {
             status: GrantStatus::Pending,
             expires_at: Timestamp(now.0 + DEVICE_CODE_LIFETIME_MS),
             created_at: now,
+            device_object_id: None,
         })
         .await?;
         tx.commit().await?;
@@ -328,16 +331,20 @@ impl App {
             Ok(user) => user,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        self.issue_authorization_code(request, &user).await.map(Ok)
+        self.issue_authorization_code(request, &user, None)
+            .await
+            .map(Ok)
     }
 
     /// An authorization code for a user who signed in another way than the password form: single sign-on
     /// with a device's PRT (`x-ms-RefreshTokenCredential`). The request is checked as for the form; a user of
-    /// another tenant than the one named is refused.
+    /// another tenant than the one named is refused, and so is a registered application of another tenant
+    /// than the user's (as the password form refuses it: no app signs in another tenant's users).
     pub async fn authorize_signed_in(
         &self,
         request: &SignInRequest,
         user: &User,
+        device: ztd_core::DirectoryObjectId,
     ) -> AppResult<Result<String, PageRefusal>> {
         if let Err(refusal) = self
             .check_sign_in_request(GrantKind::AuthorizationCode, request)
@@ -351,13 +358,21 @@ impl App {
         {
             return Ok(Err(PageRefusal::WrongTenant));
         }
-        self.issue_authorization_code(request, user).await.map(Ok)
+        if !is_first_party_public(&request.client_id)
+            && self.client_tenant(&request.client_id).await? != Some(user.tenant_id)
+        {
+            return Ok(Err(PageRefusal::SignIn(SignInRefusal::ClientNotInTenant)));
+        }
+        self.issue_authorization_code(request, user, Some(device))
+            .await
+            .map(Ok)
     }
 
     async fn issue_authorization_code(
         &self,
         request: &SignInRequest,
         user: &User,
+        device: Option<ztd_core::DirectoryObjectId>,
     ) -> AppResult<String> {
         let now = self.now();
         let code = URL_SAFE_NO_PAD.encode(self.random_bytes::<32>());
@@ -387,6 +402,7 @@ impl App {
             status: GrantStatus::Approved,
             expires_at: Timestamp(now.0 + AUTHORIZATION_CODE_LIFETIME_MS),
             created_at: now,
+            device_object_id: device,
         })
         .await?;
         tx.commit().await?;
@@ -533,14 +549,30 @@ impl App {
         // device code flow is a public-client flow.
         let confidential = kind == GrantKind::AuthorizationCode
             && !crate::clients::is_first_party_public(&grant.client_id);
+        // A code of single sign-on is the device's too: its tokens are bound to it, while it is enabled.
+        let device = match grant.device_object_id {
+            Some(object) => match tx.get_directory_device(tenant, object).await? {
+                Some(device) if device.account_enabled => Some(device),
+                _ => return Ok(Err(RedeemRefusal::Unknown)),
+            },
+            None => None,
+        };
         let refresh_token = self
-            .insert_refresh_token(&mut tx, &user, &grant.client_id, &family, confidential)
+            .insert_refresh_token_bound(
+                &mut tx,
+                &user,
+                &grant.client_id,
+                &family,
+                confidential,
+                grant.device_object_id,
+            )
             .await?;
         tx.commit().await?;
         Ok(Ok(Redeemed {
             user,
             grant,
             refresh_token,
+            device,
         }))
     }
 }

@@ -179,8 +179,8 @@ catalogue! {
     DrsAuthenticationFailed = 401 Drs "AuthenticationError";
     /// The caller may not do this to this device (another device's id, a disabled device).
     DrsAuthorizationFailed = 403 Drs "AuthorizationError";
-    /// The device named in the path does not exist in the tenant.
-    DrsDeviceNotFound = 404 Drs "DeviceNotFound";
+    /// The device of the client certificate no longer exists (as [MS-DVRJ] answers a delete: 401).
+    DrsDeviceNotFound = 401 Drs "DeviceNotFound";
     /// The join names an Autopilot registration (its join ticket) that was deleted: the device is no longer
     /// an Autopilot device.
     DrsAutopilotDeviceNotFound = 400 Drs "AutopilotDeviceNotFound";

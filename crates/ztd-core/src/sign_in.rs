@@ -95,6 +95,8 @@ pub struct PendingSignIn {
     pub status: GrantStatus,
     pub expires_at: Timestamp,
     pub created_at: Timestamp,
+    /// The device whose PRT signed the user in (single sign-on): what the code is redeemed for is bound to it.
+    pub device_object_id: Option<DirectoryObjectId>,
 }
 
 /// Why a code could not be redeemed.
@@ -154,6 +156,7 @@ mod tests {
             status,
             expires_at: Timestamp(1_000),
             created_at: Timestamp(0),
+            device_object_id: None,
         }
     }
 

@@ -84,15 +84,19 @@ impl DeviceIdentity {
         Ok(format!("{cert}{key}").into_bytes())
     }
 
-    /// Saves the identity as JSON (mode 0600 on Unix: it holds private keys).
+    /// Saves the identity as JSON, created readable by its owner only on Unix (it holds private keys).
     pub fn save(&self, path: &Path) -> Result<()> {
+        use std::io::Write;
         let text = serde_json::to_vec_pretty(self).map_err(|e| protocol(e.to_string()))?;
-        std::fs::write(path, text)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
         }
+        let mut file = options.open(path)?;
+        file.write_all(&text)?;
         Ok(())
     }
 

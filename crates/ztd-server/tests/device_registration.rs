@@ -401,6 +401,14 @@ async fn join_requests_that_cannot_be_used_are_refused_in_the_drs_shape() {
         assert_eq!(status, 401);
         let (status, body) = join(Some(drs.clone()), good.clone()).await;
         assert_eq!((status, body["ErrorType"].as_str()), (400, Some("InvalidParameter")), "{body}");
+        // A ticket that is not text is refused, not ignored (the join would otherwise create a new object).
+        let numeric = json!({
+            "CertificateRequest": {"Type": "pkcs10", "Data": "AAAA"},
+            "TransportKey": "AAAA", "DeviceDisplayName": "X", "JoinType": 0,
+            "attributes": {"ztdJoinTicket": 123},
+        });
+        let (status, body) = join(Some(drs.clone()), numeric).await;
+        assert_eq!((status, body["ErrorType"].as_str()), (400, Some("InvalidJoinTicket")), "{body}");
         let (status, body) = join(Some(drs.clone()), json!({"JoinType": 0})).await;
         assert_eq!(status, 400, "{body}");
         let hybrid = json!({
@@ -557,11 +565,12 @@ async fn disabling_or_deleting_the_object_stops_the_device() {
                 .is_none()
         );
         refused_with(c.request_prt(&identity, &upn, PASSWORD).await, 400, "50155");
+        // Its PRTs were revoked with it.
         refused_with(
             c.prt_tokens(&identity, &prt, ztd_device::PRT_CLIENT, GRAPH, Kdf::V2)
                 .await,
             400,
-            "50155",
+            "70000",
         );
         refused_with(c.leave(&identity).await, 401, "AuthenticationError");
         // Deleting an object in Graph stops its device too.
@@ -629,6 +638,7 @@ async fn an_autopilot_device_joins_as_its_registration_object_and_falls_out_when
             .join(&drs, "KIOSK-01", 0, Some(&ticket))
             .await
             .expect("join");
+        let first_prt = c.request_prt(&identity, &upn, PASSWORD).await.expect("PRT");
         assert_eq!(identity.device_id.to_string(), aad_device_id);
         let object = device_object(&s, &s.a.token, &aad_device_id).await.unwrap();
         assert_eq!(object["accountEnabled"], true);
@@ -669,11 +679,30 @@ async fn an_autopilot_device_joins_as_its_registration_object_and_falls_out_when
         let object = device_object(&s, &s.a.token, &aad_device_id).await.unwrap();
         assert_eq!(object["accountEnabled"], false);
         assert_eq!(object["displayName"], "AP-JOIN-1");
+        // A ticket is good once: joining again takes a new boot. The earlier join's PRT ends with it.
+        refused_with(
+            c.join(&drs, "KIOSK-01", 0, Some(&ticket)).await,
+            400,
+            "used by an earlier join",
+        );
         let identity = c
-            .join(&drs, "KIOSK-01", 0, Some(&ticket))
+            .join(&drs, "KIOSK-01", 0, Some(&boot("AP-JOIN-1").await))
             .await
             .expect("join again");
+        refused_with(
+            c.prt_tokens(
+                &identity,
+                &first_prt,
+                ztd_device::PRT_CLIENT,
+                GRAPH,
+                Kdf::V2,
+            )
+            .await,
+            400,
+            "70000",
+        );
         // Deleting the registration deletes the object: the device falls out.
+        let ticket = boot("AP-JOIN-1").await;
         let (status, _) = s
             .delete(
                 &format!("/beta/deviceManagement/windowsAutopilotDeviceIdentities/{ztdid}"),
@@ -743,6 +772,7 @@ async fn the_prt_cookie_signs_the_user_in_on_authorize() {
             "{}/{}/oauth2/authorize?client_id=1b730954-1685-4b74-9bfd-dac224a7b894&response_type=code&redirect_uri=https%3A%2F%2Flogin.microsoftonline.com%2Fcommon%2Foauth2%2Fnativeclient&resource=https%3A%2F%2Fgraph.microsoft.com&code_challenge_method=S256&code_challenge={CHALLENGE}",
             s.url, s.a.id
         );
+        let mut refresh = String::new();
         for kdf in [1, 2] {
             let response = no_redirects
                 .get(&authorize)
@@ -767,8 +797,51 @@ async fn the_prt_cookie_signs_the_user_in_on_authorize() {
                 )
                 .await;
             assert_eq!(status, StatusCode::OK, "{tokens}");
-            assert_eq!(claims(tokens["access_token"].as_str().unwrap())["upn"], upn.as_str());
+            let access = claims(tokens["access_token"].as_str().unwrap());
+            assert_eq!(access["upn"], upn.as_str());
+            // Tokens of single sign-on are the device's too.
+            assert_eq!(access["deviceid"], identity.device_id.to_string().as_str());
+            refresh = tokens["refresh_token"].as_str().unwrap().to_string();
         }
+        // An application of another tenant cannot sign this tenant's user in through the device, even at
+        // /common, where no tenant is named.
+        let tenant_b = ztd_core::TenantId::parse(&s.b.id).unwrap();
+        let spec = ztd_app::ClientSpec {
+            redirect_uris: vec!["https://app.example/callback".into()],
+            ..ztd_app::ClientSpec::new("web app of B", &[])
+        };
+        let foreign = s.app.create_client(tenant_b, &spec).await.unwrap();
+        let response = no_redirects
+            .get(format!(
+                "{}/common/oauth2/authorize?client_id={}&response_type=code&redirect_uri=https%3A%2F%2Fapp.example%2Fcallback&resource=https%3A%2F%2Fgraph.microsoft.com",
+                s.url, foreign.client_id
+            ))
+            .header("Cookie", format!("x-ms-RefreshTokenCredential={}", cookie(c.nonce().await.unwrap(), 2)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "no code for another tenant's app");
+        let page = response.text().await.unwrap();
+        assert!(page.contains("AADSTS700016"), "{page}");
+        // Disabling the device stops what single sign-on gave.
+        let object = device_object(&s, &s.a.token, &identity.device_id.to_string()).await.unwrap();
+        s.patch(
+            &format!("/v1.0/devices/{}", object["id"].as_str().unwrap()),
+            &s.a.token,
+            json!({"accountEnabled": false}),
+        )
+        .await;
+        let (status, body) = s
+            .form(
+                &format!("/{}/oauth2/token", s.a.id),
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", "1b730954-1685-4b74-9bfd-dac224a7b894"),
+                    ("refresh_token", &refresh),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         // A cookie signed with the wrong key shows the sign-in page instead.
         let mut header = Map::new();
         header.insert("ctx".into(), base64::engine::general_purpose::STANDARD.encode([1u8; 24]).into());

@@ -110,6 +110,23 @@ impl Tx {
         self.execute(q).await
     }
 
+    /// Revokes every PRT of a device object and every refresh token obtained through one; returns how many.
+    pub async fn revoke_device_tokens(
+        &mut self,
+        tenant: TenantId,
+        object: DirectoryObjectId,
+        at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let q = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $3 \
+             WHERE tenant_id = $1 AND device_object_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(tenant.to_string())
+        .bind(object.to_string())
+        .bind(at.0);
+        self.execute(q).await
+    }
+
     /// GLOBAL: redeems a nonce (by its hash) until `expires_at`: `true` the first time, `false` when it was
     /// redeemed before. Nonces past their expiry are forgotten on the way (they are refused by their MAC's
     /// time anyway).

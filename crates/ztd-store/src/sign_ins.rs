@@ -8,7 +8,7 @@ use ztd_core::{DirectoryObjectId, TenantId, Timestamp};
 use crate::codec::{corrupt, flag, opt_id, opt_text, text, ts};
 use crate::{StoreError, Tx};
 
-const COLS: &str = "code_hash, kind, user_code, requested_tenant, client_id, tenant_id, user_id, scope, resource, v2, redirect_uri, code_challenge, code_challenge_method, nonce, status, expires_at, created_at";
+const COLS: &str = "code_hash, kind, user_code, requested_tenant, client_id, tenant_id, user_id, scope, resource, v2, redirect_uri, code_challenge, code_challenge_method, nonce, status, expires_at, created_at, device_object_id";
 
 fn pending(row: &AnyRow) -> Result<PendingSignIn, StoreError> {
     let kind = text(row, "kind")?;
@@ -32,13 +32,14 @@ fn pending(row: &AnyRow) -> Result<PendingSignIn, StoreError> {
             .ok_or_else(|| corrupt(format!("grant status {status:?}")))?,
         expires_at: ts(row, "expires_at")?,
         created_at: ts(row, "created_at")?,
+        device_object_id: opt_id(row, "device_object_id")?,
     })
 }
 
 impl Tx {
     pub async fn insert_pending_sign_in(&mut self, p: &PendingSignIn) -> Result<(), StoreError> {
         let sql = format!(
-            "INSERT INTO pending_sign_ins ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            "INSERT INTO pending_sign_ins ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         );
         let q = sqlx::query(&sql)
             .bind(p.code_hash.as_str())
@@ -57,7 +58,8 @@ impl Tx {
             .bind(p.nonce.clone())
             .bind(p.status.as_str())
             .bind(p.expires_at.0)
-            .bind(p.created_at.0);
+            .bind(p.created_at.0)
+            .bind(p.device_object_id.map(|d| d.to_string()));
         self.execute(q).await.map(drop)
     }
 

@@ -422,13 +422,11 @@ async fn session_signed(
             Ok(token) => token,
             Err(err) => return ApiError::from(err).into_response(),
         };
+        let mut id_claims = id_token_claims(user, endpoint, &client_id, None, now);
+        id_claims["deviceid"] = device.object.device_id.to_string().into();
         let id_token = match state
             .tokens
-            .sign(
-                &state.app,
-                user.tenant_id,
-                &id_token_claims(user, endpoint, &client_id, None, now),
-            )
+            .sign(&state.app, user.tenant_id, &id_claims)
             .await
         {
             Ok(token) => token,
@@ -496,7 +494,7 @@ const CREDENTIAL_MAX_AGE_SECS: i64 = 300;
 pub(super) async fn prt_credential_user(
     state: &AppState,
     credential: &str,
-) -> Result<User, String> {
+) -> Result<(User, ztd_core::DirectoryObjectId), String> {
     let request = SignedRequest::parse(credential).map_err(|e| e.to_string())?;
     let ctx = request
         .ctx()
@@ -530,10 +528,11 @@ pub(super) async fn prt_credential_user(
                 .or_else(|| request.claims().get("iat").and_then(Value::as_i64))
                 .ok_or("the credential has neither request_nonce nor iat")?;
             let now = state.app.now().0.div_euclid(1000);
-            if (now - iat).abs() > CREDENTIAL_MAX_AGE_SECS {
+            // At most five minutes old, and not from the future (a minute of clock skew).
+            if iat > now.saturating_add(60) || now.saturating_sub(iat) > CREDENTIAL_MAX_AGE_SECS {
                 return Err("the credential is too old; sign it again with a fresh nonce".into());
             }
         }
     }
-    Ok(session.user)
+    Ok((session.user, session.device.object.id))
 }

@@ -344,24 +344,26 @@ async fn authorize(
     let mut sso_problem = None;
     if let Some(credential) = prt_credential {
         match super::device_grants::prt_credential_user(state, &credential).await {
-            Ok(user) => match state.app.authorize_signed_in(&request, &user).await {
-                Ok(Ok(code)) => {
-                    let pairs = echo_state(vec![("code", code)]);
-                    let refs: Vec<(&str, &str)> =
-                        pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    return back_to_app(&redirect_uri, response_mode.as_deref(), &refs);
+            Ok((user, device)) => {
+                match state.app.authorize_signed_in(&request, &user, device).await {
+                    Ok(Ok(code)) => {
+                        let pairs = echo_state(vec![("code", code)]);
+                        let refs: Vec<(&str, &str)> =
+                            pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                        return back_to_app(&redirect_uri, response_mode.as_deref(), &refs);
+                    }
+                    Ok(Err(PageRefusal::Request(refusal))) => {
+                        return request_refused(&refusal, &client_id)
+                    }
+                    Ok(Err(_)) => {
+                        sso_problem = Some(
+                            "AADSTS700016: The application or the tenant named is not the device user's tenant's."
+                                .to_string(),
+                        )
+                    }
+                    Err(err) => return ApiError::from(err).into_response(),
                 }
-                Ok(Err(PageRefusal::Request(refusal))) => {
-                    return request_refused(&refusal, &client_id)
-                }
-                Ok(Err(_)) => {
-                    sso_problem = Some(
-                        "AADSTS50013: The device's PRT belongs to a user of another tenant."
-                            .to_string(),
-                    )
-                }
-                Err(err) => return ApiError::from(err).into_response(),
-            },
+            }
             Err(text) => {
                 sso_problem = Some(format!(
                     "AADSTS50013: Single sign-on with the device failed: {text}"

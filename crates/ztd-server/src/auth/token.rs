@@ -657,7 +657,7 @@ async fn code_grant(
             appidacr,
             refresh_token: refresh.then_some(redeemed.refresh_token),
             nonce: redeemed.grant.nonce.as_deref(),
-            device: None,
+            device: redeemed.device.as_ref().map(|d| d.device_id.to_string()),
         },
     )
     .await
