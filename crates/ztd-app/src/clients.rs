@@ -24,10 +24,12 @@ const MAX_CREDENTIALS_PER_KIND: usize = 16;
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Public clients that sign users in on behalf of Microsoft's own tools (azure-cli, Azure PowerShell, the
-/// Microsoft Authentication Broker, Intune's company portal); tools such as roadtx and azure-identity send
-/// these ids by default. ztd accepts them in every tenant for user sign-in, as Entra does.
+/// Microsoft Authentication Broker, Intune's company portal, Windows' own PRT client); tools such as roadtx
+/// and azure-identity send these ids by default. ztd accepts them in every tenant for user sign-in, as Entra
+/// does.
 pub const FIRST_PARTY_PUBLIC_CLIENTS: &[&str] = &[
     "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+    "38aa3b87-a06d-4817-b275-7a316988d93b",
     "1950a258-227b-4e31-a9cf-717495945fc2",
     "1b730954-1685-4b74-9bfd-dac224a7b894",
     "29d9ed98-a469-4536-ade2-f981bc1d605e",

@@ -234,6 +234,19 @@ async fn a_prt_gives_tokens_with_the_device_id_under_both_kdfs_and_renews() {
                 identity.device_id.to_string().as_str()
             );
         }
+        // Tokens only for first-party clients and the tenant's own applications.
+        let tenant_b = ztd_core::TenantId::parse(&s.b.id).unwrap();
+        let foreign = s
+            .app
+            .create_client(tenant_b, &ztd_app::ClientSpec::new("app of B", &[]))
+            .await
+            .unwrap();
+        refused_with(
+            c.prt_tokens(&identity, &prt, &foreign.client_id, GRAPH, Kdf::V2)
+                .await,
+            400,
+            "700016",
+        );
         let renewed = c.renew_prt(&identity, &prt).await.expect("renewal");
         assert_ne!(renewed.token, prt.token);
         c.prt_tokens(

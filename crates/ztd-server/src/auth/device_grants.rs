@@ -105,6 +105,29 @@ pub(super) async fn signed_request_grant(
     }
 }
 
+/// The client a device grant names: one of Microsoft's first-party public clients, or an application
+/// registered in the device's tenant (a device does not mint tokens for another tenant's or a deleted app).
+async fn device_grant_client(
+    state: &AppState,
+    client_id: &str,
+    tenant: TenantId,
+) -> Result<(), Response> {
+    if ztd_app::clients::is_first_party_public(client_id) {
+        return Ok(());
+    }
+    match state.app.client_tenant(client_id).await {
+        Ok(Some(owner)) if owner == tenant => Ok(()),
+        Ok(_) => Err(oauth_error(
+            Code::UnknownClientInTenant,
+            &format!(
+                "Application with identifier '{}' was not found in the directory of the device.",
+                ztd_formats::excerpt_chars(client_id, 60)
+            ),
+        )),
+        Err(err) => Err(ApiError::from(err).into_response()),
+    }
+}
+
 /// Redeems the request's `request_nonce`, or answers why not.
 async fn redeem_nonce(state: &AppState, request: &SignedRequest) -> Result<(), Response> {
     let Some(nonce) = claim(request, "request_nonce") else {
@@ -146,6 +169,9 @@ async fn device_signed(
     let client_id = claim(request, "client_id")
         .unwrap_or(PRT_CLIENT)
         .to_string();
+    if let Err(response) = device_grant_client(state, &client_id, device.tenant_id).await {
+        return response;
+    }
     match claim(request, "grant_type") {
         Some("password") => {
             let (Some(username), Some(password)) = (claim(request, "username"), request.claim_str("password")) else {
@@ -367,6 +393,9 @@ async fn session_signed(
     let client_id = claim(request, "client_id")
         .unwrap_or(PRT_CLIENT)
         .to_string();
+    if let Err(response) = device_grant_client(state, &client_id, session.user.tenant_id).await {
+        return response;
+    }
     let scope = claim(request, "scope").unwrap_or("openid");
     let user = &session.user;
     let device = &session.device;
