@@ -22,6 +22,7 @@ use ztd_drs::RsaPublicKey;
 use ztd_store::{Lock, StoredDeviceCertificate, StoredRefreshToken};
 
 use crate::targeting::{refresh_devices, Targeting};
+use crate::users::refresh_hash;
 use crate::{App, AppError, AppResult};
 
 /// How long a device certificate is valid: ten years, as Entra's device certificates are (a device does not
@@ -143,10 +144,6 @@ fn internal(what: &str, err: impl std::fmt::Display) -> AppError {
 
 fn nonce_hash(nonce: &str) -> String {
     hex::encode(Sha256::digest(nonce.as_bytes()))
-}
-
-fn prt_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.trim().as_bytes()))
 }
 
 fn offset(at: Timestamp) -> time::OffsetDateTime {
@@ -535,33 +532,7 @@ impl App {
         else {
             return Ok(Err(DeviceRefusal::UnknownCertificate));
         };
-        let now = self.now();
-        if stored.revoked_at.is_some() || now.0 >= stored.expires_at.0 {
-            return Ok(Err(DeviceRefusal::UnknownCertificate));
-        }
-        let Some(object) = tx
-            .get_directory_device(stored.tenant_id, stored.object_id)
-            .await?
-        else {
-            return Ok(Err(DeviceRefusal::ObjectDeleted));
-        };
-        if object.device_id != stored.device_id {
-            return Ok(Err(DeviceRefusal::ObjectDeleted));
-        }
-        if !object.account_enabled {
-            return Ok(Err(DeviceRefusal::Disabled));
-        }
-        let transport = STANDARD
-            .decode(&stored.transport_key)
-            .ok()
-            .and_then(|der| RsaPublicKey::from_pkcs1_der(&der).ok())
-            .ok_or_else(|| internal("a stored transport key", "does not parse"))?;
-        Ok(Ok(AuthenticatedDevice {
-            tenant_id: stored.tenant_id,
-            object,
-            certificate: parsed,
-            transport_key: transport,
-        }))
+        device_of(&mut tx, stored, parsed, self.now()).await
     }
 
     /// A device leaves (DRS `DELETE`): its certificates are revoked; an object it created goes, with its
@@ -737,7 +708,7 @@ impl App {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         tx.insert_refresh_token(&StoredRefreshToken {
-            token_hash: prt_hash(&prt),
+            token_hash: refresh_hash(&prt),
             tenant_id: user.tenant_id,
             family_id: self.next_uuid().to_string(),
             user_id: user.id,
@@ -763,14 +734,14 @@ impl App {
     /// The session of a presented PRT: its user (enabled), its device (authenticated by its current
     /// certificate) and session key. A PRT is used many times; renewal issues a successor.
     pub async fn prt_session(&self, prt: &str) -> AppResult<Result<PrtSession, PrtRefusal>> {
-        let stored = {
-            let mut tx = self.store.begin_read().await?;
-            tx.find_refresh_token(&prt_hash(prt)).await?
-        };
+        // One read: the PRT, its user, its device's current certificate and object.
+        let mut tx = self.store.begin_read().await?;
+        let stored = tx.find_refresh_token(&refresh_hash(prt.trim())).await?;
         let Some(stored) = stored.filter(|s| s.kind == "prt" && s.revoked_at.is_none()) else {
             return Ok(Err(PrtRefusal::Invalid));
         };
-        if self.now().0 >= stored.expires_at.0 {
+        let now = self.now();
+        if now.0 >= stored.expires_at.0 {
             return Ok(Err(PrtRefusal::Invalid));
         }
         let (Some(object_id), Some(session_key)) = (stored.device_object_id, &stored.session_key)
@@ -780,24 +751,22 @@ impl App {
         let session_key = STANDARD
             .decode(session_key)
             .map_err(|e| internal("a stored session key", e))?;
-        let (user, certificate) = {
-            let mut tx = self.store.begin_read().await?;
-            let user = tx.get_user(stored.tenant_id, stored.user_id).await?;
-            let certificate = tx
-                .current_device_certificate(stored.tenant_id, object_id)
-                .await?;
-            (user, certificate)
-        };
+        let user = tx.get_user(stored.tenant_id, stored.user_id).await?;
         let Some(user) = user.filter(|u| u.account_enabled) else {
             return Ok(Err(PrtRefusal::UserDisabled));
         };
-        let Some(certificate) = certificate else {
+        let Some(certificate) = tx
+            .current_device_certificate(stored.tenant_id, object_id)
+            .await?
+        else {
             return Ok(Err(PrtRefusal::Device(DeviceRefusal::UnknownCertificate)));
         };
-        let der = STANDARD
-            .decode(certificate.certificate)
-            .map_err(|e| internal("a stored device certificate", e))?;
-        let device = match self.authenticate_device(&der).await? {
+        let parsed = STANDARD
+            .decode(&certificate.certificate)
+            .ok()
+            .and_then(|der| ztd_drs::certificate::parse_device_certificate(&der).ok())
+            .ok_or_else(|| internal("a stored device certificate", "does not parse"))?;
+        let device = match device_of(&mut tx, certificate, parsed, now).await? {
             Ok(device) => device,
             Err(refusal) => return Ok(Err(PrtRefusal::Device(refusal))),
         };
@@ -825,6 +794,42 @@ impl App {
         tx.commit().await?;
         Ok(token)
     }
+}
+
+/// The device a certificate row authenticates, read in `tx`: not revoked or expired, its object there (the
+/// same object) and enabled.
+async fn device_of(
+    tx: &mut ztd_store::Tx,
+    stored: StoredDeviceCertificate,
+    parsed: ztd_drs::certificate::DeviceCertificate,
+    now: Timestamp,
+) -> AppResult<Result<AuthenticatedDevice, DeviceRefusal>> {
+    if stored.revoked_at.is_some() || now.0 >= stored.expires_at.0 {
+        return Ok(Err(DeviceRefusal::UnknownCertificate));
+    }
+    let Some(object) = tx
+        .get_directory_device(stored.tenant_id, stored.object_id)
+        .await?
+    else {
+        return Ok(Err(DeviceRefusal::ObjectDeleted));
+    };
+    if object.device_id != stored.device_id {
+        return Ok(Err(DeviceRefusal::ObjectDeleted));
+    }
+    if !object.account_enabled {
+        return Ok(Err(DeviceRefusal::Disabled));
+    }
+    let transport = STANDARD
+        .decode(&stored.transport_key)
+        .ok()
+        .and_then(|der| RsaPublicKey::from_pkcs1_der(&der).ok())
+        .ok_or_else(|| internal("a stored transport key", "does not parse"))?;
+    Ok(Ok(AuthenticatedDevice {
+        tenant_id: stored.tenant_id,
+        object,
+        certificate: parsed,
+        transport_key: transport,
+    }))
 }
 
 /// Re-targets one device object after a change to it (its dynamic groups, and its registration's

@@ -72,7 +72,8 @@ pub enum RefreshRefusal {
     ClientCredentialRequired,
 }
 
-fn refresh_hash(token: &str) -> String {
+/// The stored form of a refresh token or PRT (a stolen table signs nobody in).
+pub(crate) fn refresh_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 

@@ -207,10 +207,10 @@ async fn a_prt_gives_tokens_with_the_device_id_under_both_kdfs_and_renews() {
                 .await
                 .expect("tokens through the PRT");
             let access = tokens["access_token"].as_str().expect("access token");
-            let claims = claims(access);
-            assert_eq!(claims["deviceid"], identity.device_id.to_string().as_str());
-            assert_eq!(claims["upn"], upn.as_str());
-            assert_eq!(claims["aud"], GRAPH);
+            let granted = claims(access);
+            assert_eq!(granted["deviceid"], identity.device_id.to_string().as_str());
+            assert_eq!(granted["upn"], upn.as_str());
+            assert_eq!(granted["aud"], GRAPH);
             // The token works against Graph and sees the device.
             let (status, body) = s.get("/v1.0/devices", access).await;
             assert_eq!(status, StatusCode::OK, "{body}");
@@ -230,7 +230,7 @@ async fn a_prt_gives_tokens_with_the_device_id_under_both_kdfs_and_renews() {
             assert_eq!(status, StatusCode::OK, "{refreshed}");
             let access = refreshed["access_token"].as_str().unwrap();
             assert_eq!(
-                claims_of(access)["deviceid"],
+                claims(access)["deviceid"],
                 identity.device_id.to_string().as_str()
             );
         }
@@ -283,10 +283,6 @@ async fn a_prt_gives_tokens_with_the_device_id_under_both_kdfs_and_renews() {
         refused_with(c.device_token(&identity, GRAPH).await, 400, "enrollment");
     })
     .await;
-}
-
-fn claims_of(token: &str) -> Value {
-    claims(token)
 }
 
 /// A device-signed request built by hand, to send what a well-behaved client never would.

@@ -16,7 +16,8 @@ use ztd_core::TenantId;
 use ztd_drs::jose::SignedRequest;
 
 use super::token::{
-    id_token_claims, oauth_error, sign_in_refused, token_body, user_claims, Endpoint, TokenRequest,
+    id_token_claims, oauth_error, scope_resource, sign_in_refused, token_body, user_claims,
+    user_scopes, Endpoint, TokenRequest,
 };
 use super::{Claims, Resource, TOKEN_LIFETIME_SECS};
 use crate::error::ApiError;
@@ -247,15 +248,9 @@ async fn prt_answer(
         Err(err) => return ApiError::from(err).into_response(),
     };
     let now = state.app.now().0.div_euclid(1000);
-    let mut id_claims = id_token_claims(user, endpoint, client_id, None, now);
-    id_claims["deviceid"] = device.object.device_id.to_string().into();
-    let id_token = match state
-        .tokens
-        .sign(&state.app, user.tenant_id, &id_claims)
-        .await
-    {
+    let id_token = match device_id_token(state, endpoint, user, client_id, device, now).await {
         Ok(token) => token,
-        Err(err) => return err.into_response(),
+        Err(response) => return response,
     };
     let mut body = serde_json::json!({
         "token_type": "pop",
@@ -271,6 +266,24 @@ async fn prt_answer(
         body["client_info"] = client_info(user).into();
     }
     (StatusCode::OK, Json(body)).into_response()
+}
+
+/// An id token for `user` on `device` (with its `deviceid`), issued to `client_id`.
+async fn device_id_token(
+    state: &AppState,
+    endpoint: Endpoint,
+    user: &User,
+    client_id: &str,
+    device: &AuthenticatedDevice,
+    now: i64,
+) -> Result<String, Response> {
+    let mut claims = id_token_claims(user, endpoint, client_id, None, now);
+    claims["deviceid"] = device.object.device_id.to_string().into();
+    state
+        .tokens
+        .sign(&state.app, user.tenant_id, &claims)
+        .await
+        .map_err(IntoResponse::into_response)
 }
 
 fn client_info(user: &User) -> String {
@@ -410,15 +423,9 @@ async fn session_signed(
             Ok(issued) => issued,
             Err(err) => return ApiError::from(err).into_response(),
         };
-        let mut id_claims = id_token_claims(user, endpoint, &client_id, None, now);
-        id_claims["deviceid"] = device.object.device_id.to_string().into();
-        let id_token = match state
-            .tokens
-            .sign(&state.app, user.tenant_id, &id_claims)
-            .await
-        {
+        let id_token = match device_id_token(state, endpoint, user, &client_id, device, now).await {
             Ok(token) => token,
-            Err(err) => return err.into_response(),
+            Err(response) => return response,
         };
         serde_json::json!({
             "token_type": "pop",
@@ -430,12 +437,9 @@ async fn session_signed(
             "client_info": client_info(user),
         })
     } else {
-        let named = claim(request, "resource").map(str::to_string).or_else(|| {
-            scope
-                .split_whitespace()
-                .filter(|s| !["openid", "profile", "email", "offline_access"].contains(s))
-                .find_map(|s| s.rsplit_once('/').map(|(r, _)| r.to_string()))
-        });
+        let named = claim(request, "resource")
+            .map(str::to_string)
+            .or_else(|| scope_resource(scope));
         let resource = match named.as_deref() {
             None => None,
             Some(text) => match Resource::parse(text) {
@@ -451,24 +455,13 @@ async fn session_signed(
             Ok(token) => token,
             Err(err) => return ApiError::from(err).into_response(),
         };
-        let mut id_claims = id_token_claims(user, endpoint, &client_id, None, now);
-        id_claims["deviceid"] = device.object.device_id.to_string().into();
-        let id_token = match state
-            .tokens
-            .sign(&state.app, user.tenant_id, &id_claims)
-            .await
-        {
+        let id_token = match device_id_token(state, endpoint, user, &client_id, device, now).await {
             Ok(token) => token,
-            Err(err) => return err.into_response(),
+            Err(response) => return response,
         };
         let mut body = match resource {
             Some(resource) => {
-                let scopes = match resource {
-                    Resource::Graph | Resource::Ztd => super::delegated_scopes(user.role).join(" "),
-                    Resource::DeviceRegistration | Resource::Enrollment => {
-                        "user_impersonation".to_string()
-                    }
-                };
+                let scopes = user_scopes(user, resource);
                 let mut claims = user_claims(user, resource, &client_id, scopes, now);
                 claims.deviceid = Some(device.object.device_id.to_string());
                 claims.amr = vec!["pwd".into(), "rsa".into()];

@@ -117,6 +117,23 @@ fn unknown_tenant(segment: &str) -> Response {
     )
 }
 
+/// The resource prefix of a v2 scope (`<resource>/.default`, `<resource>/<permission>`), past the OpenID
+/// scopes.
+pub(super) fn scope_resource(scope: &str) -> Option<String> {
+    scope
+        .split_whitespace()
+        .filter(|s| !["openid", "profile", "email", "offline_access"].contains(s))
+        .find_map(|s| s.rsplit_once('/').map(|(resource, _)| resource.to_string()))
+}
+
+/// The delegated permissions a user's token for `resource` carries.
+pub(super) fn user_scopes(user: &User, resource: Resource) -> String {
+    match resource {
+        Resource::Graph | Resource::Ztd => delegated_scopes(user.role).join(" "),
+        Resource::DeviceRegistration | Resource::Enrollment => "user_impersonation".to_string(),
+    }
+}
+
 /// The resource a request asks for: v1's `resource`, or the resource prefix of a v2 scope (`<resource>/.default`,
 /// `<resource>/<permission>`); a bare permission or only OpenID scopes mean Microsoft Graph. `Err` names a
 /// resource ztd does not serve.
@@ -126,12 +143,7 @@ pub(super) fn requested_resource(
 ) -> Result<Resource, String> {
     let named = match endpoint {
         Endpoint::V1 => form.resource.clone(),
-        Endpoint::V2 => form.scope.as_deref().and_then(|scope| {
-            scope
-                .split_whitespace()
-                .filter(|s| !["openid", "profile", "email", "offline_access"].contains(s))
-                .find_map(|s| s.rsplit_once('/').map(|(resource, _)| resource.to_string()))
-        }),
+        Endpoint::V2 => form.scope.as_deref().and_then(scope_resource),
     };
     match named {
         None => Ok(Resource::Graph),
@@ -694,10 +706,7 @@ async fn user_tokens(
         device,
     } = signed_in;
     let now = state.app.now().0.div_euclid(1000);
-    let scopes = match resource {
-        Resource::Graph | Resource::Ztd => delegated_scopes(user.role).join(" "),
-        Resource::DeviceRegistration | Resource::Enrollment => "user_impersonation".to_string(),
-    };
+    let scopes = user_scopes(user, resource);
     let mut claims = user_claims(user, resource, client_id, scopes, now);
     claims.appidacr = appidacr.to_string();
     claims.deviceid = device;
