@@ -38,6 +38,16 @@ impl Limits {
         max_attributes: 32,
         max_text: 64 * 1024,
     };
+
+    /// Limits for an OMA-DM SyncML message: a session's package of commands, with large objects in
+    /// `Data` (base64 certificates, MSI job descriptions, ODJ blobs).
+    pub const SYNCML: Limits = Limits {
+        max_bytes: 1024 * 1024,
+        max_depth: 24,
+        max_elements: 20_000,
+        max_attributes: 16,
+        max_text: 512 * 1024,
+    };
 }
 
 /// Why a document was refused. Messages are short and never echo the input.
