@@ -154,16 +154,17 @@ fn item(element: &Element) -> Result<Item> {
         if !is_metinf {
             continue;
         }
-        let value = trim(&child.text).to_string();
+        if !matches!(child.name.as_str(), "Format" | "Type" | "Mark") {
+            continue;
+        }
         let m = meta.get_or_insert_with(Meta::default);
         let slot = match child.name.as_str() {
             "Format" => &mut m.format,
             "Type" => &mut m.type_,
-            "Mark" => &mut m.mark,
-            _ => continue,
+            _ => &mut m.mark,
         };
         if slot.is_none() {
-            *slot = Some(value);
+            *slot = Some(trim(&child.text).to_string());
         }
     }
     let data = match find(element, "Data") {

@@ -750,12 +750,7 @@ fn command_and_item_budgets() {
     // Containers count as commands.
     let in_atomic = format!("<Atomic><CmdID>5000</CmdID>{}</Atomic>", gets(1_000));
     assert_eq!(err(&wrap(&in_atomic)), SyncMlError::TooManyCommands);
-    let items = |n: usize| {
-        format!(
-            "<Get><CmdID>1</CmdID>{}</Get>",
-            "<Item/>".repeat(n)
-        )
-    };
+    let items = |n: usize| format!("<Get><CmdID>1</CmdID>{}</Get>", "<Item/>".repeat(n));
     assert_eq!(
         parse(wrap(&items(5_000)).as_bytes()).unwrap().commands[0]
             .items()

@@ -6,6 +6,10 @@ use crate::xml::XmlWriter;
 /// Writes `message` as `<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr>…</SyncHdr><SyncBody>…[<Final/>]</SyncBody>
 /// </SyncML>`, no XML declaration. Children follow the OMA DM 1.2 DTD order; each Meta child carries
 /// `xmlns="syncml:metinf"`, as Microsoft's samples write it. Containers are written with an explicit stack.
+///
+/// Text is escaped by quick-xml, quotes included, so the written form of a message [`parse`](super::parse)
+/// read near [`Limits::SYNCML`](crate::xml::Limits::SYNCML) (a large Data full of `"`, or of `<` from CDATA)
+/// can be larger than `parse` accepts; below the limits, `parse(to_xml(m)) == m`.
 pub fn to_xml(message: &SyncMessage) -> String {
     let mut w = XmlWriter::new();
     w.open("SyncML", &[("xmlns", NS_SYNCML)]);
