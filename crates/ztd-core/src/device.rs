@@ -117,6 +117,8 @@ pub struct AutopilotDevice {
     pub remediation_state: RemediationState,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The managed device this registration enrolled as (Graph `managedDeviceId`), while it is managed.
+    pub managed_device_id: Option<crate::ManagedDeviceId>,
 }
 
 /// The device's current profile targeting, kept up to date in the transaction of every change that affects it.

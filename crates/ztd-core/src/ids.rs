@@ -62,6 +62,15 @@ id_type!(
     ImportId
 );
 
+id_type!(
+    /// A device enrolled in device management (Graph `managedDevice.id`).
+    ManagedDeviceId
+);
+id_type!(
+    /// One command queued for a managed device.
+    MdmCommandId
+);
+
 /// The source of fresh identifiers. Injected so the domain stays deterministic under test.
 pub trait IdSource {
     fn next_uuid(&mut self) -> Uuid;

@@ -15,6 +15,7 @@ pub mod event;
 pub mod group;
 pub mod ids;
 pub mod import;
+pub mod managed;
 pub mod naming;
 pub mod profile;
 pub mod provisioning;

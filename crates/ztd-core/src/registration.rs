@@ -282,6 +282,7 @@ pub fn register(
         remediation_state: RemediationState::NoRemediationRequired,
         created_at: now,
         updated_at: now,
+        managed_device_id: None,
     };
     let directory = DirectoryDevice {
         tenant_id: tenant,

@@ -141,6 +141,28 @@ pub fn create_device_ca(
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
 ) -> Result<Vec<u8>, DrsError> {
+    create_tenant_ca(
+        DEVICE_CA_COMMON_NAME,
+        tenant_id,
+        tenant_name,
+        key_pkcs8,
+        serial,
+        not_before,
+        not_after,
+    )
+}
+
+/// Creates a self-signed tenant CA named `CN=<common_name>, OU=<tenant id>, O=<tenant name>` (the device
+/// CA, the MDM CA), otherwise as [`create_device_ca`].
+pub fn create_tenant_ca(
+    common_name: &str,
+    tenant_id: Uuid,
+    tenant_name: &str,
+    key_pkcs8: &[u8],
+    serial: [u8; 16],
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<Vec<u8>, DrsError> {
     if tenant_name.trim().is_empty()
         || tenant_name.chars().count() > 256
         || tenant_name.chars().any(char::is_control)
@@ -153,7 +175,7 @@ pub fn create_device_ca(
     let public = RsaPublicKey::from_pkcs1_der(key.public_key_raw())?;
     let mut params = CertificateParams::default();
     let mut name = DistinguishedName::new();
-    name.push(DnType::CommonName, DEVICE_CA_COMMON_NAME);
+    name.push(DnType::CommonName, common_name);
     name.push(
         DnType::OrganizationalUnitName,
         tenant_id.hyphenated().to_string(),
@@ -290,6 +312,50 @@ impl DeviceCaIssuer {
             ));
         }
         Ok(der)
+    }
+
+    /// Issues a plain TLS client certificate for `public_key`: subject `CN=<common_name>`, clientAuth,
+    /// digitalSignature and keyEncipherment, not a CA (the MDM service's management certificates).
+    pub fn issue_client_certificate(
+        &self,
+        public_key: &RsaPublicKey,
+        common_name: &str,
+        serial: [u8; 16],
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<Vec<u8>, DrsError> {
+        if common_name.is_empty()
+            || common_name.chars().count() > 64
+            || common_name.chars().any(char::is_control)
+        {
+            return Err(DrsError::InvalidFields(
+                "the common name must be 1 to 64 characters without control characters",
+            ));
+        }
+        let mut params = CertificateParams::default();
+        let mut subject = DistinguishedName::new();
+        subject.push(DnType::CommonName, common_name);
+        params.distinguished_name = subject;
+        params.serial_number = Some(serial_number(serial)?);
+        (params.not_before, params.not_after) = validity(not_before, not_after)?;
+        params.use_authority_key_identifier_extension = self.ca_key_id.is_some();
+        params.custom_extensions = vec![
+            critical(&OID_KEY_USAGE, KU_DEVICE.to_vec()),
+            critical(&OID_EXT_KEY_USAGE, EKU_CLIENT_AUTH.to_vec()),
+            critical(
+                &OID_BASIC_CONSTRAINTS,
+                BASIC_CONSTRAINTS_END_ENTITY.to_vec(),
+            ),
+            CustomExtension::from_oid_content(
+                &OID_SUBJECT_KEY_ID,
+                tlv(TAG_OCTET_STRING, &key_identifier(public_key)),
+            ),
+        ];
+        let subject_key = SubjectKey(public_key.to_pkcs1_der());
+        let cert = params
+            .signed_by(&subject_key, &self.issuer, &self.ca_key)
+            .map_err(|e| DrsError::CertificateBuild(e.to_string()))?;
+        Ok(cert.der().to_vec())
     }
 }
 
@@ -628,6 +694,53 @@ pub(crate) mod tests {
         );
         assert_eq!(ca.raw_serial(), [0x42; 16]);
         verify_issued_by(ca_der(), ca_der()).unwrap();
+    }
+
+    #[test]
+    fn a_tenant_ca_issues_plain_client_certificates() {
+        let ca = create_tenant_ca(
+            "ztd MDM Device CA",
+            TENANT,
+            "Contoso",
+            other_key(),
+            [0x43; 16],
+            datetime!(2024-01-01 0:00 UTC),
+            datetime!(2044-01-01 0:00 UTC),
+        )
+        .unwrap();
+        let issuer = DeviceCaIssuer::new(&ca, other_key()).unwrap();
+        let request = parse_certificate_request(&csr_for(test_key())).unwrap();
+        let der = issuer
+            .issue_client_certificate(
+                &request.public_key,
+                "8c5a1f2e-0000-4000-8000-000000000001",
+                [0x11; 16],
+                datetime!(2025-01-01 0:00 UTC),
+                datetime!(2026-01-01 0:00 UTC),
+            )
+            .unwrap();
+        verify_issued_by(&der, &ca).unwrap();
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        assert_eq!(
+            cert.subject().to_string(),
+            "CN=8c5a1f2e-0000-4000-8000-000000000001"
+        );
+        assert_eq!(
+            cert.issuer().to_string(),
+            format!("CN=ztd MDM Device CA, OU={TENANT}, O=Contoso")
+        );
+        let eku = cert.extended_key_usage().unwrap().unwrap();
+        assert!(eku.value.client_auth && !eku.value.server_auth);
+        assert!(!cert.basic_constraints().unwrap().unwrap().value.ca);
+        assert!(issuer
+            .issue_client_certificate(
+                &request.public_key,
+                "",
+                [0x11; 16],
+                datetime!(2025-01-01 0:00 UTC),
+                datetime!(2026-01-01 0:00 UTC),
+            )
+            .is_err());
     }
 
     #[test]

@@ -23,6 +23,15 @@ pub struct CertificateRequest {
 
 /// Parses and checks the join's PKCS#10: size, form, RSA-2048, SHA256withRSA, and its signature.
 pub fn parse_certificate_request(der: &[u8]) -> Result<CertificateRequest, DrsError> {
+    parse_certificate_request_with_key_bits(der, CSR_KEY_BITS..=CSR_KEY_BITS)
+}
+
+/// Parses and checks a PKCS#10 whose RSA key may have any size in `key_bits` (the MDM enrollment's
+/// policy says "at least 2048"); otherwise as [`parse_certificate_request`].
+pub fn parse_certificate_request_with_key_bits(
+    der: &[u8],
+    key_bits: std::ops::RangeInclusive<usize>,
+) -> Result<CertificateRequest, DrsError> {
     if der.len() > MAX_CSR_BYTES {
         return Err(DrsError::TooLarge {
             what: "the certificate request",
@@ -45,7 +54,7 @@ pub fn parse_certificate_request(der: &[u8]) -> Result<CertificateRequest, DrsEr
         DrsError::KeySize(bits) => DrsError::CsrKeySize(bits),
         other => other,
     })?;
-    if public_key.bits() != CSR_KEY_BITS {
+    if !key_bits.contains(&public_key.bits()) {
         return Err(DrsError::CsrKeySize(public_key.bits()));
     }
     if request.signature_value.unused_bits != 0 {
@@ -138,6 +147,11 @@ pub(crate) mod tests {
         assert_eq!(
             parse_certificate_request(CSR_RSA3072),
             Err(DrsError::CsrKeySize(3072))
+        );
+        assert!(parse_certificate_request_with_key_bits(CSR_RSA3072, 2048..=4096).is_ok());
+        assert_eq!(
+            parse_certificate_request_with_key_bits(CSR_RSA1024, 2048..=4096),
+            Err(DrsError::CsrKeySize(1024))
         );
     }
 

@@ -19,10 +19,13 @@ pub mod nonce;
 
 pub use blob::RsaPublicKey;
 pub use certificate::{
-    alternative_security_id, create_device_ca, issue_device_certificate, parse_device_certificate,
-    verify_issued_by, DeviceCaIssuer, DeviceCertificate, DeviceCertificateFields, JoinKind,
+    alternative_security_id, create_device_ca, create_tenant_ca, issue_device_certificate,
+    parse_device_certificate, verify_issued_by, DeviceCaIssuer, DeviceCertificate,
+    DeviceCertificateFields, JoinKind,
 };
-pub use csr::{parse_certificate_request, CertificateRequest};
+pub use csr::{
+    parse_certificate_request, parse_certificate_request_with_key_bits, CertificateRequest,
+};
 pub use error::DrsError;
 pub use jose::{
     decrypt_response, encrypt_response, open_session_key_jwe, session_key_jwe, sign_hs256,

@@ -8,6 +8,7 @@
 //! stack, never by recursion, and dropped iteratively, so a deep document cannot exhaust the stack.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
@@ -71,6 +72,8 @@ pub enum XmlError {
     UnknownEntity,
     #[error("the document uses a namespace prefix it does not declare")]
     UnknownPrefix,
+    #[error("a namespace name is longer than {0} bytes")]
+    NamespaceTooLong(usize),
     #[error("the document has no root element")]
     NoRoot,
     #[error("the document has content after its root element")]
@@ -82,7 +85,7 @@ pub enum XmlError {
 /// An attribute: its namespace (if bound), local name and value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attribute {
-    pub namespace: Option<String>,
+    pub namespace: Option<Arc<str>>,
     pub name: String,
     pub value: String,
 }
@@ -90,8 +93,9 @@ pub struct Attribute {
 /// An element of the tree.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Element {
-    /// The namespace URI its name is bound to.
-    pub namespace: Option<String>,
+    /// The namespace URI its name is bound to (one shared string per distinct namespace: a long
+    /// namespace declared once costs once, not once per element in its scope).
+    pub namespace: Option<Arc<str>>,
     /// Its local name (the prefix removed).
     pub name: String,
     pub attributes: Vec<Attribute>,
@@ -154,11 +158,29 @@ impl Element {
     }
 }
 
-fn namespace_of(resolved: ResolveResult<'_>) -> Result<Option<String>, XmlError> {
-    match resolved {
-        ResolveResult::Bound(ns) => Ok(Some(ns.into_inner().to_string())),
-        ResolveResult::Unbound => Ok(None),
-        ResolveResult::Unknown(_) => Err(XmlError::UnknownPrefix),
+/// The longest namespace name accepted (the ones MDM messages use are under 100 bytes).
+pub const MAX_NAMESPACE: usize = 1024;
+
+/// The distinct namespace names of one document, each allocated once.
+#[derive(Default)]
+struct Namespaces(Vec<Arc<str>>);
+
+impl Namespaces {
+    fn of(&mut self, resolved: ResolveResult<'_>) -> Result<Option<Arc<str>>, XmlError> {
+        let name = match resolved {
+            ResolveResult::Bound(ns) => ns.into_inner(),
+            ResolveResult::Unbound => return Ok(None),
+            ResolveResult::Unknown(_) => return Err(XmlError::UnknownPrefix),
+        };
+        if name.len() > MAX_NAMESPACE {
+            return Err(XmlError::NamespaceTooLong(MAX_NAMESPACE));
+        }
+        if let Some(known) = self.0.iter().find(|known| ***known == *name) {
+            return Ok(Some(known.clone()));
+        }
+        let shared: Arc<str> = Arc::from(name);
+        self.0.push(shared.clone());
+        Ok(Some(shared))
     }
 }
 
@@ -178,10 +200,11 @@ fn open(
     reader: &NsReader<&[u8]>,
     start: &BytesStart<'_>,
     limits: &Limits,
+    namespaces: &mut Namespaces,
 ) -> Result<Element, XmlError> {
     let (resolved, local) = reader.resolver().resolve_element(start.name());
     let mut element = Element {
-        namespace: namespace_of(resolved)?,
+        namespace: namespaces.of(resolved)?,
         name: local.into_inner().to_string(),
         attributes: Vec::new(),
         children: Vec::new(),
@@ -203,7 +226,7 @@ fn open(
             return Err(XmlError::TextTooLong(limits.max_text));
         }
         element.attributes.push(Attribute {
-            namespace: namespace_of(resolved)?,
+            namespace: namespaces.of(resolved)?,
             name: local.into_inner().to_string(),
             value: value.into_owned(),
         });
@@ -228,6 +251,7 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> {
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     let mut elements = 0usize;
+    let mut namespaces = Namespaces::default();
     loop {
         let event = reader.read_event().map_err(|_| malformed(&reader))?;
         match event {
@@ -242,7 +266,7 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Element, XmlError> {
                 if stack.len() >= limits.max_depth {
                     return Err(XmlError::TooDeep(limits.max_depth));
                 }
-                let element = open(&reader, &start, limits)?;
+                let element = open(&reader, &start, limits, &mut namespaces)?;
                 stack.push(element);
             }
             Event::End(_) => {
@@ -422,6 +446,27 @@ mod tests {
         let big = vec![b' '; 4097];
         assert_eq!(parse(&big, &SMALL), Err(XmlError::TooLarge(4096)));
     }
+
+    #[test]
+    fn a_namespace_is_stored_once_and_bounded() {
+        let long = "u".repeat(MAX_NAMESPACE);
+        let doc = format!("<a xmlns='{long}'><b/><b/></a>");
+        let root = parse(doc.as_bytes(), &SMALL_NS).unwrap();
+        let first = root.children[0].namespace.clone().unwrap();
+        let second = root.children[1].namespace.clone().unwrap();
+        assert!(Arc::ptr_eq(&first, &second));
+        let too_long = format!("<a xmlns='{long}u'/>");
+        assert_eq!(
+            parse(too_long.as_bytes(), &SMALL_NS),
+            Err(XmlError::NamespaceTooLong(MAX_NAMESPACE))
+        );
+    }
+
+    const SMALL_NS: Limits = Limits {
+        max_bytes: 8192,
+        max_text: 2048,
+        ..SMALL
+    };
 
     #[test]
     fn refuses_broken_documents() {

@@ -20,8 +20,9 @@ const DEVICE_COLS: &str = "tenant_id, ztdid, serial_number, serial_lower, manufa
     sku_number, system_family, hardware_hash, identity_key, smbios_uuid, tpm_ek_pub_hash, disk_serial, \
     mac_addresses, group_tag, purchase_order_id, user_principal_name, addressable_user_name, display_name, \
     enrollment_state, last_contacted_at, directory_object_id, intended_profile_id, delivered_profile_id, \
-    assignment_status, assigned_at, remediation_state, created_at, updated_at, directory_device_id";
-const DEVICE_COL_COUNT: usize = 31;
+    assignment_status, assigned_at, remediation_state, created_at, updated_at, directory_device_id, \
+    managed_device_id";
+const DEVICE_COL_COUNT: usize = 32;
 /// What a page reads of a device, in [`DeviceRow`]'s order: `DEVICE_COLS` without `serial_lower` (an index
 /// key, never decoded) and without the hardware identity ([`HARDWARE_COLS`], last, so a listing that
 /// leaves it out packs shorter rows).
@@ -50,6 +51,7 @@ const LISTED_COLS: &[&str] = &[
     "remediation_state",
     "created_at",
     "updated_at",
+    "managed_device_id",
 ];
 /// The hardware identity of a device, which listings never show (`DeviceQuery::without_hardware`).
 const HARDWARE_COLS: &[&str] = &[
@@ -93,6 +95,7 @@ fn bind_device<'q>(q: Q<'q>, d: &'q AutopilotDevice) -> Q<'q> {
         .bind(d.created_at.0)
         .bind(d.updated_at.0)
         .bind(d.directory_device_id.to_string())
+        .bind(d.managed_device_id.map(|m| m.to_string()))
 }
 
 /// A stored device as read, text borrowed where the reader allows: a packed page deserialises straight into
@@ -143,6 +146,8 @@ struct DeviceRow<'a> {
     remediation_state: Cow<'a, str>,
     created_at: i64,
     updated_at: i64,
+    #[serde(borrow)]
+    managed_device_id: Option<Cow<'a, str>>,
     // The hardware identity: absent from listings that leave it out (empty keys then).
     #[serde(borrow, default)]
     hardware_hash: Cow<'a, str>,
@@ -199,6 +204,7 @@ impl<'a> DeviceRow<'a> {
             remediation_state: text("remediation_state")?,
             created_at: int("created_at")?,
             updated_at: int("updated_at")?,
+            managed_device_id: row.opt_str("managed_device_id")?,
         })
     }
 
@@ -264,6 +270,10 @@ impl<'a> DeviceRow<'a> {
             )?,
             created_at: Timestamp(self.created_at),
             updated_at: Timestamp(self.updated_at),
+            managed_device_id: self
+                .managed_device_id
+                .map(|v| parse_id("managed_device_id", &v))
+                .transpose()?,
         })
     }
 }
@@ -354,7 +364,8 @@ impl Tx {
             purchase_order_id = $17, user_principal_name = $18, addressable_user_name = $19, display_name = $20, \
             enrollment_state = $21, last_contacted_at = $22, directory_object_id = $23, \
             intended_profile_id = $24, delivered_profile_id = $25, assignment_status = $26, assigned_at = $27, \
-            remediation_state = $28, updated_at = $30, directory_device_id = $31 \
+            remediation_state = $28, updated_at = $30, directory_device_id = $31, \
+            managed_device_id = $32 \
             WHERE tenant_id = $1 AND ztdid = $2";
         // $29 (created_at) is bound but unused: the row keeps its creation time.
         self.execute(bind_device(sqlx::query(sql), d))

@@ -49,6 +49,7 @@ mod directory;
 mod drs;
 mod groups;
 mod imports;
+mod mdm;
 mod misc;
 mod profiles;
 pub mod scratch;
@@ -67,6 +68,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use directory::MemberRow;
 pub use drs::StoredDeviceCertificate;
+pub use mdm::{ManagedDeviceQuery, StoredMdmCertificate};
 pub use tx::{Lock, Tx};
 pub use users::{StoredRefreshToken, StoredSigningKey, UserQuery};
 use ztd_core::{DirectoryDeviceId, DirectoryObjectId, GroupId, ImportId, Ztdid};

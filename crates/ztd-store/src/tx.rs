@@ -64,6 +64,9 @@ pub enum Lock {
     /// Shared: giving a user a name in one of the tenant's verified domains (create, rename). Any number
     /// run together; none while a [`Lock::Domains`] holder does.
     DomainUse(ztd_core::TenantId),
+    /// Exclusive: one managed device's session state (its queue read, commands sent, statuses recorded), so
+    /// two sessions of one device, or a session and an admin's action, do not interleave.
+    ManagedDevice(ztd_core::ManagedDeviceId),
 }
 
 impl Lock {
@@ -75,6 +78,7 @@ impl Lock {
             Self::SigningKeys(tenant) => format!("ztd:keys:{tenant}"),
             Self::SignIn(user) => format!("ztd:sign-in:{user}"),
             Self::Domains(tenant) | Self::DomainUse(tenant) => format!("ztd:domains:{tenant}"),
+            Self::ManagedDevice(device) => format!("ztd:managed-device:{device}"),
         }
     }
 

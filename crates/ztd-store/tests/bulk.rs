@@ -79,6 +79,7 @@ fn fleet(tenant: TenantId, count: usize, groups: &[GroupId]) -> Fleet {
             remediation_state: RemediationState::Unknown,
             created_at: Timestamp(1_700_000_000_000),
             updated_at: Timestamp(1_700_000_000_000),
+            managed_device_id: None,
         });
         objects.push(DirectoryDevice {
             tenant_id: tenant,

@@ -218,6 +218,7 @@ fn device(t: TenantId, n: u128) -> AutopilotDevice {
         remediation_state: RemediationState::ManualRemediationRequired,
         created_at: Timestamp(1_700_000_000_000),
         updated_at: Timestamp(1_700_000_000_001),
+        managed_device_id: None,
     }
 }
 

@@ -147,7 +147,7 @@ impl Serialize for GraphDevice<'_> {
         map.serialize_entry("enrollmentState", enrollment_state)?;
         map.serialize_entry("groupTag", &d.group_tag)?;
         map.serialize_entry("lastContactedDateTime", &DateTime(d.last_contacted_at))?;
-        map.serialize_entry("managedDeviceId", "")?;
+        map.serialize_entry("managedDeviceId", &IdOrEmpty(d.managed_device_id))?;
         map.serialize_entry("manufacturer", &d.manufacturer)?;
         map.serialize_entry("model", &d.model)?;
         map.serialize_entry("productKey", &d.product_key)?;
@@ -648,6 +648,7 @@ mod tests {
             remediation_state: RemediationState::NoRemediationRequired,
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
+            managed_device_id: None,
         };
         for version in [Version::V1, Version::Beta] {
             let v = device_json(&device, version);
