@@ -8,6 +8,8 @@
 #   hwhash    ztd-hwhash fuzz_hwhash    4K hash decoder, raw and base64
 #   oauth     ztd-oauth  fuzz_oauth     client assertions, certificate credentials, user codes, PKCE
 #   drs       ztd-drs    fuzz_drs       key blobs, transport keys, PKCS#10, device certificates, PRT JWS/JWE, nonces, join body
+#   mdm-soap  ztd-mdm    fuzz_enrollment MDM enrollment SOAP: discovery, GetPolicies, RST/RSTR, faults, provisioning documents
+#   syncml    ztd-mdm    fuzz_syncml    OMA-DM SyncML messages, parse(to_xml(m)) == m
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -17,7 +19,9 @@ case "${1:-}" in
   hwhash) crate=ztd-hwhash example=fuzz_hwhash ;;
   oauth) crate=ztd-oauth example=fuzz_oauth ;;
   drs) crate=ztd-drs example=fuzz_drs ;;
-  *) echo "usage: fuzz/stable.sh rules|odata|hash-csv|hwhash|oauth|drs SECONDS [SEED]" >&2; exit 2 ;;
+  mdm-soap) crate=ztd-mdm example=fuzz_enrollment ;;
+  syncml) crate=ztd-mdm example=fuzz_syncml ;;
+  *) echo "usage: fuzz/stable.sh rules|odata|hash-csv|hwhash|oauth|drs|mdm-soap|syncml SECONDS [SEED]" >&2; exit 2 ;;
 esac
 secs="${2:-60}"
 seed="${3:-$(date +%s)}"

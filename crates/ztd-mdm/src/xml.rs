@@ -149,6 +149,60 @@ impl Element {
         self.child(name).map(|c| c.text.trim())
     }
 
+    /// The element's content written back as XML: its text (none when only whitespace sits between child
+    /// elements), then its children (local names, attributes,
+    /// an `xmlns` where a child's namespace differs from its parent's). The tree keeps text apart from
+    /// children, so text between child elements comes first; for XML data carried unescaped in an element
+    /// (a single document, as CSPs return) this is the document. Written with an explicit stack.
+    pub fn content_xml(&self) -> String {
+        // Whitespace between elements is layout, not data.
+        let text_of = |e: &Element| -> String {
+            if e.children.is_empty() || !e.text.trim().is_empty() {
+                e.text.clone()
+            } else {
+                String::new()
+            }
+        };
+        let mut w = XmlWriter::new();
+        w.text(&text_of(self));
+        // Depth first: `pending` holds elements still to write (next on top); `open` the elements started
+        // and not closed, each with the length `pending` will have once its children are written; `parents`
+        // the namespace in scope.
+        let mut pending: Vec<&Element> = self.children.iter().rev().collect();
+        let mut open: Vec<(&Element, usize)> = Vec::new();
+        let mut parents: Vec<Option<&str>> = vec![self.namespace.as_deref()];
+        while let Some(element) = pending.pop() {
+            let parent_ns = parents.last().copied().flatten();
+            let mut attributes: Vec<(&str, &str)> = element
+                .attributes
+                .iter()
+                .map(|a| (a.name.as_str(), a.value.as_str()))
+                .collect();
+            if element.namespace.as_deref() != parent_ns {
+                attributes.push(("xmlns", element.namespace.as_deref().unwrap_or("")));
+            }
+            if element.children.is_empty() && element.text.is_empty() {
+                w.empty(&element.name, &attributes);
+            } else {
+                w.open(&element.name, &attributes);
+                w.text(&text_of(element));
+                open.push((element, pending.len()));
+                parents.push(element.namespace.as_deref());
+                pending.extend(element.children.iter().rev());
+            }
+            // Close every open element whose children have all been written.
+            while let Some(&(done, depth)) = open.last() {
+                if pending.len() > depth {
+                    break;
+                }
+                w.close(&done.name);
+                open.pop();
+                parents.pop();
+            }
+        }
+        w.finish()
+    }
+
     /// The value of the attribute `name` (local name, any namespace).
     pub fn attribute(&self, name: &str) -> Option<&str> {
         self.attributes
@@ -467,6 +521,19 @@ mod tests {
         max_text: 2048,
         ..SMALL
     };
+
+    #[test]
+    fn content_is_written_back_as_xml() {
+        let doc = br#"<Data><r xmlns="urn:x" a="1&amp;"><s>t</s><e/></r><q/></Data>"#;
+        let root = parse(doc, &SMALL).unwrap();
+        let content = root.content_xml();
+        assert_eq!(
+            content,
+            r#"<r a="1&amp;" xmlns="urn:x"><s>t</s><e/></r><q/>"#
+        );
+        let again = parse(format!("<Data>{content}</Data>").as_bytes(), &SMALL).unwrap();
+        assert_eq!(again.children, root.children);
+    }
 
     #[test]
     fn refuses_broken_documents() {

@@ -48,12 +48,22 @@ pub(super) fn encode_base64(bytes: &[u8]) -> String {
 
 /// At most 64 characters of `text`, escaped, for an error message.
 pub(super) fn excerpt(text: &str) -> String {
-    let short: String = text.chars().take(64).collect();
-    let mut escaped = format!("{short:?}");
+    // Printable ASCII only (anything else shown as `?`), so the excerpt is never longer than 66 characters.
+    let mut short: String = text
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
     if text.chars().count() > 64 {
-        escaped.push('…');
+        short.push('…');
     }
-    escaped
+    format!("\"{short}\"")
 }
 
 /// Reads a SOAP envelope. Requests must be SOAP 1.2; a response may also be SOAP 1.1 (`allow_soap11`).

@@ -114,8 +114,9 @@ pub struct Item {
     /// `Source/LocURI`.
     pub source: Option<String>,
     pub meta: Option<Meta>,
-    /// The text of `Data`, exactly as sent (escaped text or CDATA). XML carried in Data (an MSI job, a
-    /// policy) must arrive escaped: a `Data` with child elements is refused ([`SyncMlError::DataHasElements`]).
+    /// The text of `Data`, exactly as sent (escaped text or CDATA). XML carried unescaped in Data (as some
+    /// CSPs return it) is kept as that XML's text ([`crate::xml::Element::content_xml`]); ztd itself always
+    /// writes Data escaped.
     pub data: Option<String>,
     /// `MoreData`: this is a chunk of a large object and more follows.
     pub more_data: bool,
@@ -282,8 +283,6 @@ pub enum SyncMlError {
     TooManyCommands,
     #[error("the message has more than {MAX_ITEMS} items")]
     TooManyItems,
-    #[error("an item's Data contains elements (embedded XML must be escaped)")]
-    DataHasElements,
 }
 
 /// The header of the answer to `incoming`: Target and Source swapped, the same SessionID and MsgID (the

@@ -168,7 +168,8 @@ fn item(element: &Element) -> Result<Item> {
         }
     }
     let data = match find(element, "Data") {
-        Some(data) if !data.children.is_empty() => return Err(SyncMlError::DataHasElements),
+        // CSPs may return XML unescaped in Data ([MS-MDM] DiagnosticLog, Reporting): kept as its text.
+        Some(data) if !data.children.is_empty() => Some(data.content_xml()),
         Some(data) => Some(data.text.clone()),
         None => None,
     };
