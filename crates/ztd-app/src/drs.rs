@@ -38,19 +38,40 @@ pub const PRT_LIFETIME_MILLIS: i64 = 14 * 24 * 3_600_000;
 const REGION: &str = "NA";
 
 const NONCE_KEY_SETTING: &str = "drs-nonce-key";
-const DEVICE_CA_SETTING: &str = "device-ca";
+
+/// A kind of CA every tenant has, created at its first use and kept as a tenant setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct TenantCaKind {
+    setting: &'static str,
+    common_name: &'static str,
+}
+
+impl TenantCaKind {
+    pub(crate) const fn new(setting: &'static str, common_name: &'static str) -> Self {
+        Self {
+            setting,
+            common_name,
+        }
+    }
+}
+
+/// The device registration service's CA: it issues device certificates.
+pub(crate) const DEVICE_CA: TenantCaKind = TenantCaKind {
+    setting: "device-ca",
+    common_name: ztd_drs::certificate::DEVICE_CA_COMMON_NAME,
+};
 
 /// Per-node state: the nonce key and the tenants' CAs, read once.
 #[derive(Default)]
 pub(crate) struct DrsState {
     nonce_key: tokio::sync::OnceCell<[u8; 32]>,
-    cas: RwLock<HashMap<TenantId, Arc<DeviceCa>>>,
+    cas: RwLock<HashMap<(TenantId, TenantCaKind), Arc<TenantCa>>>,
 }
 
-/// A tenant's device CA, ready to issue.
-struct DeviceCa {
-    cert_der: Vec<u8>,
-    issuer: ztd_drs::DeviceCaIssuer,
+/// A tenant's CA, ready to issue.
+pub(crate) struct TenantCa {
+    pub(crate) cert_der: Vec<u8>,
+    pub(crate) issuer: ztd_drs::DeviceCaIssuer,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -172,19 +193,28 @@ impl App {
     }
 
     /// A tenant's device CA, created at its first use.
-    async fn device_ca(&self, tenant: TenantId) -> AppResult<Arc<DeviceCa>> {
+    async fn device_ca(&self, tenant: TenantId) -> AppResult<Arc<TenantCa>> {
+        self.tenant_ca(tenant, DEVICE_CA).await
+    }
+
+    /// A tenant's CA of `kind`, created at its first use (every node agrees on the first one written).
+    pub(crate) async fn tenant_ca(
+        &self,
+        tenant: TenantId,
+        kind: TenantCaKind,
+    ) -> AppResult<Arc<TenantCa>> {
         if let Some(ca) = self
             .drs
             .cas
             .read()
             .ok()
-            .and_then(|c| c.get(&tenant).cloned())
+            .and_then(|c| c.get(&(tenant, kind)).cloned())
         {
             return Ok(ca);
         }
         let existing = {
             let mut tx = self.store.begin_read().await?;
-            tx.get_setting(tenant, DEVICE_CA_SETTING).await?
+            tx.get_setting(tenant, kind.setting).await?
         };
         let stored = match existing {
             Some(stored) => stored,
@@ -192,7 +222,8 @@ impl App {
                 let tenant_row = self.tenant(tenant).await?;
                 let key = self.key_factory.generate_rsa_2048()?;
                 let now = self.now();
-                let cert = ztd_drs::certificate::create_device_ca(
+                let cert = ztd_drs::certificate::create_tenant_ca(
+                    kind.common_name,
                     tenant.0,
                     &tenant_row.display_name,
                     &key,
@@ -200,31 +231,31 @@ impl App {
                     offset(now) - time::Duration::days(1),
                     offset(now) + time::Duration::days(DEVICE_CERTIFICATE_DAYS * 2),
                 )
-                .map_err(|e| internal("creating the device CA", e))?;
+                .map_err(|e| internal("creating a tenant CA", e))?;
                 let value = serde_json::to_string(&StoredCa {
                     certificate: STANDARD.encode(&cert),
                     key: STANDARD.encode(&key),
                 })
-                .map_err(|e| internal("the device CA", e))?;
+                .map_err(|e| internal(kind.setting, e))?;
                 let mut tx = self.store.begin().await?;
-                let stored = tx.init_setting(tenant, DEVICE_CA_SETTING, &value).await?;
+                let stored = tx.init_setting(tenant, kind.setting, &value).await?;
                 tx.commit().await?;
                 stored
             }
         };
         let parsed: StoredCa =
-            serde_json::from_str(&stored).map_err(|e| internal("the device CA", e))?;
+            serde_json::from_str(&stored).map_err(|e| internal(kind.setting, e))?;
         let cert_der = STANDARD
             .decode(parsed.certificate)
-            .map_err(|e| internal("the device CA", e))?;
+            .map_err(|e| internal(kind.setting, e))?;
         let key = STANDARD
             .decode(parsed.key)
-            .map_err(|e| internal("the device CA", e))?;
-        let issuer = ztd_drs::DeviceCaIssuer::new(&cert_der, &key)
-            .map_err(|e| internal("the device CA", e))?;
-        let ca = Arc::new(DeviceCa { cert_der, issuer });
+            .map_err(|e| internal(kind.setting, e))?;
+        let issuer =
+            ztd_drs::DeviceCaIssuer::new(&cert_der, &key).map_err(|e| internal(kind.setting, e))?;
+        let ca = Arc::new(TenantCa { cert_der, issuer });
         if let Ok(mut cas) = self.drs.cas.write() {
-            cas.insert(tenant, ca.clone());
+            cas.insert((tenant, kind), ca.clone());
         }
         Ok(ca)
     }

@@ -23,6 +23,7 @@ pub mod graph_imports;
 mod groups;
 mod import;
 pub mod lab_ca;
+pub mod mdm;
 mod profiles;
 pub mod signing;
 mod targeting;
@@ -39,7 +40,7 @@ pub use tenants::{Bootstrap, BootstrapOutcome, ADMIN_SCOPES, PERMISSION_FAMILIES
 pub use ztd_core::corporate::CorporateIdentifier;
 pub use ztd_core::sync::{SyncPolicy, SyncState, SyncStatus, SyncTrigger};
 /// The typed queries of the read use cases (filters the store answers, keyset paging).
-pub use ztd_store::{DeviceQuery, DirectoryQuery, ImportQuery, UserQuery};
+pub use ztd_store::{DeviceQuery, DirectoryQuery, ImportQuery, ManagedDeviceQuery, UserQuery};
 
 /// The current time. Injected so tests control it.
 pub trait Clock: Send + Sync {
@@ -211,6 +212,11 @@ impl App {
     }
 
     /// Random bytes from the app's random source.
+    /// 32 bytes from the app's randomness source (secrets handed to a client).
+    pub fn random_secret(&self) -> [u8; 32] {
+        self.random_bytes::<32>()
+    }
+
     pub(crate) fn random_bytes<const N: usize>(&self) -> [u8; N] {
         let mut out = [0u8; N];
         self.random.fill_bytes(&mut out);

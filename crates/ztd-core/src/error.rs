@@ -13,6 +13,12 @@ pub enum Shape {
     OAuth,
     /// The device registration service's `{"ErrorType","Message","TraceId","Time"}` ([MS-DVRJ] §2.2.3.1).
     Drs,
+    /// The MDM enrollment services' SOAP 1.2 fault with its [MS-MDE2] subcode and
+    /// `DeviceEnrollmentServiceError` detail.
+    SoapFault,
+    /// The management service's answer to a SyncML message it will not serve: the SyncHdr `Status` code in a
+    /// SyncML reply when the message could be read, plain text otherwise.
+    SyncMl,
 }
 
 /// Declares the catalogue: one line per answer, with its HTTP status, wire shape, wire code and (token
@@ -188,6 +194,26 @@ catalogue! {
     DrsInvalidJoinTicket = 400 Drs "InvalidJoinTicket";
     /// No tenant with this id or domain (discovery).
     DrsUnknownTenant = 404 Drs "TenantNotFound";
+    /// MDM enrollment: the SOAP message cannot be read (not SOAP 1.2, a missing or malformed element, a wrong
+    /// action); the text says which part.
+    MdmMessageFormat = 500 SoapFault "s:MessageFormat";
+    /// MDM enrollment: the credential is missing, unknown or wrong (password, token).
+    MdmAuthentication = 500 SoapFault "s:Authentication";
+    /// MDM enrollment: the caller may not enroll this device (another user's device, a disabled object, an
+    /// application's token, no tenant for the domain).
+    MdmAuthorization = 500 SoapFault "s:Authorization";
+    /// MDM enrollment: the certificate request cannot be used (not PKCS#10, not RSA 2048 to 4096, not
+    /// SHA256withRSA, a bad signature).
+    MdmCertificateRequest = 500 SoapFault "s:CertificateRequest";
+    /// MDM enrollment: the security header cannot be read.
+    MdmInvalidSecurity = 500 SoapFault "a:InvalidSecurity";
+    /// MDM enrollment: ztd could not complete the enrollment (its database); retrying can succeed.
+    MdmInternalServiceFault = 500 SoapFault "a:InternalServiceFault";
+    /// Management session: the message is not SyncML 1.2 as Windows writes it; the text says why.
+    SyncMlBadMessage = 400 SyncMl "400";
+    /// Management session: no client certificate, or one that names no managed device (unknown, revoked
+    /// after a retire, wipe or re-enrollment, expired, or its device deleted).
+    SyncMlUnauthorized = 401 SyncMl "401";
 }
 
 /// The catalogue as a Markdown table (`docs/errors.md` holds it; a test keeps the page current).
@@ -203,6 +229,8 @@ pub fn catalogue_markdown() -> String {
             Shape::Graph => "Graph",
             Shape::OAuth => "OAuth",
             Shape::Drs => "DRS",
+            Shape::SoapFault => "SOAP fault",
+            Shape::SyncMl => "SyncML",
         };
         out.push_str(&format!(
             "| {} | {} | {shape} | {wire} | {} |\n",
@@ -318,6 +346,7 @@ pub enum ObjectKind {
     ClientCredential,
     Domain,
     AuditEvent,
+    ManagedDevice,
 }
 
 impl ObjectKind {
@@ -339,6 +368,7 @@ impl ObjectKind {
             Self::ClientCredential => "application credential",
             Self::Domain => "domain",
             Self::AuditEvent => "auditEvent",
+            Self::ManagedDevice => "managedDevice",
         }
     }
 

@@ -112,6 +112,10 @@ pub enum EventKind {
     GroupMemberRemoved,
     GroupUpdated,
     ImportRecordDeleted,
+    ManagedDeviceActionRequested,
+    ManagedDeviceDeleted,
+    ManagedDeviceEnrolled,
+    ManagedDeviceRemoved,
     ProfileAssigned,
     ProfileCreated,
     ProfileDeleted,
@@ -129,7 +133,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 49] = [
+    pub const ALL: [EventKind; 53] = [
         Self::AutopilotSyncTriggered,
         Self::ClientCreated,
         Self::ClientDeleted,
@@ -165,6 +169,10 @@ impl EventKind {
         Self::GroupMemberRemoved,
         Self::GroupUpdated,
         Self::ImportRecordDeleted,
+        Self::ManagedDeviceActionRequested,
+        Self::ManagedDeviceDeleted,
+        Self::ManagedDeviceEnrolled,
+        Self::ManagedDeviceRemoved,
         Self::ProfileAssigned,
         Self::ProfileCreated,
         Self::ProfileDeleted,
@@ -218,6 +226,10 @@ impl EventKind {
             Self::GroupMemberRemoved => "group.member_removed",
             Self::GroupUpdated => "group.updated",
             Self::ImportRecordDeleted => "import.deleted",
+            Self::ManagedDeviceActionRequested => "managed_device.action_requested",
+            Self::ManagedDeviceDeleted => "managed_device.deleted",
+            Self::ManagedDeviceEnrolled => "managed_device.enrolled",
+            Self::ManagedDeviceRemoved => "managed_device.removed",
             Self::ProfileAssigned => "profile.assigned",
             Self::ProfileCreated => "profile.created",
             Self::ProfileDeleted => "profile.deleted",
@@ -287,6 +299,7 @@ impl AuditCategory {
                 "devices",
                 "esp",
                 "import",
+                "managed_device",
                 "profile",
             ],
             Self::Directory => &["directory_object", "group", "user"],

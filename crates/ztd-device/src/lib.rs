@@ -9,6 +9,8 @@
 
 use std::path::Path;
 
+pub mod mdm;
+
 use aws_lc_rs::encoding::AsDer;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

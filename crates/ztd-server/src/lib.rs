@@ -19,6 +19,7 @@ mod drs;
 pub mod error;
 pub mod graph;
 pub mod lab_proxy;
+pub mod mdm;
 mod native;
 pub mod request;
 pub mod tls;
@@ -93,6 +94,7 @@ pub fn router_configured(state: AppState, graph: GraphConfig, device: DeviceApiC
         )
         .merge(device_api::routes(&device))
         .merge(drs::routes())
+        .merge(mdm::routes())
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
             get(auth_discovery::openid_configuration),

@@ -471,6 +471,25 @@ pub(crate) fn act_as(claims: &Claims, tenant: TenantId, address: String) {
     ztd_app::audit::set_actor(tenant, actor(claims, &[], address));
 }
 
+/// Makes a user who signed in with a password the actor of this request's changes in their tenant (MDM
+/// enrollment with a user name and password).
+pub(crate) fn act_as_user(user: &ztd_core::user::User, client_id: &str, address: String) {
+    ztd_app::audit::set_actor(
+        user.tenant_id,
+        Actor {
+            kind: ActorKind::User,
+            id: user.id.to_string(),
+            user_principal_name: user.user_principal_name.clone(),
+            application_id: client_id.to_string(),
+            permissions: Vec::new(),
+            ip_address: address,
+            correlation_id: crate::request::current()
+                .map(|context| context.id.clone())
+                .unwrap_or_default(),
+        },
+    );
+}
+
 /// The audit log's name for the caller of a verified token.
 fn actor(claims: &Claims, permissions: &[String], address: String) -> Actor {
     let is_user = claims.idtyp == "user";

@@ -53,6 +53,7 @@ fn area(kind: &str) -> (&'static str, &'static str) {
         "import" => "ImportedWindowsAutopilotDeviceIdentity",
         "esp" => "DeviceEnrollmentConfiguration",
         "profile" => "WindowsAutopilotDeploymentProfile",
+        "managed_device" => "ManagedDevice",
         "directory_object" => "Device",
         "group" => "Group",
         "user" => "User",

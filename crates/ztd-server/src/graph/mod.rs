@@ -35,6 +35,7 @@ mod directory_devices;
 mod esp;
 mod groups;
 mod imports;
+mod managed_devices;
 mod organization;
 pub use imports::{MAX_IMPORT, MAX_IMPORT_BODY};
 pub use ztd_odata as odata;
@@ -477,6 +478,7 @@ fn version_router(state: AppState, version: Version, config: Arc<GraphConfig>) -
         .merge(groups::routes())
         .merge(organization::routes())
         .merge(users::routes())
+        .merge(managed_devices::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::Extension(version))
