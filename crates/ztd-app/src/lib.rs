@@ -14,6 +14,7 @@ pub mod audit;
 mod boot;
 pub mod clients;
 pub mod demo;
+pub mod device_policies;
 mod devices;
 pub mod drs;
 mod enrollment;

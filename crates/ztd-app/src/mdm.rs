@@ -328,6 +328,7 @@ impl App {
                     management_state: ManagementState::Managed,
                     compliance_state: ComplianceState::Unknown,
                     noncompliant_since: None,
+                    grace_period_ends_at: None,
                     enrollment_context: input
                         .context
                         .iter()
@@ -594,6 +595,7 @@ impl App {
             };
             command.completed_at = Some(now);
             tx.update_mdm_command(command).await?;
+            crate::device_policies::record_configuration(&mut tx, &device, command, now).await?;
             if let CommandOrigin::Action { action } = &command.origin {
                 let leaving_action = action == DeviceAction::Retire.as_str()
                     || action == DeviceAction::Wipe.as_str();
@@ -624,6 +626,11 @@ impl App {
             }));
         }
 
+        // Compliance follows what the device reports.
+        if starts_session || !reported.is_empty() {
+            crate::device_policies::evaluate_compliance(&mut tx, &mut device, now).await?;
+        }
+
         // A new session reads the inventory again.
         if starts_session
             && !open
@@ -650,6 +657,13 @@ impl App {
             };
             tx.insert_mdm_command(&inventory).await?;
             open.push(inventory);
+        }
+        // ...and receives the configuration that targets it now (and loses what no longer does).
+        if starts_session {
+            let queued =
+                crate::device_policies::reconcile_configuration(self, &mut tx, &device, &open, now)
+                    .await?;
+            open.extend(queued);
         }
 
         // Send what is still to be sent: pending commands, and commands sent in an earlier session that
@@ -956,6 +970,7 @@ async fn remove_managed_device(
     let tenant = device.tenant_id;
     tx.revoke_mdm_certificates(tenant, device.id, now).await?;
     tx.delete_managed_device(tenant, device.id).await?;
+    tx.delete_policy_states_of_device(tenant, device.id).await?;
     if let Some(object) = device.directory_object_id {
         if let Some(ztdid) = tx
             .get_directory_device(tenant, object)

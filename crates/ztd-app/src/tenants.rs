@@ -18,6 +18,7 @@ const BOOTSTRAP_CREDENTIALS_SETTING: &str = "bootstrap-credentials";
 pub const ADMIN_SCOPES: &[&str] = &[
     "DeviceManagementServiceConfig.ReadWrite.All",
     "DeviceManagementManagedDevices.ReadWrite.All",
+    "DeviceManagementConfiguration.ReadWrite.All",
     "Device.ReadWrite.All",
     "Group.ReadWrite.All",
     "GroupMember.ReadWrite.All",

@@ -347,6 +347,9 @@ pub enum ObjectKind {
     Domain,
     AuditEvent,
     ManagedDevice,
+    DeviceConfiguration,
+    DeviceCompliancePolicy,
+    PolicyAssignment,
 }
 
 impl ObjectKind {
@@ -369,6 +372,9 @@ impl ObjectKind {
             Self::Domain => "domain",
             Self::AuditEvent => "auditEvent",
             Self::ManagedDevice => "managedDevice",
+            Self::DeviceConfiguration => "deviceConfiguration",
+            Self::DeviceCompliancePolicy => "deviceCompliancePolicy",
+            Self::PolicyAssignment => "assignment",
         }
     }
 

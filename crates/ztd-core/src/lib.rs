@@ -8,6 +8,7 @@
 pub mod assignment;
 pub mod corporate;
 pub mod device;
+pub mod device_policy;
 pub mod directory;
 pub mod error;
 pub mod esp;

@@ -193,6 +193,8 @@ pub struct ManagedDevice {
     /// When the device first became non-compliant while its grace period runs (Graph
     /// `complianceGracePeriodExpirationDateTime` is this plus the grace period).
     pub noncompliant_since: Option<Timestamp>,
+    /// When its grace period ends, while it is in one.
+    pub grace_period_ends_at: Option<Timestamp>,
     /// Every context item of the enrollment request, in order (names may repeat), kept as sent.
     pub enrollment_context: Vec<(String, String)>,
     /// The last value the device reported for each node ztd reads (LocURI → value).
@@ -504,8 +506,13 @@ pub enum CommandOrigin {
     Inventory,
     /// An admin's action on the device (`retire`, `wipe`, `rebootNow`).
     Action { action: String },
-    /// A configuration profile's settings.
-    Configuration { policy: String },
+    /// A configuration profile's settings (at a version), or their removal once it no longer applies.
+    Configuration {
+        policy: String,
+        version: i64,
+        #[serde(default)]
+        removal: bool,
+    },
     /// Queued through ztd's own API.
     Admin,
 }
@@ -547,10 +554,10 @@ impl QueuedCommand {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn device() -> ManagedDevice {
+    pub(crate) fn device() -> ManagedDevice {
         ManagedDevice {
             tenant_id: TenantId(uuid::Uuid::nil()),
             id: ManagedDeviceId(uuid::Uuid::nil()),
@@ -567,6 +574,7 @@ mod tests {
             management_state: ManagementState::Managed,
             compliance_state: ComplianceState::Unknown,
             noncompliant_since: None,
+            grace_period_ends_at: None,
             enrollment_context: vec![],
             inventory: BTreeMap::new(),
             enrolled_at: Timestamp(0),

@@ -189,7 +189,7 @@ async fn a_user_enrolls_in_device_management_only_and_sessions_report_inventory(
         assert_eq!(device["azureADRegistered"], false);
         assert_eq!(device["joinType"], "unknown");
         assert_eq!(device["managementState"], "managed");
-        assert_eq!(device["complianceState"], "unknown");
+        assert_eq!(device["complianceState"], "compliant", "no compliance policy: compliant by default");
         assert_eq!(device["isEncrypted"], true);
         assert_eq!(device["physicalMemoryInBytes"], 16_384i64 * 1024 * 1024);
         assert_eq!(device["hardwareInformation"]["tpmSpecificationVersion"], "2.0");
@@ -866,6 +866,277 @@ async fn managed_devices_never_cross_tenants() {
         };
         let (status, _) = managed(&s, &s.a.token, "beta", &eb.managed_device_id).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+    })
+    .await;
+}
+
+fn oma(kind: &str, uri: &str, value: Value) -> Value {
+    json!({"@odata.type": format!("#microsoft.graph.omaSetting{kind}"), "displayName": uri, "omaUri": uri, "value": value})
+}
+
+async fn create_policy(s: &Server, token: &str, collection: &str, body: Value) -> Value {
+    let (status, created) = s
+        .post(&format!("/beta/deviceManagement/{collection}"), token, body)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created
+}
+
+async fn assign(s: &Server, collection: &str, id: &str, targets: Value) -> Value {
+    let (status, body) = s
+        .post(
+            &format!("/beta/deviceManagement/{collection}/{id}/assign"),
+            &s.a.token,
+            json!({ "assignments": targets }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn statuses(s: &Server, collection: &str, id: &str) -> Vec<Value> {
+    let (status, body) = s
+        .get(
+            &format!("/beta/deviceManagement/{collection}/{id}/deviceStatuses"),
+            &s.a.token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["value"].as_array().unwrap().clone()
+}
+
+const ALL_DEVICES: &str = "#microsoft.graph.allDevicesAssignmentTarget";
+
+/// A managed device's compliance state and grace period end.
+async fn compliance(s: &Server, id: &str) -> (String, String) {
+    let (_, d) = managed(s, &s.a.token, "beta", id).await;
+    (
+        d["complianceState"].as_str().unwrap().to_string(),
+        d["complianceGracePeriodExpirationDateTime"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    )
+}
+
+#[tokio::test]
+async fn configuration_profiles_are_applied_tracked_per_setting_and_removed_when_unassigned() {
+    on_both_tls_servers(GraphConfig::default(), |s| async move {
+        let (c, mut e, upn) = enrolled_by_password(&s, "cfg").await;
+        let mut tree = tree_for(&e, "SN-CFG");
+        // A static group holding the user, for an inclusion and an exclusion.
+        let (status, group) = s
+            .post("/v1.0/groups", &s.a.token, json!({"displayName": "MDM users", "mailEnabled": false, "mailNickname": "mdm", "securityEnabled": true}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{group}");
+        let gid = group["id"].as_str().unwrap().to_string();
+        let (_, user) = s.get(&format!("/v1.0/users/{upn}"), &s.a.token).await;
+        let (status, body) = s
+            .post(
+                &format!("/v1.0/groups/{gid}/members/$ref"),
+                &s.a.token,
+                json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", user["id"].as_str().unwrap())}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+        let camera = "./Device/Vendor/MSFT/Policy/Config/Camera/AllowCamera";
+        let home = "./Device/Vendor/MSFT/Policy/Config/Browser/HomePages";
+        let unknown = "./Device/Vendor/MSFT/NoSuchCsp/Setting";
+        let a = create_policy(&s, &s.a.token, "deviceConfigurations", json!({
+            "@odata.type": "#microsoft.graph.windows10CustomConfiguration",
+            "displayName": "Lab baseline",
+            "omaSettings": [oma("Integer", camera, json!(0)), oma("String", home, json!("https://intranet")), oma("Integer", unknown, json!(1))],
+        })).await;
+        assert_eq!(a["version"], 1);
+        assert_eq!(a["omaSettings"][0]["omaUri"], camera);
+        let a_id = a["id"].as_str().unwrap().to_string();
+        let assigned = assign(&s, "deviceConfigurations", &a_id, json!([{"target": {"@odata.type": ALL_DEVICES}}])).await;
+        assert_eq!(assigned["value"][0]["target"]["@odata.type"], ALL_DEVICES);
+        let b = create_policy(&s, &s.a.token, "deviceConfigurations", json!({
+            "@odata.type": "#microsoft.graph.windows10CustomConfiguration",
+            "displayName": "For the group",
+            "omaSettings": [oma("Boolean", "./Device/Vendor/MSFT/Policy/Config/Experience/AllowCortana", json!(false))],
+        })).await;
+        let b_id = b["id"].as_str().unwrap().to_string();
+        assign(&s, "deviceConfigurations", &b_id, json!([{"target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": gid}}])).await;
+        let excluded = create_policy(&s, &s.a.token, "deviceConfigurations", json!({
+            "@odata.type": "#microsoft.graph.windows10CustomConfiguration",
+            "displayName": "Everyone but the group",
+            "omaSettings": [oma("Integer", "./Device/Vendor/MSFT/Policy/Config/Excluded/Thing", json!(1))],
+        })).await;
+        let excluded_id = excluded["id"].as_str().unwrap().to_string();
+        assign(&s, "deviceConfigurations", &excluded_id, json!([
+            {"target": {"@odata.type": ALL_DEVICES}},
+            {"target": {"@odata.type": "#microsoft.graph.exclusionGroupAssignmentTarget", "groupId": gid}},
+        ])).await;
+
+        c.mdm_session(&mut e, &mut tree, "user").await.expect("session");
+        assert_eq!(tree.value(camera), Some("0"));
+        assert_eq!(tree.value(home), Some("https://intranet"));
+        assert_eq!(tree.value("./Vendor/MSFT/Policy/Config/Experience/AllowCortana"), Some("false"));
+        assert_eq!(tree.value("./Vendor/MSFT/Policy/Config/Excluded/Thing"), None, "the exclusion wins");
+        let a_status = statuses(&s, "deviceConfigurations", &a_id).await;
+        assert_eq!(a_status.len(), 1);
+        assert_eq!(a_status[0]["status"], "error", "one setting failed: {a_status:?}");
+        assert_eq!(a_status[0]["userPrincipalName"], upn.as_str());
+        let per_setting: Vec<(&str, &str)> = a_status[0]["ztdSettings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| (x["status"].as_str().unwrap(), x["detail"].as_str().unwrap()))
+            .collect();
+        assert_eq!(per_setting, vec![("compliant", "200"), ("compliant", "200"), ("error", "404")]);
+        assert_eq!(statuses(&s, "deviceConfigurations", &b_id).await[0]["status"], "compliant");
+        assert!(statuses(&s, "deviceConfigurations", &excluded_id).await.is_empty());
+        let (_, overview) = s
+            .get(&format!("/beta/deviceManagement/deviceConfigurations/{a_id}/deviceStatusOverview"), &s.a.token)
+            .await;
+        assert_eq!((overview["errorCount"].as_i64(), overview["successCount"].as_i64()), (Some(1), Some(0)), "{overview}");
+
+        // A changed profile is delivered again at its new version.
+        let (status, updated) = s
+            .patch(
+                &format!("/beta/deviceManagement/deviceConfigurations/{a_id}"),
+                &s.a.token,
+                json!({"@odata.type": "#microsoft.graph.windows10CustomConfiguration", "omaSettings": [oma("Integer", camera, json!(1)), oma("String", home, json!("https://intranet"))]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{updated}");
+        assert_eq!(updated["version"], 2);
+        c.mdm_session(&mut e, &mut tree, "user").await.unwrap();
+        assert_eq!(tree.value(camera), Some("1"));
+        assert_eq!(statuses(&s, "deviceConfigurations", &a_id).await[0]["status"], "compliant");
+        let (_, overview) = s
+            .get(&format!("/beta/deviceManagement/deviceConfigurations/{a_id}/deviceStatusOverview"), &s.a.token)
+            .await;
+        assert_eq!((overview["successCount"].as_i64(), overview["configurationVersion"].as_i64()), (Some(1), Some(2)));
+
+        // Unassigning removes what the profile set; deleting another does too.
+        let (_, assignments) = s
+            .get(&format!("/beta/deviceManagement/deviceConfigurations/{b_id}/assignments"), &s.a.token)
+            .await;
+        let assignment = assignments["value"][0]["id"].as_str().unwrap().to_string();
+        let (status, _) = s
+            .delete(&format!("/beta/deviceManagement/deviceConfigurations/{b_id}/assignments/{assignment}"), &s.a.token)
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = s
+            .delete(&format!("/beta/deviceManagement/deviceConfigurations/{a_id}"), &s.a.token)
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        c.mdm_session(&mut e, &mut tree, "user").await.unwrap();
+        assert_eq!(tree.value("./Vendor/MSFT/Policy/Config/Experience/AllowCortana"), None);
+        assert_eq!(tree.value(camera), None);
+        assert!(statuses(&s, "deviceConfigurations", &b_id).await.is_empty());
+
+        // Refusals name the field; another tenant sees nothing.
+        let (status, body) = s
+            .post("/beta/deviceManagement/deviceConfigurations", &s.a.token, json!({"@odata.type": "#microsoft.graph.windows10CustomConfiguration", "displayName": "x", "omaSettings": [oma("Integer", "/abs", json!(1))]}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.to_string().contains("omaSettings[0].omaUri"), "{body}");
+        let (status, body) = s
+            .post(&format!("/beta/deviceManagement/deviceConfigurations/{excluded_id}/assign"), &s.b.token, json!({"assignments": []}))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        let (status, _) = s.get(&format!("/beta/deviceManagement/deviceConfigurations/{excluded_id}"), &s.b.token).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, list) = s.get("/beta/deviceManagement/deviceConfigurations", &s.b.token).await;
+        assert_eq!(list["value"], json!([]));
+        // A group of another tenant cannot be a target.
+        let (_, b_group) = s
+            .post("/v1.0/groups", &s.b.token, json!({"displayName": "B", "mailEnabled": false, "mailNickname": "b", "securityEnabled": true}))
+            .await;
+        let (status, body) = s
+            .post(
+                &format!("/beta/deviceManagement/deviceConfigurations/{excluded_id}/assign"),
+                &s.a.token,
+                json!({"assignments": [{"target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": b_group["id"]}}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn compliance_is_evaluated_from_reported_inventory_with_grace_and_the_no_policy_default() {
+    on_both_tls_servers(GraphConfig::default(), |s| async move {
+        let (c, mut e, _) = enrolled_by_password(&s, "comp").await;
+        let id = e.managed_device_id.clone();
+        let mut tree = tree_for(&e, "SN-COMP");
+        c.mdm_session(&mut e, &mut tree, "user").await.unwrap();
+        assert_eq!(compliance(&s, &id).await.0, "compliant", "no policy: compliant by default");
+        let (status, _) = s
+            .patch("/beta/deviceManagement", &s.a.token, json!({"settings": {"secureByDefault": true}}))
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (_, dm) = s.get("/beta/deviceManagement", &s.a.token).await;
+        assert_eq!(dm["settings"]["secureByDefault"], true);
+        c.mdm_session(&mut e, &mut tree, "user").await.unwrap();
+        assert_eq!(compliance(&s, &id).await.0, "noncompliant", "no policy: not compliant when secure by default");
+
+        let policy = create_policy(&s, &s.a.token, "deviceCompliancePolicies", json!({
+            "@odata.type": "#microsoft.graph.windows10CompliancePolicy",
+            "displayName": "Windows baseline",
+            "osMinimumVersion": "10.0.26100",
+            "tpmRequired": true,
+            "secureBootEnabled": true,
+            "bitLockerEnabled": true,
+            "passwordRequired": true,
+            "scheduledActionsForRule": [{"ruleName": "PasswordRequired", "scheduledActionConfigurations": [{"actionType": "block", "gracePeriodHours": 24}]}],
+        })).await;
+        let pid = policy["id"].as_str().unwrap().to_string();
+        assert_eq!(policy["osMinimumVersion"], "10.0.26100");
+        assign(&s, "deviceCompliancePolicies", &pid, json!([{"target": {"@odata.type": ALL_DEVICES}}])).await;
+        c.mdm_session(&mut e, &mut tree, "user").await.unwrap();
+        let (state, grace) = compliance(&s, &id).await;
+        assert_eq!(state, "inGracePeriod");
+        assert_ne!(grace, "9999-12-31T23:59:59Z");
+        let status = statuses(&s, "deviceCompliancePolicies", &pid).await;
+        assert_eq!(status[0]["status"], "nonCompliant");
+        let failed: Vec<&str> = status[0]["ztdSettings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["status"] == "nonCompliant")
+            .map(|x| x["setting"].as_str().unwrap())
+            .collect();
+        assert_eq!(failed, vec!["osMinimumVersion"]);
+
+        // The device updates: compliant.
+        tree.set("./DevDetail/SwV", "chr", "10.0.26100.2");
+        c.mdm_session(&mut e, &mut tree, "user").await.unwrap();
+        assert_eq!(compliance(&s, &id).await, ("compliant".to_string(), "9999-12-31T23:59:59Z".to_string()));
+        assert_eq!(statuses(&s, "deviceCompliancePolicies", &pid).await[0]["status"], "compliant");
+
+        // Without a grace period, a failure is non-compliant at once.
+        let (status, _) = s
+            .patch(
+                &format!("/beta/deviceManagement/deviceCompliancePolicies/{pid}"),
+                &s.a.token,
+                json!({"scheduledActionsForRule": [{"ruleName": "PasswordRequired", "scheduledActionConfigurations": [{"actionType": "block", "gracePeriodHours": 0}]}]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        tree.set("./Vendor/MSFT/DeviceStatus/SecureBootState", "int", "2");
+        c.mdm_session(&mut e, &mut tree, "user").await.unwrap();
+        assert_eq!(compliance(&s, &id).await.0, "noncompliant");
+        let (_, overview) = s
+            .get(&format!("/beta/deviceManagement/deviceCompliancePolicies/{pid}/deviceStatusOverview"), &s.a.token)
+            .await;
+        assert_eq!(overview["failedCount"], 1, "{overview}");
+        // Bad rules are refused with the field.
+        let (status, body) = s
+            .post("/beta/deviceManagement/deviceCompliancePolicies", &s.a.token, json!({"@odata.type": "#microsoft.graph.windows10CompliancePolicy", "displayName": "x", "osMinimumVersion": "ten"}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.to_string().contains("osMinimumVersion"), "{body}");
+        let (status, _) = s.get("/beta/deviceManagement", &s.b.token).await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, dm_b) = s.get("/beta/deviceManagement", &s.b.token).await;
+        assert_eq!(dm_b["settings"]["secureByDefault"], false, "settings are per tenant");
     })
     .await;
 }

@@ -44,6 +44,7 @@
 mod clients;
 mod codec;
 pub mod corporate;
+mod device_policies;
 mod devices;
 mod directory;
 mod drs;

@@ -34,7 +34,7 @@ pub struct StoredMdmCertificate {
 const DEVICE_COLS: &str = "tenant_id, id, device_name, enrollment_type, device_enrollment_type, join_type, \
     directory_object_id, directory_device_id, user_id, user_principal_name, hw_dev_id, provider_id, \
     management_state, compliance_state, noncompliant_since, enrollment_context, inventory, enrolled_at, \
-    last_sync_at, sync_requested_at, certificate_expires_at";
+    last_sync_at, sync_requested_at, certificate_expires_at, grace_period_ends_at";
 
 fn managed_device(row: &AnyRow) -> Result<ManagedDevice, StoreError> {
     Ok(ManagedDevice {
@@ -59,6 +59,7 @@ fn managed_device(row: &AnyRow) -> Result<ManagedDevice, StoreError> {
         last_sync_at: opt_ts(row, "last_sync_at")?,
         sync_requested_at: opt_ts(row, "sync_requested_at")?,
         certificate_expires_at: ts(row, "certificate_expires_at")?,
+        grace_period_ends_at: opt_ts(row, "grace_period_ends_at")?,
     })
 }
 
@@ -112,7 +113,7 @@ impl Tx {
     pub async fn insert_managed_device(&mut self, d: &ManagedDevice) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO managed_devices ({DEVICE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         );
         let q = sqlx::query(&sql)
             .bind(d.tenant_id.to_string())
@@ -135,7 +136,8 @@ impl Tx {
             .bind(d.enrolled_at.0)
             .bind(d.last_sync_at.map(|t| t.0))
             .bind(d.sync_requested_at.map(|t| t.0))
-            .bind(d.certificate_expires_at.0);
+            .bind(d.certificate_expires_at.0)
+            .bind(d.grace_period_ends_at.map(|t| t.0));
         self.execute(q).await.map(drop)
     }
 
@@ -144,7 +146,8 @@ impl Tx {
         let q = sqlx::query(
             "UPDATE managed_devices SET device_name = $3, directory_object_id = $4, directory_device_id = $5, \
              management_state = $6, compliance_state = $7, noncompliant_since = $8, inventory = $9, \
-             last_sync_at = $10, sync_requested_at = $11, certificate_expires_at = $12 \
+             last_sync_at = $10, sync_requested_at = $11, certificate_expires_at = $12, \
+             grace_period_ends_at = $13 \
              WHERE tenant_id = $1 AND id = $2",
         )
         .bind(d.tenant_id.to_string())
@@ -158,7 +161,8 @@ impl Tx {
         .bind(to_json(&d.inventory))
         .bind(d.last_sync_at.map(|t| t.0))
         .bind(d.sync_requested_at.map(|t| t.0))
-        .bind(d.certificate_expires_at.0);
+        .bind(d.certificate_expires_at.0)
+        .bind(d.grace_period_ends_at.map(|t| t.0));
         self.execute(q).await.map(drop)
     }
 

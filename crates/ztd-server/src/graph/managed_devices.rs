@@ -111,11 +111,9 @@ fn flag_node<'a>(device: &'a ManagedDevice, uri: &str) -> &'a str {
 /// A managed device as Graph shows it.
 pub fn managed_device_json(d: &ManagedDevice, version: Version) -> Value {
     let registered = d.directory_object_id.is_some();
-    let grace_expiry = match d.noncompliant_since {
-        Some(_) if d.compliance_state == ztd_core::managed::ComplianceState::InGracePeriod => {
-            json!(DateTime(d.noncompliant_since))
-        }
-        _ => json!(NO_GRACE_PERIOD),
+    let grace_expiry = match d.grace_period_ends_at {
+        Some(at) => json!(DateTime(Some(at))),
+        None => json!(NO_GRACE_PERIOD),
     };
     let mut body = json!({
         "id": d.id.to_string(),

@@ -30,6 +30,7 @@ mod autopilot_events;
 mod autopilot_settings;
 pub mod body;
 mod corporate_identifiers;
+mod device_policies;
 mod devices;
 mod directory_devices;
 mod esp;
@@ -479,6 +480,7 @@ fn version_router(state: AppState, version: Version, config: Arc<GraphConfig>) -
         .merge(organization::routes())
         .merge(users::routes())
         .merge(managed_devices::routes())
+        .merge(device_policies::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::Extension(version))
