@@ -207,6 +207,13 @@ impl App {
                 }
             },
         };
+        if matches!(enroller, Enroller::Device { .. }) && enrollment_type != EnrollmentType::Device
+        {
+            return Ok(Err(EnrollRefusal::Authorization(
+                "a device's own token enrolls the device itself: EnrollmentType must be Device"
+                    .into(),
+            )));
+        }
         let hybrid_domain = input.context("DomainName").map(|d| clip(d, 255));
         let tenant = enroller.tenant();
         let now = self.now();
@@ -294,13 +301,32 @@ impl App {
         let device = match existing {
             Some(mut device) => {
                 tx.revoke_mdm_certificates(tenant, id, now).await?;
-                for open in tx.open_mdm_commands(tenant, id).await? {
-                    // A device that enrolls again starts from a clean slate: what it was sent is void.
-                    let mut open = open;
-                    open.state = CommandState::Failed;
-                    open.completed_at = Some(now);
-                    tx.update_mdm_command(&open).await?;
+                for mut open in tx.open_mdm_commands(tenant, id).await? {
+                    // A device that enrolls again starts a new management life: what it was sent and
+                    // did not answer is void. What was queued and not sent yet (an admin's retire, a
+                    // profile) still goes at its next session.
+                    if open.state == CommandState::Sent {
+                        open.state = CommandState::Failed;
+                        open.completed_at = Some(now);
+                        tx.update_mdm_command(&open).await?;
+                    }
                 }
+                // The enrollment is the new one's: how and by whom it enrolled, and what it sent.
+                device.enrollment_type = enrollment_type;
+                device.device_enrollment_type = device_enrollment_type;
+                device.join_type = join_type;
+                if let Some(user) = user {
+                    device.user_id = Some(user.id);
+                    device.user_principal_name = user.user_principal_name.clone();
+                }
+                if let Some(hw) = &hw_dev_id {
+                    device.hw_dev_id = hw.clone();
+                }
+                device.enrollment_context = input
+                    .context
+                    .iter()
+                    .map(|(n, v)| (clip(n, 256), clip(v, 4096)))
+                    .collect();
                 device.device_name = device_name;
                 device.directory_object_id = object.as_ref().map(|o| o.id);
                 device.directory_device_id = object.as_ref().map(|o| o.device_id);
@@ -856,6 +882,13 @@ impl App {
             completed_at: None,
         };
         tx.insert_mdm_command(&queued).await?;
+        tx.append_events(&[self.event(
+            tenant,
+            EventKind::ManagedDeviceCommandQueued,
+            id,
+            serde_json::json!({ "command": queued.id, "origin": queued.origin }),
+        )])
+        .await?;
         tx.commit().await?;
         Ok(queued)
     }

@@ -214,6 +214,9 @@ catalogue! {
     /// Management session: no client certificate, or one that names no managed device (unknown, revoked
     /// after a retire, wipe or re-enrollment, expired, or its device deleted).
     SyncMlUnauthorized = 401 SyncMl "401";
+    /// Management session: ztd could not serve the message (its database); the device retries at its next
+    /// poll.
+    SyncMlUnavailable = 503 SyncMl "503";
 }
 
 /// The catalogue as a Markdown table (`docs/errors.md` holds it; a test keeps the page current).

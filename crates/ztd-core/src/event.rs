@@ -113,6 +113,7 @@ pub enum EventKind {
     GroupUpdated,
     ImportRecordDeleted,
     ManagedDeviceActionRequested,
+    ManagedDeviceCommandQueued,
     ManagedDeviceDeleted,
     ManagedDeviceEnrolled,
     ManagedDeviceRemoved,
@@ -133,7 +134,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 53] = [
+    pub const ALL: [EventKind; 54] = [
         Self::AutopilotSyncTriggered,
         Self::ClientCreated,
         Self::ClientDeleted,
@@ -170,6 +171,7 @@ impl EventKind {
         Self::GroupUpdated,
         Self::ImportRecordDeleted,
         Self::ManagedDeviceActionRequested,
+        Self::ManagedDeviceCommandQueued,
         Self::ManagedDeviceDeleted,
         Self::ManagedDeviceEnrolled,
         Self::ManagedDeviceRemoved,
@@ -227,6 +229,7 @@ impl EventKind {
             Self::GroupUpdated => "group.updated",
             Self::ImportRecordDeleted => "import.deleted",
             Self::ManagedDeviceActionRequested => "managed_device.action_requested",
+            Self::ManagedDeviceCommandQueued => "managed_device.command_queued",
             Self::ManagedDeviceDeleted => "managed_device.deleted",
             Self::ManagedDeviceEnrolled => "managed_device.enrolled",
             Self::ManagedDeviceRemoved => "managed_device.removed",

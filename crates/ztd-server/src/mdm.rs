@@ -19,7 +19,7 @@ use ztd_mdm::enrollment::{
     self, AuthPolicy, CertificatePolicy, CertificateScope, Credential, DiscoverResponse,
     EnrollmentMessage, Fault, FaultCode, PollSchedule, ProvisioningDocument, SoapHeader,
 };
-use ztd_mdm::syncml::{self, status, SyncMessage};
+use ztd_mdm::syncml::{self, SyncMessage};
 
 use crate::auth::Resource;
 use crate::tls::PeerCertificate;
@@ -485,7 +485,9 @@ async fn enroll(
 }
 
 /// A SyncML answer that refuses the whole message with `code` on its SyncHdr.
-fn refuse_session(message: &SyncMessage, http: StatusCode, code: u16) -> Response {
+fn refuse_session(message: &SyncMessage, catalogue: Code) -> Response {
+    let http = StatusCode::from_u16(catalogue.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    let code = catalogue.status();
     let reply = SyncMessage {
         header: syncml::reply_header(&message.header),
         commands: vec![syncml::Command::Status(syncml::header_status(
@@ -513,16 +515,19 @@ async fn management(
     let message = match syncml::parse(&body) {
         Ok(message) => message,
         Err(e) => {
+            // Without a readable header there is no SyncML to answer with: plain text.
+            let status = StatusCode::from_u16(Code::SyncMlBadMessage.status())
+                .unwrap_or(StatusCode::BAD_REQUEST);
             return (
-                StatusCode::BAD_REQUEST,
+                status,
                 [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
                 format!("The SyncML message cannot be read: {e}."),
             )
-                .into_response()
+                .into_response();
         }
     };
     let Some(Extension(PeerCertificate(certificate))) = peer else {
-        return refuse_session(&message, StatusCode::UNAUTHORIZED, status::UNAUTHORIZED);
+        return refuse_session(&message, Code::SyncMlUnauthorized);
     };
     match state.app.management_session(&certificate, &message).await {
         Ok(Ok(reply)) => (
@@ -532,8 +537,12 @@ async fn management(
         )
             .into_response(),
         Ok(Err(SessionRefusal::UnknownCertificate | SessionRefusal::DeviceDeleted)) => {
-            refuse_session(&message, StatusCode::UNAUTHORIZED, status::UNAUTHORIZED)
+            refuse_session(&message, Code::SyncMlUnauthorized)
         }
-        Err(err) => crate::error::ApiError::from(err).into_response(),
+        Err(err) => {
+            // ztd's own failure (its database): the device retries at its next poll.
+            tracing::error!(error = %err, "a management session failed");
+            refuse_session(&message, Code::SyncMlUnavailable)
+        }
     }
 }

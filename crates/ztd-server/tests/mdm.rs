@@ -300,6 +300,24 @@ async fn an_entra_joined_device_enrolls_with_its_prt_or_its_own_token_and_links_
             .device_token(&identity2, ENROLLMENT)
             .await
             .expect("device token");
+        // A device's own token enrolls the device itself, never as a user's (Full) enrollment.
+        let as_user = c2
+            .mdm_enroll(
+                None,
+                &format!("{}/EnrollmentServer/Enrollment.svc", s.url),
+                &options(
+                    EnrollCredential::Token(device_token.clone()),
+                    "Full",
+                    &identity2.device_id.to_string(),
+                ),
+            )
+            .await;
+        match as_user {
+            Err(DeviceError::Refused { status: 500, body }) => {
+                assert!(body.contains("s:Authorization"), "{body}")
+            }
+            other => panic!("expected an authorization fault, got {other:?}"),
+        }
         let e2 = c2
             .mdm_enroll(
                 None,

@@ -141,13 +141,14 @@ impl Tx {
         self.execute(q).await.map(drop)
     }
 
-    /// Writes every mutable column of a managed device (its identity, enrollment and links stay).
+    /// Writes every column of a managed device but its tenant, id and enrollment time.
     pub async fn update_managed_device(&mut self, d: &ManagedDevice) -> Result<(), StoreError> {
         let q = sqlx::query(
             "UPDATE managed_devices SET device_name = $3, directory_object_id = $4, directory_device_id = $5, \
              management_state = $6, compliance_state = $7, noncompliant_since = $8, inventory = $9, \
              last_sync_at = $10, sync_requested_at = $11, certificate_expires_at = $12, \
-             grace_period_ends_at = $13 \
+             grace_period_ends_at = $13, enrollment_type = $14, device_enrollment_type = $15, join_type = $16, \
+             user_id = $17, user_principal_name = $18, hw_dev_id = $19, enrollment_context = $20 \
              WHERE tenant_id = $1 AND id = $2",
         )
         .bind(d.tenant_id.to_string())
@@ -162,7 +163,14 @@ impl Tx {
         .bind(d.last_sync_at.map(|t| t.0))
         .bind(d.sync_requested_at.map(|t| t.0))
         .bind(d.certificate_expires_at.0)
-        .bind(d.grace_period_ends_at.map(|t| t.0));
+        .bind(d.grace_period_ends_at.map(|t| t.0))
+        .bind(d.enrollment_type.as_str())
+        .bind(d.device_enrollment_type.as_str())
+        .bind(d.join_type.as_str())
+        .bind(d.user_id.map(|u| u.to_string()))
+        .bind(d.user_principal_name.as_str())
+        .bind(d.hw_dev_id.as_str())
+        .bind(to_json(&d.enrollment_context));
         self.execute(q).await.map(drop)
     }
 
