@@ -721,13 +721,138 @@ impl App {
             tx.update_mdm_command(command).await?;
             sent += 1;
         }
+        let harvest = device.hardware_hash().is_some()
+            && reported.iter().any(|(uri, _)| {
+                ztd_core::managed::normalise_uri(uri) == ztd_core::managed::nodes::HARDWARE_HASH
+            });
         tx.update_managed_device(&device).await?;
         tx.commit().await?;
+        if harvest {
+            // A use case of its own, after the session's: a failure to convert never fails a session.
+            if let Err(err) = self.convert_to_autopilot(tenant, id).await {
+                tracing::warn!(error = %err, managed_device = %id, "converting a device to Autopilot failed");
+            }
+        }
         Ok(Ok(SyncMessage {
             header: syncml::reply_header(&message.header),
             commands: reply,
             final_: true,
         }))
+    }
+
+    /// "Convert all targeted devices to Autopilot" (autopilot-behaviour.md §1.4): a corporate-owned,
+    /// Entra-joined managed device that reported its hardware hash, has no Autopilot registration, and
+    /// whose deployment profile (the one that wins for its directory object's groups) has
+    /// `hardwareHashExtractionEnabled` is registered through the import's own registration path, and the
+    /// registration adopts the device's directory object (its `[ZTDID]` tag, the object's `deviceId`)
+    /// instead of a new placeholder. Returns the new ZTDID, or `None` when the device does not qualify.
+    pub async fn convert_to_autopilot(
+        &self,
+        tenant: TenantId,
+        id: ManagedDeviceId,
+    ) -> AppResult<Option<ztd_core::Ztdid>> {
+        let (device, object) = {
+            let mut tx = self.store.begin_read().await?;
+            let Some(device) = tx.get_managed_device(tenant, id).await? else {
+                return Ok(None);
+            };
+            let object = match device.directory_object_id {
+                Some(object) => tx.get_directory_device(tenant, object).await?,
+                None => None,
+            };
+            (device, object)
+        };
+        let (Some(hash), Some(object)) = (device.hardware_hash(), object) else {
+            return Ok(None);
+        };
+        if device.enrollment_type != EnrollmentType::Device || object.ztdid.is_some() {
+            return Ok(None);
+        }
+        let row = crate::ImportRow {
+            row: 1,
+            serial_number: device.serial_number().to_string(),
+            hardware_hash: hash.to_string(),
+            ..Default::default()
+        };
+        let rows = [row];
+        let prepared = self.prepare_import(tenant, &rows, &[]).await?;
+        let mut tx = self.store.begin().await?;
+        // Exclusive: the adopted object is re-targeted (as a join re-targets it).
+        tx.lock(Lock::Targeting(tenant)).await?;
+        tx.lock(Lock::ManagedDevice(id)).await?;
+        // Checked again under the locks: still enrolled, still not registered, still targeted.
+        let Some(mut object) = tx.get_directory_device(tenant, object.id).await? else {
+            return Ok(None);
+        };
+        if object.ztdid.is_some() || tx.get_managed_device(tenant, id).await?.is_none() {
+            return Ok(None);
+        }
+        let targeting = crate::targeting::Targeting::load(&mut tx, tenant).await?;
+        let groups: std::collections::BTreeSet<ztd_core::GroupId> = tx
+            .memberships_of(tenant, &[object.id])
+            .await?
+            .into_iter()
+            .map(|(_, group, _)| group)
+            .collect();
+        let converts = targeting
+            .winner(&groups)
+            .and_then(|winner| targeting.profiles.iter().find(|p| p.id == winner))
+            .is_some_and(|p| p.hardware_hash_extraction_enabled);
+        if !converts {
+            return Ok(None);
+        }
+        let (outcomes, registered) = self.register_prepared(&mut tx, prepared).await?;
+        let ztdid = match outcomes.first().map(|o| &o.result) {
+            Some(crate::RowResult::Registered { ztdid }) if registered == 1 => *ztdid,
+            _ => {
+                // Already registered elsewhere, or a hash the registration refuses: nothing to convert.
+                tx.rollback().await?;
+                return Ok(None);
+            }
+        };
+        let mut registration = tx
+            .get_device(tenant, ztdid)
+            .await?
+            .ok_or_else(|| internal("converting to Autopilot", "the registration vanished"))?;
+        // The registration adopts the joined object; the placeholder it created goes.
+        tx.delete_directory_device(tenant, registration.directory_object_id)
+            .await?;
+        registration.directory_object_id = object.id;
+        registration.directory_device_id = object.device_id;
+        registration.managed_device_id = Some(id);
+        registration.enrollment_state = EnrollmentState::Enrolled;
+        registration.updated_at = self.now();
+        tx.update_device(&registration).await?;
+        object.ztdid = Some(ztdid);
+        object.physical_ids = ztd_core::directory::retag_physical_ids(
+            &object.physical_ids,
+            ztdid,
+            &registration.group_tag,
+            &registration.purchase_order_id,
+        );
+        tx.update_directory_device(&object).await?;
+        let targeting = crate::targeting::Targeting::load(&mut tx, tenant).await?;
+        crate::targeting::refresh_devices(
+            &mut tx,
+            tenant,
+            &targeting,
+            &[(Some(registration.clone()), object.clone())],
+            self.now(),
+        )
+        .await?;
+        tx.append_events(&[self.event(
+            tenant,
+            EventKind::ManagedDeviceConverted,
+            id,
+            serde_json::json!({
+                "ztdid": ztdid,
+                "serialNumber": registration.serial_number,
+                "azureADDeviceId": object.device_id,
+            }),
+        )])
+        .await?;
+        tx.commit().await?;
+        Ok(Some(ztdid))
     }
 
     /// A page of the tenant's managed devices, in id order.

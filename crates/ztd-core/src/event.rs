@@ -114,6 +114,7 @@ pub enum EventKind {
     ImportRecordDeleted,
     ManagedDeviceActionRequested,
     ManagedDeviceCommandQueued,
+    ManagedDeviceConverted,
     ManagedDeviceDeleted,
     ManagedDeviceEnrolled,
     ManagedDeviceRemoved,
@@ -134,7 +135,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 54] = [
+    pub const ALL: [EventKind; 55] = [
         Self::AutopilotSyncTriggered,
         Self::ClientCreated,
         Self::ClientDeleted,
@@ -172,6 +173,7 @@ impl EventKind {
         Self::ImportRecordDeleted,
         Self::ManagedDeviceActionRequested,
         Self::ManagedDeviceCommandQueued,
+        Self::ManagedDeviceConverted,
         Self::ManagedDeviceDeleted,
         Self::ManagedDeviceEnrolled,
         Self::ManagedDeviceRemoved,
@@ -230,6 +232,7 @@ impl EventKind {
             Self::ImportRecordDeleted => "import.deleted",
             Self::ManagedDeviceActionRequested => "managed_device.action_requested",
             Self::ManagedDeviceCommandQueued => "managed_device.command_queued",
+            Self::ManagedDeviceConverted => "managed_device.converted",
             Self::ManagedDeviceDeleted => "managed_device.deleted",
             Self::ManagedDeviceEnrolled => "managed_device.enrolled",
             Self::ManagedDeviceRemoved => "managed_device.removed",

@@ -1158,3 +1158,82 @@ async fn compliance_is_evaluated_from_reported_inventory_with_grace_and_the_no_p
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_targeted_corporate_device_that_reports_its_hash_is_converted_to_autopilot() {
+    on_both_tls_servers(GraphConfig::default(), |s| async move {
+        let (status, profile) = s
+            .post(
+                "/beta/deviceManagement/windowsAutopilotDeploymentProfiles",
+                &s.a.token,
+                json!({"@odata.type": "#microsoft.graph.azureADWindowsAutopilotDeploymentProfile", "displayName": "Convert", "hardwareHashExtractionEnabled": true}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{profile}");
+        let pid = profile["id"].as_str().unwrap().to_string();
+        let (status, body) = s
+            .post(
+                &format!("/beta/deviceManagement/windowsAutopilotDeploymentProfiles/{pid}/assignments"),
+                &s.a.token,
+                json!({"target": {"@odata.type": "#microsoft.graph.allDevicesAssignmentTarget"}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+
+        // A corporate (Entra-joined, EnrollmentType Device) device reports its hash: registered.
+        let (c, identity, upn) = joined(&s, "HARVEST-1", None).await;
+        let token = prt_enrollment_token(&c, &identity, &upn).await;
+        let mut e = c
+            .mdm_enroll(
+                None,
+                &format!("{}/EnrollmentServer/Enrollment.svc", s.url),
+                &options(EnrollCredential::Token(token), "Device", &identity.device_id.to_string()),
+            )
+            .await
+            .unwrap();
+        let mut hardware = Hardware::lab("HARVEST-1", "HV-SERIAL-1");
+        hardware.hardware_hash = Some(hash("HV-SERIAL-1", "Contoso"));
+        let mut tree = CspTree::windows(&hardware, &e.device_id, &e.provider_id);
+        c.mdm_session(&mut e, &mut tree, "user").await.unwrap();
+        let (_, device) = managed(&s, &s.a.token, "v1.0", &e.managed_device_id).await;
+        assert_eq!(device["ztdHardwareHash"], hash("HV-SERIAL-1", "Contoso").as_str(), "the hash is shown");
+        let (_, list) = s
+            .get("/beta/deviceManagement/windowsAutopilotDeviceIdentities?$filter=contains(serialNumber,'HV-SERIAL-1')", &s.a.token)
+            .await;
+        let registrations = list["value"].as_array().unwrap();
+        assert_eq!(registrations.len(), 1, "{list}");
+        let registration = &registrations[0];
+        assert_eq!(registration["managedDeviceId"], e.managed_device_id.as_str());
+        assert_eq!(registration["enrollmentState"], "enrolled");
+        assert_eq!(
+            registration["azureActiveDirectoryDeviceId"],
+            identity.device_id.to_string().as_str(),
+            "the registration adopts the joined object"
+        );
+        let ztdid = registration["id"].as_str().unwrap();
+        let (_, objects) = s
+            .get(&format!("/v1.0/devices?$filter=deviceId eq '{}'", identity.device_id), &s.a.token)
+            .await;
+        let ids = objects["value"][0]["physicalIds"].as_array().unwrap();
+        assert!(ids.iter().any(|id| id == &json!(format!("[ZTDID]:{ztdid}"))), "{ids:?}");
+        let (_, count) = s.get("/v1.0/devices/$count", &s.a.token).await;
+        // Only the joined objects: the registration created no second one.
+        let (_, all) = s.get("/v1.0/devices", &s.a.token).await;
+        assert_eq!(count, json!(all["value"].as_array().unwrap().len()));
+        assert!(all["value"].as_array().unwrap().iter().all(|o| o["displayName"] != "HV-SERIAL-1"), "{all}");
+        // A second session converts nothing more.
+        c.mdm_session(&mut e, &mut tree, "user").await.unwrap();
+        let (_, list) = s.get("/beta/deviceManagement/windowsAutopilotDeviceIdentities", &s.a.token).await;
+        assert_eq!(list["value"].as_array().unwrap().len(), 1);
+
+        // A personal (MDM-only) device that reports a hash is not converted.
+        let (c2, mut e2, _) = enrolled_by_password(&s, "personal").await;
+        let mut hardware = Hardware::lab("PERSONAL", "HV-SERIAL-2");
+        hardware.hardware_hash = Some(hash("HV-SERIAL-2", "Contoso"));
+        let mut tree2 = CspTree::windows(&hardware, &e2.device_id, &e2.provider_id);
+        c2.mdm_session(&mut e2, &mut tree2, "user").await.unwrap();
+        let (_, list) = s.get("/beta/deviceManagement/windowsAutopilotDeviceIdentities", &s.a.token).await;
+        assert_eq!(list["value"].as_array().unwrap().len(), 1);
+    })
+    .await;
+}
