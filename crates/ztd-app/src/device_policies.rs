@@ -19,6 +19,11 @@ use ztd_core::{MdmCommandId, TenantId, Timestamp};
 use crate::{App, AppError, AppResult};
 
 const MDM_SETTINGS: &str = "mdm-settings";
+/// The longest terms of use.
+pub const MAX_TERMS_CHARS: usize = 20_000;
+/// How long the terms page's form, and an acceptance, stay good.
+pub const TERMS_TICKET_SECS: i64 = 3_600;
+
 /// The most assignments one policy may have.
 pub const MAX_ASSIGNMENTS: usize = 100;
 
@@ -35,7 +40,7 @@ const SERVER_PROPERTIES: &[&str] = &[
 ];
 
 /// The tenant's device management settings (Graph `deviceManagement.settings`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MdmSettings {
     /// "Mark devices with no compliance policy assigned as": `true` not compliant, `false` compliant
@@ -43,6 +48,10 @@ pub struct MdmSettings {
     pub secure_by_default: bool,
     /// Days after which a device that has not checked in is non-compliant (Intune's default: 30).
     pub device_compliance_checkin_threshold_days: u32,
+    /// The MDM terms of use a user accepts before enrolling (ztd's own setting; none by default). When set,
+    /// a user's enrollment must carry the acceptance (`EnrollmentData`) the terms page handed back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terms_of_use: Option<String>,
 }
 
 impl Default for MdmSettings {
@@ -50,6 +59,7 @@ impl Default for MdmSettings {
         Self {
             secure_by_default: false,
             device_compliance_checkin_threshold_days: 30,
+            terms_of_use: None,
         }
     }
 }
@@ -314,6 +324,16 @@ impl App {
                 "between 1 and 120 days",
             ));
         }
+        if settings
+            .terms_of_use
+            .as_ref()
+            .is_some_and(|t| t.trim().is_empty() || t.chars().count() > MAX_TERMS_CHARS)
+        {
+            return Err(AppError::invalid(
+                "settings.ztdTermsOfUse",
+                format!("the terms are 1 to {MAX_TERMS_CHARS} characters (or null for none)"),
+            ));
+        }
         let mut tx = self.store.begin().await?;
         let text = serde_json::to_string(&settings)
             .map_err(|e| AppError::invalid("settings", e.to_string()))?;
@@ -323,7 +343,99 @@ impl App {
     }
 }
 
-async fn read_settings(tx: &mut ztd_store::Tx, tenant: TenantId) -> AppResult<MdmSettings> {
+impl App {
+    /// A ticket for the terms page's form, bound to the user who was shown the terms.
+    pub async fn terms_form_ticket(
+        &self,
+        tenant: TenantId,
+        user: ztd_core::DirectoryObjectId,
+    ) -> AppResult<String> {
+        self.terms_ticket(tenant, user, ztd_drs::nonce::NoncePurpose::TermsForm)
+            .await
+    }
+
+    /// The user accepted the terms (their form's ticket checked): the acceptance the device hands back at
+    /// enrollment as `EnrollmentData` (Entra's `OpaqueBlob`). `None` when the form's ticket is not this
+    /// user's or is too old.
+    pub async fn accept_terms(
+        &self,
+        tenant: TenantId,
+        user: ztd_core::DirectoryObjectId,
+        form_ticket: &str,
+    ) -> AppResult<Option<String>> {
+        if !self
+            .terms_ticket_valid(
+                tenant,
+                user,
+                ztd_drs::nonce::NoncePurpose::TermsForm,
+                form_ticket,
+            )
+            .await?
+        {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.terms_ticket(tenant, user, ztd_drs::nonce::NoncePurpose::TermsAccepted)
+                .await?,
+        ))
+    }
+
+    /// Whether `blob` is this user's acceptance of the terms.
+    pub(crate) async fn terms_accepted(
+        &self,
+        tenant: TenantId,
+        user: ztd_core::DirectoryObjectId,
+        blob: &str,
+    ) -> AppResult<bool> {
+        self.terms_ticket_valid(
+            tenant,
+            user,
+            ztd_drs::nonce::NoncePurpose::TermsAccepted,
+            blob,
+        )
+        .await
+    }
+
+    async fn terms_ticket(
+        &self,
+        tenant: TenantId,
+        user: ztd_core::DirectoryObjectId,
+        purpose: ztd_drs::nonce::NoncePurpose,
+    ) -> AppResult<String> {
+        let key = self.nonce_key().await?;
+        Ok(ztd_drs::nonce::mint_nonce(
+            &key,
+            purpose,
+            self.now().0.div_euclid(1000),
+            self.random_bytes::<16>(),
+            format!("{tenant}:{user}").as_bytes(),
+        ))
+    }
+
+    async fn terms_ticket_valid(
+        &self,
+        tenant: TenantId,
+        user: ztd_core::DirectoryObjectId,
+        purpose: ztd_drs::nonce::NoncePurpose,
+        text: &str,
+    ) -> AppResult<bool> {
+        let key = self.nonce_key().await?;
+        Ok(ztd_drs::nonce::verify_nonce(
+            &key,
+            purpose,
+            text.trim(),
+            format!("{tenant}:{user}").as_bytes(),
+            self.now().0.div_euclid(1000),
+            TERMS_TICKET_SECS,
+        )
+        .is_ok())
+    }
+}
+
+pub(crate) async fn read_settings(
+    tx: &mut ztd_store::Tx,
+    tenant: TenantId,
+) -> AppResult<MdmSettings> {
     Ok(tx
         .get_setting(tenant, MDM_SETTINGS)
         .await?

@@ -174,7 +174,7 @@ fn offset(at: Timestamp) -> time::OffsetDateTime {
 
 impl App {
     /// The deployment's nonce key (created once, shared by every node through the database).
-    async fn nonce_key(&self) -> AppResult<[u8; 32]> {
+    pub(crate) async fn nonce_key(&self) -> AppResult<[u8; 32]> {
         let key = self
             .drs
             .nonce_key

@@ -217,6 +217,25 @@ impl App {
         let hybrid_domain = input.context("DomainName").map(|d| clip(d, 255));
         let tenant = enroller.tenant();
         let now = self.now();
+        // The tenant's terms of use: a user's enrollment carries their acceptance.
+        if let Enroller::User { user, .. } = enroller {
+            let settings = {
+                let mut tx = self.store.single_read().await?;
+                crate::device_policies::read_settings(&mut tx, tenant).await?
+            };
+            if settings.terms_of_use.is_some() {
+                let accepted = match input.context("EnrollmentData") {
+                    Some(blob) => self.terms_accepted(tenant, user.id, blob).await?,
+                    None => false,
+                };
+                if !accepted {
+                    return Ok(Err(EnrollRefusal::Authorization(
+                        "the organization's terms of use must be accepted first (EnrollmentData carries no                          acceptance of this user's)"
+                            .into(),
+                    )));
+                }
+            }
+        }
         let ca = self.mdm_ca(tenant).await?;
 
         let mut tx = self.store.begin().await?;

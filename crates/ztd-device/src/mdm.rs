@@ -535,6 +535,9 @@ pub enum EnrollCredential {
     /// A token for the MDM audience: a user's (through the device's PRT for an Entra-joined device) or
     /// the device's own.
     Token(String),
+    /// What the Federated policy's sign-in page handed back (`wresult`), sent as Windows sends it: base64 in
+    /// a `DeviceEnrollmentUserToken`.
+    FederatedToken(String),
 }
 
 /// What an enrollment asks for.
@@ -553,6 +556,8 @@ pub struct EnrollOptions {
     pub autopilot_correlator: Option<String>,
     /// The `DomainName` item (hybrid Autopilot).
     pub domain_name: Option<String>,
+    /// The `EnrollmentData` item: the terms-of-use acceptance (`OpaqueBlob`).
+    pub enrollment_data: Option<String>,
 }
 
 /// A device's management enrollment: its certificate and key, and where its sessions go.
@@ -624,6 +629,37 @@ pub struct SessionReport {
     pub refused: bool,
 }
 
+/// The value of a hidden form field of one of ztd's own pages (`name="…" value="…"`, attributes escaped).
+fn hidden_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(
+        html[start..end]
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// `a=b&c=d` with percent-decoding.
+fn url_decode_pairs(query: &str) -> std::collections::HashMap<String, String> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| {
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
 fn message_id() -> String {
     format!("urn:uuid:{}", uuid::Uuid::from_bytes(random::<16>()))
 }
@@ -656,8 +692,19 @@ impl DeviceClient {
         Ok(text)
     }
 
-    /// MDM discovery for an e-mail address: `GET` then `POST /EnrollmentServer/Discovery.svc`.
+    /// MDM discovery for an e-mail address: `GET` then `POST /EnrollmentServer/Discovery.svc`, offering
+    /// both policies as Windows' Settings does.
     pub async fn mdm_discover(&self, email: &str) -> Result<DiscoverResponse> {
+        self.mdm_discover_with(email, &[AuthPolicy::OnPremise, AuthPolicy::Federated])
+            .await
+    }
+
+    /// MDM discovery offering only `policies`.
+    pub async fn mdm_discover_with(
+        &self,
+        email: &str,
+        policies: &[AuthPolicy],
+    ) -> Result<DiscoverResponse> {
         let url = format!("{}/EnrollmentServer/Discovery.svc", self.base);
         let probe = self.http.get(&url).send().await?;
         if !probe.status().is_success() {
@@ -672,7 +719,7 @@ impl DeviceClient {
             device_type: Some("CIMClient_Windows".into()),
             application_version: Some("10.0.22631.4460".into()),
             os_edition: Some("72".into()),
-            auth_policies: vec![AuthPolicy::OnPremise, AuthPolicy::Federated],
+            auth_policies: policies.to_vec(),
         };
         let text = self
             .soap(
@@ -687,6 +734,109 @@ impl DeviceClient {
                 body: format!("{}: {}", fault.code.subcode(), fault.reason),
             }),
             Err(e) => Err(protocol(format!("the discovery answer: {e}"))),
+        }
+    }
+
+    /// The Federated policy's sign-in, as Windows' web authentication broker does it: the page at
+    /// `authentication_url` with `appru` and `login_hint`, the user's name and password posted, and the
+    /// `wresult` the page posts back to the broker.
+    pub async fn mdm_federated_sign_in(
+        &self,
+        authentication_url: &str,
+        upn: &str,
+        password: &str,
+    ) -> Result<String> {
+        const APPRU: &str = "ms-app://windows.immersivecontrolpanel";
+        let page = self
+            .http
+            .get(authentication_url)
+            .query(&[("appru", APPRU), ("login_hint", upn)])
+            .send()
+            .await?;
+        if !page.status().is_success() {
+            return Err(DeviceError::Refused {
+                status: page.status().as_u16(),
+                body: page.text().await?,
+            });
+        }
+        let answer = self
+            .http
+            .post(authentication_url)
+            .form(&[("appru", APPRU), ("username", upn), ("password", password)])
+            .send()
+            .await?;
+        let status = answer.status().as_u16();
+        let html = answer.text().await?;
+        hidden_value(&html, "wresult").ok_or(DeviceError::Refused {
+            status,
+            body: html.chars().take(500).collect(),
+        })
+    }
+
+    /// The terms-of-use page, as Windows shows it before enrollment: opened with the user's enrollment
+    /// token, accepted (or declined); returns the `OpaqueBlob` of an acceptance (`None` when declined).
+    pub async fn mdm_terms_of_use(
+        &self,
+        terms_url: &str,
+        token: &str,
+        accept: bool,
+    ) -> Result<Option<String>> {
+        const REDIRECT: &str = "ms-appx-web://Microsoft.AAD.BrokerPlugin/ztd-device";
+        let http = Self::builder(&self.roots)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let page = http
+            .get(terms_url)
+            .query(&[
+                ("redirect_uri", REDIRECT),
+                (
+                    "client-request-id",
+                    &uuid::Uuid::from_bytes(random::<16>()).to_string(),
+                ),
+                ("api-version", "1.0"),
+            ])
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let status = page.status().as_u16();
+        let html = page.text().await?;
+        let field = |name: &str| {
+            hidden_value(&html, name).ok_or_else(|| DeviceError::Refused {
+                status,
+                body: html.chars().take(500).collect(),
+            })
+        };
+        let form = [
+            ("redirect_uri", REDIRECT.to_string()),
+            ("tenant", field("tenant")?),
+            ("user", field("user")?),
+            ("ticket", field("ticket")?),
+            ("accept", accept.to_string()),
+        ];
+        let answer = http.post(terms_url).form(&form).send().await?;
+        let location = answer
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or_else(|| protocol("the terms page did not answer with a redirect"))?;
+        let query = location.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let params: std::collections::HashMap<String, String> = url_decode_pairs(query);
+        if let Some(error) = params.get("error") {
+            return Err(DeviceError::Refused {
+                status: 302,
+                body: format!(
+                    "{error}: {}",
+                    params.get("error_description").cloned().unwrap_or_default()
+                ),
+            });
+        }
+        match params.get("IsAccepted").map(String::as_str) {
+            Some("true") => Ok(params.get("OpaqueBlob").cloned()),
+            Some("false") => Ok(None),
+            _ => Err(protocol(
+                "the terms page's redirect says neither accepted nor declined",
+            )),
         }
     }
 
@@ -705,6 +855,11 @@ impl DeviceClient {
             },
             EnrollCredential::Token(token) => Credential::BinaryToken {
                 value_type: enrollment::TOKEN_TYPE_JWT.into(),
+                encoding_type: Some(enrollment::ENCODING_BASE64.into()),
+                value: STANDARD.encode(token.as_bytes()),
+            },
+            EnrollCredential::FederatedToken(token) => Credential::BinaryToken {
+                value_type: enrollment::TOKEN_TYPE_USER_TOKEN.into(),
                 encoding_type: Some(enrollment::ENCODING_BASE64.into()),
                 value: STANDARD.encode(token.as_bytes()),
             },
@@ -764,6 +919,9 @@ impl DeviceClient {
         }
         if let Some(domain) = &options.domain_name {
             context.push(("DomainName", domain.clone()));
+        }
+        if let Some(data) = &options.enrollment_data {
+            context.push(("EnrollmentData", data.clone()));
         }
         let request = SecurityTokenRequest {
             token_type: enrollment::DEVICE_ENROLLMENT_TOKEN.into(),

@@ -31,6 +31,10 @@ const JOIN_TICKET_MAC_BYTES: usize = 32;
 pub enum NoncePurpose {
     Challenge = 1,
     JoinTicket = 2,
+    /// The MDM terms-of-use page's form: the signed-in user saw the terms.
+    TermsForm = 3,
+    /// The terms-of-use acceptance a device hands back at enrollment (`EnrollmentData`).
+    TermsAccepted = 4,
 }
 
 /// Mints a nonce: base64url of version, purpose, `issued_at` (i64 big-endian), `random`, and the first 16

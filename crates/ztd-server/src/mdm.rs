@@ -34,6 +34,10 @@ pub const MANAGEMENT_PATH: &str = "/ManagementServer/MDM.svc";
 /// The policy and enrollment services' paths (both on the discovery service's host, as Windows requires).
 pub const POLICY_PATH: &str = "/EnrollmentServer/Policy.svc";
 pub const ENROLLMENT_PATH: &str = "/EnrollmentServer/Enrollment.svc";
+/// The Federated policy's sign-in page (`AuthenticationServiceUrl`).
+pub const AUTHENTICATION_PATH: &str = "/EnrollmentServer/AuthenticationService";
+/// The terms-of-use page (Entra's MDM terms-of-use URL).
+pub const TERMS_PATH: &str = "/EnrollmentServer/TermsOfUse";
 /// The client id the audit log records for a user name and password enrollment (Intune's application).
 const ENROLLMENT_CLIENT_ID: &str = "0000000a-0000-0000-c000-000000000000";
 /// How many days a certificate's validity the enrollment policy announces.
@@ -54,6 +58,16 @@ pub(crate) fn routes() -> Router<AppState> {
             post(discover).get(discovery_probe),
         )
         .route(POLICY_PATH, post(policies))
+        .route(
+            AUTHENTICATION_PATH,
+            axum::routing::get(crate::auth::mdm_pages::sign_in_get)
+                .post(crate::auth::mdm_pages::sign_in_post),
+        )
+        .route(
+            TERMS_PATH,
+            axum::routing::get(crate::auth::mdm_pages::terms_get)
+                .post(crate::auth::mdm_pages::terms_post),
+        )
         .route(ENROLLMENT_PATH, post(enroll))
         // Intune's enrollment service path, which independent clients call straight.
         .route(
@@ -185,17 +199,18 @@ async fn discover(
         }
         Err(err) => return internal_fault(relates_to, err),
     }
-    // A user name and password (OnPremise) whenever Windows offers it; Federated needs a sign-in page
-    // (`AuthenticationServiceUrl`), which comes with the terms-of-use flow.
+    // A user name and password (OnPremise) whenever Windows offers it, else the sign-in page (Federated).
     let auth_policy = if discover.auth_policies.contains(&AuthPolicy::OnPremise)
         || discover.auth_policies.is_empty()
     {
         AuthPolicy::OnPremise
+    } else if discover.auth_policies.contains(&AuthPolicy::Federated) {
+        AuthPolicy::Federated
     } else {
         return fault(
             Code::MdmAuthorization,
             relates_to,
-            "ztd enrolls with a user name and password (OnPremise); the device offered only other policies.",
+            "ztd enrolls with a user name and password (OnPremise) or its sign-in page (Federated); the device offered neither.",
         );
     };
     let root = crate::auth_discovery::root(&uri, &headers);
@@ -204,7 +219,8 @@ async fn discover(
         enrollment_version: "4.0".into(),
         policy_service_url: format!("{root}{POLICY_PATH}"),
         enrollment_service_url: format!("{root}{ENROLLMENT_PATH}"),
-        authentication_service_url: None,
+        authentication_service_url: (auth_policy == AuthPolicy::Federated)
+            .then(|| format!("{root}{AUTHENTICATION_PATH}")),
     };
     soap(
         StatusCode::OK,

@@ -58,6 +58,7 @@ fn options(credential: EnrollCredential, enrollment_type: &str, device_id: &str)
         not_in_oobe: enrollment_type == "Full",
         autopilot_correlator: None,
         domain_name: None,
+        enrollment_data: None,
     }
 }
 
@@ -1234,6 +1235,137 @@ async fn a_targeted_corporate_device_that_reports_its_hash_is_converted_to_autop
         c2.mdm_session(&mut e2, &mut tree2, "user").await.unwrap();
         let (_, list) = s.get("/beta/deviceManagement/windowsAutopilotDeviceIdentities", &s.a.token).await;
         assert_eq!(list["value"].as_array().unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn federated_sign_in_and_terms_of_use_as_windows_walks_them() {
+    on_both_tls_servers(GraphConfig::default(), |s| async move {
+        let upn = format!("fed@{}", s.a.domain);
+        create_user(&s, &s.a.token, &upn).await;
+        let c = client(&s, &s.a.domain);
+        let discovered = c
+            .mdm_discover_with(&upn, &[enrollment::AuthPolicy::Federated])
+            .await
+            .expect("discovery");
+        assert_eq!(discovered.auth_policy, enrollment::AuthPolicy::Federated);
+        let auth_url = discovered
+            .authentication_service_url
+            .clone()
+            .expect("a sign-in page");
+        assert_eq!(
+            auth_url,
+            format!("{}/EnrollmentServer/AuthenticationService", s.url)
+        );
+        // The sign-in page: a wrong password stays on the page; the right one posts the token back.
+        assert!(matches!(
+            c.mdm_federated_sign_in(&auth_url, &upn, "Wrong-pass1!")
+                .await,
+            Err(DeviceError::Refused { .. })
+        ));
+        let token = c
+            .mdm_federated_sign_in(&auth_url, &upn, PASSWORD)
+            .await
+            .expect("sign-in");
+        let payload = token.split('.').nth(1).unwrap();
+        let claims: Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["aud"], ENROLLMENT);
+        // The page gives a token to Windows' broker only.
+        let http = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(s.ca_pem.as_deref().unwrap().as_bytes()).unwrap(),
+            )
+            .build()
+            .unwrap();
+        let evil = http
+            .post(&auth_url)
+            .form(&[
+                ("appru", "https://evil.example/"),
+                ("username", upn.as_str()),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(evil.status(), 400);
+        assert!(!evil.text().await.unwrap().contains("wresult"));
+
+        // The tenant sets terms of use: an enrollment without their acceptance is refused.
+        let (status, _) = s
+            .patch(
+                "/beta/deviceManagement",
+                &s.a.token,
+                json!({"settings": {"ztdTermsOfUse": "Devices are managed by Contoso."}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let mut opts = options(
+            EnrollCredential::FederatedToken(token.clone()),
+            "Full",
+            &fresh_id().to_string(),
+        );
+        match c
+            .mdm_enroll(
+                Some(&discovered.policy_service_url),
+                &discovered.enrollment_service_url,
+                &opts,
+            )
+            .await
+        {
+            Err(DeviceError::Refused { status: 500, body }) => {
+                assert!(body.contains("terms of use"), "{body}")
+            }
+            other => panic!("expected the terms to be required, got {other:?}"),
+        }
+        let terms_url = format!("{}/EnrollmentServer/TermsOfUse", s.url);
+        assert_eq!(
+            c.mdm_terms_of_use(&terms_url, &token, false).await.unwrap(),
+            None,
+            "declined"
+        );
+        let blob = c
+            .mdm_terms_of_use(&terms_url, &token, true)
+            .await
+            .unwrap()
+            .expect("accepted");
+        // Another user's acceptance does not count.
+        let other = format!("other@{}", s.a.domain);
+        create_user(&s, &s.a.token, &other).await;
+        let other_token = c
+            .mdm_federated_sign_in(&auth_url, &other, PASSWORD)
+            .await
+            .unwrap();
+        let other_blob = c
+            .mdm_terms_of_use(&terms_url, &other_token, true)
+            .await
+            .unwrap()
+            .unwrap();
+        opts.enrollment_data = Some(other_blob);
+        assert!(c
+            .mdm_enroll(None, &discovered.enrollment_service_url, &opts)
+            .await
+            .is_err());
+        opts.enrollment_data = Some(blob);
+        let e = c
+            .mdm_enroll(
+                Some(&discovered.policy_service_url),
+                &discovered.enrollment_service_url,
+                &opts,
+            )
+            .await
+            .expect("enrolled with the terms accepted");
+        let (_, device) = managed(&s, &s.a.token, "beta", &e.managed_device_id).await;
+        assert_eq!(device["userPrincipalName"], upn.as_str());
+        // The terms page needs the user's enrollment token.
+        assert!(c
+            .mdm_terms_of_use(&terms_url, &s.a.token, true)
+            .await
+            .is_err());
     })
     .await;
 }

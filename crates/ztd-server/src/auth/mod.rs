@@ -23,6 +23,7 @@ use crate::error::ApiError;
 use crate::AppState;
 
 mod device_grants;
+pub(crate) mod mdm_pages;
 mod pages;
 pub(crate) mod token;
 

@@ -63,7 +63,7 @@ pub struct DeviceLoginForm {
 const MAX_STATE_CHARS: usize = 2048;
 
 /// HTML text and attribute escaping (the five characters that matter in both).
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -78,7 +78,12 @@ fn escape(text: &str) -> String {
     out
 }
 
-fn page(status: StatusCode, title: &str, body: &str, allow_inline_script: bool) -> Response {
+pub(super) fn page(
+    status: StatusCode,
+    title: &str,
+    body: &str,
+    allow_inline_script: bool,
+) -> Response {
     let script = if allow_inline_script {
         "'unsafe-inline'"
     } else {

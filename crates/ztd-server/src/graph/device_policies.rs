@@ -466,6 +466,8 @@ fn settings_json(settings: &MdmSettings) -> Value {
         "deviceComplianceCheckinThresholdDays": settings.device_compliance_checkin_threshold_days,
         "isScheduledActionEnabled": true,
         "secureByDefault": settings.secure_by_default,
+        // ztd's own: the MDM terms of use enrolling users accept (null: none).
+        "ztdTermsOfUse": settings.terms_of_use,
     })
 }
 
@@ -502,6 +504,16 @@ async fn update_device_management(
     let mut current = state.app.mdm_settings(caller.tenant_id).await?;
     if let Some(value) = body::boolean(settings, &["secureByDefault"])? {
         current.secure_by_default = value;
+    }
+    match body::field(settings, "ztdTermsOfUse") {
+        Some(Value::Null) => current.terms_of_use = None,
+        Some(Value::String(text)) => current.terms_of_use = Some(text.clone()),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "settings.ztdTermsOfUse is the terms' text, or null for none.",
+            ))
+        }
+        None => {}
     }
     if let Some(days) = body::int32(settings, &["deviceComplianceCheckinThresholdDays"])? {
         current.device_compliance_checkin_threshold_days = u32::try_from(days).unwrap_or(0);
