@@ -12,9 +12,9 @@ use ztd_core::directory::DirectoryDevice;
 use ztd_core::error::ObjectKind;
 use ztd_core::event::EventKind;
 use ztd_core::managed::{
-    CommandItem, CommandOrigin, CommandOutcome, CommandResult, CommandState, CommandStatus,
-    ComplianceState, DeviceEnrollmentType, EnrollmentType, JoinType, ManagedDevice,
-    ManagementState, MdmCommand, Operation, QueuedCommand, SentIn, Verb,
+    CommandItem, CommandOrigin, CommandOutcome, CommandState, CommandStatus, ComplianceState,
+    DeviceEnrollmentType, EnrollmentType, JoinType, ManagedDevice, ManagementState, MdmCommand,
+    Operation, QueuedCommand, SentIn, Verb,
 };
 use ztd_core::user::User;
 use ztd_core::{
@@ -521,6 +521,14 @@ impl App {
         let session_id = message.header.session_id.clone();
         let msg_id = message.header.msg_id;
         let mut open = tx.open_mdm_commands(tenant, id).await?;
+        // Commands answered in this session's earlier messages: a large object's later chunks find them.
+        let answered_earlier = if message.header.msg_id > 1 {
+            tx.mdm_commands_of_session(tenant, id, &message.header.session_id)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let mut more_data = false;
 
         let mut reply: Vec<Command> = Vec::new();
         let mut next_cmd_id = 1u32;
@@ -551,18 +559,42 @@ impl App {
                     }
                 }
                 Command::Results(r) => {
-                    if let Some(at) = find_sent(&open, &session_id, r.msg_ref, r.cmd_ref) {
+                    // The command may already be answered: chunks of a large object follow its status.
+                    if let Some(at) =
+                        find_sent(&open, &session_id, r.msg_ref, r.cmd_ref).or_else(|| {
+                            find_answered(&answered_earlier, &session_id, r.msg_ref, r.cmd_ref).map(
+                                |at| {
+                                    open.push(answered_earlier[at].clone());
+                                    open.len() - 1
+                                },
+                            )
+                        })
+                    {
+                        let mut chunked = false;
                         for item in &r.items {
-                            let source = item.source.clone().unwrap_or_default();
-                            let data = item.data.clone().unwrap_or_default();
-                            if open[at].origin == CommandOrigin::Inventory {
-                                reported.push((source.clone(), data.clone()));
+                            let completed = open[at].outcome.add_result(
+                                item.source.clone().unwrap_or_default(),
+                                item.meta.as_ref().and_then(|m| m.format.clone()),
+                                item.data.clone().unwrap_or_default(),
+                                item.more_data,
+                            );
+                            chunked |= item.more_data;
+                            if let (Some(value), CommandOrigin::Inventory) =
+                                (completed, &open[at].origin)
+                            {
+                                reported.push(value);
                             }
-                            open[at].outcome.results.push(CommandResult {
-                                source,
-                                format: item.meta.as_ref().and_then(|m| m.format.clone()),
-                                data,
-                            });
+                        }
+                        if chunked {
+                            // OMA-DM large objects: the chunk is kept; the device sends the next one.
+                            reply.push(Command::Status(syncml::status_for(
+                                msg_id,
+                                command,
+                                next_cmd_id,
+                                status::CHUNKED_ITEM_ACCEPTED,
+                            )));
+                            next_cmd_id += 1;
+                            more_data = true;
                         }
                         answered.push(at);
                     }
@@ -612,6 +644,15 @@ impl App {
         if msg_id == 1 {
             starts_session = true;
         }
+        if more_data {
+            // Ask for the next message (the rest of the large object) before anything else is sent.
+            reply.push(Command::Alert(syncml::Alert {
+                cmd_id: next_cmd_id,
+                data: alert::NEXT_MESSAGE,
+                items: vec![],
+            }));
+            next_cmd_id += 1;
+        }
 
         device.record_inventory(reported.iter().map(|(u, v)| (u.as_str(), v.as_str())));
         if let Some(name) = device
@@ -633,6 +674,14 @@ impl App {
                 tx.update_mdm_command(command).await?;
                 continue;
             };
+            if matches!(
+                command.state,
+                CommandState::Succeeded | CommandState::Failed
+            ) {
+                // Completed in an earlier message; this one added a chunk of its result.
+                tx.update_mdm_command(command).await?;
+                continue;
+            }
             command.state = if status::is_success(code) {
                 CommandState::Succeeded
             } else {
@@ -1081,6 +1130,23 @@ fn find_sent(open: &[QueuedCommand], session: &str, msg_ref: u32, cmd_ref: u32) 
                     && cmd_ref >= s.first_cmd_id
                     && cmd_ref < s.first_cmd_id.saturating_add(c.command.id_span())
             })
+    })
+}
+
+/// A command of this session already answered, that a later Results refers to (a large object's chunks).
+fn find_answered(
+    answered: &[QueuedCommand],
+    session: &str,
+    msg_ref: u32,
+    cmd_ref: u32,
+) -> Option<usize> {
+    answered.iter().position(|c| {
+        c.sent_in.as_ref().is_some_and(|s| {
+            s.session_id == session
+                && s.msg_id == msg_ref
+                && cmd_ref >= s.first_cmd_id
+                && cmd_ref < s.first_cmd_id.saturating_add(c.command.id_span())
+        })
     })
 }
 

@@ -489,6 +489,46 @@ pub struct CommandResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     pub data: String,
+    /// A large object still arriving in chunks (OMA-DM `MoreData`): later chunks are appended.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+}
+
+/// The largest object ztd assembles from chunks; beyond it the rest is dropped and the result truncated.
+pub const MAX_LARGE_OBJECT: usize = 4 * 1024 * 1024;
+
+impl CommandOutcome {
+    /// Adds a returned value: a chunk continues the same source's partial value, anything else starts a
+    /// new one. Returns the completed value when this was the last chunk (or the whole value).
+    pub fn add_result(
+        &mut self,
+        source: String,
+        format: Option<String>,
+        data: String,
+        more_data: bool,
+    ) -> Option<(String, String)> {
+        match self.results.last_mut() {
+            Some(last) if last.partial && last.source == source => {
+                let room = MAX_LARGE_OBJECT.saturating_sub(last.data.len());
+                let mut take = data.len().min(room);
+                while !data.is_char_boundary(take) {
+                    take -= 1;
+                }
+                last.data.push_str(&data[..take]);
+                last.partial = more_data;
+            }
+            _ => self.results.push(CommandResult {
+                source,
+                format,
+                data,
+                partial: more_data,
+            }),
+        }
+        self.results
+            .last()
+            .filter(|r| !r.partial)
+            .map(|r| (r.source.clone(), r.data.clone()))
+    }
 }
 
 /// What the device answered to a command.
@@ -607,6 +647,32 @@ pub(crate) mod tests {
         assert!(!d.record_inventory([("./DevDetail/SwV", "10.0.22631.2861")]));
         let long = "x".repeat(MAX_INVENTORY_VALUE + 1);
         assert!(!d.record_inventory([("./DevDetail/SwV", long.as_str())]));
+    }
+
+    #[test]
+    fn chunks_of_a_large_object_are_assembled_and_bounded() {
+        let mut outcome = CommandOutcome::default();
+        assert_eq!(
+            outcome.add_result("./a".into(), None, "ab".into(), true),
+            None
+        );
+        assert_eq!(
+            outcome.add_result("./a".into(), None, "cd".into(), true),
+            None
+        );
+        assert_eq!(
+            outcome.add_result("./a".into(), None, "e".into(), false),
+            Some(("./a".into(), "abcde".into()))
+        );
+        assert_eq!(
+            outcome.add_result("./b".into(), None, "x".into(), false),
+            Some(("./b".into(), "x".into()))
+        );
+        assert_eq!(outcome.results.len(), 2);
+        let big = "x".repeat(MAX_LARGE_OBJECT);
+        outcome.add_result("./c".into(), None, big, true);
+        outcome.add_result("./c".into(), None, "more".into(), false);
+        assert_eq!(outcome.results[2].data.len(), MAX_LARGE_OBJECT);
     }
 
     #[test]

@@ -86,6 +86,10 @@ pub struct CspTree {
     read_only: Vec<String>,
     provider_id: String,
     pub effects: DeviceEffects,
+    /// Values longer than this go back in chunks (OMA-DM large objects, `MoreData`); `None`: never.
+    pub max_object_size: Option<usize>,
+    /// The rest of a large value being sent: (its Get's message and command, source, format, what is left).
+    pending: Option<(u32, u32, String, String, String)>,
 }
 
 /// A LocURI as the tree keys it: device scope without its `./Device` prefix, no trailing slash.
@@ -134,6 +138,8 @@ impl CspTree {
             .collect(),
             provider_id: provider_id.to_string(),
             effects: DeviceEffects::default(),
+            max_object_size: None,
+            pending: None,
         };
         let flag = |on: bool| if on { "1" } else { "0" };
         let mut set = |uri: &str, format: &str, data: &str| {
@@ -402,6 +408,7 @@ impl CspTree {
     /// command id `next_cmd_id`.
     pub fn execute(&mut self, message: &SyncMessage, next_cmd_id: &mut u32) -> Vec<Command> {
         let msg_ref = message.header.msg_id;
+        let was_sending = self.pending.is_some();
         let mut out = vec![Command::Status(syncml::header_status(
             &message.header,
             take(next_cmd_id),
@@ -410,7 +417,54 @@ impl CspTree {
         for command in &message.commands {
             self.execute_one(command, msg_ref, next_cmd_id, &mut out);
         }
+        // The server took a chunk (213) and asks for the next message (1222): the next chunk goes last.
+        let asks_more = message
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::Alert(a) if a.data == alert::NEXT_MESSAGE));
+        // A large value's first chunk (just read) or next one (asked for) is the message's last item.
+        if self.pending.is_some() && (!was_sending || asks_more) {
+            if let Some(chunk) = self.next_chunk(next_cmd_id) {
+                out.push(chunk);
+            }
+        }
         out
+    }
+
+    /// Whether a large value is still being sent.
+    pub fn sending_large_object(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// The next chunk of the large value being sent, as a Results command.
+    fn next_chunk(&mut self, next_cmd_id: &mut u32) -> Option<Command> {
+        let (msg_ref, cmd_ref, source, format, rest) = self.pending.take()?;
+        let size = self.max_object_size.unwrap_or(usize::MAX).max(1);
+        let mut cut = rest.len().min(size);
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (chunk, left) = rest.split_at(cut);
+        let more = !left.is_empty();
+        let item = Item {
+            source: Some(source.clone()),
+            meta: Some(Meta {
+                format: Some(format.clone()),
+                ..Meta::default()
+            }),
+            data: Some(chunk.to_string()),
+            more_data: more,
+            ..Item::default()
+        };
+        if more {
+            self.pending = Some((msg_ref, cmd_ref, source, format, left.to_string()));
+        }
+        Some(Command::Results(syncml::Results {
+            cmd_id: take(next_cmd_id),
+            msg_ref,
+            cmd_ref,
+            items: vec![item],
+        }))
     }
 
     fn execute_one(
@@ -440,12 +494,17 @@ impl CspTree {
                     take(next_cmd_id),
                     code,
                 )));
-                if !got.is_empty() {
+                // A value over the object size goes in chunks, after everything else (one at a time).
+                let limit = self.max_object_size.unwrap_or(usize::MAX);
+                let (large, small): (Vec<_>, Vec<_>) = got
+                    .into_iter()
+                    .partition(|(_, _, data)| data.len() > limit && self.pending.is_none());
+                if !small.is_empty() {
                     out.push(Command::Results(syncml::Results {
                         cmd_id: take(next_cmd_id),
                         msg_ref,
                         cmd_ref: op.cmd_id,
-                        items: got
+                        items: small
                             .into_iter()
                             .map(|(source, format, data)| Item {
                                 source: Some(source),
@@ -458,6 +517,10 @@ impl CspTree {
                             })
                             .collect(),
                     }));
+                }
+                if let Some((source, format, data)) = large.into_iter().next() {
+                    // Its first chunk goes at the end of this message (see `execute`).
+                    self.pending = Some((msg_ref, op.cmd_id, source, format, data));
                 }
             }
             Command::Atomic(container) => {

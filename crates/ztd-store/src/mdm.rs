@@ -373,6 +373,27 @@ impl Tx {
         .await
     }
 
+    /// A device's commands sent in one session and already answered (at most 100, the newest).
+    pub async fn mdm_commands_of_session(
+        &mut self,
+        tenant: TenantId,
+        device: ManagedDeviceId,
+        session: &str,
+    ) -> Result<Vec<QueuedCommand>, StoreError> {
+        let sql = format!(
+            "SELECT {COMMAND_COLS} FROM mdm_commands WHERE tenant_id = $1 AND managed_device_id = $2 \
+             AND session_id = $3 AND state IN ('succeeded', 'failed') ORDER BY id DESC LIMIT 100"
+        );
+        self.fetch_map(
+            sqlx::query(&sql)
+                .bind(tenant.to_string())
+                .bind(device.to_string())
+                .bind(session),
+            command,
+        )
+        .await
+    }
+
     /// A device's commands, newest first, up to `limit`.
     pub async fn list_mdm_commands(
         &mut self,

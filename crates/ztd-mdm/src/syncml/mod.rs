@@ -42,6 +42,8 @@ pub mod status {
     pub const OK: u16 = 200;
     /// Accepted for processing: an asynchronous operation.
     pub const ACCEPTED: u16 = 202;
+    /// A chunk of a large object was accepted and buffered; send the next.
+    pub const CHUNKED_ITEM_ACCEPTED: u16 = 213;
     pub const AUTH_ACCEPTED: u16 = 212;
     /// Done; no more commands will be processed in this session.
     pub const CANCELLED: u16 = 214;
