@@ -262,6 +262,8 @@ fn enrollment_error(err: DeviceError, step: &str, user: Option<&str>) -> anyhow:
         None
     };
     if let Some(hint) = hint {
+        let trimmed = message.trim_end_matches('.').len();
+        message.truncate(trimmed);
         message.push_str(&format!("; {hint}"));
     }
     anyhow::anyhow!(message)
@@ -495,9 +497,13 @@ impl SessionOutcome {
             );
             return;
         }
+        let plural =
+            |n: u32, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         println!(
-            "session {}: {} messages, {} commands from the server",
-            self.session, self.messages, self.commands
+            "session {}: {}, {} from the server",
+            self.session,
+            plural(self.messages, "message", "messages"),
+            plural(self.commands, "command", "commands")
         );
         let mut table = comfy_table::Table::new();
         table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
