@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Device-side benchmark: joins, PRT requests, tokens through a PRT and srv_challenge nonces per second, each
-# with the server's CPU per operation, against GET /health over the same HTTPS client in the same run.
-# Method and results: docs/benchmarks.md, "Device registration".
+# Device-side benchmark: joins, PRT requests, tokens through a PRT, srv_challenge nonces, MDM enrollments and
+# MDM management sessions (20 commands each) per second, each with the server's CPU per operation, against
+# GET /health over the same HTTPS client in the same run.
+# Method and results: docs/benchmarks.md, "Device registration" and "MDM enrollment and sessions".
 #
 #   bench/devices.sh                       # build, start a fresh server (SQLite), measure, print a table
 #   OPERATIONS=4000 CONCURRENCY=8 bench/devices.sh
 #   ONLY=join PERF_OUT=/tmp/join.perf bench/devices.sh     # one operation (and health), profiled with perf
+#   ONLY=enroll bench/devices.sh           # MDM enrollments only (and health); ONLY=session: management sessions
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test bench/devices.sh   # on PostgreSQL (a fresh schema)
 #
 # The server runs on core 0 (`ztd serve --lab-tls`), the load driver (`ztd bench devices`, ztd's device
@@ -18,7 +20,7 @@ CONCURRENCY=${CONCURRENCY:-8}
 PORT=${PORT:-18970}
 SKIP_BUILD=${SKIP_BUILD:-0}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ZTD=$ROOT/target/release/ztd
+ZTD=${ZTD:-$ROOT/target/release/ztd}   # ZTD=… SKIP_BUILD=1: another build (a debug one to check the script)
 BASE=https://127.0.0.1:$PORT
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/ztd-devices.XXXXXX")
 for tool in curl jq taskset; do
@@ -61,5 +63,5 @@ if [[ -n ${PERF_OUT:-} ]]; then
 fi
 ZTD_DEVICE_PASSWORD=$PASSWORD taskset -c 1 "$ZTD" bench devices --server "$BASE" --ca-cert "$CA" \
   --user "bench@$DOMAIN" --server-pid "$PID" --operations "$OPERATIONS" --seconds "$SECONDS_EACH" \
-  --concurrency "$CONCURRENCY" ${ONLY:+--only "$ONLY"}
+  --concurrency "$CONCURRENCY" --credentials "$CRED" ${ONLY:+--only "$ONLY"}
 if [[ -n ${PERF_PID:-} ]]; then kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true; fi

@@ -45,6 +45,10 @@ pub enum Enroller {
     User {
         user: Box<User>,
         token_device: Option<DirectoryDeviceId>,
+        /// The credential is an Entra token (an Entra join or registration enrolling, which is where
+        /// Windows shows the terms of use); a user name and password or the Federated sign-in page's token
+        /// (MDM only) is not.
+        entra: bool,
     },
     /// A device with its own token (no user): its directory object.
     Device {
@@ -217,8 +221,12 @@ impl App {
         let hybrid_domain = input.context("DomainName").map(|d| clip(d, 255));
         let tenant = enroller.tenant();
         let now = self.now();
-        // The tenant's terms of use: a user's enrollment carries their acceptance.
-        if let Enroller::User { user, .. } = enroller {
+        // The tenant's terms of use: an Entra enrollment carries the user's acceptance (Windows shows the
+        // terms page before it, as Entra's MDM terms-of-use URL; MDM-only enrollment has no such step).
+        if let Enroller::User {
+            user, entra: true, ..
+        } = enroller
+        {
             let settings = {
                 let mut tx = self.store.single_read().await?;
                 crate::device_policies::read_settings(&mut tx, tenant).await?
@@ -452,6 +460,7 @@ impl App {
             Enroller::User {
                 user,
                 token_device: None,
+                ..
             } => {
                 // A user's plain token names no device: the DeviceID item may name the user's own device.
                 let named = match input.context("DeviceID").and_then(parse_device_id) {

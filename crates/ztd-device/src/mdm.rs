@@ -62,14 +62,15 @@ impl Hardware {
 }
 
 /// One node's value.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct NodeValue {
     format: String,
     data: String,
 }
 
 /// What a session or a command did to the device beyond its nodes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DeviceEffects {
     /// The management provider told it to unenroll (retire).
     pub unenrolled: bool,
@@ -79,7 +80,9 @@ pub struct DeviceEffects {
 }
 
 /// The device's CSP nodes: values by LocURI, which subtrees the server may write, which only it reads.
-#[derive(Clone, Debug)]
+/// Serialisable, so a simulated device can keep its state between runs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CspTree {
     values: BTreeMap<String, NodeValue>,
     writable: Vec<String>,
@@ -903,13 +906,37 @@ impl DeviceClient {
         }
     }
 
-    /// Enrolls in management: the policy (when a policy URL is given), then the certificate request, and
-    /// reads the provisioning document back.
+    /// Enrolls in management: the policy (when a policy URL is given), then the certificate request with a
+    /// new RSA-2048 key, and reads the provisioning document back.
     pub async fn mdm_enroll(
         &self,
         policy_url: Option<&str>,
         enrollment_url: &str,
         options: &EnrollOptions,
+    ) -> Result<MdmEnrollment> {
+        self.mdm_enroll_keyed(policy_url, enrollment_url, options, None)
+            .await
+    }
+
+    /// [`Self::mdm_enroll`] with the device key of `keys` for the management certificate (a load test
+    /// makes keys once: the server's work per enrollment does not depend on them).
+    pub async fn mdm_enroll_with_keys(
+        &self,
+        policy_url: Option<&str>,
+        enrollment_url: &str,
+        options: &EnrollOptions,
+        keys: &crate::DeviceKeys,
+    ) -> Result<MdmEnrollment> {
+        self.mdm_enroll_keyed(policy_url, enrollment_url, options, Some(&keys.device))
+            .await
+    }
+
+    async fn mdm_enroll_keyed(
+        &self,
+        policy_url: Option<&str>,
+        enrollment_url: &str,
+        options: &EnrollOptions,
+        key: Option<&[u8]>,
     ) -> Result<MdmEnrollment> {
         let credential = match &options.credential {
             EnrollCredential::Password { upn, password } => Credential::UsernameToken {
@@ -960,7 +987,10 @@ impl DeviceClient {
                 Err(e) => return Err(protocol(format!("the policy answer: {e}"))),
             }
         }
-        let key = crate::new_rsa_key()?;
+        let key = match key {
+            Some(key) => key.to_vec(),
+            None => crate::new_rsa_key()?,
+        };
         let csr = crate::certificate_request(&key)?;
         let mut context = vec![
             ("UXInitiated", "true".to_string()),
@@ -1305,6 +1335,34 @@ mod tests {
                 ("Add".into(), 200),
                 ("Delete".into(), 200)
             ]
+        );
+    }
+
+    #[test]
+    fn a_tree_keeps_its_nodes_and_effects_through_json() {
+        let mut t = tree();
+        let policy = "./Vendor/MSFT/Policy/Config/Camera/AllowCamera";
+        t.execute(
+            &message(vec![
+                Command::Add(op(2, policy, Some("int"), Some("0"))),
+                Command::Exec(op(3, "./Vendor/MSFT/Reboot/RebootNow", None, None)),
+            ]),
+            &mut 1,
+        );
+        let mut back: CspTree = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        assert_eq!(back.value(policy), Some("0"));
+        assert_eq!(back.effects.reboots, 1);
+        // Still the same device: adding the node again finds it, the read-only subtree stays read-only.
+        let out = back.execute(
+            &message(vec![
+                Command::Add(op(2, policy, Some("int"), Some("1"))),
+                Command::Replace(op(3, "./DevDetail/SwV", Some("chr"), Some("1"))),
+            ]),
+            &mut 1,
+        );
+        assert_eq!(
+            codes(&out),
+            vec![("Add".into(), 418), ("Replace".into(), 405)]
         );
     }
 

@@ -278,6 +278,7 @@ async fn enroller(
                     Ok(Enroller::User {
                         user: Box::new(user),
                         token_device: None,
+                        entra: false,
                     })
                 }
                 Ok(Err(refusal)) => Err(fault(
@@ -300,7 +301,10 @@ async fn enroller(
                 Err(err) => Err(internal_fault(relates_to, err)),
             }
         }
-        Some(Credential::BinaryToken { value, .. }) => {
+        Some(Credential::BinaryToken {
+            value, value_type, ..
+        }) => {
+            let entra = value_type.trim() == enrollment::TOKEN_TYPE_JWT;
             let token = token_text(value);
             let now = state.app.now().0.div_euclid(1000);
             let audiences = [
@@ -346,6 +350,7 @@ async fn enroller(
                         })?;
                     Ok(Enroller::User {
                         user: Box::new(user),
+                        entra,
                         token_device: claims
                             .deviceid
                             .as_deref()

@@ -1312,8 +1312,18 @@ async fn federated_sign_in_and_terms_of_use_as_windows_walks_them() {
             )
             .await;
         assert_eq!(status, StatusCode::NO_CONTENT);
-        let mut opts = options(
+        // MDM-only enrollment has no terms step: the sign-in page's token enrolls.
+        let federated = options(
             EnrollCredential::FederatedToken(token.clone()),
+            "Full",
+            &fresh_id().to_string(),
+        );
+        c.mdm_enroll(None, &discovered.enrollment_service_url, &federated)
+            .await
+            .expect("a federated MDM-only enrollment");
+        // An Entra enrollment (its token as an Entra JWT) needs the user's acceptance.
+        let mut opts = options(
+            EnrollCredential::Token(token.clone()),
             "Full",
             &fresh_id().to_string(),
         );

@@ -26,7 +26,7 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Register devices from a hardware-hash CSV.
     Import(cmd::import::Args),
-    /// Explain, list and boot Autopilot devices.
+    /// Explain, list and boot Autopilot devices; join, enroll and sync simulated Windows devices.
     Device(cmd::device::Args),
     /// Create, list, assign and export deployment profiles.
     Profile(cmd::profile::Args),

@@ -75,6 +75,46 @@ enum DeviceCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Act as a Windows device enrolling in device management (MDM), then hold its first management session.
+    ///
+    /// Three ways, as Windows enrolls: with a user's name and password, found by the domain of the user's
+    /// name (`--user`; device management only); a joined device (`--identity FILE` from `ztd device join`)
+    /// with a token through its Primary Refresh Token for `--user`; or a joined device with its own token
+    /// (`--identity FILE --userless`). Saves the management certificate, its key, the hardware and the CSP
+    /// tree to the enrollment file (readable by its owner only). Exits 3 if the first session is refused.
+    Enroll(Box<super::device_mdm::EnrollArgs>),
+    /// Hold one management session now: the server's queued commands are carried out on the device's CSP
+    /// tree and answered. Exits 3 when the server refuses the session (the device was retired, wiped or
+    /// deleted).
+    ///
+    /// The tree is kept in the enrollment file between runs.
+    Sync {
+        /// The enrollment file `ztd device enroll` saved.
+        #[arg(long, value_name = "FILE")]
+        enrollment: std::path::PathBuf,
+        /// Print the session as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hold management sessions every --interval seconds, --count of them (Ctrl-C stops sooner), as a
+    /// Windows device polls. Stops when a session is refused (exit 3) or the device is told to unenroll or
+    /// wipe itself.
+    ///
+    /// The tree is kept in the enrollment file after every session.
+    Poll {
+        /// The enrollment file `ztd device enroll` saved.
+        #[arg(long, value_name = "FILE")]
+        enrollment: std::path::PathBuf,
+        /// Seconds between the start of one session and the next (Windows polls every 15 minutes: 900).
+        #[arg(long, value_name = "SECS", default_value_t = 900)]
+        interval: u64,
+        /// How many sessions to hold.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        count: u32,
+        /// Print each session as one line of JSON (JSON Lines).
+        #[arg(long)]
+        json: bool,
+    },
     /// Leave the directory as the device: delete it with its own certificate over mutual TLS.
     Leave {
         /// The identity file `ztd device join` saved.
@@ -163,6 +203,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         out,
                         json,
                     },
+                )
+                .await
+            }
+            DeviceCommand::Enroll(enroll) => super::device_mdm::enroll(&args.server, *enroll).await,
+            DeviceCommand::Sync { enrollment, json } => {
+                super::device_mdm::sync(&args.server, &enrollment, json).await
+            }
+            DeviceCommand::Poll {
+                enrollment,
+                interval,
+                count,
+                json,
+            } => {
+                super::device_mdm::poll(
+                    &args.server,
+                    &enrollment,
+                    std::time::Duration::from_secs(interval),
+                    count,
+                    json,
                 )
                 .await
             }

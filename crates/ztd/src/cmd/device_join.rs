@@ -23,7 +23,7 @@ pub struct JoinOptions {
 }
 
 /// The CA bundle to trust besides the built-in roots: `--ca-cert`, else `SSL_CERT_FILE`.
-fn ca_bundle(server: &ConnectArgs) -> anyhow::Result<Option<Vec<u8>>> {
+pub(super) fn ca_bundle(server: &ConnectArgs) -> anyhow::Result<Option<Vec<u8>>> {
     let path = server.ca_cert.clone().or_else(|| {
         std::env::var_os("SSL_CERT_FILE")
             .filter(|v| !v.is_empty())
@@ -40,7 +40,7 @@ fn ca_bundle(server: &ConnectArgs) -> anyhow::Result<Option<Vec<u8>>> {
 }
 
 /// The tenant a user signs in to: `--tenant-id`, else the domain of the user's name.
-fn tenant_of(server: &ConnectArgs, user: &str) -> anyhow::Result<String> {
+pub(super) fn tenant_of(server: &ConnectArgs, user: &str) -> anyhow::Result<String> {
     if let Some(tenant) = server.tenant_id.clone().filter(|t| !t.trim().is_empty()) {
         return Ok(tenant);
     }

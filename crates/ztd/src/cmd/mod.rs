@@ -7,6 +7,7 @@ pub mod ca;
 pub mod client;
 pub mod device;
 mod device_join;
+mod device_mdm;
 pub mod group;
 pub mod hash;
 pub mod import;
