@@ -37,9 +37,11 @@ fi
 taskset -c 0 "$ZTD" serve --data-dir "$RUN/data" --listen "127.0.0.1:$PORT" --lab-tls "${DB_ARGS[@]}" 2>"$RUN/server.log" &
 PID=$!
 cleanup() {
-  kill $PID 2>/dev/null; wait $PID 2>/dev/null
-  [[ -n ${SCHEMA:-} ]] && psql "$DATABASE_URL" -qc "DROP SCHEMA $SCHEMA CASCADE" >/dev/null
+  local status=$?
+  kill $PID 2>/dev/null; wait $PID 2>/dev/null || true
+  if [[ -n ${SCHEMA:-} ]]; then psql "$DATABASE_URL" -qc "DROP SCHEMA $SCHEMA CASCADE" >/dev/null; fi
   rm -rf "$RUN"
+  exit "$status"
 }
 trap cleanup EXIT
 CA=$RUN/data/lab-ca.pem

@@ -34,6 +34,8 @@ pub const MDM_CERTIFICATE_DAYS: i64 = 365;
 pub const PROVIDER_ID: &str = "ztd";
 /// At most this many queued commands go into one server message (the rest follow in the next).
 pub const COMMANDS_PER_MESSAGE: usize = 50;
+/// The most generic alerts (1226) of one message that are recorded.
+const MAX_GENERIC_ALERTS: usize = 50;
 /// The longest device name kept.
 const MAX_DEVICE_NAME: usize = 64;
 
@@ -549,6 +551,7 @@ impl App {
         next_cmd_id += 1;
 
         let mut starts_session = false;
+        let mut generic_alerts: Vec<CommandItem> = Vec::new();
         let mut reported: Vec<(String, String)> = Vec::new();
         let mut answered: Vec<usize> = Vec::new();
         for command in &message.commands {
@@ -611,6 +614,31 @@ impl App {
                 Command::Alert(a) => {
                     if a.data == alert::CLIENT_INITIATED || a.data == alert::SERVER_INITIATED {
                         starts_session = true;
+                    }
+                    if a.data == alert::GENERIC {
+                        // Asynchronous results a CSP reports later (an MSI install, an unenrollment the
+                        // user asked for): kept in the device's queue history, bounded.
+                        let room = MAX_GENERIC_ALERTS.saturating_sub(generic_alerts.len());
+                        generic_alerts.extend(a.items.iter().take(room).map(|item| {
+                            CommandItem {
+                                target: item
+                                    .source
+                                    .as_deref()
+                                    .map(|s| clip(s, 512))
+                                    .unwrap_or_default(),
+                                format: item
+                                    .meta
+                                    .as_ref()
+                                    .and_then(|m| m.format.as_deref())
+                                    .map(|f| clip(f, 32)),
+                                mime_type: item
+                                    .meta
+                                    .as_ref()
+                                    .and_then(|m| m.type_.as_deref())
+                                    .map(|t| clip(t, 256)),
+                                data: item.data.as_deref().map(|d| clip(d, 4096)),
+                            }
+                        }));
                     }
                     reply.push(Command::Status(syncml::status_for(
                         msg_id,
@@ -729,6 +757,23 @@ impl App {
             }));
         }
 
+        if !generic_alerts.is_empty() {
+            // Kept in the device's queue history (`/ztd/v1/managedDevices/{id}/commands`), answered.
+            tx.insert_mdm_command(&QueuedCommand {
+                tenant_id: tenant,
+                managed_device_id: id,
+                id: MdmCommandId(self.next_uuid()),
+                origin: CommandOrigin::DeviceAlert,
+                command: MdmCommand::single(Verb::Alert, generic_alerts),
+                state: CommandState::Succeeded,
+                sent_in: None,
+                outcome: CommandOutcome::default(),
+                created_at: now,
+                completed_at: Some(now),
+            })
+            .await?;
+        }
+
         // Compliance follows what the device reports.
         if starts_session || !reported.is_empty() {
             crate::device_policies::evaluate_compliance(&mut tx, &mut device, now).await?;
@@ -828,6 +873,8 @@ impl App {
         tenant: TenantId,
         id: ManagedDeviceId,
     ) -> AppResult<Option<ztd_core::Ztdid>> {
+        // Most sessions of most devices stop here, on one read: not corporate, already registered, or not
+        // targeted by a converting profile.
         let (device, object) = {
             let mut tx = self.store.begin_read().await?;
             let Some(device) = tx.get_managed_device(tenant, id).await? else {
@@ -837,14 +884,20 @@ impl App {
                 Some(object) => tx.get_directory_device(tenant, object).await?,
                 None => None,
             };
+            let Some(object) = object else {
+                return Ok(None);
+            };
+            if device.enrollment_type != EnrollmentType::Device
+                || object.ztdid.is_some()
+                || !converting_profile_targets(&mut tx, tenant, &object).await?
+            {
+                return Ok(None);
+            }
             (device, object)
         };
-        let (Some(hash), Some(object)) = (device.hardware_hash(), object) else {
+        let Some(hash) = device.hardware_hash() else {
             return Ok(None);
         };
-        if device.enrollment_type != EnrollmentType::Device || object.ztdid.is_some() {
-            return Ok(None);
-        }
         let row = crate::ImportRow {
             row: 1,
             serial_number: device.serial_number().to_string(),
@@ -864,18 +917,7 @@ impl App {
         if object.ztdid.is_some() || tx.get_managed_device(tenant, id).await?.is_none() {
             return Ok(None);
         }
-        let targeting = crate::targeting::Targeting::load(&mut tx, tenant).await?;
-        let groups: std::collections::BTreeSet<ztd_core::GroupId> = tx
-            .memberships_of(tenant, &[object.id])
-            .await?
-            .into_iter()
-            .map(|(_, group, _)| group)
-            .collect();
-        let converts = targeting
-            .winner(&groups)
-            .and_then(|winner| targeting.profiles.iter().find(|p| p.id == winner))
-            .is_some_and(|p| p.hardware_hash_extraction_enabled);
-        if !converts {
+        if !converting_profile_targets(&mut tx, tenant, &object).await? {
             return Ok(None);
         }
         let (outcomes, registered) = self.register_prepared(&mut tx, prepared).await?;
@@ -1142,6 +1184,30 @@ fn find_sent(open: &[QueuedCommand], session: &str, msg_ref: u32, cmd_ref: u32) 
     })
 }
 
+/// Whether the deployment profile that wins for a directory object's groups converts targeted devices.
+async fn converting_profile_targets(
+    tx: &mut ztd_store::Tx,
+    tenant: TenantId,
+    object: &DirectoryDevice,
+) -> AppResult<bool> {
+    // No converting profile at all (the usual case): no need to load the tenant's targeting.
+    let profiles = tx.list_profiles(tenant).await?;
+    if !profiles.iter().any(|p| p.hardware_hash_extraction_enabled) {
+        return Ok(false);
+    }
+    let targeting = crate::targeting::Targeting::load(tx, tenant).await?;
+    let groups: std::collections::BTreeSet<ztd_core::GroupId> = tx
+        .memberships_of(tenant, &[object.id])
+        .await?
+        .into_iter()
+        .map(|(_, group, _)| group)
+        .collect();
+    Ok(targeting
+        .winner(&groups)
+        .and_then(|winner| targeting.profiles.iter().find(|p| p.id == winner))
+        .is_some_and(|p| p.hardware_hash_extraction_enabled))
+}
+
 /// A command of this session already answered, that a later Results refers to (a large object's chunks).
 fn find_answered(
     answered: &[QueuedCommand],
@@ -1189,6 +1255,12 @@ fn to_syncml(command: &MdmCommand, first: u32) -> (Command, u32) {
             Verb::Replace => Command::Replace(wire),
             Verb::Delete => Command::Delete(wire),
             Verb::Exec => Command::Exec(wire),
+            // Recorded from a device, never queued to one; as SyncML it is the generic alert it was.
+            Verb::Alert => Command::Alert(syncml::Alert {
+                cmd_id,
+                data: alert::GENERIC,
+                items: wire.items,
+            }),
         }
     }
     match command {

@@ -360,6 +360,8 @@ pub enum Verb {
     Replace,
     Delete,
     Exec,
+    /// A device's generic alert (1226): recorded as it arrived, never sent.
+    Alert,
 }
 
 impl Verb {
@@ -370,6 +372,7 @@ impl Verb {
             Self::Replace => "Replace",
             Self::Delete => "Delete",
             Self::Exec => "Exec",
+            Self::Alert => "Alert",
         }
     }
 }
@@ -555,6 +558,8 @@ pub enum CommandOrigin {
     },
     /// Queued through ztd's own API.
     Admin,
+    /// Not a command: generic alerts (1226) the device sent, kept in its queue's history.
+    DeviceAlert,
 }
 
 /// A command in a device's queue.

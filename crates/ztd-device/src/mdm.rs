@@ -93,6 +93,9 @@ pub struct CspTree {
     pub max_object_size: Option<usize>,
     /// The rest of a large value being sent: (its Get's message and command, source, format, what is left).
     pending: Option<(u32, u32, String, String, String)>,
+    /// Generic alerts (1226) to report at the next session, as a CSP reports an asynchronous result.
+    #[serde(skip)]
+    alerts: Vec<Item>,
 }
 
 /// A LocURI as the tree keys it: device scope without its `./Device` prefix, no trailing slash.
@@ -143,6 +146,7 @@ impl CspTree {
             effects: DeviceEffects::default(),
             max_object_size: None,
             pending: None,
+            alerts: Vec::new(),
         };
         let flag = |on: bool| if on { "1" } else { "0" };
         let mut set = |uri: &str, format: &str, data: &str| {
@@ -432,6 +436,22 @@ impl CspTree {
             }
         }
         out
+    }
+
+    /// Queues a generic alert (1226) for the next session, as a CSP reports an asynchronous result
+    /// (`source` the node, `alert_type` its Meta/Type, `data` the result).
+    pub fn report_alert(&mut self, source: &str, alert_type: &str, data: &str) {
+        self.alerts.push(Item {
+            source: Some(source.to_string()),
+            meta: Some(Meta {
+                type_: Some(alert_type.to_string()),
+                format: Some("int".into()),
+                mark: Some("informational".into()),
+                ..Meta::default()
+            }),
+            data: Some(data.to_string()),
+            ..Item::default()
+        });
     }
 
     /// Whether a large value is still being sent.
@@ -1134,6 +1154,14 @@ impl DeviceClient {
                 items: devinfo,
             }),
         ];
+        let alerts = std::mem::take(&mut tree.alerts);
+        if !alerts.is_empty() {
+            commands.push(Command::Alert(syncml::Alert {
+                cmd_id: take(&mut next_cmd_id),
+                data: alert::GENERIC,
+                items: alerts,
+            }));
+        }
         let mut report = SessionReport::default();
         for msg_id in 1..=MAX_MESSAGES_PER_SESSION {
             let message = SyncMessage {

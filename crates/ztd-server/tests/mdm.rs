@@ -487,8 +487,32 @@ async fn remote_actions_are_carried_out_at_the_next_session() {
         };
         post("rebootNow").await;
         post("syncDevice").await;
+        // The device also reports an asynchronous result (an MSI install) as a generic alert.
+        tree.report_alert(
+            "./Device/Vendor/MSFT/EnterpriseDesktopAppManagement/MSI/%7BAAAA%7D/DownloadInstall",
+            "Reversed-Domain-Name:com.microsoft.mdm.win32csp_install",
+            "0",
+        );
         c.mdm_session(&mut e, &mut tree, "user").await.unwrap();
         assert_eq!(tree.effects.reboots, 1);
+        let (_, history) = s
+            .get(&format!("/ztd/v1/managedDevices/{id}/commands"), &s.a.token)
+            .await;
+        let alert = history["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["origin"]["type"] == "deviceAlert")
+            .cloned()
+            .unwrap_or_else(|| panic!("the alert is in the device's history: {history}"));
+        assert_eq!(
+            alert["command"]["operations"]["items"][0]["data"], "0",
+            "{alert}"
+        );
+        assert_eq!(
+            alert["command"]["operations"]["items"][0]["type"],
+            "Reversed-Domain-Name:com.microsoft.mdm.win32csp_install"
+        );
         post("retire").await;
         let (_, device) = managed(&s, &s.a.token, "beta", &id).await;
         assert_eq!(device["managementState"], "retirePending");
