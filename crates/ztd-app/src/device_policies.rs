@@ -46,7 +46,8 @@ pub struct MdmSettings {
     /// "Mark devices with no compliance policy assigned as": `true` not compliant, `false` compliant
     /// (Intune's default).
     pub secure_by_default: bool,
-    /// Days after which a device that has not checked in is non-compliant (Intune's default: 30).
+    /// Intune's "compliance status validity period" (days; default 30): kept and shown as set; ztd does not
+    /// yet mark a device that stopped checking in as non-compliant.
     pub device_compliance_checkin_threshold_days: u32,
     /// The MDM terms of use a user accepts before enrolling (ztd's own setting; none by default). When set,
     /// a user's enrollment must carry the acceptance (`EnrollmentData`) the terms page handed back.
@@ -161,7 +162,11 @@ impl App {
         policy.display_name = device_policy::validate(kind, &policy.document)?;
         policy.version += 1;
         policy.updated_at = self.now();
-        tx.update_device_policy(&policy).await?;
+        if !tx.update_device_policy(&policy).await? {
+            return Err(AppError::Store(ztd_store::StoreError::Conflict(
+                "the policy changed while this update was made; read it again and retry".into(),
+            )));
+        }
         tx.commit().await?;
         Ok(policy)
     }
@@ -209,6 +214,12 @@ impl App {
         targets: Vec<AssignmentTarget>,
         add: bool,
     ) -> AppResult<Vec<PolicyAssignment>> {
+        if targets.len() > MAX_ASSIGNMENTS {
+            return Err(AppError::invalid(
+                "assignments",
+                format!("a policy has at most {MAX_ASSIGNMENTS} assignments"),
+            ));
+        }
         let mut tx = self.store.begin().await?;
         if tx.get_device_policy(tenant, kind, id).await?.is_none() {
             return Err(AppError::not_found(kind_of(kind), id));
@@ -351,6 +362,17 @@ impl App {
         user: ztd_core::DirectoryObjectId,
     ) -> AppResult<String> {
         self.terms_ticket(tenant, user, ztd_drs::nonce::NoncePurpose::TermsForm)
+            .await
+    }
+
+    /// The acceptance of the terms by a user who just signed in on the Federated sign-in page and ticked
+    /// "I accept" there.
+    pub async fn terms_acceptance(
+        &self,
+        tenant: TenantId,
+        user: ztd_core::DirectoryObjectId,
+    ) -> AppResult<String> {
+        self.terms_ticket(tenant, user, ztd_drs::nonce::NoncePurpose::TermsAccepted)
             .await
     }
 
@@ -518,15 +540,21 @@ pub(crate) async fn reconcile_configuration(
     };
     for policy in &policies {
         let current = states.iter().find(|s| s.policy_id == policy.id);
-        if current.is_some_and(|s| s.version == policy.version) {
-            continue;
-        }
         let origin = CommandOrigin::Configuration {
             policy: policy.id.to_string(),
             version: policy.version,
             removal: false,
         };
         if open.iter().any(|c| c.origin == origin) {
+            continue;
+        }
+        // Delivered at this version and answered: nothing to do. A delivery that failed, or that was voided
+        // (the device enrolled again while it was out), goes again.
+        let delivered = current.is_some_and(|s| {
+            s.version == policy.version
+                && !matches!(s.status, PolicyStatus::Pending | PolicyStatus::Error)
+        });
+        if delivered {
             continue;
         }
         let settings = device_policy::oma_settings(&policy.document)?;

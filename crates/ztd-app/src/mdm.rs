@@ -34,6 +34,8 @@ pub const MDM_CERTIFICATE_DAYS: i64 = 365;
 pub const PROVIDER_ID: &str = "ztd";
 /// At most this many queued commands go into one server message (the rest follow in the next).
 pub const COMMANDS_PER_MESSAGE: usize = 50;
+/// How many answered commands a device's history keeps.
+pub const COMMAND_HISTORY: u32 = 200;
 /// The most generic alerts (1226) of one message that are recorded.
 const MAX_GENERIC_ALERTS: usize = 50;
 /// The longest device name kept.
@@ -47,10 +49,8 @@ pub enum Enroller {
     User {
         user: Box<User>,
         token_device: Option<DirectoryDeviceId>,
-        /// The credential is an Entra token (an Entra join or registration enrolling, which is where
-        /// Windows shows the terms of use); a user name and password or the Federated sign-in page's token
-        /// (MDM only) is not.
-        entra: bool,
+        /// How the user proved who they are, and the terms-of-use acceptance the credential carries.
+        credential: UserCredential,
     },
     /// A device with its own token (no user): its directory object.
     Device {
@@ -66,6 +66,16 @@ impl Enroller {
             Self::Device { tenant, .. } => *tenant,
         }
     }
+}
+
+/// How an enrolling user signed in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UserCredential {
+    /// A user name and password (the OnPremise policy): no web step where terms of use could be shown.
+    Password,
+    /// A token for the MDM audience (an Entra enrollment, or the Federated sign-in page's). `acceptance` is
+    /// a terms-of-use acceptance carried with it (the sign-in page's, when the tenant has terms).
+    Token { acceptance: Option<String> },
 }
 
 /// What the device asks for: its PKCS#10 and the context items it sent, in order.
@@ -223,10 +233,11 @@ impl App {
         let hybrid_domain = input.context("DomainName").map(|d| clip(d, 255));
         let tenant = enroller.tenant();
         let now = self.now();
-        // The tenant's terms of use: an Entra enrollment carries the user's acceptance (Windows shows the
-        // terms page before it, as Entra's MDM terms-of-use URL; MDM-only enrollment has no such step).
+        // The tenant's terms of use: every user's enrollment carries the user's own acceptance, from the
+        // terms page (`EnrollmentData`, Entra's flow) or from the sign-in page (Federated). A user name and
+        // password has no web step to show them, so it cannot enroll while terms are set.
         if let Enroller::User {
-            user, entra: true, ..
+            user, credential, ..
         } = enroller
         {
             let settings = {
@@ -234,13 +245,24 @@ impl App {
                 crate::device_policies::read_settings(&mut tx, tenant).await?
             };
             if settings.terms_of_use.is_some() {
-                let accepted = match input.context("EnrollmentData") {
-                    Some(blob) => self.terms_accepted(tenant, user.id, blob).await?,
-                    None => false,
+                let carried = match credential {
+                    UserCredential::Password => {
+                        return Ok(Err(EnrollRefusal::Authorization(
+                            "this organization requires its terms of use: enroll through its sign-in page \
+                             (Federated) or as an Entra-joined device, not with a user name and password"
+                                .into(),
+                        )))
+                    }
+                    UserCredential::Token { acceptance } => acceptance.as_deref(),
                 };
+                let mut accepted = false;
+                for blob in carried.into_iter().chain(input.context("EnrollmentData")) {
+                    accepted |= self.terms_accepted(tenant, user.id, blob).await?;
+                }
                 if !accepted {
                     return Ok(Err(EnrollRefusal::Authorization(
-                        "the organization's terms of use must be accepted first (EnrollmentData carries no                          acceptance of this user's)"
+                        "the organization's terms of use must be accepted first (no acceptance of this \
+                         user's came with the enrollment)"
                             .into(),
                     )));
                 }
@@ -250,6 +272,9 @@ impl App {
 
         let mut tx = self.store.begin().await?;
         tx.lock(Lock::Targeted(tenant)).await?;
+        // One enrollment at a time per tenant decides "is this device enrolled already?": two retries of
+        // one device's enrollment cannot both create a record.
+        tx.lock(Lock::Enrollment(tenant)).await?;
         // The directory object the enrollment is for, and whether the caller may speak for it.
         let object = match self
             .enrolling_object(&mut tx, enroller, input, enrollment_type)
@@ -340,6 +365,13 @@ impl App {
                         tx.update_mdm_command(&open).await?;
                     }
                 }
+                // What it was configured with is void too: profiles are delivered again.
+                tx.delete_policy_states_of_kind(
+                    tenant,
+                    ztd_core::device_policy::PolicyKind::Configuration,
+                    id,
+                )
+                .await?;
                 // The enrollment is the new one's: how and by whom it enrolled, and what it sent.
                 device.enrollment_type = enrollment_type;
                 device.device_enrollment_type = device_enrollment_type;
@@ -524,8 +556,30 @@ impl App {
             Err(refusal) => return Ok(Err(refusal)),
         };
         let now = self.now();
+        // A device with a retire or wipe pending may leave in this session, which writes its Autopilot
+        // registration: that takes the tenant's targeting lock first, as every such write does.
+        let may_leave = {
+            let mut tx = self.store.single_read().await?;
+            tx.get_managed_device(tenant, id).await?.is_some_and(|d| {
+                matches!(
+                    d.management_state,
+                    ManagementState::RetirePending | ManagementState::WipePending
+                )
+            })
+        };
         let mut tx = self.store.begin().await?;
+        if may_leave {
+            tx.lock(Lock::Targeted(tenant)).await?;
+        }
         tx.lock(Lock::ManagedDevice(id)).await?;
+        // Checked again under the lock: a retire, wipe or re-enrollment that committed meanwhile revoked it.
+        let still_valid = tx
+            .find_mdm_certificate(&sha256_hex(certificate))
+            .await?
+            .is_some_and(|c| c.revoked_at.is_none() && now.0 < c.expires_at.0);
+        if !still_valid {
+            return Ok(Err(SessionRefusal::UnknownCertificate));
+        }
         let Some(mut device) = tx.get_managed_device(tenant, id).await? else {
             return Ok(Err(SessionRefusal::DeviceDeleted));
         };
@@ -574,12 +628,19 @@ impl App {
                     // The command may already be answered: chunks of a large object follow its status.
                     if let Some(at) =
                         find_sent(&open, &session_id, r.msg_ref, r.cmd_ref).or_else(|| {
-                            find_answered(&answered_earlier, &session_id, r.msg_ref, r.cmd_ref).map(
-                                |at| {
+                            // Only a large object's next chunk may add to an answered command.
+                            find_answered(&answered_earlier, &session_id, r.msg_ref, r.cmd_ref)
+                                .filter(|&at| {
+                                    answered_earlier[at]
+                                        .outcome
+                                        .results
+                                        .last()
+                                        .is_some_and(|last| last.partial)
+                                })
+                                .map(|at| {
                                     open.push(answered_earlier[at].clone());
                                     open.len() - 1
-                                },
-                            )
+                                })
                         })
                     {
                         let mut chunked = false;
@@ -682,7 +743,7 @@ impl App {
             starts_session = true;
         }
         if more_data {
-            // Ask for the next message (the rest of the large object) before anything else is sent.
+            // Ask for the next message (the rest of the large object); queued commands go along with it.
             reply.push(Command::Alert(syncml::Alert {
                 cmd_id: next_cmd_id,
                 data: alert::NEXT_MESSAGE,
@@ -777,6 +838,11 @@ impl App {
         // Compliance follows what the device reports.
         if starts_session || !reported.is_empty() {
             crate::device_policies::evaluate_compliance(&mut tx, &mut device, now).await?;
+        }
+
+        // A device's history is kept bounded: the newest answered commands only.
+        if starts_session {
+            tx.prune_mdm_commands(tenant, id, COMMAND_HISTORY).await?;
         }
 
         // A new session reads the inventory again.
@@ -914,7 +980,13 @@ impl App {
         let Some(mut object) = tx.get_directory_device(tenant, object.id).await? else {
             return Ok(None);
         };
-        if object.ztdid.is_some() || tx.get_managed_device(tenant, id).await?.is_none() {
+        let still = tx.get_managed_device(tenant, id).await?;
+        let qualifies = still.as_ref().is_some_and(|d| {
+            d.enrollment_type == EnrollmentType::Device
+                && d.directory_object_id == Some(object.id)
+                && d.hardware_hash() == Some(hash)
+        });
+        if object.ztdid.is_some() || !qualifies {
             return Ok(None);
         }
         if !converting_profile_targets(&mut tx, tenant, &object).await? {

@@ -497,6 +497,9 @@ pub struct CommandResult {
     pub partial: bool,
 }
 
+/// The most results kept for one command.
+pub const MAX_RESULTS: usize = 1_000;
+
 /// The largest object ztd assembles from chunks; beyond it the rest is dropped and the result truncated.
 pub const MAX_LARGE_OBJECT: usize = 4 * 1024 * 1024;
 
@@ -510,6 +513,7 @@ impl CommandOutcome {
         data: String,
         more_data: bool,
     ) -> Option<(String, String)> {
+        let full = self.results.len() >= MAX_RESULTS;
         match self.results.last_mut() {
             Some(last) if last.partial && last.source == source => {
                 let room = MAX_LARGE_OBJECT.saturating_sub(last.data.len());
@@ -520,6 +524,8 @@ impl CommandOutcome {
                 last.data.push_str(&data[..take]);
                 last.partial = more_data;
             }
+            // A command's results are bounded in number too (a Get names at most 100 nodes).
+            _ if full => return None,
             _ => self.results.push(CommandResult {
                 source,
                 format,

@@ -832,6 +832,19 @@ impl DeviceClient {
         upn: &str,
         password: &str,
     ) -> Result<String> {
+        self.mdm_federated_sign_in_accepting(authentication_url, upn, password, false)
+            .await
+    }
+
+    /// The Federated sign-in, ticking "I accept" the organization's terms of use on the page when
+    /// `accept_terms` (the acceptance then travels with the token).
+    pub async fn mdm_federated_sign_in_accepting(
+        &self,
+        authentication_url: &str,
+        upn: &str,
+        password: &str,
+        accept_terms: bool,
+    ) -> Result<String> {
         const APPRU: &str = "ms-app://windows.immersivecontrolpanel";
         let page = self
             .http
@@ -848,7 +861,12 @@ impl DeviceClient {
         let answer = self
             .http
             .post(authentication_url)
-            .form(&[("appru", APPRU), ("username", upn), ("password", password)])
+            .form(&[
+                ("appru", APPRU),
+                ("username", upn),
+                ("password", password),
+                ("accept_terms", if accept_terms { "true" } else { "false" }),
+            ])
             .send()
             .await?;
         let status = answer.status().as_u16();

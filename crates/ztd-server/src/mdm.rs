@@ -10,7 +10,9 @@ use axum::routing::post;
 use axum::{Extension, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use ztd_app::mdm::{EnrollRefusal, Enroller, EnrollmentInput, SessionRefusal, PROVIDER_ID};
+use ztd_app::mdm::{
+    EnrollRefusal, Enroller, EnrollmentInput, SessionRefusal, UserCredential, PROVIDER_ID,
+};
 use ztd_app::users::{SignInClient, SignInRefusal};
 use ztd_core::error::Code;
 use ztd_core::managed::EnrollmentType;
@@ -188,8 +190,8 @@ async fn discover(
             "Enroll with a user principal name (user@domain): its domain names the organization.",
         );
     };
-    match state.app.tenant_for_domain(&domain).await {
-        Ok(Some(_)) => {}
+    let tenant = match state.app.tenant_for_domain(&domain).await {
+        Ok(Some(tenant)) => tenant,
         Ok(None) => {
             return fault(
                 Code::MdmAuthorization,
@@ -198,9 +200,16 @@ async fn discover(
             )
         }
         Err(err) => return internal_fault(relates_to, err),
-    }
+    };
+    // A tenant with terms of use shows them on its sign-in page (Federated) whenever Windows offers it.
+    let terms = match state.app.mdm_settings(tenant).await {
+        Ok(settings) => settings.terms_of_use.is_some(),
+        Err(err) => return internal_fault(relates_to, err),
+    };
     // A user name and password (OnPremise) whenever Windows offers it, else the sign-in page (Federated).
-    let auth_policy = if discover.auth_policies.contains(&AuthPolicy::OnPremise)
+    let auth_policy = if terms && discover.auth_policies.contains(&AuthPolicy::Federated) {
+        AuthPolicy::Federated
+    } else if discover.auth_policies.contains(&AuthPolicy::OnPremise)
         || discover.auth_policies.is_empty()
     {
         AuthPolicy::OnPremise
@@ -228,19 +237,24 @@ async fn discover(
     )
 }
 
-/// The token in a BinarySecurityToken: the JWT itself, or (as Windows and pytune send it) its base64.
-fn token_text(value: &str) -> String {
+/// The token in a BinarySecurityToken: the JWT itself, or (as Windows and pytune send it) its base64; and
+/// the terms-of-use acceptance ztd's sign-in page put after it.
+fn token_text(value: &str) -> (String, Option<String>) {
     let value = value.trim();
-    if value.split('.').count() == 3 {
-        return value.to_string();
+    let text = if value.contains('.') {
+        value.to_string()
+    } else {
+        STANDARD
+            .decode(value)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .map(|text| text.trim().to_string())
+            .unwrap_or_else(|| value.to_string())
+    };
+    match text.split_once(crate::auth::mdm_pages::TERMS_SEPARATOR) {
+        Some((token, acceptance)) => (token.to_string(), Some(acceptance.to_string())),
+        None => (text, None),
     }
-    STANDARD
-        .decode(value)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .map(|text| text.trim().to_string())
-        .filter(|text| text.split('.').count() == 3)
-        .unwrap_or_else(|| value.to_string())
 }
 
 /// Who the request's security header says is enrolling, or the fault that refuses it.
@@ -278,7 +292,7 @@ async fn enroller(
                     Ok(Enroller::User {
                         user: Box::new(user),
                         token_device: None,
-                        entra: false,
+                        credential: UserCredential::Password,
                     })
                 }
                 Ok(Err(refusal)) => Err(fault(
@@ -301,11 +315,8 @@ async fn enroller(
                 Err(err) => Err(internal_fault(relates_to, err)),
             }
         }
-        Some(Credential::BinaryToken {
-            value, value_type, ..
-        }) => {
-            let entra = value_type.trim() == enrollment::TOKEN_TYPE_JWT;
-            let token = token_text(value);
+        Some(Credential::BinaryToken { value, .. }) => {
+            let (token, acceptance) = token_text(value);
             let now = state.app.now().0.div_euclid(1000);
             let audiences = [
                 Resource::Enrollment.audience(),
@@ -348,9 +359,16 @@ async fn enroller(
                                 "The token's user no longer exists.",
                             )
                         })?;
+                    if !user.account_enabled {
+                        return Err(fault(
+                            Code::MdmAuthentication,
+                            relates_to,
+                            "The account is disabled.",
+                        ));
+                    }
                     Ok(Enroller::User {
                         user: Box::new(user),
-                        entra,
+                        credential: UserCredential::Token { acceptance },
                         token_device: claims
                             .deviceid
                             .as_deref()

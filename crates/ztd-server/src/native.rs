@@ -118,6 +118,11 @@ async fn queue_command(
         )));
     }
     for op in operations {
+        if op.verb == ztd_core::managed::Verb::Alert {
+            return Err(ApiError::bad_request(
+                "Alert is what a device reports; queue Get, Add, Replace, Delete or Exec.",
+            ));
+        }
         if op.items.is_empty() || op.items.len() > MAX_COMMAND_ITEMS {
             return Err(ApiError::bad_request(format!(
                 "An operation names 1 to {MAX_COMMAND_ITEMS} nodes."

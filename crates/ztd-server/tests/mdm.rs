@@ -454,6 +454,7 @@ async fn queued_commands_carry_the_devices_statuses_including_csp_failures() {
             json!({"kind": "Single", "operations": {"verb": "Get", "items": [{"target": "/abs"}]}}),
             json!({"kind": "Atomic", "operations": []}),
             json!({"kind": "Single", "operations": {"verb": "Format", "items": [{"target": "./a"}]}}),
+            json!({"kind": "Single", "operations": {"verb": "Alert", "items": [{"target": "./a"}]}}),
         ] {
             let (status, body) = s
                 .post(&format!("/ztd/v1/managedDevices/{id}/commands"), &s.a.token, json!({"command": bad}))
@@ -1336,15 +1337,75 @@ async fn federated_sign_in_and_terms_of_use_as_windows_walks_them() {
             )
             .await;
         assert_eq!(status, StatusCode::NO_CONTENT);
-        // MDM-only enrollment has no terms step: the sign-in page's token enrolls.
-        let federated = options(
+        // With terms, the sign-in page asks for them first; a token without their acceptance enrolls no more.
+        assert!(
+            c.mdm_federated_sign_in(&auth_url, &upn, PASSWORD)
+                .await
+                .is_err(),
+            "the page asks to accept the terms"
+        );
+        let without = options(
             EnrollCredential::FederatedToken(token.clone()),
             "Full",
             &fresh_id().to_string(),
         );
-        c.mdm_enroll(None, &discovered.enrollment_service_url, &federated)
+        match c
+            .mdm_enroll(None, &discovered.enrollment_service_url, &without)
             .await
-            .expect("a federated MDM-only enrollment");
+        {
+            Err(DeviceError::Refused { status: 500, body }) => {
+                assert!(body.contains("terms of use"), "{body}")
+            }
+            other => panic!("expected the terms to be required, got {other:?}"),
+        }
+        let accepted = c
+            .mdm_federated_sign_in_accepting(&auth_url, &upn, PASSWORD, true)
+            .await
+            .expect("signed in, terms accepted");
+        c.mdm_enroll(
+            None,
+            &discovered.enrollment_service_url,
+            &options(
+                EnrollCredential::FederatedToken(accepted),
+                "Full",
+                &fresh_id().to_string(),
+            ),
+        )
+        .await
+        .expect("a federated enrollment with the terms accepted on the sign-in page");
+        // A user name and password has no terms step: refused while terms are set; discovery says Federated.
+        match c
+            .mdm_enroll(
+                None,
+                &discovered.enrollment_service_url,
+                &options(password(&upn), "Full", &fresh_id().to_string()),
+            )
+            .await
+        {
+            Err(DeviceError::Refused { status: 500, body }) => {
+                assert!(body.contains("sign-in page"), "{body}")
+            }
+            other => panic!("expected a password enrollment to be refused, got {other:?}"),
+        }
+        assert_eq!(
+            c.mdm_discover(&upn).await.unwrap().auth_policy,
+            enrollment::AuthPolicy::Federated
+        );
+        // The terms page answers only to Windows' own schemes or a true loopback address.
+        for evil in [
+            "http://localhost.evil.example/",
+            "http://localhost@evil.example/",
+            "https://evil.example/",
+        ] {
+            let response = http
+                .get(format!("{}/EnrollmentServer/TermsOfUse", s.url))
+                .query(&[("redirect_uri", evil)])
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 400, "{evil}");
+        }
         // An Entra enrollment (its token as an Entra JWT) needs the user's acceptance.
         let mut opts = options(
             EnrollCredential::Token(token.clone()),
@@ -1379,9 +1440,13 @@ async fn federated_sign_in_and_terms_of_use_as_windows_walks_them() {
         let other = format!("other@{}", s.a.domain);
         create_user(&s, &s.a.token, &other).await;
         let other_token = c
-            .mdm_federated_sign_in(&auth_url, &other, PASSWORD)
+            .mdm_federated_sign_in_accepting(&auth_url, &other, PASSWORD, true)
             .await
-            .unwrap();
+            .unwrap()
+            .split('~')
+            .next()
+            .unwrap()
+            .to_string();
         let other_blob = c
             .mdm_terms_of_use(&terms_url, &other_token, true)
             .await

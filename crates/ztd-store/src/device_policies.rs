@@ -70,10 +70,11 @@ impl Tx {
         self.execute(q).await.map(drop)
     }
 
-    pub async fn update_device_policy(&mut self, p: &DevicePolicy) -> Result<(), StoreError> {
+    /// Writes a policy whose stored version is `p.version - 1`; `false` when another change came first.
+    pub async fn update_device_policy(&mut self, p: &DevicePolicy) -> Result<bool, StoreError> {
         let q = sqlx::query(
             "UPDATE device_policies SET display_name = $4, document = $5, version = $6, updated_at = $7 \
-             WHERE tenant_id = $1 AND kind = $2 AND id = $3",
+             WHERE tenant_id = $1 AND kind = $2 AND id = $3 AND version = $8",
         )
         .bind(p.tenant_id.to_string())
         .bind(p.kind.as_str())
@@ -81,8 +82,9 @@ impl Tx {
         .bind(p.display_name.as_str())
         .bind(to_json(&p.document))
         .bind(p.version)
-        .bind(p.updated_at.0);
-        self.execute(q).await.map(drop)
+        .bind(p.updated_at.0)
+        .bind(p.version - 1);
+        Ok(self.execute(q).await? == 1)
     }
 
     pub async fn get_device_policy(
@@ -290,6 +292,25 @@ impl Tx {
             state,
         )
         .await
+    }
+
+    /// Removes a device's states for every policy of a kind (it enrolled again: deliver anew).
+    pub async fn delete_policy_states_of_kind(
+        &mut self,
+        tenant: TenantId,
+        kind: PolicyKind,
+        device: ManagedDeviceId,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            sqlx::query(
+                "DELETE FROM device_policy_states WHERE tenant_id = $1 AND kind = $2 AND managed_device_id = $3",
+            )
+            .bind(tenant.to_string())
+            .bind(kind.as_str())
+            .bind(device.to_string()),
+        )
+        .await
+        .map(drop)
     }
 
     /// Removes every policy state of a device (it left management).

@@ -394,6 +394,27 @@ impl Tx {
         .await
     }
 
+    /// Deletes a device's answered commands but the newest `keep`.
+    pub async fn prune_mdm_commands(
+        &mut self,
+        tenant: TenantId,
+        device: ManagedDeviceId,
+        keep: u32,
+    ) -> Result<u64, StoreError> {
+        let sql = format!(
+            "DELETE FROM mdm_commands WHERE tenant_id = $1 AND managed_device_id = $2 \
+             AND state IN ('succeeded', 'failed') AND id NOT IN (SELECT id FROM mdm_commands \
+             WHERE tenant_id = $1 AND managed_device_id = $2 AND state IN ('succeeded', 'failed') \
+             ORDER BY id DESC LIMIT {keep})"
+        );
+        self.execute(
+            sqlx::query(&sql)
+                .bind(tenant.to_string())
+                .bind(device.to_string()),
+        )
+        .await
+    }
+
     /// A device's commands, newest first, up to `limit`.
     pub async fn list_mdm_commands(
         &mut self,

@@ -67,6 +67,8 @@ pub enum Lock {
     /// Exclusive: one managed device's session state (its queue read, commands sent, statuses recorded), so
     /// two sessions of one device, or a session and an admin's action, do not interleave.
     ManagedDevice(ztd_core::ManagedDeviceId),
+    /// Exclusive: a tenant's MDM enrollments ("is this device enrolled already?" then "enroll it").
+    Enrollment(ztd_core::TenantId),
 }
 
 impl Lock {
@@ -79,6 +81,7 @@ impl Lock {
             Self::SignIn(user) => format!("ztd:sign-in:{user}"),
             Self::Domains(tenant) | Self::DomainUse(tenant) => format!("ztd:domains:{tenant}"),
             Self::ManagedDevice(device) => format!("ztd:managed-device:{device}"),
+            Self::Enrollment(tenant) => format!("ztd:mdm-enrollment:{tenant}"),
         }
     }
 

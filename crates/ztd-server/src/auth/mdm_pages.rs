@@ -2,12 +2,10 @@
 //! broker (`AuthenticationServiceUrl`: it ends by posting `wresult` to the `appru` Windows gave), and the
 //! terms-of-use page an enrolling user accepts (Entra's shape: `redirect_uri?IsAccepted=…&OpaqueBlob=…`).
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Form};
+use axum::Form;
 use serde::Deserialize;
 use ztd_core::TenantId;
 
@@ -18,6 +16,8 @@ use crate::AppState;
 
 /// Intune's application: the client the enrollment token of the sign-in page is issued to.
 const ENROLLMENT_CLIENT_ID: &str = "0000000a-0000-0000-c000-000000000000";
+/// Between the token and the terms-of-use acceptance in the sign-in page's `wresult` (neither contains it).
+pub const TERMS_SEPARATOR: char = '~';
 /// The longest `appru`, `redirect_uri` or `login_hint` echoed into a page.
 const MAX_PARAM_CHARS: usize = 2048;
 
@@ -32,6 +32,8 @@ pub struct SignInForm {
     appru: Option<String>,
     username: Option<String>,
     password: Option<String>,
+    /// "I accept" the organization's terms of use (shown when it has terms).
+    accept_terms: Option<String>,
 }
 
 fn bounded(value: &Option<String>) -> Option<&str> {
@@ -55,9 +57,21 @@ fn refused(message: &str) -> Response {
     )
 }
 
-fn sign_in_form(appru: &str, login_hint: &str, error: Option<&str>) -> Response {
+fn sign_in_form(
+    appru: &str,
+    login_hint: &str,
+    terms: Option<&str>,
+    error: Option<&str>,
+) -> Response {
     let error = error.map_or_else(String::new, |e| {
         format!("<p class=\"error\">{}</p>", escape(e))
+    });
+    let terms = terms.map_or_else(String::new, |t| {
+        format!(
+            "<pre style=\"white-space:pre-wrap\">{}</pre>\
+             <label><input type=\"checkbox\" name=\"accept_terms\" value=\"true\"> I accept the terms of use</label>",
+            escape(t)
+        )
     });
     page(
         StatusCode::OK,
@@ -66,7 +80,7 @@ fn sign_in_form(appru: &str, login_hint: &str, error: Option<&str>) -> Response 
             "{error}<form method=\"post\"><input type=\"hidden\" name=\"appru\" value=\"{}\">\
              <label>User name<input name=\"username\" value=\"{}\" autocomplete=\"username\"></label>\
              <label>Password<input name=\"password\" type=\"password\" autocomplete=\"current-password\"></label>\
-             <button type=\"submit\">Sign in</button></form>",
+             {terms}<button type=\"submit\">Sign in</button></form>",
             escape(appru),
             escape(login_hint)
         ),
@@ -75,20 +89,32 @@ fn sign_in_form(appru: &str, login_hint: &str, error: Option<&str>) -> Response 
 }
 
 /// `GET /EnrollmentServer/AuthenticationService?appru=…&login_hint=…`: the Federated policy's sign-in page.
-pub async fn sign_in_get(Query(params): Query<SignInParams>) -> Response {
+pub async fn sign_in_get(
+    State(state): State<AppState>,
+    Query(params): Query<SignInParams>,
+) -> Response {
     let Some(appru) = app_return(&params.appru) else {
         return refused(
             "This page is opened by Windows during enrollment (appru must be an ms-app:// URI).",
         );
     };
-    sign_in_form(appru, bounded(&params.login_hint).unwrap_or(""), None)
+    let login_hint = bounded(&params.login_hint).unwrap_or("");
+    let terms = terms_for_domain(&state, login_hint).await;
+    sign_in_form(appru, login_hint, terms.as_deref(), None)
+}
+
+/// The terms of use of the tenant a user name's domain names, if it has terms.
+async fn terms_for_domain(state: &AppState, upn: &str) -> Option<String> {
+    let domain = upn.rsplit_once('@')?.1.to_ascii_lowercase();
+    let tenant = state.app.tenant_for_domain(&domain).await.ok()??;
+    state.app.mdm_settings(tenant).await.ok()?.terms_of_use
 }
 
 /// `POST` of the sign-in form: a user who signs in gets an enrollment token, posted to Windows' `appru`
 /// as `wresult` (Windows puts it, base64, in the enrollment's `DeviceEnrollmentUserToken`).
 pub async fn sign_in_post(
     State(state): State<AppState>,
-    addr: Option<Extension<ConnectInfo<SocketAddr>>>,
+    extensions: axum::http::Extensions,
     Form(form): Form<SignInForm>,
 ) -> Response {
     let Some(appru) = app_return(&form.appru) else {
@@ -99,11 +125,15 @@ pub async fn sign_in_post(
     let username = bounded(&form.username).unwrap_or("");
     let password = form.password.as_deref().unwrap_or("");
     if username.is_empty() || password.is_empty() || password.len() > 1024 {
-        return sign_in_form(appru, username, Some("Enter your user name and password."));
+        let terms = terms_for_domain(&state, username).await;
+        return sign_in_form(
+            appru,
+            username,
+            terms.as_deref(),
+            Some("Enter your user name and password."),
+        );
     }
-    let source = addr
-        .map(|Extension(ConnectInfo(a))| a.ip().to_string())
-        .unwrap_or_default();
+    let source = super::source_address(&extensions);
     let signed_in = state
         .app
         .sign_in_with_password(
@@ -121,11 +151,13 @@ pub async fn sign_in_post(
     let user = match signed_in {
         Ok(Ok((user, _))) => user,
         Ok(Err(refusal)) => {
+            let terms = terms_for_domain(&state, username).await;
             return sign_in_form(
                 appru,
                 username,
+                terms.as_deref(),
                 Some(&super::token::sign_in_refusal_text(&refusal, username).1),
-            )
+            );
         }
         Err(err) => return crate::error::ApiError::from(err).into_response(),
     };
@@ -141,6 +173,27 @@ pub async fn sign_in_post(
         Ok(token) => token,
         Err(err) => return err.into_response(),
     };
+    // The organization's terms of use, when it has them, are accepted here: the acceptance travels with
+    // the token in `wresult` (Windows hands it back whole as the enrollment's user token).
+    let terms = match state.app.mdm_settings(user.tenant_id).await {
+        Ok(settings) => settings.terms_of_use,
+        Err(err) => return crate::error::ApiError::from(err).into_response(),
+    };
+    let wresult = match terms {
+        None => token,
+        Some(terms) if form.accept_terms.as_deref() != Some("true") => {
+            return sign_in_form(
+                appru,
+                username,
+                Some(&terms),
+                Some("Accept the terms of use to enroll this device."),
+            )
+        }
+        Some(_) => match state.app.terms_acceptance(user.tenant_id, user.id).await {
+            Ok(acceptance) => format!("{token}{TERMS_SEPARATOR}{acceptance}"),
+            Err(err) => return crate::error::ApiError::from(err).into_response(),
+        },
+    };
     page(
         StatusCode::OK,
         "Signing in",
@@ -149,7 +202,7 @@ pub async fn sign_in_post(
              <noscript><button type=\"submit\">Continue</button></noscript></form>\
              <script>document.getElementById('back').submit()</script>",
             escape(appru),
-            escape(&token)
+            escape(&wresult)
         ),
         true,
     )
@@ -174,17 +227,20 @@ pub struct TermsForm {
 /// never a web site (the acceptance is a credential of sorts).
 fn terms_return(redirect_uri: &Option<String>) -> Option<&str> {
     let uri = bounded(redirect_uri)?;
-    let lower = uri.to_ascii_lowercase();
-    let web = lower.starts_with("http://") || lower.starts_with("https://");
-    let loopback = [
-        "http://127.0.0.1",
-        "http://localhost",
-        "https://127.0.0.1",
-        "https://localhost",
-    ]
-    .iter()
-    .any(|p| lower.starts_with(p));
-    (lower.contains("://") && (!web || loopback)).then_some(uri)
+    let parsed = url::Url::parse(uri).ok()?;
+    match parsed.scheme() {
+        "ms-appx-web" | "ms-app" | "ms-aadj-redir" => Some(uri),
+        "http" | "https" => {
+            let loopback = matches!(
+                parsed.host(),
+                Some(url::Host::Domain("localhost"))
+                    | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
+                    | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
+            );
+            (loopback && parsed.username().is_empty() && parsed.password().is_none()).then_some(uri)
+        }
+        _ => None,
+    }
 }
 
 fn back(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
