@@ -726,6 +726,17 @@ async fn every_enrollment_refusal_is_a_soap_fault_with_its_subcode() {
             FaultCode::Authentication,
             "",
         );
+        // A security token larger than any ztd issues: the header cannot be read.
+        let huge = Credential::BinaryToken {
+            value_type: enrollment::TOKEN_TYPE_JWT.into(),
+            encoding_type: None,
+            value: "x".repeat(enrollment::MAX_TOKEN + 1),
+        };
+        expect(
+            soap(&s, path, rst(&huge, good_csr(), &[])).await,
+            FaultCode::InvalidSecurity,
+            "",
+        );
         // A certificate request that is not one.
         expect(
             soap(&s, path, rst(&user, b"not a csr".to_vec(), &[])).await,
@@ -1473,6 +1484,62 @@ async fn federated_sign_in_and_terms_of_use_as_windows_walks_them() {
             .mdm_terms_of_use(&terms_url, &s.a.token, true)
             .await
             .is_err());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn one_device_from_discovery_to_retire_with_configuration_and_compliance() {
+    on_both_tls_servers(GraphConfig::default(), |s| async move {
+        // Discovery and enrollment.
+        let (c, mut e, _) = enrolled_by_password(&s, "chain").await;
+        let id = e.managed_device_id.clone();
+        let mut tree = tree_for(&e, "SN-CHAIN");
+        // A configuration profile and a compliance policy for all devices.
+        let profile = create_policy(&s, &s.a.token, "deviceConfigurations", json!({
+            "@odata.type": "#microsoft.graph.windows10CustomConfiguration",
+            "displayName": "Chain",
+            "omaSettings": [oma("Integer", "./Device/Vendor/MSFT/Policy/Config/Camera/AllowCamera", json!(0))],
+        })).await;
+        let profile_id = profile["id"].as_str().unwrap().to_string();
+        assign(&s, "deviceConfigurations", &profile_id, json!([{"target": {"@odata.type": ALL_DEVICES}}])).await;
+        let policy = create_policy(&s, &s.a.token, "deviceCompliancePolicies", json!({
+            "@odata.type": "#microsoft.graph.windows10CompliancePolicy",
+            "displayName": "Chain",
+            "secureBootEnabled": true,
+            "tpmRequired": true,
+        })).await;
+        let policy_id = policy["id"].as_str().unwrap().to_string();
+        assign(&s, "deviceCompliancePolicies", &policy_id, json!([{"target": {"@odata.type": ALL_DEVICES}}])).await;
+        // Sessions: the profile applied, compliance reported.
+        c.mdm_session(&mut e, &mut tree, "user").await.unwrap();
+        assert_eq!(tree.value("./Vendor/MSFT/Policy/Config/Camera/AllowCamera"), Some("0"));
+        assert_eq!(statuses(&s, "deviceConfigurations", &profile_id).await[0]["status"], "compliant");
+        assert_eq!(compliance(&s, &id).await.0, "compliant");
+        assert_eq!(statuses(&s, "deviceCompliancePolicies", &policy_id).await[0]["status"], "compliant");
+        // Another tenant sees neither the policies nor their statuses.
+        for path in [
+            format!("/beta/deviceManagement/deviceCompliancePolicies/{policy_id}"),
+            format!("/beta/deviceManagement/deviceCompliancePolicies/{policy_id}/deviceStatuses"),
+            format!("/beta/deviceManagement/deviceConfigurations/{profile_id}/deviceStatusOverview"),
+            format!("/beta/deviceManagement/deviceConfigurations/{profile_id}/assignments"),
+        ] {
+            let (status, _) = s.get(&path, &s.b.token).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        }
+        let (status, _) = s
+            .patch(&format!("/beta/deviceManagement/deviceCompliancePolicies/{policy_id}"), &s.b.token, json!({"tpmRequired": false}))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        // Retire: carried out at the next session, then the device is gone.
+        let (status, _) = s
+            .post(&format!("/v1.0/deviceManagement/managedDevices/{id}/retire"), &s.a.token, json!({}))
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        c.mdm_session(&mut e, &mut tree, "user").await.unwrap();
+        assert!(tree.effects.unenrolled);
+        assert!(c.mdm_session(&mut e, &mut tree, "user").await.unwrap().refused);
+        assert!(statuses(&s, "deviceConfigurations", &profile_id).await.is_empty(), "a retired device has no status");
     })
     .await;
 }
