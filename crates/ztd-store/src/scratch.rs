@@ -74,9 +74,24 @@ impl ScratchPostgres {
     pub async fn drop_schema(self) -> Result<(), StoreError> {
         self.store.close().await;
         let mut admin = sqlx::PgConnection::connect(&self.base_url).await?;
-        sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.schema))
-            .execute(&mut admin)
-            .await?;
+        // Tests drop their schemas concurrently; PostgreSQL can pick one of two drops as a deadlock victim
+        // (they lock shared catalog rows). The drop is simply tried again.
+        let drop = format!("DROP SCHEMA {} CASCADE", self.schema);
+        let mut attempt = 0;
+        loop {
+            match sqlx::query(&drop)
+                .execute(&mut admin)
+                .await
+                .map_err(StoreError::from)
+            {
+                Ok(_) => break,
+                Err(StoreError::Retryable(_)) if attempt < 5 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+                Err(other) => return Err(other),
+            }
+        }
         admin.close().await?;
         Ok(())
     }
