@@ -366,10 +366,10 @@ impl App {
                     }
                 }
                 // What it was configured with is void too: profiles are delivered again.
-                tx.delete_policy_states_of_kind(
+                tx.delete_policy_states_of_device(
                     tenant,
-                    ztd_core::device_policy::PolicyKind::Configuration,
                     id,
+                    Some(ztd_core::device_policy::PolicyKind::Configuration),
                 )
                 .await?;
                 // The enrollment is the new one's: how and by whom it enrolled, and what it sent.
@@ -1366,7 +1366,8 @@ async fn remove_managed_device(
     let tenant = device.tenant_id;
     tx.revoke_mdm_certificates(tenant, device.id, now).await?;
     tx.delete_managed_device(tenant, device.id).await?;
-    tx.delete_policy_states_of_device(tenant, device.id).await?;
+    tx.delete_policy_states_of_device(tenant, device.id, None)
+        .await?;
     if let Some(object) = device.directory_object_id {
         if let Some(ztdid) = tx
             .get_directory_device(tenant, object)

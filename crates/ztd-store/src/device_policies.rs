@@ -294,39 +294,26 @@ impl Tx {
         .await
     }
 
-    /// Removes a device's states for every policy of a kind (it enrolled again: deliver anew).
-    pub async fn delete_policy_states_of_kind(
-        &mut self,
-        tenant: TenantId,
-        kind: PolicyKind,
-        device: ManagedDeviceId,
-    ) -> Result<(), StoreError> {
-        self.execute(
-            sqlx::query(
-                "DELETE FROM device_policy_states WHERE tenant_id = $1 AND kind = $2 AND managed_device_id = $3",
-            )
-            .bind(tenant.to_string())
-            .bind(kind.as_str())
-            .bind(device.to_string()),
-        )
-        .await
-        .map(drop)
-    }
-
-    /// Removes every policy state of a device (it left management).
+    /// Removes a device's states for every policy of `kind` (it enrolled again: deliver anew), or of every
+    /// kind (`None`: it left management).
     pub async fn delete_policy_states_of_device(
         &mut self,
         tenant: TenantId,
         device: ManagedDeviceId,
+        kind: Option<PolicyKind>,
     ) -> Result<(), StoreError> {
-        self.execute(
-            sqlx::query(
-                "DELETE FROM device_policy_states WHERE tenant_id = $1 AND managed_device_id = $2",
-            )
+        let mut sql = String::from(
+            "DELETE FROM device_policy_states WHERE tenant_id = $1 AND managed_device_id = $2",
+        );
+        if kind.is_some() {
+            sql.push_str(" AND kind = $3");
+        }
+        let mut q = sqlx::query(&sql)
             .bind(tenant.to_string())
-            .bind(device.to_string()),
-        )
-        .await
-        .map(drop)
+            .bind(device.to_string());
+        if let Some(kind) = kind {
+            q = q.bind(kind.as_str());
+        }
+        self.execute(q).await.map(drop)
     }
 }

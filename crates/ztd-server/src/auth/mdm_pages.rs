@@ -243,28 +243,9 @@ fn terms_return(redirect_uri: &Option<String>) -> Option<&str> {
     }
 }
 
+/// Back to `redirect_uri` with `params` in its query: the sign-in pages' own redirect.
 fn back(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
-    let query: Vec<String> = params
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{k}={}",
-                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
-            )
-        })
-        .collect();
-    let separator = if redirect_uri.contains('?') { '&' } else { '?' };
-    (
-        StatusCode::FOUND,
-        [
-            (
-                header::LOCATION,
-                format!("{redirect_uri}{separator}{}", query.join("&")),
-            ),
-            (header::CACHE_CONTROL, "no-store".to_string()),
-        ],
-    )
-        .into_response()
+    super::pages::back_to_app(redirect_uri, None, params)
 }
 
 /// `GET /EnrollmentServer/TermsOfUse?redirect_uri=…[&mode=azureadjoin]` with the user's enrollment token:

@@ -254,7 +254,7 @@ fn sign_in_form(tenant: &str, v2: bool, p: &AuthorizeParams, error: Option<&str>
 
 /// Sends the browser back to the application with `params`: a redirect (`query`, the default) or an
 /// auto-submitted form (`form_post`).
-fn back_to_app(
+pub(super) fn back_to_app(
     redirect_uri: &str,
     response_mode: Option<&str>,
     params: &[(&str, &str)],
