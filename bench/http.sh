@@ -69,7 +69,7 @@ FILTER=$(jq -r .serialFilter "$SEED")
 
 # Rate limits off: one wrk source address sends every boot.
 taskset -c "$SERVER_CORE" "$ZTD" serve --data-dir "$DATA" --listen "127.0.0.1:$PORT" \
-  --device-rate-per-source 0 --device-rate-per-device 0 2>"$RUN/server.log" &
+  --device-rate-per-source 0 --device-rate-per-device 0 --graph-rate-per-tenant 0 --graph-rate-per-app 0 2>"$RUN/server.log" &
 PID=$!
 RSS_PID=
 cleanup() {

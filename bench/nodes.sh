@@ -70,7 +70,7 @@ start_nodes() {
   for ((i = 0; i < n; i++)); do
     port=$((PORT + i))
     taskset -c "$SERVER_CORE" "$ZTD" serve --data-dir "$DATA" --database-url "$DB_URL" \
-      --listen "127.0.0.1:$port" --device-rate-per-source 0 --device-rate-per-device 0 \
+      --listen "127.0.0.1:$port" --device-rate-per-source 0 --device-rate-per-device 0 --graph-rate-per-tenant 0 --graph-rate-per-app 0 \
       2>"$RUN/node$i-of-$n.log" &
     PIDS+=($!)
   done

@@ -94,6 +94,8 @@ catalogue! {
     AuthorizationRequestDenied = 403 Graph "Authorization_RequestDenied";
     /// The request conflicts with the current state (a duplicate, a running sync, a concurrent change).
     Conflict = 409 Graph "Conflict";
+    /// A request of a JSON batch that was not run because a request it depends on (`dependsOn`) failed.
+    FailedDependency = 424 Graph "FailedDependency";
     /// Over a rate limit; `Retry-After` says when to come back.
     TooManyRequests = 429 Graph "TooManyRequests";
     /// Stored data is damaged or a contract inside ztd is broken; the log has the details under the request id.

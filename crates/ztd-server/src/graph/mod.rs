@@ -28,6 +28,7 @@ use ztd_core::error::Code;
 mod audit_events;
 mod autopilot_events;
 mod autopilot_settings;
+mod batch;
 pub mod body;
 mod corporate_identifiers;
 mod device_policies;
@@ -42,7 +43,10 @@ pub use imports::{MAX_IMPORT, MAX_IMPORT_BODY};
 pub use ztd_odata as odata;
 mod paging;
 mod profiles;
+mod throttle;
 mod users;
+pub use batch::MAX_BATCH_REQUESTS;
+pub use throttle::ThrottleConfig;
 
 use odata::QueryOptions;
 
@@ -59,6 +63,8 @@ pub struct GraphConfig {
     pub public_base_url: Option<String>,
     /// Whether the server terminates TLS itself (the scheme of links built from `Host`).
     pub https: bool,
+    /// The per-tenant and per-app request budgets (429 with `Retry-After` beyond them).
+    pub throttle: ThrottleConfig,
 }
 
 impl Default for GraphConfig {
@@ -68,6 +74,7 @@ impl Default for GraphConfig {
             sync_duration: Duration::from_secs(5),
             public_base_url: None,
             https: false,
+            throttle: ThrottleConfig::default(),
         }
     }
 }
@@ -465,7 +472,12 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// The Graph routes of one version, with state applied, ready to be nested under `/beta` or `/v1.0`.
-fn version_router(state: AppState, version: Version, config: Arc<GraphConfig>) -> Router {
+fn version_router(
+    state: AppState,
+    version: Version,
+    config: Arc<GraphConfig>,
+    throttle: Arc<throttle::Throttle>,
+) -> Router {
     let routes = Router::new()
         .merge(devices::routes())
         .merge(imports::routes())
@@ -483,6 +495,10 @@ fn version_router(state: AppState, version: Version, config: Arc<GraphConfig>) -
         .merge(device_policies::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            (state.clone(), throttle),
+            throttle::throttle,
+        ))
         .layer(axum::Extension(version))
         .layer(axum::Extension(config))
         .with_state(state);
@@ -494,14 +510,43 @@ fn version_router(state: AppState, version: Version, config: Arc<GraphConfig>) -
     )
 }
 
-/// `/beta/...` and `/v1.0/...`, merged into the top-level router.
+/// `/beta/...` and `/v1.0/...`, merged into the top-level router, with `$batch` under each.
 pub fn routes(state: AppState, config: Arc<GraphConfig>) -> Router<AppState> {
-    Router::new()
+    let throttle = Arc::new(throttle::Throttle::new(&config.throttle));
+    let versions: Router<AppState> = Router::new()
         .nest_service(
             "/beta",
-            version_router(state.clone(), Version::Beta, config.clone()),
+            version_router(
+                state.clone(),
+                Version::Beta,
+                config.clone(),
+                throttle.clone(),
+            ),
         )
-        .nest_service("/v1.0", version_router(state, Version::V1, config))
+        .nest_service(
+            "/v1.0",
+            version_router(state.clone(), Version::V1, config, throttle),
+        );
+    // A batch's requests go through the request identity middleware as requests sent alone do.
+    let dispatch = batch::Dispatch(
+        versions
+            .clone()
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::request::identify,
+            ))
+            .with_state(state),
+    );
+    let mut router = versions;
+    for version in [Version::Beta, Version::V1] {
+        for spelling in ["$batch", "%24batch"] {
+            let handler = axum::routing::post(batch::batch)
+                .layer::<_, std::convert::Infallible>(axum::Extension(version))
+                .layer(axum::Extension(dispatch.clone()));
+            router = router.route(&format!("/{}/{spelling}", version.segment()), handler);
+        }
+    }
+    router
 }
 
 /// `/$count`: a number as `text/plain`, as Graph answers it.

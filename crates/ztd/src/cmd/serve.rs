@@ -68,6 +68,13 @@ pub struct Args {
     /// Device API: plans per minute for one registered device; 0 turns the limit off.
     #[arg(long, env = "ZTD_DEVICE_RATE_PER_DEVICE", default_value_t = 12)]
     device_rate_per_device: u32,
+    /// Graph: requests per 20 seconds for one tenant, all apps together (Intune's limit); beyond it 429
+    /// with Retry-After. 0 turns the limit off (benchmarks).
+    #[arg(long, env = "ZTD_GRAPH_RATE_PER_TENANT", default_value_t = 2000)]
+    graph_rate_per_tenant: u32,
+    /// Graph: requests per 20 seconds for one app in one tenant (Intune's limit); 0 turns the limit off.
+    #[arg(long, env = "ZTD_GRAPH_RATE_PER_APP", default_value_t = 1000)]
+    graph_rate_per_app: u32,
 }
 
 fn init_logging(json: bool) {
@@ -268,13 +275,14 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         per_source_per_second: std::num::NonZeroU32::new(args.device_rate_per_source),
         per_device_per_minute: std::num::NonZeroU32::new(args.device_rate_per_device),
     };
-    ztd_server::serve_configured(
-        listener,
-        state,
-        tls,
-        ztd_server::GraphConfig::default(),
-        device,
-    )
-    .await?;
+    let graph = ztd_server::GraphConfig {
+        throttle: ztd_server::graph::ThrottleConfig {
+            per_tenant: std::num::NonZeroU32::new(args.graph_rate_per_tenant),
+            per_app: std::num::NonZeroU32::new(args.graph_rate_per_app),
+            window: std::time::Duration::from_secs(20),
+        },
+        ..ztd_server::GraphConfig::default()
+    };
+    ztd_server::serve_configured(listener, state, tls, graph, device).await?;
     Ok(())
 }

@@ -1,0 +1,435 @@
+//! JSON batching (`POST /$batch`): up to [`MAX_BATCH_REQUESTS`] Graph requests in one body, answered in one
+//! body. Each request is served exactly as if it had been sent alone, through the same router and with the
+//! batch's `Authorization`: it is normalised, throttled, authorised, audited and given its own `request-id`.
+//! Errors belong to the request that made them; the batch itself fails only when its body cannot be read.
+//!
+//! Requests run one after another in the order given (Graph lets a server run independent requests in any
+//! order; running them in order also honours every `dependsOn`, which may name only earlier requests). A
+//! request that depends on one that did not succeed is not run and answers 424 `FailedDependency`.
+
+use std::collections::HashSet;
+
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
+use base64::Engine;
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use tower::ServiceExt;
+use ztd_core::error::Code;
+
+use super::{json_response, Version};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Graph's limit on the requests of one batch.
+pub const MAX_BATCH_REQUESTS: usize = 20;
+/// The largest batch body: room for an import of the most devices one import takes, plus a margin.
+pub const MAX_BATCH_BODY: usize = super::MAX_IMPORT_BODY + 64 * 1024;
+/// The largest answer of one request that a batch carries; a larger one is refused in its place (send
+/// that request alone).
+const MAX_RESPONSE_BODY: usize = 8 * 1024 * 1024;
+/// The longest `id` of a request in a batch.
+const MAX_ID_LEN: usize = 64;
+/// The longest relative URL of a request in a batch.
+const MAX_URL_LEN: usize = 8 * 1024;
+/// What a URL cannot carry as is; `%` stays, so an encoded URL is not encoded twice.
+const URL_UNSAFE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'|')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'#');
+
+/// The router a batch's requests are served by: the Graph routes of both versions behind the request
+/// identity middleware, without `$batch` itself (a batch in a batch is not a route).
+#[derive(Clone)]
+pub struct Dispatch(pub Router);
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchBody {
+    requests: Vec<BatchRequest>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchRequest {
+    id: String,
+    method: String,
+    url: String,
+    #[serde(default)]
+    headers: Map<String, Value>,
+    #[serde(default)]
+    body: Option<Value>,
+    #[serde(default)]
+    depends_on: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct BatchResponse {
+    id: String,
+    status: u16,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    headers: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<Box<RawValue>>,
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(Code::BadRequest, message)
+}
+
+/// Reads and checks a batch body: at most [`MAX_BATCH_REQUESTS`] requests, unique non-empty ids, known
+/// methods, relative URLs, and `dependsOn` naming earlier requests only.
+fn parse(bytes: &[u8]) -> Result<Vec<BatchRequest>, ApiError> {
+    let value = super::body::parse_relaxed(bytes)?;
+    let batch: BatchBody = serde_json::from_value(value).map_err(|e| {
+        invalid(format!(
+            "Invalid batch payload: {e}. The body must be {{\"requests\": [{{\"id\", \"method\", \"url\", ...}}]}}."
+        ))
+    })?;
+    if batch.requests.is_empty() {
+        return Err(invalid("The batch has no requests."));
+    }
+    if batch.requests.len() > MAX_BATCH_REQUESTS {
+        return Err(invalid(format!(
+            "The batch has {} requests; a batch takes at most {MAX_BATCH_REQUESTS}.",
+            batch.requests.len()
+        )));
+    }
+    let mut seen: HashSet<&str> = HashSet::new();
+    for request in &batch.requests {
+        let id = request.id.as_str();
+        if id.is_empty() || id.len() > MAX_ID_LEN {
+            return Err(invalid(format!(
+                "Every request of a batch needs an id of 1 to {MAX_ID_LEN} characters."
+            )));
+        }
+        for dependency in &request.depends_on {
+            if !seen.contains(dependency.as_str()) {
+                return Err(invalid(format!(
+                    "Request '{}' depends on '{}', which is not an earlier request of the batch.",
+                    ztd_formats::excerpt(id),
+                    ztd_formats::excerpt(dependency)
+                )));
+            }
+        }
+        if !seen.insert(id) {
+            return Err(invalid(format!(
+                "The id '{}' is used by more than one request of the batch.",
+                ztd_formats::excerpt(id)
+            )));
+        }
+    }
+    Ok(batch.requests)
+}
+
+/// `POST /$batch`: 200 with one response per request, in the order of the requests; 400 for a body that is
+/// not a batch; 401 without a valid token.
+pub async fn batch(
+    State(_state): State<AppState>,
+    _caller: Caller,
+    Extension(version): Extension<Version>,
+    Extension(Dispatch(router)): Extension<Dispatch>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = match to_bytes(body, MAX_BATCH_BODY).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return ApiError::new(
+                Code::BodyTooLarge,
+                format!("A batch body takes at most {MAX_BATCH_BODY} bytes."),
+            )
+            .into_response()
+        }
+    };
+    let requests = match parse(&bytes) {
+        Ok(requests) => requests,
+        Err(error) => return error.into_response(),
+    };
+    let mut failed: HashSet<String> = HashSet::new();
+    let mut responses = Vec::with_capacity(requests.len());
+    for request in requests {
+        let response = if let Some(dependency) = request
+            .depends_on
+            .iter()
+            .find(|d| failed.contains(d.as_str()))
+        {
+            ApiError::new(
+                Code::FailedDependency,
+                format!(
+                    "Request '{}' was not run: request '{}', on which it depends, did not succeed.",
+                    ztd_formats::excerpt(&request.id),
+                    ztd_formats::excerpt(dependency)
+                ),
+            )
+            .into_response()
+        } else {
+            match build(&parts.headers, &parts.extensions, version, &request) {
+                Ok(sub) => match router.clone().oneshot(sub).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                },
+                Err(error) => error.into_response(),
+            }
+        };
+        if !response.status().is_success() {
+            failed.insert(request.id.clone());
+        }
+        responses.push(render(request.id, response).await);
+    }
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "responses": responses }),
+    )
+}
+
+/// The request as it would have been sent alone: the batch's `Authorization` (and the host and scheme its
+/// links are built from), the request's own headers, and its body as JSON (or, for another content type,
+/// the bytes its base64 string holds).
+fn build(
+    outer: &HeaderMap,
+    extensions: &axum::http::Extensions,
+    version: Version,
+    request: &BatchRequest,
+) -> Result<Request, ApiError> {
+    let method = match request.method.to_ascii_uppercase().as_str() {
+        "GET" => Method::GET,
+        "POST" => Method::POST,
+        "PATCH" => Method::PATCH,
+        "PUT" => Method::PUT,
+        "DELETE" => Method::DELETE,
+        _ => return Err(invalid(format!(
+            "The method '{}' is not one a batch request can use (GET, POST, PATCH, PUT, DELETE).",
+            ztd_formats::excerpt(&request.method)
+        ))),
+    };
+    let url = request.url.trim();
+    if url.len() > MAX_URL_LEN || url.contains("://") || url.is_empty() {
+        return Err(invalid(
+            "A batch request's url must be relative to the version, such as '/users?$top=5'.",
+        ));
+    }
+    let relative = url.trim_start_matches('/');
+    if relative == "$batch" || relative.starts_with("$batch?") {
+        return Err(invalid("A batch cannot contain another batch."));
+    }
+    // Graph's own examples write batch URLs unencoded (`$filter=importance eq 'high'`).
+    let relative = utf8_percent_encode(relative, URL_UNSAFE);
+    let uri = format!("/{}/{relative}", version.segment());
+    let mut headers = HeaderMap::new();
+    for name in [header::AUTHORIZATION, header::HOST] {
+        if let Some(value) = outer.get(&name) {
+            headers.insert(name, value.clone());
+        }
+    }
+    if let Some(value) = outer.get("x-forwarded-proto") {
+        headers.insert(HeaderName::from_static("x-forwarded-proto"), value.clone());
+    }
+    for (name, value) in &request.headers {
+        let value = match value {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) else {
+            return Err(invalid(format!(
+                "The header '{}' of request '{}' is not a valid HTTP header.",
+                ztd_formats::excerpt(name),
+                ztd_formats::excerpt(&request.id)
+            )));
+        };
+        if name == header::AUTHORIZATION || name == header::HOST {
+            continue;
+        }
+        headers.insert(name, value);
+    }
+    let body = match &request.body {
+        None | Some(Value::Null) => Body::empty(),
+        Some(value) => {
+            let json = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_none_or(|v| v.to_ascii_lowercase().contains("json"));
+            if json {
+                headers
+                    .entry(header::CONTENT_TYPE)
+                    .or_insert(HeaderValue::from_static("application/json"));
+                Body::from(serde_json::to_vec(value).unwrap_or_default())
+            } else {
+                let Value::String(encoded) = value else {
+                    return Err(invalid(format!(
+                        "The body of request '{}' is not JSON, so it must be a base64 string.",
+                        ztd_formats::excerpt(&request.id)
+                    )));
+                };
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .map_err(|_| {
+                        invalid(format!(
+                            "The body of request '{}' is not valid base64.",
+                            ztd_formats::excerpt(&request.id)
+                        ))
+                    })?;
+                Body::from(bytes)
+            }
+        }
+    };
+    let mut sub = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(body)
+        .map_err(|_| invalid("A batch request's url is not a valid URL path."))?;
+    *sub.headers_mut() = headers;
+    if let Some(info) = extensions.get::<ConnectInfo<std::net::SocketAddr>>() {
+        sub.extensions_mut().insert(*info);
+    }
+    Ok(sub)
+}
+
+/// One response as a batch carries it: status, headers, and the body as JSON (other content as base64).
+async fn render(id: String, response: Response) -> BatchResponse {
+    let (parts, body) = response.into_parts();
+    let mut headers = Map::new();
+    for (name, value) in &parts.headers {
+        if matches!(
+            name.as_str(),
+            "content-length" | "transfer-encoding" | "connection"
+        ) {
+            continue;
+        }
+        if let Ok(text) = value.to_str() {
+            headers.insert(header_name(name), Value::String(text.to_string()));
+        }
+    }
+    let bytes = match to_bytes(body, MAX_RESPONSE_BODY).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let refused = ApiError::new(
+                Code::BodyTooLarge,
+                format!(
+                    "The answer to request '{}' is over {MAX_RESPONSE_BODY} bytes, more than a batch carries; send it alone.",
+                    ztd_formats::excerpt(&id)
+                ),
+            )
+            .into_response();
+            return Box::pin(render(id, refused)).await;
+        }
+    };
+    let json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    BatchResponse {
+        id,
+        status: parts.status.as_u16(),
+        headers,
+        body: body_value(&bytes, json),
+    }
+}
+
+fn body_value(bytes: &Bytes, json: bool) -> Option<Box<RawValue>> {
+    if bytes.is_empty() {
+        return None;
+    }
+    if json {
+        if let Ok(raw) = serde_json::from_slice::<Box<RawValue>>(bytes) {
+            return Some(raw);
+        }
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    RawValue::from_string(Value::String(encoded).to_string()).ok()
+}
+
+/// Headers as Graph writes them in a batch (`Content-Type`, `Retry-After`).
+fn header_name(name: &HeaderName) -> String {
+    let mut out = String::with_capacity(name.as_str().len());
+    let mut upper = true;
+    for c in name.as_str().chars() {
+        out.push(if upper { c.to_ascii_uppercase() } else { c });
+        upper = c == '-';
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(requests: Value) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({ "requests": requests })).unwrap()
+    }
+
+    #[test]
+    fn a_batch_takes_at_most_twenty_requests() {
+        let requests: Vec<Value> = (0..21)
+            .map(|i| serde_json::json!({"id": i.to_string(), "method": "GET", "url": "/users"}))
+            .collect();
+        let error = parse(&body(Value::Array(requests))).err().unwrap();
+        assert!(error.message.contains("at most 20"), "{}", error.message);
+    }
+
+    #[test]
+    fn depends_on_must_name_an_earlier_request() {
+        let later = body(serde_json::json!([
+            {"id": "1", "method": "GET", "url": "/users", "dependsOn": ["2"]},
+            {"id": "2", "method": "GET", "url": "/users"}
+        ]));
+        assert!(parse(&later).is_err());
+        let earlier = body(serde_json::json!([
+            {"id": "1", "method": "GET", "url": "/users"},
+            {"id": "2", "method": "GET", "url": "/users", "dependsOn": ["1"]}
+        ]));
+        assert_eq!(parse(&earlier).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn ids_are_unique_and_present() {
+        let twice = body(serde_json::json!([
+            {"id": "1", "method": "GET", "url": "/users"},
+            {"id": "1", "method": "GET", "url": "/groups"}
+        ]));
+        assert!(parse(&twice).is_err());
+        let none = body(serde_json::json!([{"id": "", "method": "GET", "url": "/users"}]));
+        assert!(parse(&none).is_err());
+        assert!(parse(b"{\"requests\": []}").is_err());
+        assert!(parse(b"[1,2]").is_err());
+    }
+
+    #[test]
+    fn headers_are_written_as_graph_writes_them() {
+        assert_eq!(
+            header_name(&HeaderName::from_static("retry-after")),
+            "Retry-After"
+        );
+        assert_eq!(
+            header_name(&HeaderName::from_static("content-type")),
+            "Content-Type"
+        );
+    }
+
+    #[test]
+    fn json_bodies_are_kept_and_others_encoded() {
+        let json = body_value(&Bytes::from_static(b"{\"a\":1}"), true).unwrap();
+        assert_eq!(json.get(), "{\"a\":1}");
+        let text = body_value(&Bytes::from_static(b"42"), false).unwrap();
+        assert_eq!(text.get(), "\"NDI=\"");
+        assert!(body_value(&Bytes::new(), true).is_none());
+    }
+}
