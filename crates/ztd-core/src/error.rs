@@ -84,6 +84,8 @@ catalogue! {
     SegmentNotFound = 404 Graph "BadRequest";
     /// The route exists but not with this method.
     MethodNotAllowed = 405 Graph "BadRequest";
+    /// An advanced query on directory objects (`/$count`, `$search`) without `ConsistencyLevel: eventual`.
+    UnsupportedQuery = 400 Graph "Request_UnsupportedQuery";
     /// An Intune object that does not exist in the caller's tenant.
     ResourceNotFound = 404 Graph "ResourceNotFound";
     /// A directory object (device, group, organization) that does not exist in the caller's tenant.

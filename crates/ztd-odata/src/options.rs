@@ -28,6 +28,11 @@ pub struct QueryOptions {
     pub order_by: Vec<(String, bool)>,
     /// The raw query pairs, kept to rebuild `@odata.nextLink`.
     pub raw: Vec<(String, String)>,
+    /// Whether `$search` was given (directory objects take it only with eventual consistency).
+    pub search: bool,
+    /// Whether the query string asks for eventual consistency (`ConsistencyLevel=eventual`, which some
+    /// tools send there instead of as a header).
+    pub eventual: bool,
 }
 
 /// Where the next page starts: after an id (keyset, stable under inserts) or at an offset (`$orderby`).
@@ -191,13 +196,17 @@ impl QueryOptions {
                     }
                 }
                 "search" => {
+                    options.search = true;
                     let search = parse_filter(&search_to_filter(&value)?)?;
                     options.filter = Some(match options.filter.take() {
                         Some(filter) => filter.and(search),
                         None => search,
                     });
                 }
-                "format" | "consistencylevel" | "api-version" => {}
+                "consistencylevel" => {
+                    options.eventual = value.trim().eq_ignore_ascii_case("eventual");
+                }
+                "format" | "api-version" => {}
                 _ if name.starts_with('$') => {
                     return Err(bad(format!(
                         "Query option '{}' is not allowed. Make sure that it is supported.",

@@ -66,9 +66,17 @@ async fn profiles_accept_old_and_new_names_and_emit_both() {
         current["enableWhiteGlove"] = json!(false);
         current["displayName"] = json!("Renamed");
         let (status, body) = s.patch(&format!("{PROFILES}/{id}"), t, current).await;
-        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        // 200 with the updated profile, as the update page documents.
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["displayName"], "Renamed");
+        assert_eq!(body["id"], id.as_str());
         let (_, after) = s.get(&format!("{PROFILES}/{id}"), t).await;
         assert_eq!(after["displayName"], "Renamed");
+        let mut fresh = after.clone();
+        fresh.as_object_mut().unwrap().remove("@odata.context");
+        let mut answered = body.clone();
+        answered.as_object_mut().unwrap().remove("@odata.context");
+        assert_eq!(fresh, answered, "the answer is the entity a read returns");
         assert_eq!(
             after["outOfBoxExperienceSetting"]["escapeLinkHidden"], false,
             "the old-name edit wins"
@@ -378,7 +386,9 @@ async fn esp_default_id_create_priority_assign() {
             .patch(&format!("{ESPS}/{first_id}"), t, json!({"@odata.type": "#microsoft.graph.windows10EnrollmentCompletionPageConfiguration",
                 "id": "ignored", "createdDateTime": "2020-01-01T00:00:00Z", "displayName": "Kiosk ESP 2", "installProgressTimeoutInMinutes": "120"}))
             .await;
-        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["displayName"], "Kiosk ESP 2");
+        assert_eq!(body["installProgressTimeoutInMinutes"], 120);
         let (_, updated) = s.get(&format!("{ESPS}/{first_id}"), t).await;
         assert_eq!(updated["installProgressTimeoutInMinutes"], 120);
         assert_eq!(updated["id"], first_id);

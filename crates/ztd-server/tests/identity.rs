@@ -616,7 +616,7 @@ async fn users_page_in_the_store_with_next_links_and_count() {
         let (status, count) = s
             .call(
                 axum::http::Method::GET,
-                "/v1.0/users/$count",
+                "/v1.0/users/$count?ConsistencyLevel=eventual",
                 Some(&s.a.token),
                 None,
             )
@@ -627,7 +627,7 @@ async fn users_page_in_the_store_with_next_links_and_count() {
         let (_, count) = s
             .call(
                 axum::http::Method::GET,
-                "/v1.0/users/$count",
+                "/v1.0/users/$count?ConsistencyLevel=eventual",
                 Some(&s.b.token),
                 None,
             )

@@ -141,7 +141,10 @@ async fn users_are_members_of_static_groups_and_list_their_groups() {
             .await;
         assert_eq!(ids(&only_devices), vec![device_id.clone()]);
         let (_, count) = s
-            .get(&format!("/v1.0/groups/{staff}/members/$count"), &t)
+            .get(
+                &format!("/v1.0/groups/{staff}/members/$count?ConsistencyLevel=eventual"),
+                &t,
+            )
             .await;
         assert_eq!(count, json!(3));
         // Paging across both kinds returns each member once.
@@ -218,7 +221,7 @@ async fn users_are_members_of_static_groups_and_list_their_groups() {
         assert_eq!(ids(&transitive), user_ids);
         let (_, count) = s
             .get(
-                &format!("/v1.0/groups/{staff}/transitiveMembers/$count"),
+                &format!("/v1.0/groups/{staff}/transitiveMembers/$count?ConsistencyLevel=eventual"),
                 &t,
             )
             .await;
@@ -247,7 +250,10 @@ async fn users_are_members_of_static_groups_and_list_their_groups() {
         let (status, _) = s.delete(&format!("/v1.0/users/{bob_id}"), &t).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
         let (_, count) = s
-            .get(&format!("/v1.0/groups/{staff}/members/$count"), &t)
+            .get(
+                &format!("/v1.0/groups/{staff}/members/$count?ConsistencyLevel=eventual"),
+                &t,
+            )
             .await;
         assert_eq!(count, json!(2));
 
@@ -274,7 +280,7 @@ async fn users_are_members_of_static_groups_and_list_their_groups() {
         assert_eq!(status, StatusCode::NOT_FOUND);
         let (status, _) = s
             .get(
-                &format!("/v1.0/groups/{staff}/transitiveMembers/$count"),
+                &format!("/v1.0/groups/{staff}/transitiveMembers/$count?ConsistencyLevel=eventual"),
                 &s.b.token,
             )
             .await;
@@ -380,6 +386,154 @@ async fn the_assigned_user_is_a_user_of_the_tenant() {
             bad["state"]["deviceErrorName"], "InvalidZtdRequestBody",
             "{bad}"
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn membership_questions_about_one_object_and_advanced_query_rules() {
+    on_both_servers(GraphConfig::default(), |s| async move {
+        let t = s.a.token.clone();
+        let ada = create_user(&s, &t, &format!("ada@{}", s.a.domain)).await;
+        let ada_id = ada["id"].as_str().unwrap().to_string();
+        s.import_device(&t, "ASK-1", "Contoso", "tag").await;
+        let (_, devices) = s.get("/v1.0/devices", &t).await;
+        let device_id = ids(&devices)[0].clone();
+        let staff = create_group(&s, &t, "staff", None).await;
+        let lab = create_group(&s, &t, "lab", None).await;
+        for member in [ada_id.as_str(), device_id.as_str()] {
+            assert_eq!(add(&s, &t, &staff, member).await.0, StatusCode::NO_CONTENT);
+        }
+        let stranger = "5f2a0c1e-0000-4000-8000-000000000001";
+
+        // checkMemberGroups / checkMemberObjects: which of the ids the object is in.
+        for (collection, id) in [
+            ("devices", device_id.as_str()),
+            ("users", ada_id.as_str()),
+            ("directoryObjects", device_id.as_str()),
+            ("directoryObjects", ada_id.as_str()),
+        ] {
+            for (action, field) in [("checkMemberGroups", "groupIds"), ("checkMemberObjects", "ids")] {
+                let (status, body) = s
+                    .post(
+                        &format!("/v1.0/{collection}/{id}/{action}"),
+                        &t,
+                        json!({ field: [staff, lab, stranger, staff] }),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::OK, "{collection} {action}: {body}");
+                assert_eq!(body["value"], json!([staff]), "{collection} {action}");
+            }
+            for action in ["getMemberGroups", "getMemberObjects"] {
+                let (status, body) = s
+                    .post(
+                        &format!("/v1.0/{collection}/{id}/microsoft.graph.{action}"),
+                        &t,
+                        json!({"securityEnabledOnly": true}),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+                assert_eq!(body["value"], json!([staff]), "{collection} {action}");
+            }
+        }
+        // A group is a member of nothing in ztd.
+        let (status, body) = s
+            .post(&format!("/beta/groups/{lab}/getMemberObjects"), &t, json!({"securityEnabledOnly": false}))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["value"], json!([]));
+        // Limits and bad input.
+        let many: Vec<String> = (0..21).map(|_| staff.clone()).collect();
+        let refused = [
+            json!({ "groupIds": many }),
+            json!({ "groupIds": ["not-a-guid"] }),
+            json!({}),
+        ];
+        for body in refused {
+            let (status, answer) = s
+                .post(&format!("/v1.0/devices/{device_id}/checkMemberGroups"), &t, body.clone())
+                .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+            assert_graph_error(&answer);
+        }
+        let (status, _) = s
+            .post(&format!("/v1.0/devices/{stranger}/checkMemberGroups"), &t, json!({"groupIds": [staff]}))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        // Tenant B: A's objects are not found, and A's groups are never in B's answers.
+        let b = s.b.token.clone();
+        for collection in ["devices", "directoryObjects"] {
+            let (status, _) = s
+                .post(&format!("/v1.0/{collection}/{device_id}/checkMemberGroups"), &b, json!({"groupIds": [staff]}))
+                .await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{collection}");
+        }
+        let (status, _) = s
+            .post(&format!("/v1.0/users/{ada_id}/getMemberObjects"), &b, json!({}))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let bea = create_user(&s, &b, &format!("bea@{}", s.b.domain)).await;
+        let bea_id = bea["id"].as_str().unwrap();
+        let (status, body) = s
+            .post(&format!("/v1.0/users/{bea_id}/checkMemberGroups"), &b, json!({"groupIds": [staff]}))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["value"], json!([]));
+
+        // Advanced queries on directory objects need ConsistencyLevel: eventual.
+        for path in ["/v1.0/groups/$count", "/v1.0/devices/$count", "/v1.0/users/$count"] {
+            let (status, body) = s.get(path, &t).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+            assert_eq!(body["error"]["code"], "Request_UnsupportedQuery", "{path}");
+            let response = s
+                .http
+                .get(format!("{}{path}", s.url))
+                .bearer_auth(&t)
+                .header("ConsistencyLevel", "eventual")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            let (status, _) = s.get(&format!("{path}?ConsistencyLevel=eventual"), &t).await;
+            assert_eq!(status, StatusCode::OK, "{path} with the option in the query");
+        }
+        let (status, body) = s.get("/v1.0/devices?$search=\"displayName:ASK\"", &t).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"]["code"], "Request_UnsupportedQuery");
+        let (status, body) = s
+            .get("/v1.0/devices?$search=\"displayName:ASK\"&ConsistencyLevel=eventual", &t)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // $count=true without it is ignored, as Entra ignores it; with it the count is there.
+        let (_, plain) = s.get("/v1.0/groups?$count=true", &t).await;
+        assert!(plain.get("@odata.count").is_none(), "{plain}");
+        let (_, counted) = s.get("/v1.0/groups?$count=true&ConsistencyLevel=eventual", &t).await;
+        assert_eq!(counted["@odata.count"], 2, "{counted}");
+        // Intune collections take $count without it.
+        let (_, intune) = s
+            .get("/beta/deviceManagement/windowsAutopilotDeviceIdentities?$count=true", &t)
+            .await;
+        assert_eq!(intune["@odata.count"], 1, "{intune}");
+
+        // Transitive members with a type cast, $select and $top.
+        let (status, cast) = s
+            .get(
+                &format!("/v1.0/groups/{staff}/transitiveMembers/microsoft.graph.device?$select=id,deviceId&$top=1"),
+                &t,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{cast}");
+        assert_eq!(ids(&cast), vec![device_id.clone()]);
+        assert!(cast["value"][0].get("displayName").is_none());
+
+        // members@odata.bind is refused, never silently ignored.
+        let bind = json!({ "members@odata.bind": [format!("https://graph.microsoft.com/v1.0/directoryObjects/{device_id}")] });
+        let (status, body) = s.patch(&format!("/v1.0/groups/{lab}"), &t, bind.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let mut create = json!({"displayName": "bound", "mailEnabled": false, "mailNickname": "bound", "securityEnabled": true});
+        create["members@odata.bind"] = bind["members@odata.bind"].clone();
+        let (status, _) = s.post("/v1.0/groups", &t, create).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
     })
     .await;
 }

@@ -212,10 +212,12 @@ fn build(
         "PATCH" => Method::PATCH,
         "PUT" => Method::PUT,
         "DELETE" => Method::DELETE,
-        _ => return Err(invalid(format!(
+        _ => {
+            return Err(invalid(format!(
             "The method '{}' is not one a batch request can use (GET, POST, PATCH, PUT, DELETE).",
             ztd_formats::excerpt(&request.method)
-        ))),
+        )))
+        }
     };
     let url = request.url.trim();
     if url.len() > MAX_URL_LEN || url.contains("://") || url.is_empty() {

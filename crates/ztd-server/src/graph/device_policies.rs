@@ -489,10 +489,12 @@ async fn device_management(
     ))
 }
 
-/// `PATCH /deviceManagement {"settings": {...}}`: the compliance settings (204, as Graph answers).
+/// `PATCH /deviceManagement {"settings": {...}}`: the compliance settings; 200 with the updated
+/// singleton, as its update page documents.
 async fn update_device_management(
     State(state): State<AppState>,
     caller: Caller,
+    ctx: Ctx,
     GraphBody(body): GraphBody,
 ) -> ApiResult<Response> {
     caller.require(FAMILY, Access::Write)?;
@@ -518,9 +520,16 @@ async fn update_device_management(
     if let Some(days) = body::int32(settings, &["deviceComplianceCheckinThresholdDays"])? {
         current.device_compliance_checkin_threshold_days = u32::try_from(days).unwrap_or(0);
     }
-    state
+    let settings = state
         .app
         .update_mdm_settings(caller.tenant_id, current)
         .await?;
-    Ok(no_content())
+    Ok(ctx.entity(
+        StatusCode::OK,
+        "deviceManagement",
+        json!({
+            "id": caller.tenant_id.to_string(),
+            "settings": settings_json(&settings),
+        }),
+    ))
 }

@@ -283,7 +283,11 @@ async fn count_devices(
 }
 
 /// A device by object id, or by the alternate key `deviceId=...` (`/devices(deviceId='...')`).
-async fn find_device(app: &App, tenant: TenantId, id: &str) -> ApiResult<DirectoryDevice> {
+pub(super) async fn find_device(
+    app: &App,
+    tenant: TenantId,
+    id: &str,
+) -> ApiResult<DirectoryDevice> {
     let not_found = || ApiError::directory_object_not_found(id);
     if let Some(device_id) = id.strip_prefix("deviceId=") {
         let device_id = DirectoryDeviceId::parse(device_id).ok_or_else(not_found)?;

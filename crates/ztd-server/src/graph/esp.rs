@@ -78,7 +78,8 @@ fn esp_json(e: &EspConfiguration, ctx: &Ctx) -> Value {
         "blockDeviceSetupRetryByUser": s.block_device_setup_retry_by_user,
         "allowDeviceResetOnInstallFailure": s.allow_device_reset_on_install_failure,
         "allowLogCollectionOnInstallFailure": s.allow_log_collection_on_install_failure,
-        "customErrorMessage": s.custom_error_message,
+        // The service writes an unset message as "", not null.
+        "customErrorMessage": s.custom_error_message.as_deref().unwrap_or(""),
         "installProgressTimeoutInMinutes": s.install_progress_timeout_in_minutes,
         "allowDeviceUseOnInstallFailure": s.allow_device_use_on_install_failure,
         "selectedMobileAppIds": s.selected_mobile_app_ids,
@@ -278,9 +279,11 @@ async fn create_esp(
     ))
 }
 
+/// PATCH: 200 with the updated configuration, as its update page documents.
 async fn update_esp(
     State(state): State<AppState>,
     caller: Caller,
+    ctx: Ctx,
     Path(id): Path<String>,
     GraphBody(body): GraphBody,
 ) -> ApiResult<Response> {
@@ -288,8 +291,8 @@ async fn update_esp(
     require_esp_type(&body, false)?;
     let mut e = state.app.esp(caller.tenant_id, &id).await?;
     apply_esp(&mut e, &body)?;
-    state.app.update_esp(caller.tenant_id, e).await?;
-    Ok(no_content())
+    let updated = state.app.update_esp(caller.tenant_id, e).await?;
+    Ok(ctx.entity(StatusCode::OK, ESP_COLLECTION, esp_json(&updated, &ctx)))
 }
 
 async fn delete_esp(

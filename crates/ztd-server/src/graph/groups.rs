@@ -210,6 +210,7 @@ async fn create_group(
     GraphBody(body): GraphBody,
 ) -> ApiResult<Response> {
     require_group(&caller, Access::Write)?;
+    refuse_bindings(&body)?;
     let display_name = body::string(&body, &["displayName"])?.unwrap_or_default();
     if body::boolean(&body, &["mailEnabled"])? == Some(true) {
         return Err(ApiError::bad_request(
@@ -252,6 +253,19 @@ async fn create_group(
     Ok(ctx.entity(StatusCode::CREATED, "groups", group_json(&group)))
 }
 
+/// `members@odata.bind` and `owners@odata.bind` are not served: refused rather than ignored, so that a
+/// tool never believes members were added that were not.
+fn refuse_bindings(body: &serde_json::Value) -> ApiResult<()> {
+    for binding in ["members@odata.bind", "owners@odata.bind"] {
+        if body::field(body, binding).is_some() {
+            return Err(ApiError::bad_request(format!(
+                "ztd does not take {binding}; add members one at a time with POST /groups/{{id}}/members/$ref (groups have no owners in ztd)."
+            )));
+        }
+    }
+    Ok(())
+}
+
 async fn update_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -259,6 +273,7 @@ async fn update_group(
     GraphBody(body): GraphBody,
 ) -> ApiResult<Response> {
     require_group(&caller, Access::Write)?;
+    refuse_bindings(&body)?;
     let gid = group_id(&id)?;
     let existing = state.app.group(caller.tenant_id, gid).await?;
     let (dynamic, rule) = dynamic_rule(&body)?;
@@ -488,6 +503,8 @@ pub(super) async fn member_of(
 async fn count_members(
     State(state): State<AppState>,
     caller: Caller,
+    // Extracted for its check: a directory `/$count` needs `ConsistencyLevel: eventual`.
+    _ctx: Ctx,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     require_any(&caller, &[GROUP_MEMBER, GROUP, DIRECTORY], Access::Read)?;

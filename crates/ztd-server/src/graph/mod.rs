@@ -38,6 +38,7 @@ mod esp;
 mod groups;
 mod imports;
 mod managed_devices;
+mod member_checks;
 mod organization;
 pub use imports::{MAX_IMPORT, MAX_IMPORT_BODY};
 pub use ztd_odata as odata;
@@ -142,13 +143,53 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
                 format!("{scheme}://{host}")
             }
         };
+        let mut query = QueryOptions::parse(parts.uri.query())?;
+        let path = parts.uri.path().to_string();
+        if is_directory_path(&path) {
+            let eventual = query.eventual
+                || parts
+                    .headers
+                    .get("consistencylevel")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual"));
+            advanced_query(&path, &mut query, eventual)?;
+        }
         Ok(Ctx {
             version,
             base: format!("{root}/{}", version.segment()),
-            path: parts.uri.path().to_string(),
-            query: QueryOptions::parse(parts.uri.query())?,
+            path,
+            query,
         })
     }
+}
+
+/// Whether a path addresses Entra directory objects (whose advanced queries need eventual consistency).
+fn is_directory_path(path: &str) -> bool {
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    matches!(first, "devices" | "groups" | "users" | "directoryObjects")
+}
+
+/// Entra's advanced-query rule for directory objects: `/$count` and `$search` need `ConsistencyLevel:
+/// eventual` (400 `Request_UnsupportedQuery` without it); `$count=true` without it is ignored, as Entra
+/// ignores it.
+fn advanced_query(path: &str, query: &mut QueryOptions, eventual: bool) -> ApiResult<()> {
+    if eventual {
+        return Ok(());
+    }
+    if path.ends_with("/$count") {
+        return Err(ApiError::new(
+            Code::UnsupportedQuery,
+            "Raw count (/$count) is not supported because the 'ConsistencyLevel:eventual' header is missing. Refer to https://aka.ms/graph-docs/advanced-queries for more information",
+        ));
+    }
+    if query.search {
+        return Err(ApiError::new(
+            Code::UnsupportedQuery,
+            "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
+        ));
+    }
+    query.count = false;
+    Ok(())
 }
 
 impl Ctx {
@@ -383,6 +424,11 @@ const SEGMENTS: &[&str] = &[
     "importDeviceIdentityList",
     "searchExistingIdentities",
     "hasPayloadLinks",
+    "directoryObjects",
+    "checkMemberGroups",
+    "checkMemberObjects",
+    "getMemberGroups",
+    "getMemberObjects",
 ];
 
 fn canonical_segment(segment: &str) -> String {
@@ -491,6 +537,7 @@ fn version_router(
         .merge(groups::routes())
         .merge(organization::routes())
         .merge(users::routes())
+        .merge(member_checks::routes())
         .merge(managed_devices::routes())
         .merge(device_policies::routes())
         .fallback(not_found)

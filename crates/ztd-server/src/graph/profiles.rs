@@ -126,11 +126,12 @@ fn user_type_name(u: UserType) -> &'static str {
     }
 }
 
-fn nullable(text: &str) -> Value {
-    if text.is_empty() {
-        Value::Null
+/// The profile's locale; one never set reads as the service's default, `os-default` (not null).
+fn locale(p: &DeploymentProfile) -> &str {
+    if p.locale.is_empty() {
+        ztd_core::profile::LOCALE_OS_DEFAULT
     } else {
-        Value::String(text.to_string())
+        &p.locale
     }
 }
 
@@ -142,8 +143,8 @@ pub fn profile_json(p: &DeploymentProfile) -> Value {
         "id": p.id.to_string(),
         "displayName": p.display_name,
         "description": p.description,
-        "language": nullable(&p.locale),
-        "locale": nullable(&p.locale),
+        "language": locale(p),
+        "locale": locale(p),
         "createdDateTime": p.created_at.to_rfc3339(),
         "lastModifiedDateTime": p.updated_at.to_rfc3339(),
         "enrollmentStatusScreenSettings": null,
@@ -409,8 +410,9 @@ async fn update(
         }
     }
     apply(&mut profile, &body)?;
-    state.app.update_profile(caller.tenant_id, profile).await?;
-    Ok(no_content())
+    let updated = state.app.update_profile(caller.tenant_id, profile).await?;
+    // 200 with the updated profile, as the update pages of both profile types document.
+    Ok(ctx.entity(StatusCode::OK, COLLECTION, profile_json(&updated)))
 }
 
 async fn delete(
