@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 
 use base64::Engine;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::filter::{compare_values, parse_filter, Expr, WorkBudget};
 use crate::search::search_to_filter;
@@ -113,6 +113,71 @@ fn list(name: &str, value: &str) -> OdataResult<Vec<String>> {
     Ok(items)
 }
 
+/// The items of an `$expand` list: commas split items only outside parentheses, so that
+/// `assignments($select=id,target),assignedDevices` is two items.
+fn expand_list(value: &str) -> OdataResult<Vec<String>> {
+    let mut items = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    for (at, c) in value.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth = depth.checked_sub(1).ok_or_else(|| {
+                    bad("Parsing OData Select and Expand failed: unbalanced ')' in $expand.")
+                })?
+            }
+            ',' if depth == 0 => {
+                items.push(value[start..at].trim().to_string());
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 {
+        return Err(bad(
+            "Parsing OData Select and Expand failed: unbalanced '(' in $expand.",
+        ));
+    }
+    items.push(value[start..].trim().to_string());
+    items.retain(|item| !item.is_empty());
+    if items.len() > limits::MAX_LIST_ITEMS {
+        return Err(OdataError::too_complex(format!(
+            "$expand lists more than {} items.",
+            limits::MAX_LIST_ITEMS
+        )));
+    }
+    for item in &items {
+        nested_select(item)?;
+    }
+    Ok(items)
+}
+
+/// The `$select` inside one `$expand` item (`assignments($select=id,target)`); `None` when there is none.
+/// Only `$select` may be nested: Graph's Intune and directory navigations take nothing else.
+fn nested_select(item: &str) -> OdataResult<Option<Vec<String>>> {
+    let Some(open) = item.find('(') else {
+        return Ok(None);
+    };
+    let inner = item[open + 1..].trim_end().trim_end_matches(')');
+    let mut select = None;
+    for option in inner.split(';').map(str::trim).filter(|o| !o.is_empty()) {
+        let (name, value) = option.split_once('=').unwrap_or((option, ""));
+        if name
+            .trim()
+            .trim_start_matches('$')
+            .eq_ignore_ascii_case("select")
+        {
+            select = Some(list("$select", value)?);
+        } else {
+            return Err(bad(format!(
+                "Query option '{}' is not supported inside $expand; only $select is.",
+                excerpt(name.trim(), 40)
+            )));
+        }
+    }
+    Ok(select)
+}
+
 impl QueryOptions {
     /// Parses the raw query string. Option names are case-insensitive and may omit the `$`, as Graph allows.
     pub fn parse(query: Option<&str>) -> OdataResult<Self> {
@@ -141,7 +206,7 @@ impl QueryOptions {
                     });
                 }
                 "select" => options.select = Some(list("$select", &value)?),
-                "expand" => options.expand = list("$expand", &value)?,
+                "expand" => options.expand = expand_list(&value)?,
                 "top" => {
                     let top: usize = value.trim().parse().map_err(|_| {
                         bad(format!(
@@ -278,6 +343,19 @@ impl QueryOptions {
         Ok(())
     }
 
+    /// The properties an expanded navigation keeps (`$expand=assignments($select=id,target)`); `None` keeps
+    /// all of them.
+    pub fn expanded_select(&self, navigation: &str) -> Option<Vec<String>> {
+        self.expand.iter().find_map(|e| {
+            let name = e.split('(').next().unwrap_or_default().trim();
+            if name.eq_ignore_ascii_case(navigation) {
+                nested_select(e).ok().flatten()
+            } else {
+                None
+            }
+        })
+    }
+
     pub fn expands(&self, navigation: &str) -> bool {
         self.expand.iter().any(|e| {
             let name = e.split('(').next().unwrap_or_default().trim();
@@ -301,13 +379,16 @@ impl QueryOptions {
 
     /// Whether [`QueryOptions::project`] keeps every property (no `$select`, or `$select=*`).
     pub fn selects_everything(&self) -> bool {
-        self.select
-            .as_ref()
-            .is_none_or(|select| select.iter().any(|s| s == "*"))
+        !self.expand.iter().any(|e| e.contains('('))
+            && self
+                .select
+                .as_ref()
+                .is_none_or(|select| select.iter().any(|s| s == "*"))
     }
 
     /// Applies `$select` (keeping `id` and `@odata.*` annotations, as Graph does).
     pub fn project(&self, item: Value) -> Value {
+        let item = self.project_expanded(item);
         let Some(select) = &self.select else {
             return item;
         };
@@ -327,6 +408,40 @@ impl QueryOptions {
             ),
             other => other,
         }
+    }
+
+    /// Applies each expanded navigation's own `$select` to its items.
+    fn project_expanded(&self, item: Value) -> Value {
+        if !self.expand.iter().any(|e| e.contains('(')) {
+            return item;
+        }
+        let Value::Object(mut map) = item else {
+            return item;
+        };
+        for (key, value) in map.iter_mut() {
+            let Some(select) = self.expanded_select(key) else {
+                continue;
+            };
+            let keep = |object: &mut Map<String, Value>| {
+                object.retain(|k, _| {
+                    k == "id"
+                        || k.starts_with("@odata.")
+                        || select.iter().any(|s| s == "*" || s.eq_ignore_ascii_case(k))
+                })
+            };
+            match value {
+                Value::Array(items) => {
+                    for item in items {
+                        if let Value::Object(object) = item {
+                            keep(object);
+                        }
+                    }
+                }
+                Value::Object(object) => keep(object),
+                _ => {}
+            }
+        }
+        Value::Object(map)
     }
 
     /// The `$orderby` ordering of two items (ties are equal, so a stable sort keeps id order).

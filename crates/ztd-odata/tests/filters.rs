@@ -321,3 +321,47 @@ fn search_becomes_a_prefix_filter() {
         assert!(search_to_filter(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn expand_takes_a_nested_select_and_applies_it_to_the_navigation() {
+    let query = QueryOptions::parse(Some(
+        "$select=id,displayName&$expand=assignments($select=id,target),assignedDevices",
+    ))
+    .unwrap();
+    assert_eq!(query.expand.len(), 2, "{:?}", query.expand);
+    assert!(query.expands("assignments") && query.expands("assignedDevices"));
+    assert_eq!(
+        query.expanded_select("assignments"),
+        Some(vec!["id".to_string(), "target".to_string()])
+    );
+    assert!(!query.selects_everything());
+    let item = json!({
+        "id": "p1", "displayName": "Kiosk", "description": "dropped",
+        "assignments": [{"id": "a1", "source": "direct", "target": {"groupId": "g"}}],
+    });
+    assert_eq!(
+        query.project(item),
+        json!({"id": "p1", "displayName": "Kiosk", "assignments": [{"id": "a1", "target": {"groupId": "g"}}]})
+    );
+    // Without $select the entity keeps everything but the navigation is still projected.
+    let query = QueryOptions::parse(Some("$expand=assignments($select=target)")).unwrap();
+    let item = json!({"id": "p1", "description": "kept", "assignments": [{"id": "a1", "source": "direct", "target": {}}]});
+    assert_eq!(
+        query.project(item),
+        json!({"id": "p1", "description": "kept", "assignments": [{"id": "a1", "target": {}}]})
+    );
+}
+
+#[test]
+fn expand_refuses_what_it_cannot_do() {
+    for bad in [
+        "$expand=assignments($filter=id eq 'x')",
+        "$expand=assignments($select=id",
+        "$expand=assignments)",
+        "$expand=assignments($top=1;$select=id)",
+    ] {
+        assert!(QueryOptions::parse(Some(bad)).is_err(), "{bad}");
+    }
+    let many = vec!["a"; 200].join(",");
+    assert!(QueryOptions::parse(Some(&format!("$expand={many}"))).is_err());
+}
