@@ -353,6 +353,8 @@ pub enum ObjectKind {
     DeviceConfiguration,
     DeviceCompliancePolicy,
     PolicyAssignment,
+    RoleScopeTag,
+    AssignmentFilter,
 }
 
 impl ObjectKind {
@@ -378,6 +380,8 @@ impl ObjectKind {
             Self::DeviceConfiguration => "deviceConfiguration",
             Self::DeviceCompliancePolicy => "deviceCompliancePolicy",
             Self::PolicyAssignment => "assignment",
+            Self::RoleScopeTag => "roleScopeTag",
+            Self::AssignmentFilter => "deviceAndAppManagementAssignmentFilter",
         }
     }
 

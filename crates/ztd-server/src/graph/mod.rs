@@ -42,6 +42,7 @@ pub use imports::{MAX_IMPORT, MAX_IMPORT_BODY};
 pub use ztd_odata as odata;
 mod paging;
 mod profiles;
+mod scope;
 mod users;
 
 use odata::QueryOptions;
@@ -376,6 +377,9 @@ const SEGMENTS: &[&str] = &[
     "importDeviceIdentityList",
     "searchExistingIdentities",
     "hasPayloadLinks",
+    "roleScopeTags",
+    "assignmentFilters",
+    "validateFilter",
 ];
 
 fn canonical_segment(segment: &str) -> String {
@@ -481,6 +485,7 @@ fn version_router(state: AppState, version: Version, config: Arc<GraphConfig>) -
         .merge(users::routes())
         .merge(managed_devices::routes())
         .merge(device_policies::routes())
+        .merge(scope::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::Extension(version))
