@@ -140,7 +140,7 @@ impl App {
         let display_name = device_policy::validate(kind, &document)?;
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let tags = crate::scope::tags_of(&mut tx, tenant, document_tags(&document)?).await?;
+        let tags = crate::scope::tags_of(&mut tx, tenant, document_tags(&document)?, &[]).await?;
         document.insert(crate::scope::TAGS_FIELD.into(), serde_json::json!(tags));
         let policy = DevicePolicy {
             tenant_id: tenant,
@@ -182,7 +182,8 @@ impl App {
             }
         }
         if let Some(sent) = document_tags(&patch)? {
-            let tags = crate::scope::tags_of(&mut tx, tenant, Some(sent)).await?;
+            let kept = document_tags(&policy.document)?.unwrap_or_default();
+            let tags = crate::scope::tags_of(&mut tx, tenant, Some(sent), &kept).await?;
             policy
                 .document
                 .insert(crate::scope::TAGS_FIELD.into(), serde_json::json!(tags));

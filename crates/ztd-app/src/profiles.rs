@@ -37,7 +37,7 @@ impl App {
             return Err(AppError::not_found(ObjectKind::Tenant, tenant));
         }
         draft.role_scope_tag_ids =
-            crate::scope::tags_of(&mut tx, tenant, Some(draft.role_scope_tag_ids)).await?;
+            crate::scope::tags_of(&mut tx, tenant, Some(draft.role_scope_tag_ids), &[]).await?;
         if tx.count_profiles(tenant).await? >= MAX_PROFILES_PER_TENANT {
             return Err(AppError::Domain(DomainError::conflict(format!(
                 "the tenant already has {MAX_PROFILES_PER_TENANT} deployment profiles, the most allowed; delete one first"
@@ -83,8 +83,13 @@ impl App {
         profile.updated_at = self.now();
         profile.normalize();
         profile.validate().map_err(AppError::Invalid)?;
-        profile.role_scope_tag_ids =
-            crate::scope::tags_of(&mut tx, tenant, Some(profile.role_scope_tag_ids)).await?;
+        profile.role_scope_tag_ids = crate::scope::tags_of(
+            &mut tx,
+            tenant,
+            Some(profile.role_scope_tag_ids),
+            &existing.role_scope_tag_ids,
+        )
+        .await?;
         tx.update_profile(&profile).await?;
         tx.append_events(&[self.event(
             tenant,
@@ -440,7 +445,7 @@ impl App {
         }
         draft.validate().map_err(AppError::Invalid)?;
         draft.role_scope_tag_ids =
-            crate::scope::tags_of(&mut tx, tenant, Some(draft.role_scope_tag_ids)).await?;
+            crate::scope::tags_of(&mut tx, tenant, Some(draft.role_scope_tag_ids), &[]).await?;
         draft.assignment_filters = Vec::new();
         tx.upsert_esp(&draft).await?;
         tx.append_events(&[self.event(
@@ -481,10 +486,13 @@ impl App {
         esp.priority = existing.priority;
         esp.assignments = existing.assignments;
         esp.assignment_filters = existing.assignment_filters;
-        if esp.role_scope_tag_ids != existing.role_scope_tag_ids {
-            esp.role_scope_tag_ids =
-                crate::scope::tags_of(&mut tx, tenant, Some(esp.role_scope_tag_ids)).await?;
-        }
+        esp.role_scope_tag_ids = crate::scope::tags_of(
+            &mut tx,
+            tenant,
+            Some(esp.role_scope_tag_ids),
+            &existing.role_scope_tag_ids,
+        )
+        .await?;
         esp.created_at = existing.created_at;
         esp.updated_at = self.now();
         esp.validate().map_err(AppError::Invalid)?;

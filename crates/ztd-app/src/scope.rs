@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 use ztd_core::device_policy::{self, PolicyKind};
 use ztd_core::error::ObjectKind;
+use ztd_core::event::EventKind;
 use ztd_core::managed::{EnrollmentType, JoinType, ManagedDevice};
 use ztd_core::scope::{
     self, AssignmentFilter, FilterRef, RoleScopeTag, DEFAULT_SCOPE_TAG_ID, MAX_FILTERS,
@@ -17,7 +18,7 @@ use ztd_core::scope::{
 };
 use ztd_core::{DomainError, TenantId};
 use ztd_rules::Dialect;
-use ztd_store::Tx;
+use ztd_store::{Lock, Tx};
 
 use crate::{App, AppError, AppResult};
 
@@ -55,14 +56,21 @@ pub(crate) async fn check_tags(
 }
 
 /// The tag ids an object carries as sent (`None`: absent, `["0"]`), normalised and checked against the
-/// tenant's tags.
+/// tenant's tags. Ids the object already carries (`kept`) pass as they are, so an object stored before its
+/// tags were checked still takes a round trip of what it reads.
 pub(crate) async fn tags_of(
     tx: &mut Tx,
     tenant: TenantId,
     sent: Option<Vec<String>>,
+    kept: &[String],
 ) -> AppResult<Vec<String>> {
     let ids = scope::scope_tag_ids(TAGS_FIELD, sent)?;
-    check_tags(tx, tenant, TAGS_FIELD, &ids).await?;
+    let new: Vec<String> = ids
+        .iter()
+        .filter(|id| !kept.contains(id))
+        .cloned()
+        .collect();
+    check_tags(tx, tenant, TAGS_FIELD, &new).await?;
     Ok(ids)
 }
 
@@ -182,6 +190,7 @@ impl App {
     ) -> AppResult<RoleScopeTag> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
+        tx.lock(Lock::ScopeTags(tenant)).await?;
         if tx.list_scope_tags(tenant).await?.len() >= MAX_SCOPE_TAGS {
             return Err(AppError::Domain(DomainError::conflict(format!(
                 "the tenant already has {MAX_SCOPE_TAGS} scope tags, the most allowed"
@@ -199,6 +208,13 @@ impl App {
         tag.validate()?;
         tx.set_scope_tag_counter(tenant, counter + 1).await?;
         tx.upsert_scope_tag(&tag).await?;
+        tx.append_events(&[self.event(
+            tenant,
+            EventKind::ScopeTagCreated,
+            &tag.id,
+            serde_json::json!({ "displayName": tag.display_name }),
+        )])
+        .await?;
         tx.commit().await?;
         Ok(tag)
     }
@@ -228,6 +244,13 @@ impl App {
         tag.updated_at = self.now();
         tag.validate()?;
         tx.upsert_scope_tag(&tag).await?;
+        tx.append_events(&[self.event(
+            tenant,
+            EventKind::ScopeTagUpdated,
+            &tag.id,
+            serde_json::json!({ "displayName": tag.display_name }),
+        )])
+        .await?;
         tx.commit().await?;
         Ok(tag)
     }
@@ -238,9 +261,9 @@ impl App {
             return Err(builtin_tag_refused("deleted"));
         }
         let mut tx = self.store.begin().await?;
-        if tx.get_scope_tag(tenant, id).await?.is_none() {
+        let Some(tag) = tx.get_scope_tag(tenant, id).await? else {
             return Err(AppError::not_found(ObjectKind::RoleScopeTag, id));
-        }
+        };
         let mut carriers = Vec::new();
         let carries = |ids: &[String]| ids.iter().any(|t| t == id);
         for p in tx.list_profiles(tenant).await? {
@@ -272,6 +295,13 @@ impl App {
             return Err(in_use("scope tag", id, &carriers));
         }
         tx.delete_scope_tag(tenant, id).await?;
+        tx.append_events(&[self.event(
+            tenant,
+            EventKind::ScopeTagDeleted,
+            id,
+            serde_json::json!({ "displayName": tag.display_name }),
+        )])
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -307,13 +337,20 @@ impl App {
         draft.validate()?;
         check_filter_rule(&draft.rule)?;
         let mut tx = self.store.begin().await?;
-        draft.role_scope_tag_ids = tags_of(&mut tx, tenant, role_scope_tag_ids).await?;
+        draft.role_scope_tag_ids = tags_of(&mut tx, tenant, role_scope_tag_ids, &[]).await?;
         if tx.list_assignment_filters(tenant).await?.len() >= MAX_FILTERS {
             return Err(AppError::Domain(DomainError::conflict(format!(
                 "the tenant already has {MAX_FILTERS} assignment filters, the most allowed"
             ))));
         }
         tx.upsert_assignment_filter(&draft).await?;
+        tx.append_events(&[self.event(
+            tenant,
+            EventKind::AssignmentFilterCreated,
+            draft.id,
+            serde_json::json!({ "displayName": draft.display_name, "rule": draft.rule }),
+        )])
+        .await?;
         tx.commit().await?;
         Ok(draft)
     }
@@ -335,12 +372,19 @@ impl App {
         filter.created_at = existing.created_at;
         filter.updated_at = self.now();
         filter.role_scope_tag_ids = match role_scope_tag_ids {
-            Some(ids) => tags_of(&mut tx, tenant, Some(ids)).await?,
+            Some(ids) => tags_of(&mut tx, tenant, Some(ids), &existing.role_scope_tag_ids).await?,
             None => existing.role_scope_tag_ids,
         };
         filter.validate()?;
         check_filter_rule(&filter.rule)?;
         tx.upsert_assignment_filter(&filter).await?;
+        tx.append_events(&[self.event(
+            tenant,
+            EventKind::AssignmentFilterUpdated,
+            filter.id,
+            serde_json::json!({ "displayName": filter.display_name, "rule": filter.rule }),
+        )])
+        .await?;
         tx.commit().await?;
         Ok(filter)
     }
@@ -352,9 +396,9 @@ impl App {
         id: uuid::Uuid,
     ) -> AppResult<()> {
         let mut tx = self.store.begin().await?;
-        if tx.get_assignment_filter(tenant, id).await?.is_none() {
+        let Some(filter) = tx.get_assignment_filter(tenant, id).await? else {
             return Err(AppError::not_found(ObjectKind::AssignmentFilter, id));
-        }
+        };
         let mut users = Vec::new();
         for a in tx.list_profile_assignments(tenant).await? {
             if a.filter.is_some_and(|f| f.filter_id == id) {
@@ -387,6 +431,13 @@ impl App {
             return Err(in_use("assignment filter", id, &users));
         }
         tx.delete_assignment_filter(tenant, id).await?;
+        tx.append_events(&[self.event(
+            tenant,
+            EventKind::AssignmentFilterDeleted,
+            id,
+            serde_json::json!({ "displayName": filter.display_name, "rule": filter.rule }),
+        )])
+        .await?;
         tx.commit().await?;
         Ok(())
     }

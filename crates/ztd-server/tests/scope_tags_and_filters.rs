@@ -124,6 +124,21 @@ async fn scope_tags_have_a_builtin_default_and_numbered_custom_tags() {
             .map(|v| v["id"].as_str().unwrap())
             .collect();
         assert_eq!(ids, ["0", "1", "3"]);
+        // Each change is an audited event.
+        let (_, log) = s.get("/beta/deviceManagement/auditEvents", t).await;
+        let activities: Vec<&str> = log["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["activity"].as_str())
+            .collect();
+        for expected in [
+            "Scope tag created",
+            "Scope tag updated",
+            "Scope tag deleted",
+        ] {
+            assert!(activities.contains(&expected), "{expected}: {activities:?}");
+        }
         // Another tenant numbers its own from 1.
         assert_eq!(tag(&s, &s.b.token, "B").await, "1");
 
