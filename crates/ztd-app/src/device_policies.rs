@@ -14,6 +14,7 @@ use ztd_core::error::ObjectKind;
 use ztd_core::managed::{
     CommandOrigin, CommandOutcome, CommandState, ManagedDevice, MdmCommand, QueuedCommand,
 };
+use ztd_core::scope::FilterRef;
 use ztd_core::{MdmCommandId, TenantId, Timestamp};
 
 use crate::{App, AppError, AppResult};
@@ -79,6 +80,26 @@ fn kind_of(kind: PolicyKind) -> ObjectKind {
     }
 }
 
+/// A document's `roleScopeTagIds` as sent (`None`: absent or null), or why it cannot be read.
+fn document_tags(doc: &Map<String, Value>) -> AppResult<Option<Vec<String>>> {
+    match doc.get(crate::scope::TAGS_FIELD) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    AppError::invalid(crate::scope::TAGS_FIELD, "scope tag ids are strings")
+                })
+            })
+            .collect::<AppResult<Vec<_>>>()
+            .map(Some),
+        Some(_) => Err(AppError::invalid(
+            crate::scope::TAGS_FIELD,
+            "roleScopeTagIds is an array of scope tag ids",
+        )),
+    }
+}
+
 fn strip(mut doc: Map<String, Value>) -> Map<String, Value> {
     for key in SERVER_PROPERTIES {
         doc.remove(*key);
@@ -115,9 +136,12 @@ impl App {
         kind: PolicyKind,
         document: Map<String, Value>,
     ) -> AppResult<DevicePolicy> {
-        let document = strip(document);
+        let mut document = strip(document);
         let display_name = device_policy::validate(kind, &document)?;
         let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let tags = crate::scope::tags_of(&mut tx, tenant, document_tags(&document)?, &[]).await?;
+        document.insert(crate::scope::TAGS_FIELD.into(), serde_json::json!(tags));
         let policy = DevicePolicy {
             tenant_id: tenant,
             kind,
@@ -128,7 +152,6 @@ impl App {
             created_at: now,
             updated_at: now,
         };
-        let mut tx = self.store.begin().await?;
         tx.insert_device_policy(&policy).await?;
         tx.commit().await?;
         Ok(policy)
@@ -158,6 +181,17 @@ impl App {
                 ));
             }
         }
+        if let Some(sent) = document_tags(&patch)? {
+            let kept = document_tags(&policy.document)?.unwrap_or_default();
+            let tags = crate::scope::tags_of(&mut tx, tenant, Some(sent), &kept).await?;
+            policy
+                .document
+                .insert(crate::scope::TAGS_FIELD.into(), serde_json::json!(tags));
+        }
+        let patch: Map<String, Value> = patch
+            .into_iter()
+            .filter(|(k, _)| k != crate::scope::TAGS_FIELD)
+            .collect();
         policy.document.extend(patch);
         policy.display_name = device_policy::validate(kind, &policy.document)?;
         policy.version += 1;
@@ -211,7 +245,7 @@ impl App {
         tenant: TenantId,
         kind: PolicyKind,
         id: uuid::Uuid,
-        targets: Vec<AssignmentTarget>,
+        targets: Vec<(AssignmentTarget, Option<FilterRef>)>,
         add: bool,
     ) -> AppResult<Vec<PolicyAssignment>> {
         if targets.len() > MAX_ASSIGNMENTS {
@@ -224,7 +258,14 @@ impl App {
         if tx.get_device_policy(tenant, kind, id).await?.is_none() {
             return Err(AppError::not_found(kind_of(kind), id));
         }
-        for target in &targets {
+        for (target, filter) in &targets {
+            if filter.is_some() && matches!(target, AssignmentTarget::ExclusionGroup { .. }) {
+                return Err(AppError::invalid(
+                    "target.deviceAndAppManagementAssignmentFilterId",
+                    "an exclusion group assignment takes no filter (Intune filters inclusions only)",
+                ));
+            }
+            crate::scope::check_filter(&mut tx, tenant, filter.as_ref()).await?;
             if let AssignmentTarget::Group { group_id }
             | AssignmentTarget::ExclusionGroup { group_id } = target
             {
@@ -245,13 +286,16 @@ impl App {
         } else {
             Vec::new()
         };
-        for target in targets {
-            if assignments.iter().any(|a| a.target == target) {
+        for (target, filter) in targets {
+            // The same target again: the later filter wins (an `add` changes an assignment's filter).
+            if let Some(same) = assignments.iter_mut().find(|a| a.target == target) {
+                same.filter = filter;
                 continue;
             }
             assignments.push(PolicyAssignment {
                 id: format!("{id}_{}", self.next_uuid().simple()),
                 target,
+                filter,
             });
         }
         if assignments.len() > MAX_ASSIGNMENTS {
@@ -499,10 +543,12 @@ async fn targeted(
         by_policy.entry(policy).or_default().push(assignment);
     }
     let has_user = device.user_id.is_some();
+    let named = device_policy::filters_named(by_policy.values().flatten());
+    let matching = crate::scope::matching_filters(tx, device, &named).await?;
     let mut out = Vec::new();
     for policy in tx.list_device_policies(tenant, kind).await? {
         let assignments = by_policy.get(&policy.id).map(Vec::as_slice).unwrap_or(&[]);
-        if device_policy::targets(assignments, groups, has_user) {
+        if device_policy::targets(assignments, groups, has_user, &matching) {
             out.push(policy);
         }
     }

@@ -26,6 +26,7 @@ mod import;
 pub mod lab_ca;
 pub mod mdm;
 mod profiles;
+pub mod scope;
 pub mod signing;
 mod targeting;
 mod tenants;

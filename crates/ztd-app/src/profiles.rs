@@ -6,6 +6,7 @@ use ztd_core::event::Event;
 use ztd_core::event::EventKind;
 use ztd_core::group::{Group, MembershipSource};
 use ztd_core::profile::{AssignmentTarget, DeploymentProfile, ProfileAssignment};
+use ztd_core::scope::FilterRef;
 use ztd_core::{DomainError, GroupId, ProfileId, TenantId, Timestamp, Ztdid};
 use ztd_store::{Lock, Tx};
 
@@ -35,6 +36,8 @@ impl App {
         if tx.get_tenant(tenant).await?.is_none() {
             return Err(AppError::not_found(ObjectKind::Tenant, tenant));
         }
+        draft.role_scope_tag_ids =
+            crate::scope::tags_of(&mut tx, tenant, Some(draft.role_scope_tag_ids), &[]).await?;
         if tx.count_profiles(tenant).await? >= MAX_PROFILES_PER_TENANT {
             return Err(AppError::Domain(DomainError::conflict(format!(
                 "the tenant already has {MAX_PROFILES_PER_TENANT} deployment profiles, the most allowed; delete one first"
@@ -80,6 +83,13 @@ impl App {
         profile.updated_at = self.now();
         profile.normalize();
         profile.validate().map_err(AppError::Invalid)?;
+        profile.role_scope_tag_ids = crate::scope::tags_of(
+            &mut tx,
+            tenant,
+            Some(profile.role_scope_tag_ids),
+            &existing.role_scope_tag_ids,
+        )
+        .await?;
         tx.update_profile(&profile).await?;
         tx.append_events(&[self.event(
             tenant,
@@ -122,12 +132,26 @@ impl App {
         target: AssignmentTarget,
         id: Option<String>,
     ) -> AppResult<ProfileAssignment> {
+        self.assign_profile_filtered(tenant, profile_id, target, id, None)
+            .await
+    }
+
+    /// [`App::assign_profile`] with the assignment filter the client sent (stored, not evaluated: Intune does
+    /// not filter deployment profile assignments). The same target with another filter replaces it.
+    pub async fn assign_profile_filtered(
+        &self,
+        tenant: TenantId,
+        profile_id: ProfileId,
+        target: AssignmentTarget,
+        id: Option<String>,
+        filter: Option<FilterRef>,
+    ) -> AppResult<ProfileAssignment> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         tx.lock(Lock::Targeting(tenant)).await?;
         require_profile(&mut tx, tenant, profile_id).await?;
         let (assignment, added) = self
-            .assign_in(&mut tx, tenant, profile_id, target, id, now)
+            .assign_in(&mut tx, tenant, profile_id, (target, filter), id, now)
             .await?;
         if added {
             let targeting = Targeting::load(&mut tx, tenant).await?;
@@ -210,7 +234,7 @@ impl App {
                 &mut tx,
                 tenant,
                 profile_id,
-                AssignmentTarget::Group(group.id),
+                (AssignmentTarget::Group(group.id), None),
                 None,
                 now,
             )
@@ -231,7 +255,7 @@ impl App {
         &self,
         tenant: TenantId,
         profile_id: ProfileId,
-        wanted: Vec<(AssignmentTarget, Option<String>)>,
+        wanted: Vec<(AssignmentTarget, Option<String>, Option<FilterRef>)>,
     ) -> AppResult<Vec<ProfileAssignment>> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
@@ -246,7 +270,7 @@ impl App {
         let mut events = Vec::new();
         for a in current
             .iter()
-            .filter(|a| !wanted.iter().any(|(t, _)| *t == a.target))
+            .filter(|a| !wanted.iter().any(|(t, _, _)| *t == a.target))
         {
             tx.delete_profile_assignment(tenant, &a.id).await?;
             events.push(self.event(
@@ -257,9 +281,9 @@ impl App {
             ));
         }
         let mut result = Vec::with_capacity(wanted.len());
-        for (target, id) in wanted {
+        for (target, id, filter) in wanted {
             let (assignment, added) = self
-                .assign_in(&mut tx, tenant, profile_id, target, id, now)
+                .assign_in(&mut tx, tenant, profile_id, (target, filter), id, now)
                 .await?;
             if added {
                 events.push(self.assigned_event(&assignment));
@@ -280,10 +304,17 @@ impl App {
         tx: &mut Tx,
         tenant: TenantId,
         profile_id: ProfileId,
-        target: AssignmentTarget,
+        (target, filter): (AssignmentTarget, Option<FilterRef>),
         id: Option<String>,
         now: Timestamp,
     ) -> AppResult<(ProfileAssignment, bool)> {
+        if filter.is_some() && matches!(target, AssignmentTarget::ExcludeGroup(_)) {
+            return Err(AppError::invalid(
+                "target.deviceAndAppManagementAssignmentFilterId",
+                "an exclusion group assignment takes no filter",
+            ));
+        }
+        crate::scope::check_filter(tx, tenant, filter.as_ref()).await?;
         if let AssignmentTarget::Group(group) | AssignmentTarget::ExcludeGroup(group) = target {
             if tx.get_group(tenant, group).await?.is_none() {
                 return Err(AppError::invalid(
@@ -297,7 +328,17 @@ impl App {
             .iter()
             .find(|a| a.profile_id == profile_id && a.target == target)
         {
-            return Ok((same.clone(), false));
+            if same.filter == filter {
+                return Ok((same.clone(), false));
+            }
+            // Another filter on the same target: the assignment keeps its id and takes the new filter.
+            tx.delete_profile_assignment(tenant, &same.id).await?;
+            let changed = ProfileAssignment {
+                filter,
+                ..same.clone()
+            };
+            tx.insert_profile_assignment(&changed).await?;
+            return Ok((changed, false));
         }
         // A profile either includes or excludes a group, never both (as in Intune): assigning the other kind
         // replaces the earlier assignment of that group.
@@ -320,6 +361,7 @@ impl App {
                 .unwrap_or_else(|| ProfileAssignment::conventional_id(profile_id, target)),
             profile_id,
             target,
+            filter,
             created_at: now,
         };
         tx.insert_profile_assignment(&assignment).await?;
@@ -402,6 +444,9 @@ impl App {
             draft.priority = existing.iter().map(|e| e.priority).max().unwrap_or(0) + 1;
         }
         draft.validate().map_err(AppError::Invalid)?;
+        draft.role_scope_tag_ids =
+            crate::scope::tags_of(&mut tx, tenant, Some(draft.role_scope_tag_ids), &[]).await?;
+        draft.assignment_filters = Vec::new();
         tx.upsert_esp(&draft).await?;
         tx.append_events(&[self.event(
             tenant,
@@ -440,6 +485,14 @@ impl App {
         esp.tenant_id = tenant;
         esp.priority = existing.priority;
         esp.assignments = existing.assignments;
+        esp.assignment_filters = existing.assignment_filters;
+        esp.role_scope_tag_ids = crate::scope::tags_of(
+            &mut tx,
+            tenant,
+            Some(esp.role_scope_tag_ids),
+            &existing.role_scope_tag_ids,
+        )
+        .await?;
         esp.created_at = existing.created_at;
         esp.updated_at = self.now();
         esp.validate().map_err(AppError::Invalid)?;
@@ -515,7 +568,7 @@ impl App {
         &self,
         tenant: TenantId,
         id: &str,
-        targets: Vec<AssignmentTarget>,
+        targets: Vec<(AssignmentTarget, Option<FilterRef>)>,
     ) -> AppResult<EspConfiguration> {
         let mut tx = self.store.begin().await?;
         let mut esp = tx
@@ -528,7 +581,14 @@ impl App {
                 "the default ESP applies to everyone and cannot be assigned",
             ));
         }
-        for target in &targets {
+        for (target, filter) in &targets {
+            if filter.is_some() && matches!(target, AssignmentTarget::ExcludeGroup(_)) {
+                return Err(AppError::invalid(
+                    "target.deviceAndAppManagementAssignmentFilterId",
+                    "an exclusion group assignment takes no filter",
+                ));
+            }
+            crate::scope::check_filter(&mut tx, tenant, filter.as_ref()).await?;
             if let AssignmentTarget::Group(group) | AssignmentTarget::ExcludeGroup(group) = target {
                 if tx.get_group(tenant, *group).await?.is_none() {
                     return Err(AppError::invalid(
@@ -538,7 +598,11 @@ impl App {
                 }
             }
         }
-        esp.assignments = targets;
+        esp.assignment_filters = targets
+            .iter()
+            .filter_map(|(t, f)| f.map(|f| (*t, f)))
+            .collect();
+        esp.assignments = targets.into_iter().map(|(t, _)| t).collect();
         esp.updated_at = self.now();
         tx.upsert_esp(&esp).await?;
         tx.append_events(&[self.event(

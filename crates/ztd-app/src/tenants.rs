@@ -32,6 +32,7 @@ pub const PERMISSION_FAMILIES: &[&str] = &[
     "DeviceManagementApps",
     "DeviceManagementManagedDevices",
     "DeviceManagementConfiguration",
+    "DeviceManagementRBAC",
     "Device",
     "Group",
     "GroupMember",

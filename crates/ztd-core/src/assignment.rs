@@ -420,6 +420,7 @@ mod tests {
             id: ProfileAssignment::conventional_id(pid(profile), target),
             profile_id: pid(profile),
             target,
+            filter: None,
             created_at: Timestamp(0),
         }
     }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::managed::{nodes, CommandItem, ComplianceState, ManagedDevice, Operation, Verb};
+use crate::scope::FilterRef;
 use crate::{DomainError, GroupId, Timestamp};
 
 /// The most OMA settings one custom profile may hold.
@@ -144,28 +145,47 @@ impl AssignmentTarget {
 pub struct PolicyAssignment {
     pub id: String,
     pub target: AssignmentTarget,
+    /// The assignment filter it carries (Graph beta's `deviceAndAppManagementAssignmentFilterId`/`Type`).
+    /// Exclusion targets carry none (Intune does not filter exclusions).
+    pub filter: Option<FilterRef>,
 }
 
 /// Whether a policy with `assignments` targets a device in `groups` (the groups of its directory object and
-/// of its user), with or without a user: an exclusion wins over any inclusion.
+/// of its user), with or without a user, that matches the assignment filters in `matching_filters`: an
+/// exclusion wins over any inclusion; an inclusion with a filter counts only when the filter lets the device
+/// through (include: it matches; exclude: it does not).
 pub fn targets(
     assignments: &[PolicyAssignment],
     groups: &BTreeSet<GroupId>,
     has_user: bool,
+    matching_filters: &BTreeSet<uuid::Uuid>,
 ) -> bool {
     let mut included = false;
     for assignment in assignments {
+        let passes = || FilterRef::allows(assignment.filter.as_ref(), matching_filters);
         match &assignment.target {
             AssignmentTarget::ExclusionGroup { group_id } if groups.contains(group_id) => {
                 return false
             }
             AssignmentTarget::ExclusionGroup { .. } => {}
-            AssignmentTarget::AllDevices => included = true,
-            AssignmentTarget::AllLicensedUsers => included |= has_user,
-            AssignmentTarget::Group { group_id } => included |= groups.contains(group_id),
+            AssignmentTarget::AllDevices => included |= passes(),
+            AssignmentTarget::AllLicensedUsers => included |= has_user && passes(),
+            AssignmentTarget::Group { group_id } => {
+                included |= groups.contains(group_id) && passes()
+            }
         }
     }
     included
+}
+
+/// The filters the assignments of some policies name (to evaluate each once per device).
+pub fn filters_named<'a>(
+    assignments: impl IntoIterator<Item = &'a PolicyAssignment>,
+) -> BTreeSet<uuid::Uuid> {
+    assignments
+        .into_iter()
+        .filter_map(|a| a.filter.map(|f| f.filter_id))
+        .collect()
 }
 
 /// One OMA-URI setting of a custom configuration profile, as the device receives it.
@@ -711,6 +731,45 @@ mod tests {
         }
     }
 
+    fn t3(a: &[PolicyAssignment], groups: &BTreeSet<GroupId>, has_user: bool) -> bool {
+        targets(a, groups, has_user, &BTreeSet::new())
+    }
+
+    #[test]
+    fn filters_narrow_inclusions() {
+        use crate::scope::FilterMode;
+        let g1 = GroupId(uuid::Uuid::from_u128(1));
+        let f = uuid::Uuid::from_u128(9);
+        let groups: BTreeSet<GroupId> = [g1].into();
+        let with = |target, mode| PolicyAssignment {
+            id: "a".into(),
+            target,
+            filter: Some(FilterRef { filter_id: f, mode }),
+        };
+        let matching: BTreeSet<uuid::Uuid> = [f].into();
+        let none = BTreeSet::new();
+        let include = [with(AssignmentTarget::AllDevices, FilterMode::Include)];
+        assert!(targets(&include, &groups, false, &matching));
+        assert!(!targets(&include, &groups, false, &none));
+        let exclude = [with(
+            AssignmentTarget::Group { group_id: g1 },
+            FilterMode::Exclude,
+        )];
+        assert!(!targets(&exclude, &groups, false, &matching));
+        assert!(targets(&exclude, &groups, false, &none));
+        // Another unfiltered inclusion still targets; an exclusion group still wins.
+        let mixed = [
+            with(AssignmentTarget::AllDevices, FilterMode::Include),
+            PolicyAssignment {
+                id: "b".into(),
+                target: AssignmentTarget::Group { group_id: g1 },
+                filter: None,
+            },
+        ];
+        assert!(targets(&mixed, &groups, false, &none));
+        assert_eq!(filters_named(&mixed), [f].into());
+    }
+
     #[test]
     fn exclusions_win_and_all_users_needs_a_user() {
         let g1 = GroupId(uuid::Uuid::from_u128(1));
@@ -718,19 +777,20 @@ mod tests {
         let a = |target| PolicyAssignment {
             id: "a".into(),
             target,
+            filter: None,
         };
         let groups: BTreeSet<GroupId> = [g1].into();
-        assert!(targets(
+        assert!(t3(
             &[a(AssignmentTarget::Group { group_id: g1 })],
             &groups,
             false
         ));
-        assert!(!targets(
+        assert!(!t3(
             &[a(AssignmentTarget::Group { group_id: g2 })],
             &groups,
             false
         ));
-        assert!(!targets(
+        assert!(!t3(
             &[
                 a(AssignmentTarget::AllDevices),
                 a(AssignmentTarget::ExclusionGroup { group_id: g1 })
@@ -738,17 +798,13 @@ mod tests {
             &groups,
             true
         ));
-        assert!(!targets(
+        assert!(!t3(
             &[a(AssignmentTarget::AllLicensedUsers)],
             &groups,
             false
         ));
-        assert!(targets(
-            &[a(AssignmentTarget::AllLicensedUsers)],
-            &groups,
-            true
-        ));
-        assert!(!targets(&[], &groups, true));
+        assert!(t3(&[a(AssignmentTarget::AllLicensedUsers)], &groups, true));
+        assert!(!t3(&[], &groups, true));
     }
 
     #[test]

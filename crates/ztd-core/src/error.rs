@@ -357,6 +357,8 @@ pub enum ObjectKind {
     DeviceConfiguration,
     DeviceCompliancePolicy,
     PolicyAssignment,
+    RoleScopeTag,
+    AssignmentFilter,
 }
 
 impl ObjectKind {
@@ -382,6 +384,8 @@ impl ObjectKind {
             Self::DeviceConfiguration => "deviceConfiguration",
             Self::DeviceCompliancePolicy => "deviceCompliancePolicy",
             Self::PolicyAssignment => "assignment",
+            Self::RoleScopeTag => "roleScopeTag",
+            Self::AssignmentFilter => "deviceAndAppManagementAssignmentFilter",
         }
     }
 

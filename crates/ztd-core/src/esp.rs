@@ -62,6 +62,13 @@ pub struct EspConfiguration {
     pub priority: i32,
     pub settings: EspSettings,
     pub assignments: Vec<AssignmentTarget>,
+    /// The assignment filter of each filtered assignment (Graph beta): stored so a backup round-trips, not
+    /// evaluated (an ESP is chosen before the device is managed; docs/graph-api.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignment_filters: Vec<(AssignmentTarget, crate::scope::FilterRef)>,
+    /// Graph `roleScopeTagIds` (the default ESP carries none).
+    #[serde(default)]
+    pub role_scope_tag_ids: Vec<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -106,6 +113,8 @@ impl EspConfiguration {
                 ..EspSettings::default()
             },
             assignments: Vec::new(),
+            assignment_filters: Vec::new(),
+            role_scope_tag_ids: Vec::new(),
             // Created with the tenant. Graph shows the minimum date for it, as Intune does; ztd's own JSON
             // shows this real time instead of a negative epoch. It never orders the default (always last).
             created_at: now,
@@ -467,6 +476,8 @@ mod tests {
             priority,
             settings: EspSettings::default(),
             assignments,
+            assignment_filters: Vec::new(),
+            role_scope_tag_ids: Vec::new(),
             created_at: Timestamp(1_000),
             updated_at: Timestamp(1_000),
         }

@@ -124,6 +124,12 @@ pub enum EventKind {
     ProfileUnassigned,
     ProfileUpdated,
     RequestRefused,
+    AssignmentFilterCreated,
+    AssignmentFilterDeleted,
+    AssignmentFilterUpdated,
+    ScopeTagCreated,
+    ScopeTagDeleted,
+    ScopeTagUpdated,
     SigningKeyRotated,
     TenantCreated,
     TenantDomainAdded,
@@ -135,7 +141,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 55] = [
+    pub const ALL: [EventKind; 61] = [
         Self::AutopilotSyncTriggered,
         Self::ClientCreated,
         Self::ClientDeleted,
@@ -183,6 +189,12 @@ impl EventKind {
         Self::ProfileUnassigned,
         Self::ProfileUpdated,
         Self::RequestRefused,
+        Self::AssignmentFilterCreated,
+        Self::AssignmentFilterDeleted,
+        Self::AssignmentFilterUpdated,
+        Self::ScopeTagCreated,
+        Self::ScopeTagDeleted,
+        Self::ScopeTagUpdated,
         Self::SigningKeyRotated,
         Self::TenantCreated,
         Self::TenantDomainAdded,
@@ -221,6 +233,12 @@ impl EventKind {
             Self::DirectoryObjectUpdated => "directory_object.updated",
             Self::EspAssigned => "esp.assigned",
             Self::EspCreated => "esp.created",
+            Self::AssignmentFilterCreated => "assignment_filter.created",
+            Self::AssignmentFilterDeleted => "assignment_filter.deleted",
+            Self::AssignmentFilterUpdated => "assignment_filter.updated",
+            Self::ScopeTagCreated => "scope_tag.created",
+            Self::ScopeTagDeleted => "scope_tag.deleted",
+            Self::ScopeTagUpdated => "scope_tag.updated",
             Self::EspDeleted => "esp.deleted",
             Self::EspPrioritySet => "esp.priority_set",
             Self::EspUpdated => "esp.updated",
@@ -263,7 +281,7 @@ impl EventKind {
 /// (the part of a kind before its dot). Who may read a category depends on their permissions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AuditCategory {
-    /// Registrations, imports, profiles, ESP, Autopilot settings.
+    /// Registrations, imports, profiles, ESP, Autopilot settings, scope tags and assignment filters.
     Enrollment,
     /// Users, groups, directory devices.
     Directory,
@@ -298,6 +316,7 @@ impl AuditCategory {
     pub fn areas(self) -> &'static [&'static str] {
         match self {
             Self::Enrollment => &[
+                "assignment_filter",
                 "autopilot",
                 "corporate_identifier",
                 "corporate_identifiers",
@@ -307,6 +326,7 @@ impl AuditCategory {
                 "import",
                 "managed_device",
                 "profile",
+                "scope_tag",
             ],
             Self::Directory => &["directory_object", "group", "user"],
             Self::Applications => &["client"],

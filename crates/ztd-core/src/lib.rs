@@ -21,6 +21,7 @@ pub mod naming;
 pub mod profile;
 pub mod provisioning;
 pub mod registration;
+pub mod scope;
 pub mod sign_in;
 pub mod sync;
 pub mod tenant;

@@ -134,6 +134,10 @@ pub struct ProfileAssignment {
     pub id: String,
     pub profile_id: ProfileId,
     pub target: AssignmentTarget,
+    /// The assignment filter it carries (Graph beta). Stored so a backup round-trips; Intune does not
+    /// evaluate filters on Autopilot deployment profile assignments and neither does ztd (docs/graph-api.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<crate::scope::FilterRef>,
     pub created_at: Timestamp,
 }
 

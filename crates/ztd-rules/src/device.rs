@@ -1,6 +1,6 @@
 //! A device as rules see it: property id → value, kept in a small sorted vector.
 
-use crate::property::{Property, PropertyKind};
+use crate::property::{Dialect, Property, PropertyKind};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Slot {
@@ -61,6 +61,16 @@ impl Device {
             PropertyKind::String | PropertyKind::Unsupported => {
                 self.put(p, value.map(|v| Slot::Str(v.into_boxed_str())));
             }
+        }
+    }
+
+    /// Sets a string property of `dialect` (`None` = null); unknown names and non-string properties are
+    /// ignored. An assignment filter's device is built with this and [`Dialect::Filter`].
+    pub fn set_in(&mut self, dialect: Dialect, property: &str, value: Option<String>) {
+        if let Some(p) =
+            Property::lookup_in(dialect, property).filter(|p| p.kind() == PropertyKind::String)
+        {
+            self.put(p, value.map(|v| Slot::Str(v.into_boxed_str())));
         }
     }
 

@@ -63,7 +63,7 @@ pub use error::{RuleError, RuleErrorKind, Warning};
 pub use eval::Trace;
 pub use index::{IndexStats, MembershipDiff, MembershipEngine, MembershipIndex};
 pub use parser::{MAX_MEMBER_OF_GROUPS, MAX_NESTING, MAX_RULE_CHARS};
-pub use property::{Property, PropertyKind};
+pub use property::{Dialect, Property, PropertyKind};
 
 /// A validated, compiled rule. Equality compares the syntax tree (so two spellings of the
 /// same rule are equal); `Display` prints the normalised rule text.
@@ -84,7 +84,19 @@ impl Eq for Rule {}
 
 /// Lexes, parses and validates a device rule.
 pub fn parse(text: &str) -> Result<Rule, RuleError> {
-    let parsed = parser::parse_rule(text)?;
+    parse_in(text, Dialect::Membership)
+}
+
+/// Lexes, parses and validates an Intune assignment filter rule for managed Windows devices: the same
+/// syntax and limits (length, nesting) as a membership rule, over the filter properties
+/// ([`Property::all_in`]`(Dialect::Filter)`) with the operators Intune allows each of them. A device to
+/// evaluate it against is built with [`Device::set_in`].
+pub fn parse_filter(text: &str) -> Result<Rule, RuleError> {
+    parse_in(text, Dialect::Filter)
+}
+
+fn parse_in(text: &str, dialect: Dialect) -> Result<Rule, RuleError> {
+    let parsed = parser::parse_rule(text, dialect)?;
     let compiled = eval::compile(&parsed.expr).ok_or_else(|| {
         // The parser validated everything `compile` relies on; keep a positioned error anyway.
         RuleError {

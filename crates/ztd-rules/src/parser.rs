@@ -4,7 +4,7 @@
 use crate::ast::{CmpOp, Expr, Item, Quantifier, Subject, Value};
 use crate::error::{RuleError, RuleErrorKind as K, Warning};
 use crate::lexer::{lex, op_name, OpName, Tok, Token};
-use crate::property::{Property, PropertyKind};
+use crate::property::{Dialect, Property, PropertyKind};
 
 /// Entra's limit on the rule body, counted in Unicode scalar values, inclusive.
 pub const MAX_RULE_CHARS: usize = 3072;
@@ -18,7 +18,7 @@ pub(crate) struct Parsed {
     pub warnings: Vec<Warning>,
 }
 
-pub(crate) fn parse_rule(text: &str) -> Result<Parsed, RuleError> {
+pub(crate) fn parse_rule(text: &str, dialect: Dialect) -> Result<Parsed, RuleError> {
     let chars: Vec<char> = text.chars().collect();
     if chars.len() > MAX_RULE_CHARS {
         return Err(RuleError::at(
@@ -40,6 +40,7 @@ pub(crate) fn parse_rule(text: &str) -> Result<Parsed, RuleError> {
         chars: &chars,
         warnings,
         member_of: Vec::new(),
+        dialect,
     };
     if p.peek().tok == Tok::Eof {
         return Err(p.err(
@@ -137,6 +138,7 @@ struct Parser<'a> {
     chars: &'a [char],
     warnings: Vec<Warning>,
     member_of: Vec<usize>,
+    dialect: Dialect,
 }
 
 impl Parser<'_> {
@@ -281,8 +283,8 @@ impl Parser<'_> {
                 "Direct Reports rules are only valid for user groups, not in device rules",
                 t.start,
             )),
-            Tok::Word(w) if Property::lookup(w).is_some() => {
-                let name = Property::lookup(w).map_or("", |p| p.name());
+            Tok::Word(w) if Property::lookup_in(self.dialect, w).is_some() => {
+                let name = Property::lookup_in(self.dialect, w).map_or("", |p| p.name());
                 Err(self.err(K::Syntax, format!("missing object prefix: write device.{name}"), t.start))
             }
             Tok::Word(w) if op_name(w).is_some() => Err(self.err(
@@ -328,6 +330,19 @@ impl Parser<'_> {
             ));
         };
         self.bump();
+        if self.dialect == Dialect::Filter {
+            return Property::lookup_in(Dialect::Filter, name).ok_or_else(|| {
+                let supported: Vec<&str> = Property::all_in(Dialect::Filter).map(|p| p.name()).collect();
+                self.err(
+                    K::UnknownAttribute,
+                    format!(
+                        "Attribute not supported: device.{name} is not a property ztd evaluates in a windows10AndLater assignment filter; the supported properties are {}",
+                        supported.join(", ")
+                    ),
+                    device_pos,
+                )
+            });
+        }
         Property::lookup(name).ok_or_else(|| {
             let hint = suggestion(name)
                 .map(|s| format!("; did you mean device.{s}?"))
@@ -672,6 +687,19 @@ impl Parser<'_> {
             }
         }
         if let Subject::Property(p) = subject {
+            let operators = p.operators();
+            if !operators.is_empty() && !operators.contains(&op) {
+                let names: Vec<&str> = operators.iter().map(|o| o.as_str()).collect();
+                return Err(self.err(
+                    K::OperatorNotSupported,
+                    format!(
+                        "Operator isn't supported on attribute: {} on {p}; it takes {}",
+                        op.as_str(),
+                        names.join(", ")
+                    ),
+                    op_pos,
+                ));
+            }
             if kind == PropertyKind::Unsupported {
                 self.warnings.push(Warning {
                     message: format!(

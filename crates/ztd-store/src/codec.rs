@@ -316,6 +316,9 @@ pub(crate) struct TargetDoc {
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
+    /// The assignment's filter (ESP assignments); absent in rows written before filters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<ztd_core::scope::FilterRef>,
 }
 
 pub(crate) fn target_parts(target: AssignmentTarget) -> (&'static str, Option<String>) {

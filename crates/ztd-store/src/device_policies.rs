@@ -1,10 +1,12 @@
 //! Device configuration profiles and compliance policies, their assignments, and each managed device's
 //! state for each.
 
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use ztd_core::device_policy::{
     AssignmentTarget, DevicePolicy, PolicyAssignment, PolicyDeviceState, PolicyKind, PolicyStatus,
 };
+use ztd_core::scope::FilterRef;
 use ztd_core::{ManagedDeviceId, TenantId};
 
 use crate::codec::{id, int, json, text, to_json, ts, wire};
@@ -26,13 +28,24 @@ fn policy(row: &AnyRow) -> Result<DevicePolicy, StoreError> {
     })
 }
 
+/// The stored `target` column: the target's own form, with the assignment's filter beside it (absent in
+/// rows written before filters).
+#[derive(Serialize, Deserialize)]
+struct StoredTarget {
+    #[serde(flatten)]
+    target: AssignmentTarget,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    filter: Option<FilterRef>,
+}
+
 fn assignment(row: &AnyRow) -> Result<(uuid::Uuid, PolicyAssignment), StoreError> {
-    let target: AssignmentTarget = json(row, "target")?;
+    let stored: StoredTarget = json(row, "target")?;
     Ok((
         id(row, "policy_id")?,
         PolicyAssignment {
             id: text(row, "id")?,
-            target,
+            target: stored.target,
+            filter: stored.filter,
         },
     ))
 }
@@ -181,7 +194,10 @@ impl Tx {
                 .bind(kind.as_str())
                 .bind(policy.to_string())
                 .bind(a.id.as_str())
-                .bind(to_json(&a.target)),
+                .bind(to_json(&StoredTarget {
+                    target: a.target.clone(),
+                    filter: a.filter,
+                })),
             )
             .await?;
         }

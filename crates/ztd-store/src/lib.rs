@@ -53,6 +53,7 @@ mod imports;
 mod mdm;
 mod misc;
 mod profiles;
+mod scope;
 pub mod scratch;
 mod server_settings;
 mod sign_ins;

@@ -6,11 +6,12 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use ztd_core::esp::{EspConfiguration, EspSettings};
 use ztd_core::profile::{DeploymentProfile, DeviceType, JoinType, OobeSettings, ProfileAssignment};
+use ztd_core::scope::{FilterMode, FilterRef};
 use ztd_core::{ProfileId, TenantId};
 
 use crate::codec::{
-    corrupt, document, from_value, id, int32, json, opt_text, target_from_parts, target_parts,
-    text, to_json, ts, versioned, TargetDoc,
+    corrupt, document, from_value, id, int32, json, opt_text, parse_id, target_from_parts,
+    target_parts, text, to_json, ts, versioned, TargetDoc,
 };
 use crate::{StoreError, Tx};
 
@@ -47,6 +48,10 @@ struct EspDocV1 {
     install_quality_updates: bool,
     track_install_progress_for_autopilot_only: bool,
     disable_user_status_tracking_after_first_user: bool,
+    /// Absent in documents written before scope tags were stored: the default ESP carries none, the
+    /// others `["0"]` (what Graph showed for them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    role_scope_tag_ids: Option<Vec<String>>,
 }
 
 fn profile_doc(p: &DeploymentProfile) -> String {
@@ -96,16 +101,25 @@ fn profile(row: &AnyRow) -> Result<DeploymentProfile, StoreError> {
 fn assignment(row: &AnyRow) -> Result<ProfileAssignment, StoreError> {
     let kind = text(row, "target_kind")?;
     let group = opt_text(row, "target_group_id")?;
+    let filter = match (opt_text(row, "filter_id")?, opt_text(row, "filter_type")?) {
+        (Some(filter_id), Some(mode)) => Some(FilterRef {
+            filter_id: parse_id("filter_id", &filter_id)?,
+            mode: FilterMode::parse(&mode)
+                .ok_or_else(|| corrupt(format!("unknown filter type {mode:?}")))?,
+        }),
+        _ => None,
+    };
     Ok(ProfileAssignment {
         tenant_id: id(row, "tenant_id")?,
         id: text(row, "id")?,
         profile_id: id(row, "profile_id")?,
         target: target_from_parts(&kind, group.as_deref())?,
+        filter,
         created_at: ts(row, "created_at")?,
     })
 }
 
-fn esp_doc(s: &EspSettings) -> String {
+fn esp_doc(s: &EspSettings, role_scope_tag_ids: &[String]) -> String {
     versioned(
         1,
         &EspDocV1 {
@@ -122,6 +136,7 @@ fn esp_doc(s: &EspSettings) -> String {
             track_install_progress_for_autopilot_only: s.track_install_progress_for_autopilot_only,
             disable_user_status_tracking_after_first_user: s
                 .disable_user_status_tracking_after_first_user,
+            role_scope_tag_ids: Some(role_scope_tag_ids.to_vec()),
         },
     )
 }
@@ -136,9 +151,22 @@ fn esp(row: &AnyRow) -> Result<EspConfiguration, StoreError> {
         .iter()
         .map(|t| target_from_parts(&t.kind, t.group_id.as_deref()))
         .collect::<Result<Vec<_>, _>>()?;
+    let assignment_filters = assignments
+        .iter()
+        .zip(&targets)
+        .filter_map(|(target, doc)| doc.filter.map(|f| (*target, f)))
+        .collect();
+    let id_text = text(row, "id")?;
+    let role_scope_tag_ids = doc.role_scope_tag_ids.clone().unwrap_or_else(|| {
+        if id_text.ends_with(ztd_core::esp::DEFAULT_ESP_SUFFIX) {
+            Vec::new()
+        } else {
+            vec![ztd_core::scope::DEFAULT_SCOPE_TAG_ID.to_string()]
+        }
+    });
     Ok(EspConfiguration {
         tenant_id: id(row, "tenant_id")?,
-        id: text(row, "id")?,
+        id: id_text,
         display_name: text(row, "display_name")?,
         description: text(row, "description")?,
         priority: int32(row, "priority")?,
@@ -159,13 +187,16 @@ fn esp(row: &AnyRow) -> Result<EspConfiguration, StoreError> {
                 .disable_user_status_tracking_after_first_user,
         },
         assignments,
+        assignment_filters,
+        role_scope_tag_ids,
         created_at: ts(row, "created_at")?,
         updated_at: ts(row, "updated_at")?,
     })
 }
 
 const PROFILE_COLS: &str = "tenant_id, id, display_name, document, created_at, updated_at";
-const ASSIGNMENT_COLS: &str = "tenant_id, id, profile_id, target_kind, target_group_id, created_at";
+const ASSIGNMENT_COLS: &str =
+    "tenant_id, id, profile_id, target_kind, target_group_id, created_at, filter_id, filter_type";
 const ESP_COLS: &str =
     "tenant_id, id, display_name, description, priority, document, assignments, created_at, updated_at";
 
@@ -251,7 +282,7 @@ impl Tx {
     ) -> Result<(), StoreError> {
         let (kind, group) = target_parts(a.target);
         let sql = format!(
-            "INSERT INTO profile_assignments ({ASSIGNMENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6)"
+            "INSERT INTO profile_assignments ({ASSIGNMENT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         );
         let q = sqlx::query(&sql)
             .bind(a.tenant_id.to_string())
@@ -259,7 +290,9 @@ impl Tx {
             .bind(a.profile_id.to_string())
             .bind(kind)
             .bind(group)
-            .bind(a.created_at.0);
+            .bind(a.created_at.0)
+            .bind(a.filter.map(|f| f.filter_id.to_string()))
+            .bind(a.filter.map(|f| f.mode.as_str()));
         self.execute(q).await.map(drop)
     }
 
@@ -296,6 +329,11 @@ impl Tx {
                 TargetDoc {
                     kind: kind.into(),
                     group_id,
+                    filter: e
+                        .assignment_filters
+                        .iter()
+                        .find(|(target, _)| target == t)
+                        .map(|(_, f)| *f),
                 }
             })
             .collect();
@@ -311,7 +349,7 @@ impl Tx {
             .bind(e.display_name.as_str())
             .bind(e.description.as_str())
             .bind(i64::from(e.priority))
-            .bind(esp_doc(&e.settings))
+            .bind(esp_doc(&e.settings, &e.role_scope_tag_ids))
             .bind(to_json(&targets))
             .bind(e.created_at.0)
             .bind(e.updated_at.0);

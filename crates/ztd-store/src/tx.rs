@@ -69,6 +69,8 @@ pub enum Lock {
     ManagedDevice(ztd_core::ManagedDeviceId),
     /// Exclusive: a tenant's MDM enrollments ("is this device enrolled already?" then "enroll it").
     Enrollment(ztd_core::TenantId),
+    /// Exclusive: a tenant's scope tags ("which id comes next?" then "create it").
+    ScopeTags(ztd_core::TenantId),
 }
 
 impl Lock {
@@ -82,6 +84,7 @@ impl Lock {
             Self::Domains(tenant) | Self::DomainUse(tenant) => format!("ztd:domains:{tenant}"),
             Self::ManagedDevice(device) => format!("ztd:managed-device:{device}"),
             Self::Enrollment(tenant) => format!("ztd:mdm-enrollment:{tenant}"),
+            Self::ScopeTags(tenant) => format!("ztd:scope-tags:{tenant}"),
         }
     }
 

@@ -60,7 +60,153 @@ conformance!(
     audit_log_lists_only_events_with_an_actor,
     concurrent_writers_all_commit,
     listings_carry_directory_ids_in_one_statement,
+    scope_tags_and_filters_round_trip_per_tenant,
 );
+
+async fn scope_tags_and_filters_round_trip_per_tenant(store: Store) {
+    use ztd_core::device_policy::{
+        AssignmentTarget as PolicyTarget, DevicePolicy, PolicyAssignment, PolicyKind,
+    };
+    use ztd_core::scope::{AssignmentFilter, FilterMode, FilterRef, RoleScopeTag};
+    let (a, b) = (tenant(1), tenant(2));
+    seed_tenant(&store, &a).await;
+    seed_tenant(&store, &b).await;
+    let (ta, tb) = (a.id, b.id);
+    let mut tx = store.begin().await.unwrap();
+
+    // Tags, and the counter that numbers them.
+    assert_eq!(tx.scope_tag_counter(ta).await.unwrap(), 0);
+    let tag = RoleScopeTag {
+        tenant_id: ta,
+        id: "1".into(),
+        display_name: "Paris".into(),
+        description: "the Paris office".into(),
+        created_at: Timestamp(10),
+        updated_at: Timestamp(10),
+    };
+    tx.upsert_scope_tag(&tag).await.unwrap();
+    tx.set_scope_tag_counter(ta, 1).await.unwrap();
+    assert_eq!(tx.scope_tag_counter(ta).await.unwrap(), 1);
+    assert_eq!(tx.scope_tag_counter(tb).await.unwrap(), 0);
+    let renamed = RoleScopeTag {
+        display_name: "Lyon".into(),
+        updated_at: Timestamp(20),
+        created_at: Timestamp(99),
+        ..tag.clone()
+    };
+    tx.upsert_scope_tag(&renamed).await.unwrap();
+    let read = tx.get_scope_tag(ta, "1").await.unwrap().unwrap();
+    assert_eq!(read.display_name, "Lyon");
+    assert_eq!(
+        read.created_at,
+        Timestamp(10),
+        "upsert keeps the creation time"
+    );
+    assert_eq!(tx.list_scope_tags(ta).await.unwrap().len(), 1);
+    assert!(tx.list_scope_tags(tb).await.unwrap().is_empty());
+    assert!(tx.get_scope_tag(tb, "1").await.unwrap().is_none());
+    assert!(!tx.delete_scope_tag(tb, "1").await.unwrap());
+
+    // Filters.
+    let filter = AssignmentFilter {
+        tenant_id: ta,
+        id: uid(0xF1),
+        display_name: "Surface".into(),
+        description: "".into(),
+        platform: "windows10AndLater".into(),
+        rule: r#"(device.model -startsWith "Surface")"#.into(),
+        role_scope_tag_ids: vec!["0".into(), "1".into()],
+        created_at: Timestamp(5),
+        updated_at: Timestamp(6),
+    };
+    tx.upsert_assignment_filter(&filter).await.unwrap();
+    assert_eq!(
+        tx.get_assignment_filter(ta, filter.id).await.unwrap(),
+        Some(filter.clone())
+    );
+    assert!(tx
+        .get_assignment_filter(tb, filter.id)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(tx.list_assignment_filters(tb).await.unwrap().is_empty());
+    assert!(!tx.delete_assignment_filter(tb, filter.id).await.unwrap());
+    let fref = FilterRef {
+        filter_id: filter.id,
+        mode: FilterMode::Exclude,
+    };
+
+    // A deployment profile assignment keeps its filter.
+    let prof = profile(ta, 1);
+    tx.insert_profile(&prof).await.unwrap();
+    let pa = ProfileAssignment {
+        tenant_id: ta,
+        id: "pa".into(),
+        profile_id: prof.id,
+        target: AssignmentTarget::AllDevices,
+        filter: Some(fref),
+        created_at: Timestamp(1),
+    };
+    tx.insert_profile_assignment(&pa).await.unwrap();
+    assert_eq!(tx.list_profile_assignments(ta).await.unwrap(), vec![pa]);
+
+    // An ESP keeps its assignments' filters and its tags.
+    let grp = group(ta, 1, None);
+    tx.insert_group(&grp).await.unwrap();
+    let mut e = esp(ta, grp.id);
+    e.id = uid(0xE5).to_string();
+    e.assignment_filters = vec![(AssignmentTarget::Group(grp.id), fref)];
+    e.role_scope_tag_ids = vec!["1".into()];
+    tx.upsert_esp(&e).await.unwrap();
+    assert_eq!(tx.get_esp(ta, &e.id).await.unwrap(), Some(e.clone()));
+
+    // A policy assignment keeps its filter.
+    let policy = DevicePolicy {
+        tenant_id: ta,
+        kind: PolicyKind::Configuration,
+        id: uid(0xD1),
+        display_name: "p".into(),
+        document: serde_json::json!({"roleScopeTagIds": ["1"]})
+            .as_object()
+            .cloned()
+            .unwrap(),
+        version: 1,
+        created_at: Timestamp(1),
+        updated_at: Timestamp(1),
+    };
+    tx.insert_device_policy(&policy).await.unwrap();
+    let assignments = vec![
+        PolicyAssignment {
+            id: "a".into(),
+            target: PolicyTarget::AllDevices,
+            filter: Some(FilterRef {
+                mode: FilterMode::Include,
+                ..fref
+            }),
+        },
+        PolicyAssignment {
+            id: "b".into(),
+            target: PolicyTarget::Group { group_id: grp.id },
+            filter: None,
+        },
+    ];
+    tx.replace_policy_assignments(ta, PolicyKind::Configuration, policy.id, &assignments)
+        .await
+        .unwrap();
+    let read: Vec<PolicyAssignment> = tx
+        .policy_assignments(ta, PolicyKind::Configuration, Some(policy.id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, a)| a)
+        .collect();
+    assert_eq!(read, assignments);
+
+    assert!(tx.delete_assignment_filter(ta, filter.id).await.unwrap());
+    assert!(tx.delete_scope_tag(ta, "1").await.unwrap());
+    assert!(tx.list_assignment_filters(ta).await.unwrap().is_empty());
+    tx.commit().await.unwrap();
+}
 
 async fn audit_log_lists_only_events_with_an_actor(store: Store) {
     let (ta, tb) = (tenant(1), tenant(2));
@@ -321,6 +467,8 @@ fn esp(t: TenantId, g: GroupId) -> EspConfiguration {
             AssignmentTarget::Group(g),
             AssignmentTarget::ExcludeGroup(g),
         ],
+        assignment_filters: Vec::new(),
+        role_scope_tag_ids: vec![],
         created_at: Timestamp(1_700_000_000_000),
         updated_at: Timestamp(1_700_000_000_001),
     }
@@ -610,6 +758,7 @@ async fn round_trip_every_entity(store: Store) {
         id: ProfileAssignment::conventional_id(p1.id, target) + &i.to_string(),
         profile_id: p1.id,
         target,
+        filter: None,
         created_at: Timestamp(1_700_000_000_000 + i as i64),
     })
     .collect();
@@ -763,6 +912,7 @@ async fn tenant_isolation(store: Store) {
         id: ProfileAssignment::conventional_id(prof.id, AssignmentTarget::AllDevices),
         profile_id: prof.id,
         target: AssignmentTarget::AllDevices,
+        filter: None,
         created_at: Timestamp(1),
     };
     let e = esp(ta, grp.id);

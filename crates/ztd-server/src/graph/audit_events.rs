@@ -52,6 +52,8 @@ fn area(kind: &str) -> (&'static str, &'static str) {
         "device" | "devices" => "WindowsAutopilotDeviceIdentity",
         "import" => "ImportedWindowsAutopilotDeviceIdentity",
         "esp" => "DeviceEnrollmentConfiguration",
+        "scope_tag" => "RoleScopeTag",
+        "assignment_filter" => "DeviceAndAppManagementAssignmentFilter",
         "profile" => "WindowsAutopilotDeploymentProfile",
         "managed_device" => "ManagedDevice",
         "directory_object" => "Device",

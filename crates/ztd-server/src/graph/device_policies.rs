@@ -12,6 +12,7 @@ use axum::Router;
 use serde_json::{json, Map, Value};
 use ztd_app::device_policies::MdmSettings;
 use ztd_core::device_policy::{AssignmentTarget, DevicePolicy, PolicyAssignment, PolicyKind};
+use ztd_core::scope::FilterRef;
 
 use super::body;
 use super::paging::Row;
@@ -123,11 +124,13 @@ pub fn policy_json(policy: &DevicePolicy) -> Value {
     Value::Object(out)
 }
 
-fn assignment_json(kind: PolicyKind, a: &PolicyAssignment) -> Value {
+fn assignment_json(kind: PolicyKind, a: &PolicyAssignment, beta: bool) -> Value {
+    let mut target = a.target.to_graph();
+    super::scope::put_filter(&mut target, a.filter.as_ref(), beta);
     let mut out = json!({
         "@odata.type": assignment_type(kind),
         "id": a.id,
-        "target": a.target.to_graph(),
+        "target": target,
     });
     if kind == PolicyKind::Configuration {
         out["source"] = json!("direct");
@@ -231,14 +234,15 @@ async fn delete_one(
     Ok(no_content())
 }
 
-fn targets_of(items: &[Value]) -> ApiResult<Vec<AssignmentTarget>> {
+fn targets_of(items: &[Value]) -> ApiResult<Vec<(AssignmentTarget, Option<FilterRef>)>> {
     items
         .iter()
         .map(|item| {
             let target = body::field(item, "target")
                 .ok_or_else(|| ApiError::bad_request("Each assignment needs a target."))?;
-            AssignmentTarget::from_graph(target)
-                .map_err(|e| ApiError::from(ztd_app::AppError::from(e)))
+            let parsed = AssignmentTarget::from_graph(target)
+                .map_err(|e| ApiError::from(ztd_app::AppError::from(e)))?;
+            Ok((parsed, super::scope::filter_of(target)?))
         })
         .collect()
 }
@@ -273,7 +277,7 @@ async fn assign(
         .await?;
     let items: Vec<Value> = assignments
         .iter()
-        .map(|a| assignment_json(kind, a))
+        .map(|a| assignment_json(kind, a, ctx.version.is_beta()))
         .collect();
     Ok(ctx.collection(
         &format!(
@@ -299,7 +303,12 @@ async fn assignments(
         .policy_assignments(caller.tenant_id, kind, policy_id(&id, kind)?)
         .await?
         .iter()
-        .map(|a| Row::json(a.id.clone(), assignment_json(kind, a)))
+        .map(|a| {
+            Row::json(
+                a.id.clone(),
+                assignment_json(kind, a, ctx.version.is_beta()),
+            )
+        })
         .collect();
     ctx.page_of(&format!("{}('{id}')/assignments", collection(kind)), rows)
         .await
@@ -315,7 +324,7 @@ async fn add_assignment(
 ) -> ApiResult<Response> {
     caller.require(FAMILY, Access::Write)?;
     let targets = targets_of(std::slice::from_ref(&body))?;
-    let wanted = targets.first().cloned();
+    let wanted = targets.first().map(|(t, _)| t.clone());
     let assignments = state
         .app
         .assign_device_policy(caller.tenant_id, kind, policy_id(&id, kind)?, targets, true)
@@ -327,7 +336,7 @@ async fn add_assignment(
     Ok(ctx.entity(
         StatusCode::CREATED,
         &format!("{}('{id}')/assignments", collection(kind)),
-        assignment_json(kind, created),
+        assignment_json(kind, created, ctx.version.is_beta()),
     ))
 }
 
@@ -349,7 +358,7 @@ async fn get_assignment(
     Ok(ctx.entity(
         StatusCode::OK,
         &format!("{}('{id}')/assignments", collection(kind)),
-        assignment_json(kind, &found),
+        assignment_json(kind, &found, ctx.version.is_beta()),
     ))
 }
 

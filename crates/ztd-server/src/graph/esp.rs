@@ -72,7 +72,7 @@ fn esp_json(e: &EspConfiguration, ctx: &Ctx) -> Value {
         "createdDateTime": created_date_time(e),
         "lastModifiedDateTime": e.updated_at.to_rfc3339(),
         "version": 1,
-        "roleScopeTagIds": if e.is_default() { json!([]) } else { json!(["0"]) },
+        "roleScopeTagIds": e.role_scope_tag_ids,
         "deviceEnrollmentConfigurationType": "windows10EnrollmentCompletionPageConfiguration",
         "showInstallationProgress": s.show_installation_progress,
         "blockDeviceSetupRetryByUser": s.block_device_setup_retry_by_user,
@@ -127,6 +127,9 @@ fn apply_esp(e: &mut EspConfiguration, body: &Value) -> ApiResult<()> {
     }
     if let Some(v) = body::string(body, &["description"])? {
         e.description = v;
+    }
+    if let Some(ids) = body::strings(body, &["roleScopeTagIds"])? {
+        e.role_scope_tag_ids = ids;
     }
     let s: &mut EspSettings = &mut e.settings;
     let flags: [(&str, &mut bool); 9] = [
@@ -208,7 +211,10 @@ async fn list_esps(State(state): State<AppState>, caller: Caller, ctx: Ctx) -> A
 fn with_assignments(mut v: Value, e: &EspConfiguration, ctx: &Ctx) -> Value {
     if ctx.query.expands("assignments") {
         if let Value::Object(map) = &mut v {
-            map.insert("assignments".into(), Value::Array(esp_assignments(e)));
+            map.insert(
+                "assignments".into(),
+                Value::Array(esp_assignments(e, ctx.version.is_beta())),
+            );
         }
     }
     v
@@ -224,12 +230,18 @@ fn esp_assignment_id(esp: &str, target: AssignmentTarget) -> String {
     }
 }
 
-fn esp_assignments(e: &EspConfiguration) -> Vec<Value> {
+fn esp_assignments(e: &EspConfiguration, beta: bool) -> Vec<Value> {
     e.assignments
         .iter()
         .map(|t| {
+            let filter = e
+                .assignment_filters
+                .iter()
+                .find(|(target, _)| target == t)
+                .map(|(_, f)| f);
             json!({
-                "id": esp_assignment_id(&e.id, *t), "source": "direct", "sourceId": e.id, "target": target_json(*t),
+                "id": esp_assignment_id(&e.id, *t), "source": "direct", "sourceId": e.id,
+                "target": target_json(*t, filter, beta),
             })
         })
         .collect()
@@ -267,6 +279,8 @@ async fn create_esp(
         priority: body::int32(&body, &["priority"])?.unwrap_or(0),
         settings: EspSettings::default(),
         assignments: Vec::new(),
+        assignment_filters: Vec::new(),
+        role_scope_tag_ids: vec![ztd_core::scope::DEFAULT_SCOPE_TAG_ID.into()],
         created_at: Timestamp(0),
         updated_at: Timestamp(0),
     };
@@ -323,9 +337,10 @@ async fn assign_esp(
         let target = field(item, "target").ok_or_else(|| {
             ApiError::bad_request("enrollmentConfigurationAssignments[].target is required.")
         })?;
+        let filter = super::scope::filter_of(target)?;
         let target = parse_target(target)?;
-        if !targets.contains(&target) {
-            targets.push(target);
+        if !targets.iter().any(|(t, _)| *t == target) {
+            targets.push((target, filter));
         }
     }
     state.app.assign_esp(caller.tenant_id, &id, targets).await?;
@@ -358,7 +373,7 @@ async fn list_esp_assignments(
     let e = state.app.esp(caller.tenant_id, &id).await?;
     Ok(ctx.collection(
         &format!("{ESP_COLLECTION}('{id}')/assignments"),
-        esp_assignments(&e),
+        esp_assignments(&e, ctx.version.is_beta()),
         None,
         None,
     ))
@@ -372,7 +387,7 @@ async fn get_esp_assignment(
 ) -> ApiResult<Response> {
     caller.require(SERVICE_CONFIG, Access::Read)?;
     let e = state.app.esp(caller.tenant_id, &id).await?;
-    let item = esp_assignments(&e)
+    let item = esp_assignments(&e, ctx.version.is_beta())
         .into_iter()
         .find(|a| {
             a["id"]

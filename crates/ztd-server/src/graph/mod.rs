@@ -44,6 +44,7 @@ pub use imports::{MAX_IMPORT, MAX_IMPORT_BODY};
 pub use ztd_odata as odata;
 mod paging;
 mod profiles;
+mod scope;
 mod throttle;
 mod users;
 pub use batch::MAX_BATCH_REQUESTS;
@@ -429,6 +430,9 @@ const SEGMENTS: &[&str] = &[
     "checkMemberObjects",
     "getMemberGroups",
     "getMemberObjects",
+    "roleScopeTags",
+    "assignmentFilters",
+    "validateFilter",
 ];
 
 fn canonical_segment(segment: &str) -> String {
@@ -540,6 +544,7 @@ fn version_router(
         .merge(member_checks::routes())
         .merge(managed_devices::routes())
         .merge(device_policies::routes())
+        .merge(scope::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

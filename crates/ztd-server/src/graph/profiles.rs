@@ -17,6 +17,7 @@ use ztd_core::profile::{
     AssignmentTarget, DeploymentProfile, DeviceType, DeviceUsageType, JoinType, OobeSettings,
     ProfileAssignment, UserType,
 };
+use ztd_core::scope::FilterRef;
 use ztd_core::{GroupId, ProfileId, TenantId, Timestamp, Ztdid};
 
 use super::body::{self, field, field_any};
@@ -430,8 +431,8 @@ async fn delete(
     Ok(no_content())
 }
 
-/// An assignment target as Graph serialises it.
-pub fn target_json(target: AssignmentTarget) -> Value {
+/// An assignment target as Graph serialises it, with its filter (beta only; `super::scope::put_filter`).
+pub fn target_json(target: AssignmentTarget, filter: Option<&FilterRef>, beta: bool) -> Value {
     let mut v = json!({
         "deviceAndAppManagementAssignmentFilterId": null,
         "deviceAndAppManagementAssignmentFilterType": "none",
@@ -452,6 +453,7 @@ pub fn target_json(target: AssignmentTarget) -> Value {
         }
         *map = ordered;
     }
+    super::scope::put_filter(&mut v, filter, beta);
     v
 }
 
@@ -480,11 +482,12 @@ pub fn parse_target(target: &Value) -> ApiResult<AssignmentTarget> {
 }
 
 fn assignment_json(a: &ProfileAssignment) -> Value {
+    // Deployment profiles are served under beta only.
     json!({
         "id": a.id,
         "source": "direct",
         "sourceId": a.profile_id.to_string(),
-        "target": target_json(a.target),
+        "target": target_json(a.target, a.filter.as_ref(), true),
     })
 }
 
@@ -559,11 +562,18 @@ async fn create_assignment(
     ctx.beta_only()?;
     let target =
         field(&body, "target").ok_or_else(|| ApiError::bad_request("target is required."))?;
+    let filter = super::scope::filter_of(target)?;
     let target = parse_target(target)?;
     let client_id = body::string(&body, &["id"])?.filter(|s| !s.trim().is_empty());
     let a = state
         .app
-        .assign_profile(caller.tenant_id, profile_id(&id)?, target, client_id)
+        .assign_profile_filtered(
+            caller.tenant_id,
+            profile_id(&id)?,
+            target,
+            client_id,
+            filter,
+        )
         .await?;
     Ok(ctx.entity(
         StatusCode::CREATED,
@@ -628,6 +638,7 @@ async fn assign(
         wanted.push((
             parse_target(target)?,
             body::string(item, &["id"])?.filter(|s| !s.is_empty()),
+            super::scope::filter_of(target)?,
         ));
     }
     state
