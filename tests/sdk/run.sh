@@ -134,6 +134,12 @@ SSL_CERT_FILE="$tmp/ca.pem" REQUESTS_CA_BUNDLE="$tmp/ca.pem" \
   ZTD_URL="https://127.0.0.1:$port" ZTD_PROXY="http://127.0.0.1:$proxy_port" ZTD_CREDENTIALS="$tmp/data/credentials.json" ZTD_DATA_DIR="$tmp/data" ZTD_BIN="$bin" ZTD_SDK_SUMMARY="$tmp/summary" ZTD_SDK_PREFLIGHT="$tmp/preflight" \
   "$py" "$here/test_sdk.py"
 rc=$?
+# Configuration as code: back up, restore into another tenant, diff, push one change (plain HTTP).
+echo "== round trip (tests/sdk/roundtrip.py)"
+SSL_CERT_FILE="$tmp/ca.pem" ZTD_URL="https://127.0.0.1:$port" ZTD_CREDENTIALS="$tmp/data/credentials.json" \
+  ZTD_DATA_DIR="$tmp/data" ZTD_BIN="$bin" "$py" "$here/roundtrip.py" | tee "$tmp/roundtrip.log"
+roundtrip_rc=${PIPESTATUS[0]}
+[ "$roundtrip_rc" = 0 ] || rc=1
 set -e
 
 if ! kill -0 "$server_pid" 2>/dev/null; then
@@ -147,5 +153,6 @@ fi
 echo "== run time $(( $(date +%s) - start_time ))s"
 # test_sdk.py prints the "N passed, M failed" line itself; repeat it last so it is the final line.
 if [ -f "$tmp/summary" ]; then cat "$tmp/summary"; fi
+if [ "$roundtrip_rc" != 0 ]; then echo "round trip: $(tail -n 1 "$tmp/roundtrip.log")"; fi
 if [ ! -f "$tmp/summary" ] && [ "$rc" != 0 ]; then echo "0 passed, 1 failed"; fi
 exit "$rc"

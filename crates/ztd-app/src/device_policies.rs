@@ -117,6 +117,29 @@ impl App {
         Ok(tx.list_device_policies(tenant, kind).await?)
     }
 
+    /// Every policy of a kind with its assignments (Graph `$expand=assignments` on the collection), read
+    /// in one snapshot and two queries whatever the number of policies.
+    pub async fn device_policies_with_assignments(
+        &self,
+        tenant: TenantId,
+        kind: PolicyKind,
+    ) -> AppResult<Vec<(DevicePolicy, Vec<PolicyAssignment>)>> {
+        let mut tx = self.store.begin_read().await?;
+        let policies = tx.list_device_policies(tenant, kind).await?;
+        let mut by_policy: std::collections::HashMap<uuid::Uuid, Vec<PolicyAssignment>> =
+            std::collections::HashMap::new();
+        for (policy, assignment) in tx.policy_assignments(tenant, kind, None).await? {
+            by_policy.entry(policy).or_default().push(assignment);
+        }
+        Ok(policies
+            .into_iter()
+            .map(|p| {
+                let assignments = by_policy.remove(&p.id).unwrap_or_default();
+                (p, assignments)
+            })
+            .collect())
+    }
+
     pub async fn device_policy(
         &self,
         tenant: TenantId,

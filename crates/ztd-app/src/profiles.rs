@@ -67,6 +67,18 @@ impl App {
         Ok(tx.list_profiles(tenant).await?)
     }
 
+    /// Every profile with every assignment of the tenant (Graph `$expand=assignments` on the collection),
+    /// read in one snapshot.
+    pub async fn profiles_with_assignments(
+        &self,
+        tenant: TenantId,
+    ) -> AppResult<(Vec<DeploymentProfile>, Vec<ProfileAssignment>)> {
+        let mut tx = self.store.begin_read().await?;
+        let profiles = tx.list_profiles(tenant).await?;
+        let assignments = tx.list_profile_assignments(tenant).await?;
+        Ok((profiles, assignments))
+    }
+
     /// Replaces a profile's settings (id, tenant and creation time are kept).
     pub async fn update_profile(
         &self,

@@ -559,3 +559,109 @@ async fn corporate_identifiers_and_autopilot_events() {
     })
     .await;
 }
+
+/// `$expand=assignments` on every collection a backup reads, with `$select` on the expanded navigation, and
+/// each tenant seeing only its own.
+#[tokio::test]
+async fn collections_expand_their_assignments() {
+    on_both_servers(GraphConfig::default(), |s| async move {
+        let t = &s.a.token;
+        let (_, group) = s
+            .post("/v1.0/groups", t, json!({"displayName": "Expand", "mailEnabled": false, "mailNickname": "expand", "securityEnabled": true}))
+            .await;
+        let gid = group["id"].as_str().unwrap().to_string();
+        let target = json!({"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": gid});
+        let (_, profile) = s
+            .post(PROFILES, t, json!({"@odata.type": "#microsoft.graph.azureADWindowsAutopilotDeploymentProfile", "displayName": "Expanded"}))
+            .await;
+        let pid = profile["id"].as_str().unwrap().to_string();
+        let (status, _) = s
+            .post(&format!("{PROFILES}/{pid}/assignments"), t, json!({"target": target}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (_, unassigned) = s
+            .post(PROFILES, t, json!({"@odata.type": "#microsoft.graph.azureADWindowsAutopilotDeploymentProfile", "displayName": "Bare"}))
+            .await;
+        let (_, esp) = s
+            .post(ESPS, t, json!({"@odata.type": "#microsoft.graph.windows10EnrollmentCompletionPageConfiguration", "displayName": "Expanded ESP"}))
+            .await;
+        let eid = esp["id"].as_str().unwrap().to_string();
+        s.post(&format!("{ESPS}/{eid}/assign"), t, json!({"enrollmentConfigurationAssignments": [{"target": target}]}))
+            .await;
+        let configs = "/beta/deviceManagement/deviceConfigurations";
+        let (_, config) = s
+            .post(configs, t, json!({"@odata.type": "#microsoft.graph.windows10CustomConfiguration", "displayName": "Expanded config",
+                "omaSettings": [{"@odata.type": "#microsoft.graph.omaSettingString", "displayName": "x", "omaUri": "./Device/Vendor/MSFT/Policy/Config/Start/HideSleep", "value": "1"}]}))
+            .await;
+        let cid = config["id"].as_str().unwrap().to_string();
+        let (status, _) = s
+            .post(&format!("{configs}/{cid}/assign"), t, json!({"assignments": [{"target": target}]}))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let compliance = "/beta/deviceManagement/deviceCompliancePolicies";
+        let (_, policy) = s
+            .post(compliance, t, json!({"@odata.type": "#microsoft.graph.windows10CompliancePolicy", "displayName": "Expanded compliance", "bitLockerEnabled": true}))
+            .await;
+        let cpid = policy["id"].as_str().unwrap().to_string();
+        s.post(&format!("{compliance}/{cpid}/assign"), t, json!({"assignments": [{"target": target}]}))
+            .await;
+
+        let find = |list: &Value, id: &str| -> Value {
+            list["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|item| item["id"] == id)
+                .cloned()
+                .unwrap_or_else(|| panic!("{id} not in {list}"))
+        };
+        for (collection, id) in [
+            (PROFILES.to_string(), pid.as_str()),
+            (ESPS.to_string(), eid.as_str()),
+            (configs.to_string(), cid.as_str()),
+            (compliance.to_string(), cpid.as_str()),
+        ] {
+            let (status, list) = s
+                .get(&format!("{collection}?$expand=assignments"), t)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{collection}: {list}");
+            let item = find(&list, id);
+            let assignments = item["assignments"].as_array().expect("assignments expanded");
+            assert_eq!(assignments.len(), 1, "{collection}: {item}");
+            assert_eq!(assignments[0]["target"]["groupId"], gid.as_str(), "{collection}");
+            // $select on the navigation keeps only what it names (and the id).
+            let (_, narrow) = s
+                .get(&format!("{collection}?$select=id,displayName&$expand=assignments($select=target)"), t)
+                .await;
+            let item = find(&narrow, id);
+            assert!(item.get("createdDateTime").is_none(), "{collection}: {item}");
+            let first = item["assignments"][0].as_object().unwrap();
+            let mut keys: Vec<&str> = first
+                .keys()
+                .map(String::as_str)
+                .filter(|k| !k.starts_with("@odata."))
+                .collect();
+            keys.sort();
+            assert_eq!(keys, vec!["id", "target"], "{collection}: {item}");
+            // The single entity too.
+            let (_, one) = s
+                .get(&format!("{collection}/{id}?$expand=assignments"), t)
+                .await;
+            assert_eq!(one["assignments"].as_array().map(Vec::len), Some(1), "{collection}: {one}");
+            // Tenant B sees none of A's objects nor their assignments.
+            let (status, theirs) = s
+                .get(&format!("{collection}?$expand=assignments"), &s.b.token)
+                .await;
+            assert_eq!(status, StatusCode::OK);
+            assert!(!theirs["value"].as_array().unwrap().iter().any(|i| i["id"] == id));
+            assert!(!theirs.to_string().contains(&gid), "{collection}: {theirs}");
+        }
+        let (_, list) = s.get(&format!("{PROFILES}?$expand=assignments"), t).await;
+        assert_eq!(find(&list, unassigned["id"].as_str().unwrap())["assignments"], json!([]));
+        let (status, _) = s
+            .get(&format!("{PROFILES}?$expand=assignments($filter=id eq 'x')"), t)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    })
+    .await;
+}

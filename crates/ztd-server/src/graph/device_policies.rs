@@ -154,14 +154,49 @@ async fn list(
     kind: PolicyKind,
 ) -> ApiResult<Response> {
     caller.require(FAMILY, Access::Read)?;
-    let rows = state
-        .app
-        .device_policies(caller.tenant_id, kind)
-        .await?
-        .iter()
-        .map(|p| Row::json(p.id.to_string(), policy_json(p)))
-        .collect();
+    let beta = ctx.version.is_beta();
+    let rows = if ctx.query.expands("assignments") {
+        state
+            .app
+            .device_policies_with_assignments(caller.tenant_id, kind)
+            .await?
+            .iter()
+            .map(|(p, assignments)| {
+                Row::json(
+                    p.id.to_string(),
+                    with_assignments(policy_json(p), kind, assignments, beta),
+                )
+            })
+            .collect()
+    } else {
+        state
+            .app
+            .device_policies(caller.tenant_id, kind)
+            .await?
+            .iter()
+            .map(|p| Row::json(p.id.to_string(), policy_json(p)))
+            .collect()
+    };
     ctx.page_of(collection(kind), rows).await
+}
+
+/// A policy with its assignments inline (`$expand=assignments`).
+fn with_assignments(
+    mut policy: Value,
+    kind: PolicyKind,
+    assignments: &[PolicyAssignment],
+    beta: bool,
+) -> Value {
+    if let Value::Object(map) = &mut policy {
+        map.insert(
+            "assignments".into(),
+            assignments
+                .iter()
+                .map(|a| assignment_json(kind, a, beta))
+                .collect(),
+        );
+    }
+    policy
 }
 
 async fn create(
@@ -197,11 +232,17 @@ async fn get_one(
     kind: PolicyKind,
 ) -> ApiResult<Response> {
     caller.require(FAMILY, Access::Read)?;
-    let policy = state
-        .app
-        .device_policy(caller.tenant_id, kind, policy_id(&id, kind)?)
-        .await?;
-    Ok(ctx.entity(StatusCode::OK, collection(kind), policy_json(&policy)))
+    let id = policy_id(&id, kind)?;
+    let policy = state.app.device_policy(caller.tenant_id, kind, id).await?;
+    let mut json = policy_json(&policy);
+    if ctx.query.expands("assignments") {
+        let assignments = state
+            .app
+            .policy_assignments(caller.tenant_id, kind, id)
+            .await?;
+        json = with_assignments(json, kind, &assignments, ctx.version.is_beta());
+    }
+    Ok(ctx.entity(StatusCode::OK, collection(kind), json))
 }
 
 async fn update(

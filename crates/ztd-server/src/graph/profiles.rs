@@ -316,11 +316,39 @@ async fn list(State(state): State<AppState>, caller: Caller, ctx: Ctx) -> ApiRes
     ctx.beta_only()?;
     ctx.query
         .validate(PROPS, &["assignments", "assignedDevices"])?;
-    let profiles = state.app.profiles(caller.tenant_id).await?;
-    let rows = profiles
-        .into_iter()
-        .map(|p| Row::json(p.id.to_string(), profile_json(&p)))
-        .collect();
+    let rows = if ctx.query.expands("assignments") {
+        let (profiles, assignments) = state
+            .app
+            .profiles_with_assignments(caller.tenant_id)
+            .await?;
+        let mut by_profile: std::collections::HashMap<ProfileId, Vec<Value>> =
+            std::collections::HashMap::new();
+        for a in &assignments {
+            by_profile
+                .entry(a.profile_id)
+                .or_default()
+                .push(assignment_json(a));
+        }
+        profiles
+            .into_iter()
+            .map(|p| {
+                let mut json = profile_json(&p);
+                if let Value::Object(map) = &mut json {
+                    let expanded = by_profile.remove(&p.id).unwrap_or_default();
+                    map.insert("assignments".into(), Value::Array(expanded));
+                }
+                Row::json(p.id.to_string(), json)
+            })
+            .collect()
+    } else {
+        state
+            .app
+            .profiles(caller.tenant_id)
+            .await?
+            .into_iter()
+            .map(|p| Row::json(p.id.to_string(), profile_json(&p)))
+            .collect()
+    };
     ctx.page_of(COLLECTION, rows).await
 }
 
