@@ -3,7 +3,7 @@
 #   fuzz/stable.sh TARGET SECONDS [SEED]
 # Targets (each a release-built example that mutates a seed corpus and checks: no panic, bounded time and memory):
 #   rules     ztd-rules  fuzz_parse     rule parser, printer round trip, evaluate == explain, index == brute force
-#   odata     ztd-odata  fuzz_query     OData query options and $filter evaluation, short errors
+#   odata     ztd-odata  fuzz_query     OData query options, $filter evaluation, $expand projection, JSON batch bodies; short errors
 #   hash-csv  ztd-formats fuzz_hash_csv hash CSV reader, every dialect and encoding, bounded memory
 #   hwhash    ztd-hwhash fuzz_hwhash    4K hash decoder, raw and base64
 #   oauth     ztd-oauth  fuzz_oauth     client assertions, certificate credentials, user codes, PKCE

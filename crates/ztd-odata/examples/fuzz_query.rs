@@ -22,6 +22,11 @@ const SEEDS: &[&str] = &[
     "$search=\"deviceId:abc\" OR \"displayName:o'k\"&$skiptoken=azph",
     "$filter=tolower(groupTag) eq 'x' and physicalIds/$count eq 0&$expand=members",
     "%24top=5&%24filter=contains(serialNumber%2C%27a%27)",
+    "$select=id,displayName&$expand=assignments($select=id,target),assignedDevices",
+    "$expand=assignments($select=target;$filter=x)&ConsistencyLevel=eventual&$count=true",
+    // JSON batch bodies (every input also goes through the batch reader).
+    r#"{"requests":[{"id":"1","method":"GET","url":"/groups?$top=1"},{"id":"2","method":"POST","url":"/groups","headers":{"Content-Type":"application/json"},"body":{"displayName":"x"},"dependsOn":["1"]}]}"#,
+    r#"{"requests":[{"id":"a","method":"PATCH","url":"deviceManagement/x/1","body":"eyJhIjoxfQ==","headers":{"content-type":"text/plain"}}]}"#,
 ];
 
 const TOKENS: &[&str] = &[
@@ -43,6 +48,9 @@ const TOKENS: &[&str] = &[
     "$top=",
     "$skip=",
     "$search=",
+    "$expand=",
+    "($select=",
+    ";",
     "\"",
     " and ",
     " or ",
@@ -138,20 +146,26 @@ fn main() {
         let seed_query = SEEDS[rng.below(SEEDS.len())];
         let input = mutate(&mut rng, seed_query);
         let started = Instant::now();
-        let outcome = panic::catch_unwind(|| match QueryOptions::parse(Some(&input)) {
-            Ok(options) => {
-                let mut budget = WorkBudget::new(limits::ITEM_WORK);
-                let _ = options.matches(&item, &mut budget);
-                let _ = options.next_query(&ztd_odata::SkipToken::Offset(1));
-                true
+        let outcome = panic::catch_unwind(|| {
+            if let Err(err) = ztd_odata::batch::parse_batch(input.as_bytes()) {
+                assert!(err.message.len() <= 600, "a batch error echoes too much");
             }
-            Err(err) => {
-                assert!(
-                    err.message.len() <= 600,
-                    "an error echoes too much: {} bytes",
-                    err.message.len()
-                );
-                false
+            match QueryOptions::parse(Some(&input)) {
+                Ok(options) => {
+                    let mut budget = WorkBudget::new(limits::ITEM_WORK);
+                    let _ = options.matches(&item, &mut budget);
+                    let _ = options.project(item.clone());
+                    let _ = options.next_query(&ztd_odata::SkipToken::Offset(1));
+                    true
+                }
+                Err(err) => {
+                    assert!(
+                        err.message.len() <= 600,
+                        "an error echoes too much: {} bytes",
+                        err.message.len()
+                    );
+                    false
+                }
             }
         });
         let took = started.elapsed();

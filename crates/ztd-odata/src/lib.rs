@@ -1,5 +1,5 @@
 //! OData query options as Microsoft Graph clients send them: `$filter`, `$select`, `$expand`, `$top`, `$skip`,
-//! `$skiptoken`, `$count`, `$orderby` and directory `$search`.
+//! `$skiptoken`, `$count`, `$orderby` and directory `$search`; and the body of a JSON batch ([`batch`]).
 //!
 //! Pure: no I/O, no HTTP. The server maps [`OdataError`] to Graph's `400 BadRequest`.
 //!
@@ -9,6 +9,7 @@
 //! ([`WorkBudget`]). Parsing recurses at most [`limits::MAX_DEPTH`] levels; evaluation follows the parsed
 //! tree, so it is bounded by the same depth.
 
+pub mod batch;
 mod filter;
 mod options;
 mod search;

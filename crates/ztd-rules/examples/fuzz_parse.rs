@@ -6,7 +6,7 @@
 use std::panic;
 use std::time::{Duration, Instant};
 
-use ztd_rules::{parse, Device, MembershipIndex};
+use ztd_rules::{parse, parse_filter, Device, MembershipIndex};
 
 const SEEDS: &[&str] = &[
     r#"(device.devicePhysicalIds -any (_ -eq "[OrderId]:Kiosk"))"#,
@@ -19,6 +19,8 @@ const SEEDS: &[&str] = &[
     r#"device.extensionAttribute15 -eq "it''s `"quoted`" ``" -and device.isRooted -ne $null"#,
     r#"device.devicePhysicalIds -all (-not (_ -contains "a") -and (_ -endsWith "b" -or _ -notIn ["c"]))"#,
     "device.systemLabels -startsWith \"M365\"\n-or device.deviceOSVersion -notStartsWith \"10.0.1\"",
+    r#"(device.manufacturer -eq "Microsoft Corporation") and (device.model -startsWith "Surface")"#,
+    r#"(device.deviceOwnership -in ["Corporate"]) or (device.deviceName -notContains "LAB") and (device.osVersion -ne null)"#,
 ];
 
 const TOKENS: &[&str] = &[
@@ -134,6 +136,23 @@ fn devices() -> Vec<Device> {
 }
 
 fn check(text: &str, devices: &[Device]) {
+    // The assignment filter dialect: same parser and bounds, its own properties.
+    match parse_filter(text) {
+        Err(e) => {
+            assert!(e.position <= text.chars().count().max(3072));
+            assert!(e.line >= 1 && e.column >= 1);
+            let _ = e.snippet(text);
+        }
+        Ok(rule) => {
+            let printed = rule.to_string();
+            let again = parse_filter(&printed)
+                .unwrap_or_else(|e| panic!("printed filter refused: {printed}\n{e}"));
+            assert_eq!(again, rule, "print/parse changed the filter: {printed}");
+            for d in devices {
+                assert_eq!(again.evaluate(d), rule.evaluate(d));
+            }
+        }
+    }
     match parse(text) {
         Err(e) => {
             let n = text.chars().count();

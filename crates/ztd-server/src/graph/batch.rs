@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use base64::Engine;
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tower::ServiceExt;
@@ -27,17 +27,14 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::AppState;
 
-/// Graph's limit on the requests of one batch.
-pub const MAX_BATCH_REQUESTS: usize = 20;
+pub use ztd_odata::batch::MAX_BATCH_REQUESTS;
+use ztd_odata::batch::{parse_batch, BatchRequest, MAX_URL_LEN};
+
 /// The largest batch body: room for an import of the most devices one import takes, plus a margin.
 pub const MAX_BATCH_BODY: usize = super::MAX_IMPORT_BODY + 64 * 1024;
 /// The largest answer of one request that a batch carries; a larger one is refused in its place (send
 /// that request alone).
 const MAX_RESPONSE_BODY: usize = 8 * 1024 * 1024;
-/// The longest `id` of a request in a batch.
-const MAX_ID_LEN: usize = 64;
-/// The longest relative URL of a request in a batch.
-const MAX_URL_LEN: usize = 8 * 1024;
 /// What a URL cannot carry as is; `%` stays, so an encoded URL is not encoded twice.
 const URL_UNSAFE: &AsciiSet = &CONTROLS
     .add(b' ')
@@ -57,26 +54,6 @@ const URL_UNSAFE: &AsciiSet = &CONTROLS
 #[derive(Clone)]
 pub struct Dispatch(pub Router);
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BatchBody {
-    requests: Vec<BatchRequest>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BatchRequest {
-    id: String,
-    method: String,
-    url: String,
-    #[serde(default)]
-    headers: Map<String, Value>,
-    #[serde(default)]
-    body: Option<Value>,
-    #[serde(default)]
-    depends_on: Vec<String>,
-}
-
 #[derive(Serialize)]
 struct BatchResponse {
     id: String,
@@ -89,51 +66,6 @@ struct BatchResponse {
 
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(Code::BadRequest, message)
-}
-
-/// Reads and checks a batch body: at most [`MAX_BATCH_REQUESTS`] requests, unique non-empty ids, known
-/// methods, relative URLs, and `dependsOn` naming earlier requests only.
-fn parse(bytes: &[u8]) -> Result<Vec<BatchRequest>, ApiError> {
-    let value = super::body::parse_relaxed(bytes)?;
-    let batch: BatchBody = serde_json::from_value(value).map_err(|e| {
-        invalid(format!(
-            "Invalid batch payload: {e}. The body must be {{\"requests\": [{{\"id\", \"method\", \"url\", ...}}]}}."
-        ))
-    })?;
-    if batch.requests.is_empty() {
-        return Err(invalid("The batch has no requests."));
-    }
-    if batch.requests.len() > MAX_BATCH_REQUESTS {
-        return Err(invalid(format!(
-            "The batch has {} requests; a batch takes at most {MAX_BATCH_REQUESTS}.",
-            batch.requests.len()
-        )));
-    }
-    let mut seen: HashSet<&str> = HashSet::new();
-    for request in &batch.requests {
-        let id = request.id.as_str();
-        if id.is_empty() || id.len() > MAX_ID_LEN {
-            return Err(invalid(format!(
-                "Every request of a batch needs an id of 1 to {MAX_ID_LEN} characters."
-            )));
-        }
-        for dependency in &request.depends_on {
-            if !seen.contains(dependency.as_str()) {
-                return Err(invalid(format!(
-                    "Request '{}' depends on '{}', which is not an earlier request of the batch.",
-                    ztd_formats::excerpt(id),
-                    ztd_formats::excerpt(dependency)
-                )));
-            }
-        }
-        if !seen.insert(id) {
-            return Err(invalid(format!(
-                "The id '{}' is used by more than one request of the batch.",
-                ztd_formats::excerpt(id)
-            )));
-        }
-    }
-    Ok(batch.requests)
 }
 
 /// `POST /$batch`: 200 with one response per request, in the order of the requests; 400 for a body that is
@@ -156,9 +88,9 @@ pub async fn batch(
             .into_response()
         }
     };
-    let requests = match parse(&bytes) {
+    let requests = match parse_batch(&bytes) {
         Ok(requests) => requests,
-        Err(error) => return error.into_response(),
+        Err(error) => return ApiError::from(error).into_response(),
     };
     let mut failed: HashSet<String> = HashSet::new();
     let mut responses = Vec::with_capacity(requests.len());
@@ -373,46 +305,6 @@ fn header_name(name: &HeaderName) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn body(requests: Value) -> Vec<u8> {
-        serde_json::to_vec(&serde_json::json!({ "requests": requests })).unwrap()
-    }
-
-    #[test]
-    fn a_batch_takes_at_most_twenty_requests() {
-        let requests: Vec<Value> = (0..21)
-            .map(|i| serde_json::json!({"id": i.to_string(), "method": "GET", "url": "/users"}))
-            .collect();
-        let error = parse(&body(Value::Array(requests))).err().unwrap();
-        assert!(error.message.contains("at most 20"), "{}", error.message);
-    }
-
-    #[test]
-    fn depends_on_must_name_an_earlier_request() {
-        let later = body(serde_json::json!([
-            {"id": "1", "method": "GET", "url": "/users", "dependsOn": ["2"]},
-            {"id": "2", "method": "GET", "url": "/users"}
-        ]));
-        assert!(parse(&later).is_err());
-        let earlier = body(serde_json::json!([
-            {"id": "1", "method": "GET", "url": "/users"},
-            {"id": "2", "method": "GET", "url": "/users", "dependsOn": ["1"]}
-        ]));
-        assert_eq!(parse(&earlier).unwrap().len(), 2);
-    }
-
-    #[test]
-    fn ids_are_unique_and_present() {
-        let twice = body(serde_json::json!([
-            {"id": "1", "method": "GET", "url": "/users"},
-            {"id": "1", "method": "GET", "url": "/groups"}
-        ]));
-        assert!(parse(&twice).is_err());
-        let none = body(serde_json::json!([{"id": "", "method": "GET", "url": "/users"}]));
-        assert!(parse(&none).is_err());
-        assert!(parse(b"{\"requests\": []}").is_err());
-        assert!(parse(b"[1,2]").is_err());
-    }
 
     #[test]
     fn headers_are_written_as_graph_writes_them() {
