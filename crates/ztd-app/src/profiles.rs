@@ -582,11 +582,73 @@ impl App {
         id: &str,
         targets: Vec<(AssignmentTarget, Option<FilterRef>)>,
     ) -> AppResult<EspConfiguration> {
+        self.edit_esp_assignments(tenant, id, |_| Ok(targets)).await
+    }
+
+    /// Adds one assignment to an ESP (Graph `POST …/assignments`); one of the same target is replaced.
+    pub async fn add_esp_assignment(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        target: AssignmentTarget,
+        filter: Option<FilterRef>,
+    ) -> AppResult<EspConfiguration> {
+        self.edit_esp_assignments(tenant, id, |mut current| {
+            current.retain(|(t, _)| *t != target);
+            current.push((target, filter));
+            Ok(current)
+        })
+        .await
+    }
+
+    /// Removes an ESP's assignment of `target` (Graph `DELETE …/assignments/{id}`); 404 when it has none.
+    pub async fn remove_esp_assignment(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        target: AssignmentTarget,
+    ) -> AppResult<EspConfiguration> {
+        self.edit_esp_assignments(tenant, id, |mut current| {
+            let before = current.len();
+            current.retain(|(t, _)| *t != target);
+            if current.len() == before {
+                return Err(AppError::not_found(
+                    ObjectKind::EnrollmentConfiguration,
+                    format!("{id} assignment"),
+                ));
+            }
+            Ok(current)
+        })
+        .await
+    }
+
+    /// Replaces an ESP's assignments with what `edit` makes of the current ones, in one transaction.
+    async fn edit_esp_assignments(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        edit: impl FnOnce(
+            Vec<(AssignmentTarget, Option<FilterRef>)>,
+        ) -> AppResult<Vec<(AssignmentTarget, Option<FilterRef>)>>,
+    ) -> AppResult<EspConfiguration> {
         let mut tx = self.store.begin().await?;
         let mut esp = tx
             .get_esp(tenant, id)
             .await?
             .ok_or_else(|| AppError::not_found(ObjectKind::EnrollmentConfiguration, id))?;
+        let current = esp
+            .assignments
+            .iter()
+            .map(|t| {
+                let filter = esp
+                    .assignment_filters
+                    .iter()
+                    .find(|(target, _)| target == t)
+                    .map(|(_, f)| *f);
+                (*t, filter)
+            })
+            .collect();
+        let targets = edit(current)?;
         if esp.is_default() {
             return Err(AppError::invalid(
                 "enrollmentConfigurationAssignments",

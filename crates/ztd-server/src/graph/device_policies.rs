@@ -132,10 +132,14 @@ fn assignment_json(kind: PolicyKind, a: &PolicyAssignment, beta: bool) -> Value 
         "id": a.id,
         "target": target,
     });
-    if kind == PolicyKind::Configuration {
+    // Beta's assignment types add where the assignment came from (and, for configurations, its intent);
+    // v1.0's have only id and target.
+    if beta {
         out["source"] = json!("direct");
         out["sourceId"] = json!(a.id.split('_').next().unwrap_or_default());
-        out["intent"] = json!("apply");
+        if kind == PolicyKind::Configuration {
+            out["intent"] = json!("apply");
+        }
     }
     out
 }

@@ -34,11 +34,11 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{esp}/{{id}}/setPriority"), post(set_priority))
         .route(
             &format!("{esp}/{{id}}/assignments"),
-            get(list_esp_assignments),
+            get(list_esp_assignments).post(create_esp_assignment),
         )
         .route(
             &format!("{esp}/{{id}}/assignments/{{assignment}}"),
-            get(get_esp_assignment),
+            get(get_esp_assignment).delete(delete_esp_assignment),
         )
 }
 
@@ -377,6 +377,60 @@ async fn list_esp_assignments(
         None,
         None,
     ))
+}
+
+/// `POST …/assignments {"target": …}`: 201 with the assignment, as its create page documents.
+async fn create_esp_assignment(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    GraphBody(body): GraphBody,
+) -> ApiResult<Response> {
+    caller.require(SERVICE_CONFIG, Access::Write)?;
+    let target =
+        field(&body, "target").ok_or_else(|| ApiError::bad_request("target is required."))?;
+    let filter = super::scope::filter_of(target)?;
+    let target = parse_target(target)?;
+    let e = state
+        .app
+        .add_esp_assignment(caller.tenant_id, &id, target, filter)
+        .await?;
+    let wanted = esp_assignment_id(&e.id, target);
+    let item = esp_assignments(&e, ctx.version.is_beta())
+        .into_iter()
+        .find(|a| a["id"] == wanted.as_str())
+        .unwrap_or(Value::Null);
+    Ok(ctx.entity(
+        StatusCode::CREATED,
+        &format!("{ESP_COLLECTION}('{id}')/assignments"),
+        item,
+    ))
+}
+
+/// `DELETE …/assignments/{id}`: 204.
+async fn delete_esp_assignment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, assignment)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    caller.require(SERVICE_CONFIG, Access::Write)?;
+    let e = state.app.esp(caller.tenant_id, &id).await?;
+    let target = e
+        .assignments
+        .iter()
+        .copied()
+        .find(|t| esp_assignment_id(&e.id, *t).eq_ignore_ascii_case(&assignment))
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "enrollmentConfigurationAssignment {assignment} was not found"
+            ))
+        })?;
+    state
+        .app
+        .remove_esp_assignment(caller.tenant_id, &id, target)
+        .await?;
+    Ok(no_content())
 }
 
 async fn get_esp_assignment(
