@@ -278,6 +278,9 @@ impl App {
             ));
         }
         let mut tx = self.store.begin().await?;
+        // Assignment writes take the targeting lock, as a filter's deletion does (no assignment can name a
+        // filter being deleted).
+        tx.lock(ztd_store::Lock::Targeting(tenant)).await?;
         if tx.get_device_policy(tenant, kind, id).await?.is_none() {
             return Err(AppError::not_found(kind_of(kind), id));
         }

@@ -357,15 +357,27 @@ impl App {
 
     /// The number of members of a group, counted in the database.
     pub async fn count_group_members(&self, tenant: TenantId, id: GroupId) -> AppResult<u64> {
+        self.count_group_members_of_kind(tenant, id, MemberKinds::ALL)
+            .await
+    }
+
+    /// The members of a group of the given kinds (Graph `members/microsoft.graph.device/$count`).
+    pub async fn count_group_members_of_kind(
+        &self,
+        tenant: TenantId,
+        id: GroupId,
+        kinds: MemberKinds,
+    ) -> AppResult<u64> {
         let mut tx = self.store.begin_read().await?;
         if tx.get_group(tenant, id).await?.is_none() {
             return Err(AppError::not_found(ObjectKind::Group, id));
         }
-        let query = ztd_store::DirectoryQuery {
-            member_of: Some(id),
-            ..Default::default()
+        let kind = match (kinds.devices, kinds.users) {
+            (true, false) => Some("device"),
+            (false, true) => Some("user"),
+            _ => None,
         };
-        Ok(tx.count_directory_devices(tenant, &query).await?)
+        Ok(tx.count_group_members(tenant, id, kind).await?)
     }
 
     /// Adds a device object or a user to a static group (Graph `members/$ref`); adding a member twice is

@@ -16,6 +16,17 @@ use crate::{App, AppError, AppResult};
 /// The most deployment profiles a tenant may hold, as the service enforces.
 pub const MAX_PROFILES_PER_TENANT: u64 = 350;
 
+/// What adding an assignment did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Assigned {
+    /// The profile already had this target with this filter.
+    Unchanged,
+    /// The profile had this target; its filter changed (targeting does not: filters are not evaluated on
+    /// deployment profiles).
+    FilterChanged,
+    Added,
+}
+
 impl App {
     /// Creates a profile. `draft.id`, `tenant_id` and the timestamps are assigned here.
     pub async fn create_profile(
@@ -162,17 +173,20 @@ impl App {
         let mut tx = self.store.begin().await?;
         tx.lock(Lock::Targeting(tenant)).await?;
         require_profile(&mut tx, tenant, profile_id).await?;
-        let (assignment, added) = self
+        let (assignment, outcome) = self
             .assign_in(&mut tx, tenant, profile_id, (target, filter), id, now)
             .await?;
-        if added {
+        if outcome == Assigned::Unchanged {
+            return Ok(assignment);
+        }
+        if outcome == Assigned::Added {
             let targeting = Targeting::load(&mut tx, tenant).await?;
             refresh_tenant(&mut tx, tenant, &targeting, now).await?;
-            // Events last: appending takes the tenant's turn on the event feed until the commit.
-            tx.append_events(&[self.assigned_event(&assignment)])
-                .await?;
-            tx.commit().await?;
         }
+        // Events last: appending takes the tenant's turn on the event feed until the commit.
+        tx.append_events(&[self.assigned_event(&assignment)])
+            .await?;
+        tx.commit().await?;
         Ok(assignment)
     }
 
@@ -241,7 +255,7 @@ impl App {
                 ));
             }
         }
-        let (assignment, added) = self
+        let (assignment, outcome) = self
             .assign_in(
                 &mut tx,
                 tenant,
@@ -251,7 +265,7 @@ impl App {
                 now,
             )
             .await?;
-        if added {
+        if outcome != Assigned::Unchanged {
             events.push(self.assigned_event(&assignment));
         }
         let targeting = Targeting::load(&mut tx, tenant).await?;
@@ -294,10 +308,10 @@ impl App {
         }
         let mut result = Vec::with_capacity(wanted.len());
         for (target, id, filter) in wanted {
-            let (assignment, added) = self
+            let (assignment, outcome) = self
                 .assign_in(&mut tx, tenant, profile_id, (target, filter), id, now)
                 .await?;
-            if added {
+            if outcome != Assigned::Unchanged {
                 events.push(self.assigned_event(&assignment));
             }
             result.push(assignment);
@@ -310,7 +324,8 @@ impl App {
     }
 
     /// Adds an assignment in `tx` (the caller re-targets, appends the event and commits): the existing one
-    /// when the profile already has this target (`false`), the new one otherwise (`true`).
+    /// when the profile already has this target (unchanged, or with the filter changed), the new one
+    /// otherwise.
     async fn assign_in(
         &self,
         tx: &mut Tx,
@@ -319,7 +334,7 @@ impl App {
         (target, filter): (AssignmentTarget, Option<FilterRef>),
         id: Option<String>,
         now: Timestamp,
-    ) -> AppResult<(ProfileAssignment, bool)> {
+    ) -> AppResult<(ProfileAssignment, Assigned)> {
         if filter.is_some() && matches!(target, AssignmentTarget::ExcludeGroup(_)) {
             return Err(AppError::invalid(
                 "target.deviceAndAppManagementAssignmentFilterId",
@@ -341,7 +356,7 @@ impl App {
             .find(|a| a.profile_id == profile_id && a.target == target)
         {
             if same.filter == filter {
-                return Ok((same.clone(), false));
+                return Ok((same.clone(), Assigned::Unchanged));
             }
             // Another filter on the same target: the assignment keeps its id and takes the new filter.
             tx.delete_profile_assignment(tenant, &same.id).await?;
@@ -350,7 +365,7 @@ impl App {
                 ..same.clone()
             };
             tx.insert_profile_assignment(&changed).await?;
-            return Ok((changed, false));
+            return Ok((changed, Assigned::FilterChanged));
         }
         // A profile either includes or excludes a group, never both (as in Intune): assigning the other kind
         // replaces the earlier assignment of that group.
@@ -377,7 +392,7 @@ impl App {
             created_at: now,
         };
         tx.insert_profile_assignment(&assignment).await?;
-        Ok((assignment, true))
+        Ok((assignment, Assigned::Added))
     }
 
     fn assigned_event(&self, assignment: &ProfileAssignment) -> Event {
@@ -632,6 +647,9 @@ impl App {
         ) -> AppResult<Vec<(AssignmentTarget, Option<FilterRef>)>>,
     ) -> AppResult<EspConfiguration> {
         let mut tx = self.store.begin().await?;
+        // One assignment change at a time (an edit reads the set it changes), and none while a filter it
+        // could name is being deleted.
+        tx.lock(Lock::Targeting(tenant)).await?;
         let mut esp = tx
             .get_esp(tenant, id)
             .await?

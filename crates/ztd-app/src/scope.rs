@@ -231,6 +231,8 @@ impl App {
             return Err(builtin_tag_refused("changed"));
         }
         let mut tx = self.store.begin().await?;
+        // Changes made from what was read run one at a time (another node's PATCH of the same tag).
+        tx.lock(Lock::ScopeTags(tenant)).await?;
         let mut tag = tx
             .get_scope_tag(tenant, id)
             .await?
@@ -261,6 +263,7 @@ impl App {
             return Err(builtin_tag_refused("deleted"));
         }
         let mut tx = self.store.begin().await?;
+        tx.lock(Lock::ScopeTags(tenant)).await?;
         let Some(tag) = tx.get_scope_tag(tenant, id).await? else {
             return Err(AppError::not_found(ObjectKind::RoleScopeTag, id));
         };
@@ -337,6 +340,8 @@ impl App {
         draft.validate()?;
         check_filter_rule(&draft.rule)?;
         let mut tx = self.store.begin().await?;
+        // "How many are there?" then "add one": one creation at a time, so the limit holds on any node.
+        tx.lock(Lock::ScopeTags(tenant)).await?;
         draft.role_scope_tag_ids = tags_of(&mut tx, tenant, role_scope_tag_ids, &[]).await?;
         if tx.list_assignment_filters(tenant).await?.len() >= MAX_FILTERS {
             return Err(AppError::Domain(DomainError::conflict(format!(
@@ -364,10 +369,18 @@ impl App {
         role_scope_tag_ids: Option<Vec<String>>,
     ) -> AppResult<AssignmentFilter> {
         let mut tx = self.store.begin().await?;
+        tx.lock(Lock::ScopeTags(tenant)).await?;
         let existing = tx
             .get_assignment_filter(tenant, filter.id)
             .await?
             .ok_or_else(|| AppError::not_found(ObjectKind::AssignmentFilter, filter.id))?;
+        // `filter` is what the caller read and changed: if another change landed since, this one would undo
+        // it, so it is refused (409) and the caller reads again.
+        if existing.updated_at != filter.updated_at {
+            return Err(AppError::Store(ztd_store::StoreError::Conflict(
+                "the filter changed while this update was made; read it again and retry".into(),
+            )));
+        }
         filter.tenant_id = tenant;
         filter.created_at = existing.created_at;
         filter.updated_at = self.now();
@@ -396,6 +409,9 @@ impl App {
         id: uuid::Uuid,
     ) -> AppResult<()> {
         let mut tx = self.store.begin().await?;
+        // Exclusive against every use case that writes assignments (they take the targeting lock), so no
+        // assignment can take this filter between the check below and the deletion.
+        tx.lock(Lock::Targeting(tenant)).await?;
         let Some(filter) = tx.get_assignment_filter(tenant, id).await? else {
             return Err(AppError::not_found(ObjectKind::AssignmentFilter, id));
         };

@@ -163,6 +163,31 @@ async fn each_request_of_a_batch_is_authorised_on_its_own() {
             .iter()
             .any(|g| g["id"] == id));
         assert_eq!(s.get(&format!("/v1.0/groups/{id}"), &s.a.token).await.0, StatusCode::OK);
+
+        // A request's own Authorization, Host or X-Forwarded-Proto never replaces the batch's.
+        let (_, batch) = s
+            .post(
+                "/v1.0/$batch",
+                &s.b.token,
+                json!({"requests": [
+                    {"id": "1", "method": "GET", "url": format!("/groups/{id}"),
+                     "headers": {"Authorization": format!("Bearer {}", s.a.token), "Host": "evil.example", "X-Forwarded-Proto": "gopher"}},
+                    {"id": "2", "method": "GET", "url": "/groups?$top=1", "headers": {"Host": "evil.example", "X-Forwarded-Proto": "gopher"}}
+                ]}),
+            )
+            .await;
+        assert_eq!(response(&batch, "1")["status"], 404, "{batch}");
+        let context = response(&batch, "2")["body"]["@odata.context"].as_str().unwrap_or_default().to_string();
+        assert!(context.starts_with("http://127.0.0.1:"), "{context}");
+        // A nested batch, however spelled, is refused for that request.
+        let (_, batch) = s
+            .post("/v1.0/$batch", &s.a.token, json!({"requests": [{"id": "1", "method": "POST", "url": "/%24batch", "body": {"requests": []}}]}))
+            .await;
+        assert_eq!(response(&batch, "1")["status"], 400, "{batch}");
+        // GET on $batch is a Graph-shaped 405.
+        let (status, body) = s.get("/v1.0/$batch", &s.a.token).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_graph_error(&body);
     })
     .await;
 }
@@ -266,13 +291,18 @@ async fn graph_throttles_an_app_and_a_tenant_with_retry_after() {
             .iter()
             .map(|r| r["status"].as_u64().unwrap_or(0))
             .collect();
-        // App A spent four of the tenant's six (its refused fifth spent none): app B gets two, then the
-        // tenant is out although app B's own budget is not.
-        assert_eq!(statuses, vec![200, 200, 429, 429, 429], "{batch}");
+        // App A spent four of the tenant's six (its refused fifth spent none); app B's batch spends one and
+        // its first request the last: then the tenant is out although app B's own budget is not.
+        assert_eq!(statuses, vec![200, 429, 429, 429, 429], "{batch}");
         let last = response(&batch, "4");
         assert!(last["headers"]["Retry-After"].as_str().is_some(), "{last}");
         assert_eq!(last["body"]["error"]["code"], "TooManyRequests");
 
+        // The batch itself spends from the budget: an exhausted caller's batch is refused whole, unread.
+        let (status, _) = s
+            .post("/v1.0/$batch", &second_app, json!({"requests": [{"id": "1", "method": "GET", "url": "/groups"}]}))
+            .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
         // Another tenant is not touched by this one's throttling.
         assert_eq!(s.get("/v1.0/groups", &s.b.token).await.0, StatusCode::OK);
         // Requests without a valid token are refused as before, not throttled.

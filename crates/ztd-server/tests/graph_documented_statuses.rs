@@ -194,6 +194,12 @@ async fn every_route_answers_its_documented_status_and_shape() {
         assert_eq!(created["id"], esp_aid.as_str());
         let (_, after) = s.get(&format!("{esps}/{eid}/assignments"), &w.token).await;
         assert_eq!(after["value"].as_array().map(Vec::len), Some(1), "{after}");
+        // Another tenant can neither add to nor remove from this ESP's assignments.
+        let b_target = json!({"@odata.type": "#microsoft.graph.allDevicesAssignmentTarget"});
+        let (status, _) = s.post(&format!("{esps}/{eid}/assignments"), &s.b.token, json!({"target": b_target})).await;
+        assert_eq!(status.as_u16(), 404);
+        let (status, _) = s.delete(&format!("{esps}/{eid}/assignments/{esp_aid}"), &s.b.token).await;
+        assert_eq!(status.as_u16(), 404);
         w.expect(M::DELETE, &format!("{esps}/{eid}/assignments/{esp_aid}"), None, 204, Empty).await;
         w.expect(M::DELETE, &format!("{esps}/{eid}/assignments/{esp_aid}"), None, 404, Object).await;
 

@@ -258,6 +258,12 @@ async fn tags_and_filters_round_trip_on_profiles_esps_configurations_and_complia
         assert_eq!(a["target"]["deviceAndAppManagementAssignmentFilterType"], "exclude");
         let (_, listed) = s.get(&format!("{PROFILES}/{pid}/assignments"), t).await;
         assert_eq!(listed["value"][0]["target"], a["target"]);
+        // The same target with another filter: the assignment keeps its id and the new filter is kept.
+        let changed = create(&s, t, &format!("{PROFILES}/{pid}/assignments"), json!({"target": filtered("include")})).await;
+        assert_eq!(changed["id"], a["id"]);
+        let (_, listed) = s.get(&format!("{PROFILES}/{pid}/assignments"), t).await;
+        assert_eq!(listed["value"].as_array().map(Vec::len), Some(1), "{listed}");
+        assert_eq!(listed["value"][0]["target"]["deviceAndAppManagementAssignmentFilterType"], "include", "{listed}");
         let (status, body) = s.post(PROFILES, t, json!({"@odata.type": "#microsoft.graph.azureADWindowsAutopilotDeploymentProfile", "displayName": "Q", "roleScopeTagIds": ["0", "77"]})).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert!(message(&body).contains("\"77\""), "{body}");

@@ -436,6 +436,17 @@ async fn membership_questions_about_one_object_and_advanced_query_rules() {
                 assert_eq!(body["value"], json!([staff]), "{collection} {action}");
             }
         }
+        // Through /directoryObjects the object's own kind decides the permission: a device reader learns
+        // nothing of a user's groups.
+        let device_reader = s.token_with(&["Device.Read.All"]).await;
+        let (status, _) = s
+            .post(&format!("/v1.0/directoryObjects/{ada_id}/getMemberGroups"), &device_reader, json!({}))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _) = s
+            .post(&format!("/v1.0/directoryObjects/{device_id}/getMemberGroups"), &device_reader, json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK);
         // A group is a member of nothing in ztd.
         let (status, body) = s
             .post(&format!("/beta/groups/{lab}/getMemberObjects"), &t, json!({"securityEnabledOnly": false}))
@@ -525,6 +536,20 @@ async fn membership_questions_about_one_object_and_advanced_query_rules() {
         assert_eq!(status, StatusCode::OK, "{cast}");
         assert_eq!(ids(&cast), vec![device_id.clone()]);
         assert!(cast["value"][0].get("displayName").is_none());
+        for (path, n) in [
+            (format!("/v1.0/groups/{staff}/transitiveMembers/microsoft.graph.device/$count"), 1),
+            (format!("/v1.0/groups/{staff}/members/microsoft.graph.user/$count"), 1),
+            (format!("/v1.0/groups/{staff}/members/$count"), 2),
+            (format!("/v1.0/groups/{lab}/transitiveMembers/microsoft.graph.user/$count"), 0),
+        ] {
+            let (status, count) = s.get(&format!("{path}?ConsistencyLevel=eventual"), &t).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            assert_eq!(count, json!(n), "{path}");
+            let (status, _) = s.get(&path, &t).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path} without eventual consistency");
+            let (status, _) = s.get(&format!("{path}?ConsistencyLevel=eventual"), &b).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path} from another tenant");
+        }
 
         // members@odata.bind is refused, never silently ignored.
         let bind = json!({ "members@odata.bind": [format!("https://graph.microsoft.com/v1.0/directoryObjects/{device_id}")] });

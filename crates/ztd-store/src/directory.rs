@@ -283,6 +283,27 @@ impl Tx {
         self.count(query).await
     }
 
+    /// The members of a group, of one kind (`"device"` or `"user"`) or all, counted in the membership index.
+    pub async fn count_group_members(
+        &mut self,
+        tenant: TenantId,
+        group: ztd_core::GroupId,
+        kind: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        // A literal, not a parameter, as in the member page: SQLite then uses the partial index of users.
+        let sql = match kind {
+            Some("user") => "SELECT COUNT(*) AS n FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_type = 'user'",
+            Some(_) => "SELECT COUNT(*) AS n FROM group_members WHERE tenant_id = $1 AND group_id = $2 AND member_type = 'device'",
+            None => "SELECT COUNT(*) AS n FROM group_members WHERE tenant_id = $1 AND group_id = $2",
+        };
+        self.count(
+            sqlx::query(sql)
+                .bind(tenant.to_string())
+                .bind(group.to_string()),
+        )
+        .await
+    }
+
     /// Every directory object of the tenant, ordered by object id.
     pub async fn all_directory_devices(
         &mut self,

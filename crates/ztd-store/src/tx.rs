@@ -69,7 +69,8 @@ pub enum Lock {
     ManagedDevice(ztd_core::ManagedDeviceId),
     /// Exclusive: a tenant's MDM enrollments ("is this device enrolled already?" then "enroll it").
     Enrollment(ztd_core::TenantId),
-    /// Exclusive: a tenant's scope tags ("which id comes next?" then "create it").
+    /// Exclusive: a tenant's scope tags and assignment filters changed from what was read ("which id comes
+    /// next?" then "create it"; a tag or filter updated or a tag deleted).
     ScopeTags(ztd_core::TenantId),
 }
 

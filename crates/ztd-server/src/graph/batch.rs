@@ -8,6 +8,7 @@
 //! request that depends on one that did not succeed is not run and answers 424 `FailedDependency`.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
@@ -22,6 +23,7 @@ use serde_json::{Map, Value};
 use tower::ServiceExt;
 use ztd_core::error::Code;
 
+use super::throttle::{too_many_requests, Throttle};
 use super::{json_response, Version};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -33,8 +35,11 @@ use ztd_odata::batch::{parse_batch, BatchRequest, MAX_URL_LEN};
 /// The largest batch body: room for an import of the most devices one import takes, plus a margin.
 pub const MAX_BATCH_BODY: usize = super::MAX_IMPORT_BODY + 64 * 1024;
 /// The largest answer of one request that a batch carries; a larger one is refused in its place (send
-/// that request alone).
-const MAX_RESPONSE_BODY: usize = 8 * 1024 * 1024;
+/// that request alone). Only reads answer that much: ztd's largest write answer (an import of 500
+/// devices) is well under it.
+const MAX_RESPONSE_BODY: usize = 4 * 1024 * 1024;
+/// The most answer bytes one batch carries in all, so a batch holds a bounded amount of memory.
+const MAX_BATCH_ANSWER: usize = 24 * 1024 * 1024;
 /// What a URL cannot carry as is; `%` stays, so an encoded URL is not encoded twice.
 const URL_UNSAFE: &AsciiSet = &CONTROLS
     .add(b' ')
@@ -55,6 +60,11 @@ const URL_UNSAFE: &AsciiSet = &CONTROLS
 pub struct Dispatch(pub Router);
 
 #[derive(Serialize)]
+struct BatchAnswer {
+    responses: Vec<BatchResponse>,
+}
+
+#[derive(Serialize)]
 struct BatchResponse {
     id: String,
     status: u16,
@@ -69,21 +79,28 @@ fn invalid(message: impl Into<String>) -> ApiError {
 }
 
 /// `POST /$batch`: 200 with one response per request, in the order of the requests; 400 for a body that is
-/// not a batch; 401 without a valid token.
+/// not a batch; 401 without a valid token; 429 when the caller is over its budget (the batch itself spends
+/// one request of it, so a throttled caller's body is not even read).
 pub async fn batch(
     State(_state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Extension(version): Extension<Version>,
     Extension(Dispatch(router)): Extension<Dispatch>,
+    Extension(throttle): Extension<Arc<Throttle>>,
     request: Request,
 ) -> Response {
+    if let Err(wait) = throttle.admit(&caller) {
+        return too_many_requests(wait);
+    }
     let (parts, body) = request.into_parts();
     let bytes = match to_bytes(body, MAX_BATCH_BODY).await {
         Ok(bytes) => bytes,
         Err(_) => {
             return ApiError::new(
                 Code::BodyTooLarge,
-                format!("A batch body takes at most {MAX_BATCH_BODY} bytes."),
+                format!(
+                    "The batch body could not be read whole; a batch body takes at most {MAX_BATCH_BODY} bytes."
+                ),
             )
             .into_response()
         }
@@ -94,6 +111,7 @@ pub async fn batch(
     };
     let mut failed: HashSet<String> = HashSet::new();
     let mut responses = Vec::with_capacity(requests.len());
+    let mut room = MAX_BATCH_ANSWER;
     for request in requests {
         let response = if let Some(dependency) = request
             .depends_on
@@ -110,7 +128,14 @@ pub async fn batch(
             )
             .into_response()
         } else {
-            match build(&parts.headers, &parts.extensions, version, &request) {
+            let authority = parts.uri.authority().map(|a| a.as_str());
+            match build(
+                &parts.headers,
+                authority,
+                &parts.extensions,
+                version,
+                &request,
+            ) {
                 Ok(sub) => match router.clone().oneshot(sub).await {
                     Ok(response) => response,
                     Err(never) => match never {},
@@ -121,12 +146,12 @@ pub async fn batch(
         if !response.status().is_success() {
             failed.insert(request.id.clone());
         }
-        responses.push(render(request.id, response).await);
+        let (rendered, used) = render(request.id, response, room.min(MAX_RESPONSE_BODY)).await;
+        room = room.saturating_sub(used);
+        responses.push(rendered);
     }
-    json_response(
-        StatusCode::OK,
-        &serde_json::json!({ "responses": responses }),
-    )
+    // Serialised from the typed answer: each body is written as the bytes it came as, never parsed again.
+    json_response(StatusCode::OK, &BatchAnswer { responses })
 }
 
 /// The request as it would have been sent alone: the batch's `Authorization` (and the host and scheme its
@@ -134,6 +159,7 @@ pub async fn batch(
 /// the bytes its base64 string holds).
 fn build(
     outer: &HeaderMap,
+    authority: Option<&str>,
     extensions: &axum::http::Extensions,
     version: Version,
     request: &BatchRequest,
@@ -152,13 +178,19 @@ fn build(
         }
     };
     let url = request.url.trim();
-    if url.len() > MAX_URL_LEN || url.contains("://") || url.is_empty() {
+    let path = url.split('?').next().unwrap_or_default();
+    if url.len() > MAX_URL_LEN || path.contains("://") || url.is_empty() {
         return Err(invalid(
             "A batch request's url must be relative to the version, such as '/users?$top=5'.",
         ));
     }
     let relative = url.trim_start_matches('/');
-    if relative == "$batch" || relative.starts_with("$batch?") {
+    let first = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    if first.eq_ignore_ascii_case("$batch") || first.eq_ignore_ascii_case("%24batch") {
         return Err(invalid("A batch cannot contain another batch."));
     }
     // Graph's own examples write batch URLs unencoded (`$filter=importance eq 'high'`).
@@ -168,6 +200,12 @@ fn build(
     for name in [header::AUTHORIZATION, header::HOST] {
         if let Some(value) = outer.get(&name) {
             headers.insert(name, value.clone());
+        }
+    }
+    // HTTP/2 carries the host in the request's authority, not in a Host header.
+    if !headers.contains_key(header::HOST) {
+        if let Some(value) = authority.and_then(|a| HeaderValue::from_str(a).ok()) {
+            headers.insert(header::HOST, value);
         }
     }
     if let Some(value) = outer.get("x-forwarded-proto") {
@@ -188,7 +226,11 @@ fn build(
                 ztd_formats::excerpt(&request.id)
             )));
         };
-        if name == header::AUTHORIZATION || name == header::HOST {
+        // The batch's caller, host and scheme are the batch's own: a request cannot choose others.
+        if name == header::AUTHORIZATION
+            || name == header::HOST
+            || name.as_str().starts_with("x-forwarded-")
+        {
             continue;
         }
         headers.insert(name, value);
@@ -236,8 +278,9 @@ fn build(
     Ok(sub)
 }
 
-/// One response as a batch carries it: status, headers, and the body as JSON (other content as base64).
-async fn render(id: String, response: Response) -> BatchResponse {
+/// One response as a batch carries it: status, headers, and the body as JSON (other content as base64);
+/// with the bytes it takes of the batch's answer (at most `limit`).
+async fn render(id: String, response: Response, limit: usize) -> (BatchResponse, usize) {
     let (parts, body) = response.into_parts();
     let mut headers = Map::new();
     for (name, value) in &parts.headers {
@@ -251,18 +294,18 @@ async fn render(id: String, response: Response) -> BatchResponse {
             headers.insert(header_name(name), Value::String(text.to_string()));
         }
     }
-    let bytes = match to_bytes(body, MAX_RESPONSE_BODY).await {
+    let bytes = match to_bytes(body, limit).await {
         Ok(bytes) => bytes,
         Err(_) => {
             let refused = ApiError::new(
                 Code::BodyTooLarge,
                 format!(
-                    "The answer to request '{}' is over {MAX_RESPONSE_BODY} bytes, more than a batch carries; send it alone.",
+                    "The answer to request '{}' is larger than this batch can still carry ({limit} bytes); send it alone.",
                     ztd_formats::excerpt(&id)
                 ),
             )
             .into_response();
-            return Box::pin(render(id, refused)).await;
+            return Box::pin(render(id, refused, usize::MAX)).await;
         }
     };
     let json = parts
@@ -270,12 +313,14 @@ async fn render(id: String, response: Response) -> BatchResponse {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    BatchResponse {
+    let used = bytes.len();
+    let response = BatchResponse {
         id,
         status: parts.status.as_u16(),
         headers,
         body: body_value(&bytes, json),
-    }
+    };
+    (response, used)
 }
 
 fn body_value(bytes: &Bytes, json: bool) -> Option<Box<RawValue>> {

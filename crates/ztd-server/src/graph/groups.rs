@@ -61,6 +61,19 @@ pub fn routes() -> Router<AppState> {
             get(list_user_members),
         )
         .route("/groups/{id}/transitiveMembers/$count", get(count_members))
+        .route(
+            "/groups/{id}/members/device/$count",
+            get(count_device_members),
+        )
+        .route("/groups/{id}/members/user/$count", get(count_user_members))
+        .route(
+            "/groups/{id}/transitiveMembers/device/$count",
+            get(count_device_members),
+        )
+        .route(
+            "/groups/{id}/transitiveMembers/user/$count",
+            get(count_user_members),
+        )
         .route("/groups/{id}/members/$ref", post(add_member))
         .route("/groups/{id}/members/{member}/$ref", delete(remove_member))
 }
@@ -501,16 +514,46 @@ pub(super) async fn member_of(
 }
 
 async fn count_members(
+    state: State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+    id: Path<String>,
+) -> ApiResult<Response> {
+    count_members_of_kind(state, caller, ctx, id, MemberKinds::ALL).await
+}
+
+/// `members/microsoft.graph.device/$count`.
+async fn count_device_members(
+    state: State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+    id: Path<String>,
+) -> ApiResult<Response> {
+    count_members_of_kind(state, caller, ctx, id, MemberKinds::DEVICES).await
+}
+
+/// `members/microsoft.graph.user/$count`.
+async fn count_user_members(
+    state: State<AppState>,
+    caller: Caller,
+    ctx: Ctx,
+    id: Path<String>,
+) -> ApiResult<Response> {
+    count_members_of_kind(state, caller, ctx, id, MemberKinds::USERS).await
+}
+
+async fn count_members_of_kind(
     State(state): State<AppState>,
     caller: Caller,
     // Extracted for its check: a directory `/$count` needs `ConsistencyLevel: eventual`.
     _ctx: Ctx,
     Path(id): Path<String>,
+    kinds: MemberKinds,
 ) -> ApiResult<Response> {
     require_any(&caller, &[GROUP_MEMBER, GROUP, DIRECTORY], Access::Read)?;
     let n = state
         .app
-        .count_group_members(caller.tenant_id, group_id(&id)?)
+        .count_group_members_of_kind(caller.tenant_id, group_id(&id)?, kinds)
         .await?;
     Ok(count_response(usize::try_from(n).unwrap_or(usize::MAX)))
 }

@@ -105,12 +105,18 @@ async fn groups_of(
                 Err(ztd_app::AppError::Domain(ztd_core::DomainError::NotFound { .. })) => false,
                 Err(other) => return Err(other.into()),
             };
-            if user || state.app.directory_device(tenant, object).await?.is_some() {
+            // The object's own kind decides the permission, as if it had been asked through its collection.
+            if user {
+                require_any(caller, families(Kind::User), Access::Read)?;
+                Some(object)
+            } else if state.app.directory_device(tenant, object).await?.is_some() {
+                require_any(caller, families(Kind::Device), Access::Read)?;
                 Some(object)
             } else {
                 let group =
                     GroupId::parse(id).ok_or_else(|| ApiError::directory_object_not_found(id))?;
                 state.app.group(tenant, group).await?;
+                require_any(caller, families(Kind::Group), Access::Read)?;
                 None
             }
         }

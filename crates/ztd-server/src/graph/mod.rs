@@ -577,7 +577,7 @@ pub fn routes(state: AppState, config: Arc<GraphConfig>) -> Router<AppState> {
         )
         .nest_service(
             "/v1.0",
-            version_router(state.clone(), Version::V1, config, throttle),
+            version_router(state.clone(), Version::V1, config, throttle.clone()),
         );
     // A batch's requests go through the request identity middleware as requests sent alone do.
     let dispatch = batch::Dispatch(
@@ -593,8 +593,10 @@ pub fn routes(state: AppState, config: Arc<GraphConfig>) -> Router<AppState> {
     for version in [Version::Beta, Version::V1] {
         for spelling in ["$batch", "%24batch"] {
             let handler = axum::routing::post(batch::batch)
+                .fallback(method_not_allowed)
                 .layer::<_, std::convert::Infallible>(axum::Extension(version))
-                .layer(axum::Extension(dispatch.clone()));
+                .layer::<_, std::convert::Infallible>(axum::Extension(dispatch.clone()))
+                .layer::<_, std::convert::Infallible>(axum::Extension(throttle.clone()));
             router = router.route(&format!("/{}/{spelling}", version.segment()), handler);
         }
     }
