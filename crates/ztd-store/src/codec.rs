@@ -364,6 +364,19 @@ pub(crate) fn lower_needle(needle: &str) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn esp_targets_stored_before_filters_still_read() {
+        // The form rows had before assignment filters: no `filter` key.
+        let old = r#"[{"kind":"allDevices"},{"kind":"group","groupId":"6b1f0e37-3e1c-4c4a-9f5e-2d1f0c3a4b5c"}]"#;
+        let targets: Vec<TargetDoc> = serde_json::from_str(old).unwrap();
+        assert_eq!(targets.len(), 2);
+        assert!(targets.iter().all(|t| t.filter.is_none()));
+        assert_eq!(
+            targets[1].group_id.as_deref(),
+            Some("6b1f0e37-3e1c-4c4a-9f5e-2d1f0c3a4b5c")
+        );
+    }
+
     fn packed(json: &str) -> Vec<Vec<Cell<'_>>> {
         serde_json::from_str(json).unwrap()
     }

@@ -333,3 +333,24 @@ impl Tx {
         self.execute(q).await.map(drop)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_targets_stored_before_filters_still_read() {
+        // Rows written before filters hold the domain target's own JSON, nothing beside it.
+        let group_id = ztd_core::GroupId::parse("6b1f0e37-3e1c-4c4a-9f5e-2d1f0c3a4b5c").unwrap();
+        for target in [
+            AssignmentTarget::AllDevices,
+            AssignmentTarget::Group { group_id },
+            AssignmentTarget::ExclusionGroup { group_id },
+        ] {
+            let old = serde_json::to_string(&target).unwrap();
+            let stored: StoredTarget = serde_json::from_str(&old).unwrap();
+            assert_eq!(stored.target, target, "{old}");
+            assert!(stored.filter.is_none());
+        }
+    }
+}
