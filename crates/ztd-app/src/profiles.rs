@@ -78,16 +78,26 @@ impl App {
         Ok(tx.list_profiles(tenant).await?)
     }
 
-    /// Every profile with every assignment of the tenant (Graph `$expand=assignments` on the collection),
-    /// read in one snapshot.
+    /// Every profile with its assignments (Graph `$expand=assignments` on the collection), read in one
+    /// snapshot and two queries whatever the number of profiles.
     pub async fn profiles_with_assignments(
         &self,
         tenant: TenantId,
-    ) -> AppResult<(Vec<DeploymentProfile>, Vec<ProfileAssignment>)> {
+    ) -> AppResult<Vec<(DeploymentProfile, Vec<ProfileAssignment>)>> {
         let mut tx = self.store.begin_read().await?;
         let profiles = tx.list_profiles(tenant).await?;
-        let assignments = tx.list_profile_assignments(tenant).await?;
-        Ok((profiles, assignments))
+        let mut by_profile: std::collections::HashMap<ProfileId, Vec<ProfileAssignment>> =
+            std::collections::HashMap::new();
+        for a in tx.list_profile_assignments(tenant).await? {
+            by_profile.entry(a.profile_id).or_default().push(a);
+        }
+        Ok(profiles
+            .into_iter()
+            .map(|p| {
+                let assignments = by_profile.remove(&p.id).unwrap_or_default();
+                (p, assignments)
+            })
+            .collect())
     }
 
     /// Replaces a profile's settings (id, tenant and creation time are kept).

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::body::{to_bytes, Body, Bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
@@ -27,7 +27,6 @@ use super::throttle::{too_many_requests, Throttle};
 use super::{json_response, Version};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::AppState;
 
 pub use ztd_odata::batch::MAX_BATCH_REQUESTS;
 use ztd_odata::batch::{parse_batch, BatchRequest, MAX_URL_LEN};
@@ -82,7 +81,6 @@ fn invalid(message: impl Into<String>) -> ApiError {
 /// not a batch; 401 without a valid token; 429 when the caller is over its budget (the batch itself spends
 /// one request of it, so a throttled caller's body is not even read).
 pub async fn batch(
-    State(_state): State<AppState>,
     caller: Caller,
     Extension(version): Extension<Version>,
     Extension(Dispatch(router)): Extension<Dispatch>,

@@ -317,24 +317,15 @@ async fn list(State(state): State<AppState>, caller: Caller, ctx: Ctx) -> ApiRes
     ctx.query
         .validate(PROPS, &["assignments", "assignedDevices"])?;
     let rows = if ctx.query.expands("assignments") {
-        let (profiles, assignments) = state
+        state
             .app
             .profiles_with_assignments(caller.tenant_id)
-            .await?;
-        let mut by_profile: std::collections::HashMap<ProfileId, Vec<Value>> =
-            std::collections::HashMap::new();
-        for a in &assignments {
-            by_profile
-                .entry(a.profile_id)
-                .or_default()
-                .push(assignment_json(a));
-        }
-        profiles
+            .await?
             .into_iter()
-            .map(|p| {
+            .map(|(p, assignments)| {
                 let mut json = profile_json(&p);
                 if let Value::Object(map) = &mut json {
-                    let expanded = by_profile.remove(&p.id).unwrap_or_default();
+                    let expanded = assignments.iter().map(assignment_json).collect();
                     map.insert("assignments".into(), Value::Array(expanded));
                 }
                 Row::json(p.id.to_string(), json)
