@@ -26,7 +26,7 @@ const DEVICE_COL_COUNT: usize = 32;
 /// What a page reads of a device, in [`DeviceRow`]'s order: `DEVICE_COLS` without `serial_lower` (an index
 /// key, never decoded) and without the hardware identity ([`HARDWARE_COLS`], last, so a listing that
 /// leaves it out packs shorter rows).
-const LISTED_COLS: &[&str] = &[
+pub(crate) const LISTED_COLS: &[&str] = &[
     "tenant_id",
     "ztdid",
     "serial_number",
@@ -305,34 +305,58 @@ fn device_filter(backend: Backend, tenant: TenantId, q: &DeviceQuery) -> Filter 
     filter
 }
 
-/// One page of devices as a packed `SELECT` in [`DeviceRow`]'s order, with its parameters, the hardware
-/// identity left out when the query says so.
+/// How a page of devices is read: as [`DeviceRow`] arrays, stored or packed at read time.
+enum DevicePage {
+    /// `SELECT listing ...` (SQLite, listings without the hardware identity): [`Tx::fetch_listing_text`].
+    Stored,
+    /// `SELECT <these columns> ...`, packed at read time: [`Tx::fetch_packed_text`].
+    Packed(Vec<&'static str>),
+}
+
+/// One page of devices as a `SELECT` in [`DeviceRow`]'s order, with its parameters, the hardware identity
+/// left out when the query says so.
 fn device_page_sql(
     backend: Backend,
     tenant: TenantId,
     q: &DeviceQuery,
-) -> (String, Vec<Bind>, Vec<&'static str>) {
+) -> (String, Vec<Bind>, DevicePage) {
     let mut filter = device_filter(backend, tenant, q);
-    // A serial substring is tested on the entries of the index in ZTDID order, reading only matching rows.
-    // SQLite without statistics would walk the primary key instead, so it is told.
-    let table = match backend {
-        Backend::Sqlite if q.serial_contains.is_some() => "devices INDEXED BY devices_serial_scan",
-        _ => "devices",
-    };
     if let Some(after) = q.after {
         filter.and("ztdid > {}", Bind::Text(after.to_string()));
     }
-    let mut columns: Vec<&'static str> = LISTED_COLS.to_vec();
-    if !q.without_hardware {
-        columns.extend_from_slice(HARDWARE_COLS);
-    }
+    let (select, table, page) = match backend {
+        // SQLite keeps each device's listed columns packed in `devices_listing`, in ZTDID order with the
+        // lowercased serial: a page, and a serial substring test, read that index alone. A directory
+        // `deviceId` is looked up by its own index instead. SQLite has no statistics to choose the index,
+        // so the query names it.
+        Backend::Sqlite if q.without_hardware => (
+            "listing".to_string(),
+            match q.directory_device_id {
+                Some(_) => "devices",
+                None => "devices INDEXED BY devices_listing",
+            },
+            DevicePage::Stored,
+        ),
+        _ => {
+            let mut columns: Vec<&'static str> = LISTED_COLS.to_vec();
+            if !q.without_hardware {
+                columns.extend_from_slice(HARDWARE_COLS);
+            }
+            let table = match backend {
+                Backend::Sqlite if q.serial_contains.is_some() => {
+                    "devices INDEXED BY devices_listing"
+                }
+                _ => "devices",
+            };
+            (columns.join(", "), table, DevicePage::Packed(columns))
+        }
+    };
     let mut sql = format!(
-        "SELECT {} FROM {table} WHERE {} ORDER BY ztdid",
-        columns.join(", "),
+        "SELECT {select} FROM {table} WHERE {} ORDER BY ztdid",
         filter.sql
     );
     push_limit_offset(&mut sql, &mut filter, q.limit, q.offset);
-    (sql, filter.binds, columns)
+    (sql, filter.binds, page)
 }
 
 impl Tx {
@@ -485,8 +509,11 @@ impl Tx {
         tenant: TenantId,
         q: &DeviceQuery,
     ) -> Result<Vec<AutopilotDevice>, StoreError> {
-        let (sql, binds, names) = device_page_sql(self.backend(), tenant, q);
-        let page = self.fetch_packed_text(&sql, binds, &names).await?;
+        let (sql, binds, page) = device_page_sql(self.backend(), tenant, q);
+        let page = match page {
+            DevicePage::Stored => self.fetch_listing_text(&sql, binds).await?,
+            DevicePage::Packed(names) => self.fetch_packed_text(&sql, binds, &names).await?,
+        };
         let mut devices = parse_page::<DeviceRow<'_>>(&page)?
             .into_iter()
             .map(DeviceRow::into_device)

@@ -3,10 +3,10 @@
 use ztd_core::directory::DirectoryDevice;
 use ztd_core::{DirectoryObjectId, TenantId};
 
-use crate::codec::{flag, id, int, json, opt_id, text, to_json, ts, Columns};
+use crate::codec::{flag, id, int, json, opt_id, text, to_json, ts, Columns, PackedRow};
 use crate::devices::push_limit_offset;
 use crate::tx::{in_list, param, Bind, Filter, Q};
-use crate::{DirectoryQuery, StoreError, Tx};
+use crate::{Backend, DirectoryQuery, StoreError, Tx};
 
 /// A row of a group's member page.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,7 +18,7 @@ pub enum MemberRow {
     Missing(DirectoryObjectId),
 }
 
-const DIRECTORY_COLS: &str =
+pub(crate) const DIRECTORY_COLS: &str =
     "tenant_id, id, device_id, display_name, display_name_lower, account_enabled, \
     physical_ids, operating_system, operating_system_version, manufacturer, model, trust_type, \
     enrollment_profile_name, ztdid, created_at, alternative_security_id, registered_user_id";
@@ -153,22 +153,36 @@ impl Tx {
         q: &DirectoryQuery,
     ) -> Result<Vec<DirectoryDevice>, StoreError> {
         let mut filter = Filter::new(&tenant.to_string());
+        // On SQLite a page is the objects' stored listings, read from `directory_devices_listing` in id
+        // order, unless a filter has an index of its own.
+        let stored = self.backend() == Backend::Sqlite;
+        let listing_index = if stored && q.device_id.is_none() && q.display_name.is_none() {
+            " INDEXED BY directory_devices_listing"
+        } else {
+            ""
+        };
         let mut sql = match q.member_of {
             // Driven by the membership primary key (tenant, group, member): a page reads its own rows only.
             Some(group) => {
-                let cols = DIRECTORY_COLS
-                    .split(", ")
-                    .map(|c| format!("d.{c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let cols = match stored {
+                    true => "d.listing".to_string(),
+                    false => DIRECTORY_COLS
+                        .split(", ")
+                        .map(|c| format!("d.{c}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                };
                 filter.sql = filter.sql.replace("tenant_id", "m.tenant_id");
                 filter.and("m.group_id = {}", Bind::Text(group.to_string()));
                 format!(
-                    "SELECT {cols} FROM group_members m JOIN directory_devices d \
+                    "SELECT {cols} FROM group_members m JOIN directory_devices d{listing_index} \
                      ON d.tenant_id = m.tenant_id AND d.id = m.member_id WHERE "
                 )
             }
-            None => format!("SELECT {DIRECTORY_COLS} FROM directory_devices WHERE "),
+            None => match stored {
+                true => format!("SELECT listing FROM directory_devices{listing_index} WHERE "),
+                false => format!("SELECT {DIRECTORY_COLS} FROM directory_devices WHERE "),
+            },
         };
         let column = |name: &str| match q.member_of {
             Some(_) if name == "id" => "m.member_id".to_string(),
@@ -198,9 +212,16 @@ impl Tx {
         sql.push_str(&column("id"));
         push_limit_offset(&mut sql, &mut filter, q.limit, None);
         let names: Vec<&str> = DIRECTORY_COLS.split(", ").collect();
-        let mut objects = self
-            .fetch_packed(&sql, filter.binds, &names, |row| directory_device(row))
-            .await?;
+        let mut objects = match stored {
+            true => {
+                self.fetch_listing(&sql, filter.binds, &names, |row| directory_device(row))
+                    .await?
+            }
+            false => {
+                self.fetch_packed(&sql, filter.binds, &names, |row| directory_device(row))
+                    .await?
+            }
+        };
         objects.sort_unstable_by_key(|o| o.id);
         Ok(objects)
     }
@@ -238,17 +259,36 @@ impl Tx {
             Some(_) => filter.sql.push_str(" AND m.member_type = 'device'"),
             None => {}
         }
+        let mut names = vec!["is_user"];
+        names.extend(DIRECTORY_COLS.split(", "));
         // Driven by the membership primary key (tenant, group, member): a page reads its own rows only.
+        let (select, directory) = match self.backend() {
+            // A device member is its stored listing (`directory_devices_listing`, read from the index)
+            // behind `is_user`; a user or a missing device is its id among NULLs, in the same shape.
+            Backend::Sqlite => {
+                let nulls = ",null".repeat(names.len() - 3);
+                (
+                    format!(
+                        "CASE WHEN m.member_type = 'user' OR d.listing IS NULL \
+                         THEN '[' || (m.member_type = 'user') || ',null,' || json_quote(m.member_id) || '{nulls}]' \
+                         ELSE '[0,' || substr(d.listing, 2) END AS listing"
+                    ),
+                    "directory_devices d INDEXED BY directory_devices_listing",
+                )
+            }
+            Backend::Postgres => (
+                format!("CASE WHEN m.member_type = 'user' THEN 1 ELSE 0 END AS is_user, {cols}"),
+                "directory_devices d",
+            ),
+        };
         let mut sql = format!(
-            "SELECT CASE WHEN m.member_type = 'user' THEN 1 ELSE 0 END AS is_user, {cols} FROM group_members m \
-             LEFT JOIN directory_devices d ON d.tenant_id = m.tenant_id AND d.id = m.member_id WHERE {} \
+            "SELECT {select} FROM group_members m \
+             LEFT JOIN {directory} ON d.tenant_id = m.tenant_id AND d.id = m.member_id WHERE {} \
              ORDER BY m.member_id",
             filter.sql
         );
         push_limit_offset(&mut sql, &mut filter, Some(limit), None);
-        let mut names = vec!["is_user"];
-        names.extend(DIRECTORY_COLS.split(", "));
-        self.fetch_packed(&sql, filter.binds, &names, |row| {
+        let decode = |row: &PackedRow<'_>| {
             let member: DirectoryObjectId = id(row, "id")?;
             Ok(match (int(row, "is_user")?, row.opt_str("tenant_id")?) {
                 (1, _) => MemberRow::User(member),
@@ -256,8 +296,11 @@ impl Tx {
                 // A device membership without its device (never written: they are deleted together).
                 (_, None) => MemberRow::Missing(member),
             })
-        })
-        .await
+        };
+        match self.backend() {
+            Backend::Sqlite => self.fetch_listing(&sql, filter.binds, &names, decode).await,
+            Backend::Postgres => self.fetch_packed(&sql, filter.binds, &names, decode).await,
+        }
     }
 
     /// The number of objects matching the filters (`after` and `limit` are ignored).

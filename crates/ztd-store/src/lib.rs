@@ -18,7 +18,12 @@
 //!   statements (multi-row `INSERT`, long `IN` lists) write their placeholders as positional `?` on SQLite,
 //!   because SQLite resolves `$N` names by linear scan, which made 32,000-parameter statements quadratic;
 //! - bulk writes are multi-row statements chunked under the bind-parameter limits (SQLite 32766,
-//!   PostgreSQL 65535), with rows sorted by primary key so index inserts are appends.
+//!   PostgreSQL 65535), with rows sorted by primary key so index inserts are appends;
+//! - what only one engine can express lives in that engine's own migrations, applied after or between the
+//!   shared ones by version (`migrations-sqlite/`: the `listing` generated columns, each row's listed columns
+//!   packed as a JSON array when the row is written and kept in an index in page order, so a SQLite page
+//!   joins stored arrays instead of packing every value again; PostgreSQL packs pages at read time). A
+//!   database that holds a version neither list knows was migrated by a newer ztd and is refused.
 //!
 //! # Schema
 //! `tenants`, `clients`, `devices` (Autopilot registrations, assignment state inline), `directory_devices`,
@@ -66,6 +71,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::{Migration, MigrationSource, Migrator};
 use sqlx::{AnyPool, Executor};
 
 pub use directory::MemberRow;
@@ -75,7 +81,40 @@ pub use tx::{Lock, Tx};
 pub use users::{StoredRefreshToken, StoredSigningKey, UserQuery};
 use ztd_core::{DirectoryDeviceId, DirectoryObjectId, GroupId, ImportId, Ztdid};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The migration history both databases share.
+static SHARED_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
+/// SQLite's own migrations, for what only SQLite can express (generated columns packing a page's rows when
+/// they are written). Their versions never collide with the shared ones.
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations-sqlite");
+
+/// One backend's migrations in version order: the shared history, and on SQLite its own interleaved by
+/// version. One migrator runs them all, so a database migrated by a newer ztd (a version this binary does
+/// not know, from either directory) is still refused.
+#[derive(Debug)]
+struct BackendMigrations(Vec<Migration>);
+
+impl<'s> MigrationSource<'s> for BackendMigrations {
+    fn resolve(
+        self,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<Vec<Migration>, sqlx::error::BoxDynError>>
+                + Send
+                + 's,
+        >,
+    > {
+        Box::pin(async move { Ok(self.0) })
+    }
+}
+
+async fn migrator(backend: Backend) -> Result<Migrator, StoreError> {
+    let mut migrations: Vec<Migration> = SHARED_MIGRATIONS.iter().cloned().collect();
+    if backend == Backend::Sqlite {
+        migrations.extend(SQLITE_MIGRATIONS.iter().cloned());
+    }
+    migrations.sort_by_key(|m| m.version);
+    Ok(Migrator::new(BackendMigrations(migrations)).await?)
+}
 
 /// Which database a [`Store`] talks to. Queries are shared; only pool setup and the queue claim differ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,7 +274,7 @@ impl Store {
                 format!("unsupported database url (want sqlite: or postgres:): {url}").into(),
             )));
         };
-        MIGRATOR.run(&store.write).await?;
+        migrator(store.backend).await?.run(&store.write).await?;
         Ok(Store {
             inner: Arc::new(store),
         })

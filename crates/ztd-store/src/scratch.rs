@@ -171,6 +171,34 @@ pub async fn fail_deleting_serial(store: &Store, serial: &str) -> Result<(), Sto
     .await
 }
 
+/// Rows whose stored listing (SQLite's `listing` columns, `migrations-sqlite/`) is not the array the store
+/// would pack from the row at read time, in `devices` and in `directory_devices`, as the page indexes hold
+/// them: `(0, 0)` when every
+/// listing follows its row and the column lists of the migration match the store's. PostgreSQL stores no
+/// listings: `None`.
+pub async fn stale_listings(store: &Store) -> Result<Option<(u64, u64)>, StoreError> {
+    if store.backend() != crate::Backend::Sqlite {
+        return Ok(None);
+    }
+    let mut tx = store.begin_read().await?;
+    let devices = crate::devices::LISTED_COLS.join(", ");
+    let directory = crate::directory::DIRECTORY_COLS;
+    let stale_devices = tx
+        .count(sqlx::query(&format!(
+            "SELECT COUNT(*) AS n FROM devices INDEXED BY devices_listing \
+             WHERE listing IS NOT json_array({devices})"
+        )))
+        .await?;
+    let stale_directory = tx
+        .count(sqlx::query(&format!(
+            "SELECT COUNT(*) AS n FROM directory_devices INDEXED BY directory_devices_listing \
+             WHERE listing IS NOT json_array({directory})"
+        )))
+        .await?;
+    tx.rollback().await?;
+    Ok(Some((stale_devices, stale_directory)))
+}
+
 /// Damage: gives the registration with this serial number an enrollment state no version of ztd writes, as
 /// a hand edit or a bad restore would, so a test can see how a corrupt stored value is reported.
 pub async fn corrupt_enrollment_state(store: &Store, serial: &str) -> Result<(), StoreError> {

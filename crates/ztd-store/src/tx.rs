@@ -293,6 +293,45 @@ impl Tx {
         )
     }
 
+    /// [`Tx::fetch_packed`] for stored listings ([`Tx::fetch_listing_text`]): each row decoded by `names`.
+    pub(crate) async fn fetch_listing<T>(
+        &mut self,
+        inner: &str,
+        binds: Vec<Bind>,
+        names: &[&str],
+        decode: impl Fn(&PackedRow<'_>) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let page = self.fetch_listing_text(inner, binds).await?;
+        let rows: Vec<Vec<Cell<'_>>> = crate::codec::parse_page(&page)?;
+        rows.into_iter()
+            .map(|values| decode(&PackedRow::new(names, values)))
+            .collect()
+    }
+
+    /// The page of `inner` (a whole `SELECT` of one column, `listing`: rows SQLite packed as JSON arrays when
+    /// they were written, `migrations-sqlite/`) as the JSON text of [`Tx::fetch_packed_text`]. Joining the
+    /// stored arrays copies bytes, where packing at read time escaped every value of the page again.
+    /// SQLite only.
+    pub(crate) async fn fetch_listing_text(
+        &mut self,
+        inner: &str,
+        binds: Vec<Bind>,
+    ) -> Result<String, StoreError> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::Misuse("stored listings exist on SQLite only"));
+        }
+        let sql = format!("SELECT '[' || group_concat(listing, ',') || ']' AS page FROM ({inner})");
+        Ok(
+            match self
+                .fetch_optional(bind_all(sqlx::query(&sql), binds))
+                .await?
+            {
+                Some(row) => crate::codec::opt_text(&row, "page")?.unwrap_or_else(|| "[]".into()),
+                None => "[]".into(),
+            },
+        )
+    }
+
     /// Multi-row `INSERT`: `head` is `INSERT INTO t (c1, ..., cn) VALUES `, `tail` follows the values (an
     /// `ON CONFLICT` clause or nothing). Rows are chunked to stay under the bind-parameter limit.
     pub(crate) async fn insert_rows<T>(

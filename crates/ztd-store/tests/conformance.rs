@@ -48,6 +48,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    stored_listings_follow_every_write,
     round_trip_every_entity,
     rollback_on_drop_leaves_nothing,
     tenant_isolation,
@@ -1280,6 +1281,179 @@ async fn listings_carry_directory_ids_in_one_statement(store: Store) {
         .await
         .unwrap()
         .is_empty());
+    tx.rollback().await.unwrap();
+}
+
+/// Pages on SQLite read each row's `listing`, packed when the row was written: after every kind of write,
+/// every listing is the array packed from its row, and pages read through them return the rows as written,
+/// whatever characters their text holds.
+async fn stored_listings_follow_every_write(store: Store) {
+    let t = tenant(1);
+    seed_tenant(&store, &t).await;
+    let awkward = [
+        "quote \" and \\ backslash",
+        "tab\tnewline\ncontrol\u{1}",
+        "Ünïcødé ✓ 🚀",
+        "</script>&",
+    ];
+    let mut devices: Vec<AutopilotDevice> = (0..4)
+        .map(|i| {
+            let mut d = device(t.id, i as u128 + 1);
+            d.serial_number = format!("SN{i} {}", awkward[i]);
+            d.manufacturer = awkward[i].into();
+            d.display_name = awkward[(i + 1) % 4].into();
+            d.addressable_user_name = awkward[(i + 2) % 4].into();
+            d
+        })
+        .collect();
+    devices.push(bare_device(t.id, 5));
+    let objects: Vec<DirectoryDevice> = devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let mut o = directory(t.id, i as u128 + 1);
+            o.id = d.directory_object_id;
+            o.device_id = d.directory_device_id;
+            o.display_name = awkward[i % 4].into();
+            o.physical_ids.push(format!("[OrderId]:{}", awkward[i % 4]));
+            o.registered_user_id = (i % 2 == 0).then_some(o.id);
+            o.ztdid = (i != 4).then_some(d.ztdid);
+            o
+        })
+        .collect();
+    let g = group(t.id, 1, None);
+    let user_member = DirectoryObjectId(uid(0x7777));
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_devices(&devices).await.unwrap();
+    tx.insert_directory_devices(&objects).await.unwrap();
+    tx.insert_group(&g).await.unwrap();
+    let memberships: Vec<_> = objects
+        .iter()
+        .map(|o| (g.id, o.id, MembershipSource::Static))
+        .collect();
+    tx.add_members(t.id, &memberships).await.unwrap();
+    tx.add_user_member(t.id, g.id, user_member).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(matches!(
+        scratch::stale_listings(&store).await.unwrap(),
+        None | Some((0, 0))
+    ));
+
+    // Every other way a row changes: a whole-row update, the bulk assignment update, boot contacts, a
+    // directory object rewritten.
+    let mut tx = store.begin().await.unwrap();
+    devices[0].model = "Renamed \"model\"".into();
+    devices[0].group_tag = awkward[2].into();
+    devices[0].managed_device_id = Some(ManagedDeviceId(uid(0x99)));
+    tx.update_device(&devices[0]).await.unwrap();
+    let state = ProfileAssignmentState {
+        intended_profile_id: Some(ProfileId(uid(0xC1))),
+        delivered_profile_id: None,
+        status: AssignmentStatus::Pending,
+        assigned_at: Some(Timestamp(1_700_000_300_000)),
+    };
+    tx.update_assignment_states(t.id, &[(devices[1].ztdid, state.clone())])
+        .await
+        .unwrap();
+    devices[1].assignment = state;
+    tx.record_contacts(
+        t.id,
+        &[(devices[4].ztdid, Timestamp(1_700_000_400_000), None)],
+    )
+    .await
+    .unwrap();
+    devices[4].last_contacted_at = Some(Timestamp(1_700_000_400_000));
+    let mut renamed = objects[2].clone();
+    renamed.display_name = "Now \"quoted\"".into();
+    renamed.account_enabled = true;
+    tx.update_directory_device(&renamed).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut objects = objects;
+    objects[2] = renamed;
+    assert!(matches!(
+        scratch::stale_listings(&store).await.unwrap(),
+        None | Some((0, 0))
+    ));
+
+    // Pages read what was written.
+    let mut tx = store.single_read().await.unwrap();
+    let listing = DeviceQuery {
+        without_hardware: true,
+        ..Default::default()
+    };
+    let mut expected: Vec<AutopilotDevice> = devices
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            d.hardware_hash = String::new();
+            d.keys = HardwareKeys::default();
+            d
+        })
+        .collect();
+    expected.sort_by_key(|d| d.ztdid);
+    assert_eq!(tx.list_devices(t.id, &listing).await.unwrap(), expected);
+    let found = tx
+        .list_devices(
+            t.id,
+            &DeviceQuery {
+                serial_contains: Some("ÜNÏCØDÉ ✓".into()),
+                ..listing.clone()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].serial_number, devices[2].serial_number);
+    let second_page = tx
+        .list_devices(
+            t.id,
+            &DeviceQuery {
+                after: Some(expected[1].ztdid),
+                limit: Some(2),
+                ..listing.clone()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(second_page, expected[2..4].to_vec());
+    let mut objects_sorted = objects.clone();
+    objects_sorted.sort_by_key(|o| o.id);
+    assert_eq!(
+        tx.list_directory_devices(t.id, &DirectoryQuery::default())
+            .await
+            .unwrap(),
+        objects_sorted
+    );
+    assert_eq!(
+        tx.list_directory_devices(
+            t.id,
+            &DirectoryQuery {
+                member_of: Some(g.id),
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap(),
+        objects_sorted
+    );
+    let mut members = tx
+        .group_member_page(t.id, g.id, None, 10, None)
+        .await
+        .unwrap();
+    members.sort_by_key(|m| match m {
+        MemberRow::Device(d) => d.id,
+        MemberRow::User(id) | MemberRow::Missing(id) => *id,
+    });
+    let mut expected_members: Vec<MemberRow> = objects_sorted
+        .iter()
+        .map(|o| MemberRow::Device(Box::new(o.clone())))
+        .collect();
+    expected_members.push(MemberRow::User(user_member));
+    expected_members.sort_by_key(|m| match m {
+        MemberRow::Device(d) => d.id,
+        MemberRow::User(id) | MemberRow::Missing(id) => *id,
+    });
+    assert_eq!(members, expected_members);
     tx.rollback().await.unwrap();
 }
 
