@@ -263,28 +263,30 @@ impl Tx {
         names.extend(DIRECTORY_COLS.split(", "));
         // Driven by the membership primary key (tenant, group, member): a page reads its own rows only.
         let (select, directory) = match self.backend() {
-            // A device member is its stored listing (`directory_devices_listing`, read from the index)
-            // behind `is_user`; a user or a missing device is its id among NULLs, in the same shape.
+            // A device member is its stored listing behind `is_user`, read from the index
+            // `directory_devices_listing` alone (a scalar subquery: through a join SQLite 3.46 packs the
+            // listing again from the table row); a user or a missing device is its id among NULLs, in the
+            // same shape.
             Backend::Sqlite => {
                 let nulls = ",null".repeat(names.len() - 3);
                 (
                     format!(
-                        "CASE WHEN m.member_type = 'user' OR d.listing IS NULL \
-                         THEN '[' || (m.member_type = 'user') || ',null,' || json_quote(m.member_id) || '{nulls}]' \
-                         ELSE '[0,' || substr(d.listing, 2) END AS listing"
+                        "COALESCE('[0,' || substr((SELECT x.listing FROM directory_devices x \
+                         INDEXED BY directory_devices_listing WHERE x.tenant_id = m.tenant_id \
+                         AND x.id = m.member_id AND m.member_type <> 'user'), 2), \
+                         '[' || (m.member_type = 'user') || ',null,' || json_quote(m.member_id) || '{nulls}]') \
+                         AS listing"
                     ),
-                    "directory_devices d INDEXED BY directory_devices_listing",
+                    "",
                 )
             }
             Backend::Postgres => (
                 format!("CASE WHEN m.member_type = 'user' THEN 1 ELSE 0 END AS is_user, {cols}"),
-                "directory_devices d",
+                " LEFT JOIN directory_devices d ON d.tenant_id = m.tenant_id AND d.id = m.member_id",
             ),
         };
         let mut sql = format!(
-            "SELECT {select} FROM group_members m \
-             LEFT JOIN {directory} ON d.tenant_id = m.tenant_id AND d.id = m.member_id WHERE {} \
-             ORDER BY m.member_id",
+            "SELECT {select} FROM group_members m{directory} WHERE {} ORDER BY m.member_id",
             filter.sql
         );
         push_limit_offset(&mut sql, &mut filter, Some(limit), None);
