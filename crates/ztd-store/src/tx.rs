@@ -258,10 +258,7 @@ impl Tx {
         decode: impl Fn(&PackedRow<'_>) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
         let page = self.fetch_packed_text(inner, binds, columns).await?;
-        let rows: Vec<Vec<Cell<'_>>> = crate::codec::parse_page(&page)?;
-        rows.into_iter()
-            .map(|values| decode(&PackedRow::new(columns, values)))
-            .collect()
+        decode_page(&page, columns, decode)
     }
 
     /// The packed page of [`Tx::fetch_packed`] as JSON text (`[[...], ...]`), for callers that
@@ -282,15 +279,7 @@ impl Tx {
                  FROM ({inner}) AS packed"
             ),
         };
-        Ok(
-            match self
-                .fetch_optional(bind_all(sqlx::query(&sql), binds))
-                .await?
-            {
-                Some(row) => crate::codec::opt_text(&row, "page")?.unwrap_or_else(|| "[]".into()),
-                None => "[]".into(),
-            },
-        )
+        self.fetch_page_value(&sql, binds).await
     }
 
     /// [`Tx::fetch_packed`] for stored listings ([`Tx::fetch_listing_text`]): each row decoded by `names`.
@@ -302,10 +291,7 @@ impl Tx {
         decode: impl Fn(&PackedRow<'_>) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
         let page = self.fetch_listing_text(inner, binds).await?;
-        let rows: Vec<Vec<Cell<'_>>> = crate::codec::parse_page(&page)?;
-        rows.into_iter()
-            .map(|values| decode(&PackedRow::new(names, values)))
-            .collect()
+        decode_page(&page, names, decode)
     }
 
     /// The page of `inner` (a whole `SELECT` of one column, `listing`: rows SQLite packed as JSON arrays when
@@ -321,9 +307,18 @@ impl Tx {
             return Err(StoreError::Misuse("stored listings exist on SQLite only"));
         }
         let sql = format!("SELECT '[' || group_concat(listing, ',') || ']' AS page FROM ({inner})");
+        self.fetch_page_value(&sql, binds).await
+    }
+
+    /// The `page` column of a statement that aggregates a page into one JSON text (`[]` for no rows).
+    async fn fetch_page_value(
+        &mut self,
+        sql: &str,
+        binds: Vec<Bind>,
+    ) -> Result<String, StoreError> {
         Ok(
             match self
-                .fetch_optional(bind_all(sqlx::query(&sql), binds))
+                .fetch_optional(bind_all(sqlx::query(sql), binds))
                 .await?
             {
                 Some(row) => crate::codec::opt_text(&row, "page")?.unwrap_or_else(|| "[]".into()),
@@ -460,4 +455,16 @@ impl Filter {
         self.sql.push_str(" AND ");
         self.sql.push_str(&clause.replace("{}", &p));
     }
+}
+
+/// Each row of a page's JSON text (arrays of values in the order of `names`), decoded.
+fn decode_page<T>(
+    page: &str,
+    names: &[&str],
+    decode: impl Fn(&PackedRow<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let rows: Vec<Vec<Cell<'_>>> = crate::codec::parse_page(page)?;
+    rows.into_iter()
+        .map(|values| decode(&PackedRow::new(names, values)))
+        .collect()
 }
