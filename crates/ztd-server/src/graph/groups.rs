@@ -39,43 +39,40 @@ const GROUP_PROPS: &[&str] = &[
 ];
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    let mut router = Router::new()
         .route("/groups", get(list_groups).post(create_group))
         .route("/groups/$count", get(count_groups))
         .route(
             "/groups/{id}",
             get(get_group).patch(update_group).delete(delete_group),
         )
-        .route("/groups/{id}/members", get(list_members))
-        .route("/groups/{id}/members/device", get(list_device_members))
-        .route("/groups/{id}/members/user", get(list_user_members))
-        .route("/groups/{id}/members/$count", get(count_members))
-        // Groups hold no groups in ztd, so a group's transitive members are its members.
-        .route("/groups/{id}/transitiveMembers", get(list_members))
-        .route(
-            "/groups/{id}/transitiveMembers/device",
-            get(list_device_members),
-        )
-        .route(
-            "/groups/{id}/transitiveMembers/user",
-            get(list_user_members),
-        )
-        .route("/groups/{id}/transitiveMembers/$count", get(count_members))
-        .route(
-            "/groups/{id}/members/device/$count",
-            get(count_device_members),
-        )
-        .route("/groups/{id}/members/user/$count", get(count_user_members))
-        .route(
-            "/groups/{id}/transitiveMembers/device/$count",
-            get(count_device_members),
-        )
-        .route(
-            "/groups/{id}/transitiveMembers/user/$count",
-            get(count_user_members),
-        )
         .route("/groups/{id}/members/$ref", post(add_member))
-        .route("/groups/{id}/members/{member}/$ref", delete(remove_member))
+        .route("/groups/{id}/members/{member}/$ref", delete(remove_member));
+    // Groups hold no groups in ztd, so a group's transitive members are its members. A type cast
+    // (`…/microsoft.graph.device`, normalised to `…/device`) limits the page and the count to one kind.
+    for relation in ["members", "transitiveMembers"] {
+        for (cast, kinds) in [
+            ("", MemberKinds::ALL),
+            ("/device", MemberKinds::DEVICES),
+            ("/user", MemberKinds::USERS),
+        ] {
+            let path = format!("/groups/{{id}}/{relation}{cast}");
+            router = router
+                .route(
+                    &path,
+                    get(move |state, caller, ctx, id| {
+                        members_of_kind(state, caller, ctx, id, kinds)
+                    }),
+                )
+                .route(
+                    &format!("{path}/$count"),
+                    get(move |state, caller, ctx, id| {
+                        count_members_of_kind(state, caller, ctx, id, kinds)
+                    }),
+                );
+        }
+    }
+    router
 }
 
 fn require_group(caller: &Caller, access: Access) -> ApiResult<()> {
@@ -431,35 +428,6 @@ impl Source for MemberSource<'_> {
     }
 }
 
-async fn list_members(
-    state: State<AppState>,
-    caller: Caller,
-    ctx: Ctx,
-    id: Path<String>,
-) -> ApiResult<Response> {
-    members_of_kind(state, caller, ctx, id, MemberKinds::ALL).await
-}
-
-/// `members/microsoft.graph.device`.
-async fn list_device_members(
-    state: State<AppState>,
-    caller: Caller,
-    ctx: Ctx,
-    id: Path<String>,
-) -> ApiResult<Response> {
-    members_of_kind(state, caller, ctx, id, MemberKinds::DEVICES).await
-}
-
-/// `members/microsoft.graph.user`.
-async fn list_user_members(
-    state: State<AppState>,
-    caller: Caller,
-    ctx: Ctx,
-    id: Path<String>,
-) -> ApiResult<Response> {
-    members_of_kind(state, caller, ctx, id, MemberKinds::USERS).await
-}
-
 async fn members_of_kind(
     State(state): State<AppState>,
     caller: Caller,
@@ -511,35 +479,6 @@ pub(super) async fn member_of(
     let page = paging::page(&ctx.query, &mut VecSource::new(rows)).await?;
     let items: Vec<Value> = page.rows.into_iter().map(|row| row.json).collect();
     Ok(ctx.collection("directoryObjects", items, page.next, page.count))
-}
-
-async fn count_members(
-    state: State<AppState>,
-    caller: Caller,
-    ctx: Ctx,
-    id: Path<String>,
-) -> ApiResult<Response> {
-    count_members_of_kind(state, caller, ctx, id, MemberKinds::ALL).await
-}
-
-/// `members/microsoft.graph.device/$count`.
-async fn count_device_members(
-    state: State<AppState>,
-    caller: Caller,
-    ctx: Ctx,
-    id: Path<String>,
-) -> ApiResult<Response> {
-    count_members_of_kind(state, caller, ctx, id, MemberKinds::DEVICES).await
-}
-
-/// `members/microsoft.graph.user/$count`.
-async fn count_user_members(
-    state: State<AppState>,
-    caller: Caller,
-    ctx: Ctx,
-    id: Path<String>,
-) -> ApiResult<Response> {
-    count_members_of_kind(state, caller, ctx, id, MemberKinds::USERS).await
 }
 
 async fn count_members_of_kind(
