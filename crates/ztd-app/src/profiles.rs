@@ -667,14 +667,7 @@ impl App {
         let current = esp
             .assignments
             .iter()
-            .map(|t| {
-                let filter = esp
-                    .assignment_filters
-                    .iter()
-                    .find(|(target, _)| target == t)
-                    .map(|(_, f)| *f);
-                (*t, filter)
-            })
+            .map(|t| (*t, esp.filter_of(*t)))
             .collect();
         let targets = edit(current)?;
         if esp.is_default() {

@@ -74,6 +74,14 @@ pub struct EspConfiguration {
 }
 
 impl EspConfiguration {
+    /// The assignment filter of one of this configuration's assignments, if it has one.
+    pub fn filter_of(&self, target: AssignmentTarget) -> Option<crate::scope::FilterRef> {
+        self.assignment_filters
+            .iter()
+            .find(|(t, _)| *t == target)
+            .map(|(_, f)| *f)
+    }
+
     pub fn is_default(&self) -> bool {
         self.id.ends_with(DEFAULT_ESP_SUFFIX)
     }

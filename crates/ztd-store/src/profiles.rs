@@ -329,11 +329,7 @@ impl Tx {
                 TargetDoc {
                     kind: kind.into(),
                     group_id,
-                    filter: e
-                        .assignment_filters
-                        .iter()
-                        .find(|(target, _)| target == t)
-                        .map(|(_, f)| *f),
+                    filter: e.filter_of(*t),
                 }
             })
             .collect();

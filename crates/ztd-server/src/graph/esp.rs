@@ -234,14 +234,9 @@ fn esp_assignments(e: &EspConfiguration, beta: bool) -> Vec<Value> {
     e.assignments
         .iter()
         .map(|t| {
-            let filter = e
-                .assignment_filters
-                .iter()
-                .find(|(target, _)| target == t)
-                .map(|(_, f)| f);
             json!({
                 "id": esp_assignment_id(&e.id, *t), "source": "direct", "sourceId": e.id,
-                "target": target_json(*t, filter, beta),
+                "target": target_json(*t, e.filter_of(*t).as_ref(), beta),
             })
         })
         .collect()
