@@ -153,71 +153,38 @@ impl Tx {
         q: &DirectoryQuery,
     ) -> Result<Vec<DirectoryDevice>, StoreError> {
         let mut filter = Filter::new(&tenant.to_string());
-        // On SQLite a page is the objects' stored listings, read from `directory_devices_listing` in id
-        // order, unless a filter has an index of its own.
-        let stored = self.backend() == Backend::Sqlite;
-        let listing_index = if stored && q.device_id.is_none() && q.display_name.is_none() {
-            " INDEXED BY directory_devices_listing"
-        } else {
-            ""
-        };
-        let mut sql = match q.member_of {
-            // Driven by the membership primary key (tenant, group, member): a page reads its own rows only.
-            Some(group) => {
-                let cols = match stored {
-                    true => "d.listing".to_string(),
-                    false => DIRECTORY_COLS
-                        .split(", ")
-                        .map(|c| format!("d.{c}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                };
-                filter.sql = filter.sql.replace("tenant_id", "m.tenant_id");
-                filter.and("m.group_id = {}", Bind::Text(group.to_string()));
-                format!(
-                    "SELECT {cols} FROM group_members m JOIN directory_devices d{listing_index} \
-                     ON d.tenant_id = m.tenant_id AND d.id = m.member_id WHERE "
-                )
-            }
-            None => match stored {
-                true => format!("SELECT listing FROM directory_devices{listing_index} WHERE "),
-                false => format!("SELECT {DIRECTORY_COLS} FROM directory_devices WHERE "),
-            },
-        };
-        let column = |name: &str| match q.member_of {
-            Some(_) if name == "id" => "m.member_id".to_string(),
-            Some(_) => format!("d.{name}"),
-            None => name.to_string(),
-        };
         if let Some(device_id) = q.device_id {
-            filter.and(
-                &format!("{} = {{}}", column("device_id")),
-                Bind::Text(device_id.to_string()),
-            );
+            filter.and("device_id = {}", Bind::Text(device_id.to_string()));
         }
         if let Some(name) = &q.display_name {
-            filter.and(
-                &format!("{} = {{}}", column("display_name_lower")),
-                Bind::Text(name.to_lowercase()),
-            );
+            filter.and("display_name_lower = {}", Bind::Text(name.to_lowercase()));
         }
         if let Some(after) = q.after {
-            filter.and(
-                &format!("{} > {{}}", column("id")),
-                Bind::Text(after.to_string()),
-            );
+            filter.and("id > {}", Bind::Text(after.to_string()));
         }
-        sql.push_str(&filter.sql);
-        sql.push_str(" ORDER BY ");
-        sql.push_str(&column("id"));
-        push_limit_offset(&mut sql, &mut filter, q.limit, None);
         let names: Vec<&str> = DIRECTORY_COLS.split(", ").collect();
-        let mut objects = match stored {
-            true => {
+        let mut objects = match self.backend() {
+            // The objects' stored listings, read from `directory_devices_listing` in id order, unless a
+            // filter has an index of its own.
+            Backend::Sqlite => {
+                let index = match (q.device_id, &q.display_name) {
+                    (None, None) => " INDEXED BY directory_devices_listing",
+                    _ => "",
+                };
+                let mut sql = format!(
+                    "SELECT listing FROM directory_devices{index} WHERE {} ORDER BY id",
+                    filter.sql
+                );
+                push_limit_offset(&mut sql, &mut filter, q.limit, None);
                 self.fetch_listing(&sql, filter.binds, &names, |row| directory_device(row))
                     .await?
             }
-            false => {
+            Backend::Postgres => {
+                let mut sql = format!(
+                    "SELECT {DIRECTORY_COLS} FROM directory_devices WHERE {} ORDER BY id",
+                    filter.sql
+                );
+                push_limit_offset(&mut sql, &mut filter, q.limit, None);
                 self.fetch_packed(&sql, filter.binds, &names, |row| directory_device(row))
                     .await?
             }
@@ -303,29 +270,6 @@ impl Tx {
             Backend::Sqlite => self.fetch_listing(&sql, filter.binds, &names, decode).await,
             Backend::Postgres => self.fetch_packed(&sql, filter.binds, &names, decode).await,
         }
-    }
-
-    /// The number of objects matching the filters (`after` and `limit` are ignored).
-    pub async fn count_directory_devices(
-        &mut self,
-        tenant: TenantId,
-        q: &DirectoryQuery,
-    ) -> Result<u64, StoreError> {
-        let (sql, binds) = match q.member_of {
-            Some(group) => (
-                "SELECT COUNT(*) AS n FROM group_members WHERE tenant_id = $1 AND group_id = $2",
-                vec![tenant.to_string(), group.to_string()],
-            ),
-            None => (
-                "SELECT COUNT(*) AS n FROM directory_devices WHERE tenant_id = $1",
-                vec![tenant.to_string()],
-            ),
-        };
-        let mut query = sqlx::query(sql);
-        for bind in binds {
-            query = query.bind(bind);
-        }
-        self.count(query).await
     }
 
     /// The members of a group, of one kind (`"device"` or `"user"`) or all, counted in the membership index.

@@ -79,7 +79,7 @@ pub use drs::StoredDeviceCertificate;
 pub use mdm::{ManagedDeviceQuery, StoredMdmCertificate};
 pub use tx::{Lock, Tx};
 pub use users::{StoredRefreshToken, StoredSigningKey, UserQuery};
-use ztd_core::{DirectoryDeviceId, DirectoryObjectId, GroupId, ImportId, Ztdid};
+use ztd_core::{DirectoryDeviceId, DirectoryObjectId, ImportId, Ztdid};
 
 /// The migration history both databases share.
 static SHARED_MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
@@ -194,9 +194,6 @@ pub struct DirectoryQuery {
     pub display_name: Option<String>,
     pub after: Option<DirectoryObjectId>,
     pub limit: Option<u32>,
-    /// Only the members of this group (the page is read through the membership index, so its cost does
-    /// not grow with the group).
-    pub member_of: Option<GroupId>,
 }
 
 /// Filters for [`Tx::list_imports`]. Results are ordered by import id.

@@ -1424,18 +1424,6 @@ async fn stored_listings_follow_every_write(store: Store) {
             .unwrap(),
         objects_sorted
     );
-    assert_eq!(
-        tx.list_directory_devices(
-            t.id,
-            &DirectoryQuery {
-                member_of: Some(g.id),
-                ..Default::default()
-            }
-        )
-        .await
-        .unwrap(),
-        objects_sorted
-    );
     let mut members = tx
         .group_member_page(t.id, g.id, None, 10, None)
         .await

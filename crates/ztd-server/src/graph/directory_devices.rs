@@ -196,7 +196,6 @@ impl Source for DirectorySource<'_> {
             display_name: self.display_name.clone(),
             after: paging::resume_key(after, DirectoryObjectId::parse)?,
             limit: Some(u32::try_from(limit).unwrap_or(u32::MAX)),
-            member_of: None,
         };
         let objects = self.app.directory_devices(self.tenant, &query).await?;
         Ok(rows(objects, self.filtered, directory_device_json))
