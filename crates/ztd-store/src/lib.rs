@@ -322,6 +322,10 @@ impl Store {
 }
 
 async fn open_sqlite(url: &str) -> Result<Inner, StoreError> {
+    // Before the first connection: SQLite takes an allocator only until it initialises.
+    if ztd_sqlite_heap::install() == ztd_sqlite_heap::Heap::System {
+        tracing::debug!("SQLite initialised before ztd could give it mimalloc; it keeps malloc");
+    }
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     if in_memory {
         // Every new connection to `sqlite::memory:` made through `Any` is a new, empty database, so an

@@ -32,3 +32,33 @@ async fn a_postgresql_pool_never_opens_more_than_its_size() {
     small.close().await;
     scratch.drop_schema().await.unwrap();
 }
+
+/// Opening an SQLite store gives SQLite mimalloc before its first connection (ztd-sqlite-heap), and the
+/// store works on it.
+#[tokio::test]
+async fn an_sqlite_store_runs_sqlite_on_mimalloc() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/ztd.db", dir.path().display());
+    let store = ztd_store::Store::open(&url).await.unwrap();
+    assert_eq!(
+        ztd_sqlite_heap::install(),
+        ztd_sqlite_heap::Heap::Mimalloc,
+        "the store opened a connection before giving SQLite its allocator"
+    );
+    let tenant = ztd_core::tenant::Tenant {
+        id: ztd_core::TenantId(uuid::Uuid::from_u128(0x4EA9)),
+        display_name: "Heap".into(),
+        domain: "heap.example".into(),
+        created_at: ztd_core::Timestamp(1_700_000_000_000),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_tenant(&tenant).await.unwrap();
+    tx.commit().await.unwrap();
+    let read = store
+        .single_read()
+        .await
+        .unwrap()
+        .get_tenant(tenant.id)
+        .await;
+    assert_eq!(read.unwrap().map(|t| t.id), Some(tenant.id));
+}

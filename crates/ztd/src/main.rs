@@ -8,7 +8,8 @@ mod cmd;
 
 /// mimalloc instead of the system allocator: a page request allocates and frees thousands of small
 /// strings and a few large buffers, and glibc's malloc spent a fifth of the request on it (profile in
-/// docs/benchmarks.md).
+/// docs/benchmarks.md). SQLite allocates from it too (`ztd-sqlite-heap`). Built without transparent huge
+/// pages (`no_thp`): with SQLite's heap on mimalloc they raised the import's peak memory by about 40 MB.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
