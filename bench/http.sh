@@ -4,7 +4,7 @@
 #
 #   bench/http.sh                      # build, seed 100,000 devices, measure, print and save a markdown table
 #   ROUTE_SECS=5 MIXED_SECS=30 bench/http.sh
-#   PERF=1 bench/http.sh               # also profile the server under boot and device-page load (perf)
+#   PERF=1 bench/http.sh               # also profile the server under boot, device-page and member-page load
 #   PERF=1 PERF_CALLGRAPH="--call-graph dwarf,16384 -F 499" bench/http.sh   # ... with inclusive times
 #
 # The server (`ztd serve`) runs on core 0, wrk on core 1. Every route: WARMUP_SECS of load, then ROUTE_SECS
@@ -228,6 +228,7 @@ profile() {
 if [[ $PERF == 1 ]]; then
   profile boot -s "$BENCH/boot.lua" "$BASE" -- "$BODIES"
   profile devices-page -H "$AUTH" "$BASE$DEV?\$top=100"
+  profile members-100k -H "$AUTH" "$BASE/v1.0/groups/$G_ALL/members?\$top=100"
 fi
 
 # --- Report ---------------------------------------------------------------------------------------------
