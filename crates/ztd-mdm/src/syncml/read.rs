@@ -168,8 +168,17 @@ fn item(element: &Element) -> Result<Item> {
         }
     }
     let data = match find(element, "Data") {
-        // CSPs may return XML unescaped in Data ([MS-MDM] DiagnosticLog, Reporting): kept as its text.
-        Some(data) if !data.children.is_empty() => Some(data.content_xml()),
+        // CSPs may return XML unescaped in Data ([MS-MDM] DiagnosticLog, Reporting): kept as its text,
+        // bounded as any text is. Written back it is escaped text, which a reader must be able to take
+        // again (its escaping can make the XML longer than the elements it was read from).
+        Some(data) if !data.children.is_empty() => {
+            let content = data.content_xml();
+            let limit = xml::Limits::SYNCML.max_text;
+            if content.len() > limit {
+                return Err(xml::XmlError::TextTooLong(limit).into());
+            }
+            Some(content)
+        }
         Some(data) => Some(data.text.clone()),
         None => None,
     };
