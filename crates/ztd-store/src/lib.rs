@@ -230,15 +230,27 @@ pub struct StoreOptions {
     /// Connections one node opens to PostgreSQL at most (docs/multi-node.md has the arithmetic for
     /// `max_connections`).
     pub max_connections: u32,
+    /// SQLite: the WAL size, in pages, past which a commit also checkpoints (`wal_autocheckpoint`). The
+    /// background checkpointer does most of the copying, but it cannot finish while commits follow each other
+    /// (an import), and SQLite restarts the WAL only once it is wholly copied back: without this bound, a
+    /// 100,000-device import left a 983 MB WAL beside a 670 MB database.
+    pub wal_autocheckpoint_pages: u32,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             max_connections: 10,
+            // 128 MiB of 16 KiB pages: measured as fast as no bound in the import benchmark
+            // (docs/benchmarks.md, "The WAL, bounded").
+            wal_autocheckpoint_pages: 8192,
         }
     }
 }
+
+/// SQLite: the size the WAL file is cut back to when SQLite restarts it (`journal_size_limit`), so a burst of
+/// writes does not keep its disk space.
+const WAL_SIZE_LIMIT_BYTES: u64 = 64 << 20;
 /// Reader connections for an SQLite file.
 const SQLITE_READERS: u32 = 4;
 
@@ -253,7 +265,7 @@ impl Store {
     pub async fn open_with(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let store = if url.starts_with("sqlite:") {
-            open_sqlite(url).await?
+            open_sqlite(url, options).await?
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
                 .max_connections(options.max_connections.max(1))
@@ -321,7 +333,7 @@ impl Store {
     }
 }
 
-async fn open_sqlite(url: &str) -> Result<Inner, StoreError> {
+async fn open_sqlite(url: &str, options: StoreOptions) -> Result<Inner, StoreError> {
     // Before the first connection: SQLite takes an allocator only until it initialises.
     if ztd_sqlite_heap::install() == ztd_sqlite_heap::Heap::System {
         tracing::debug!("SQLite initialised before ztd could give it mimalloc; it keeps malloc");
@@ -360,15 +372,17 @@ async fn open_sqlite(url: &str) -> Result<Inner, StoreError> {
     } else {
         format!("{url}?mode=rwc")
     };
-    let options = AnyConnectOptions::from_str(&url)?;
+    let connect = AnyConnectOptions::from_str(&url)?;
     // A connection to a local file cannot go stale: no ping (a round trip to the driver's thread) before
     // every acquire.
     let write = AnyPoolOptions::new()
         .max_connections(1)
         .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(120))
-        .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn, false).await }))
-        .connect_with(options.clone())
+        .after_connect(move |conn, _| {
+            Box::pin(async move { sqlite_pragmas(conn, SqliteRole::Writer(options)).await })
+        })
+        .connect_with(connect.clone())
         .await?;
     // Switch to WAL once, through the writer, before any reader opens the file.
     sqlx::query("PRAGMA journal_mode = WAL")
@@ -378,8 +392,10 @@ async fn open_sqlite(url: &str) -> Result<Inner, StoreError> {
         .max_connections(SQLITE_READERS)
         .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(60))
-        .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn, true).await }))
-        .connect_with(options)
+        .after_connect(|conn, _| {
+            Box::pin(async move { sqlite_pragmas(conn, SqliteRole::Reader).await })
+        })
+        .connect_with(connect)
         .await?;
     spawn_checkpointer(&read);
     Ok(Inner {
@@ -390,8 +406,9 @@ async fn open_sqlite(url: &str) -> Result<Inner, StoreError> {
     })
 }
 
-/// Copies the SQLite WAL back into the database file in the background, every 250 ms, so writers never pay
-/// for it at commit. PASSIVE checkpoints never block readers or the writer. The task ends when the store's
+/// Copies the SQLite WAL back into the database file in the background, every 250 ms, so writers rarely pay
+/// for it at commit (only past `StoreOptions::wal_autocheckpoint_pages`). PASSIVE checkpoints never block
+/// readers or the writer. The task ends when the store's
 /// pools are closed.
 fn spawn_checkpointer(pool: &AnyPool) {
     let pool = pool.clone();
@@ -417,29 +434,49 @@ fn spawn_checkpointer(pool: &AnyPool) {
     });
 }
 
+/// Which of an SQLite store's connections is being set up.
+#[derive(Clone, Copy)]
+enum SqliteRole {
+    Writer(StoreOptions),
+    Reader,
+}
+
 async fn sqlite_pragmas(
     conn: &mut sqlx::AnyConnection,
-    read_only: bool,
+    role: SqliteRole,
 ) -> Result<(), sqlx::Error> {
     // synchronous=NORMAL: durable across application crashes, may lose the newest commits on power loss.
     conn.execute("PRAGMA synchronous = NORMAL").await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;
     conn.execute("PRAGMA busy_timeout = 10000").await?;
     conn.execute("PRAGMA temp_store = MEMORY").await?;
-    if read_only {
-        // 16 MiB per reader: reads are point lookups and pages of a listing.
-        conn.execute("PRAGMA cache_size = -16384").await?;
-        conn.execute("PRAGMA query_only = ON").await?;
-    } else {
-        // 32 MiB for the writer (allocated only as used): the hot index pages of a large import stay in memory
-        // while the whole process stays well under 500 MB.
-        conn.execute("PRAGMA cache_size = -32768").await?;
-        // 16 KiB pages (applies when the database file is created): fewer, fuller pages per import batch;
-        // measured about 15% faster imports than the 4 KiB default.
-        conn.execute("PRAGMA page_size = 16384").await?;
-        // The writer never checkpoints on commit; the checkpointer task does it in the background so a commit
-        // costs only its own WAL append (see `spawn_checkpointer`).
-        conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+    match role {
+        SqliteRole::Reader => {
+            // 16 MiB per reader: reads are point lookups and pages of a listing.
+            conn.execute("PRAGMA cache_size = -16384").await?;
+            conn.execute("PRAGMA query_only = ON").await?;
+        }
+        SqliteRole::Writer(options) => {
+            // 32 MiB for the writer (allocated only as used): the hot index pages of a large import stay in
+            // memory while the whole process stays well under 500 MB.
+            conn.execute("PRAGMA cache_size = -32768").await?;
+            // 16 KiB pages (applies when the database file is created): fewer, fuller pages per import batch;
+            // measured about 15% faster imports than the 4 KiB default.
+            conn.execute("PRAGMA page_size = 16384").await?;
+            // The checkpointer task copies the WAL back in the background so that a commit usually costs only
+            // its own WAL append (see `spawn_checkpointer`); past this size a commit checkpoints too, which
+            // lets the next write transaction restart the WAL from its beginning.
+            conn.execute(
+                format!(
+                    "PRAGMA wal_autocheckpoint = {}",
+                    options.wal_autocheckpoint_pages
+                )
+                .as_str(),
+            )
+            .await?;
+            conn.execute(format!("PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}").as_str())
+                .await?;
+        }
     }
     Ok(())
 }

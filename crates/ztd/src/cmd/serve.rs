@@ -187,6 +187,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         })?;
     let options = ztd_store::StoreOptions {
         max_connections: args.db_pool_size,
+        ..Default::default()
     };
     let store = Store::open_with(&url, options)
         .await
