@@ -13,10 +13,12 @@ pub mod batch;
 mod filter;
 mod options;
 mod search;
+mod select;
 
 pub use filter::{parse_filter, CompareOp, Expr, Literal, StringFn, Term, WorkBudget};
 pub use options::{lookup, QueryOptions, SkipToken, DEFAULT_PAGE, MAX_PAGE};
 pub use search::search_to_filter;
+pub use select::Selected;
 
 /// The bounds on request input. Each is far above what Graph tools send and far below what costs a server.
 pub mod limits {

@@ -398,16 +398,31 @@ impl QueryOptions {
         match item {
             Value::Object(map) => Value::Object(
                 map.into_iter()
-                    .filter(|(k, _)| {
-                        k == "id"
-                            || k.starts_with("@odata.")
-                            || select.iter().any(|s| s.eq_ignore_ascii_case(k))
-                            || self.expands(k)
-                    })
+                    .filter(|(k, _)| self.keeps_property(k))
                     .collect(),
             ),
             other => other,
         }
+    }
+
+    /// Whether `$select` keeps a top-level property of an item: `id`, `@odata.*` annotations, the selected
+    /// properties and the expanded navigations (everything without a `$select`).
+    pub fn keeps_property(&self, key: &str) -> bool {
+        let Some(select) = &self.select else {
+            return true;
+        };
+        key == "id"
+            || key.starts_with("@odata.")
+            || select
+                .iter()
+                .any(|s| s == "*" || s.eq_ignore_ascii_case(key))
+            || self.expands(key)
+    }
+
+    /// Whether [`QueryOptions::project`] only drops top-level properties (no `$expand` with options of its
+    /// own), so that [`crate::Selected`] can apply it while serialising.
+    pub fn selects_top_level_only(&self) -> bool {
+        !self.expand.iter().any(|e| e.contains('('))
     }
 
     /// Applies each expanded navigation's own `$select` to its items.

@@ -222,8 +222,8 @@ impl Ctx {
     }
 
     /// A collection response: `@odata.context`, optional `@odata.count`, `value`, optional `@odata.nextLink`.
-    /// Items are written straight from their `Serialize` form, through a `Value` only when `$select`
-    /// drops properties.
+    /// Items are written straight from their `Serialize` form, `$select` applied as they are written
+    /// (through a `Value` only when an `$expand` carries options of its own).
     pub fn collection<T: Serialize>(
         &self,
         fragment: &str,
@@ -307,6 +307,11 @@ impl<T: Serialize> Serialize for Projected<'_, T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if self.query.selects_everything() {
             serializer.collect_seq(self.items)
+        } else if self.query.selects_top_level_only() {
+            serializer.collect_seq(self.items.iter().map(|item| ztd_odata::Selected {
+                item,
+                options: self.query,
+            }))
         } else {
             serializer.collect_seq(self.items.iter().map(|item| {
                 let value = serde_json::to_value(item).unwrap_or(Value::Null);
