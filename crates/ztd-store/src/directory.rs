@@ -3,7 +3,9 @@
 use ztd_core::directory::DirectoryDevice;
 use ztd_core::{DirectoryObjectId, TenantId};
 
-use crate::codec::{flag, id, int, json, opt_id, text, to_json, ts, Columns, PackedRow};
+use crate::codec::{
+    flag, id, int, json, opt_id, parse_page, text, to_json, ts, Cell, Columns, PackedRow,
+};
 use crate::devices::push_limit_offset;
 use crate::tx::{in_list, param, Bind, Filter, Q};
 use crate::{Backend, DirectoryQuery, StoreError, Tx};
@@ -23,6 +25,10 @@ pub(crate) const DIRECTORY_COLS: &str =
     physical_ids, operating_system, operating_system_version, manufacturer, model, trust_type, \
     enrollment_profile_name, ztdid, created_at, alternative_security_id, registered_user_id";
 const DIRECTORY_COL_COUNT: usize = 17;
+
+/// A member page's row on SQLite that is not a stored directory listing: a user member, or a device
+/// membership without its device.
+const NOT_A_LISTING: [&str; 2] = ["id", "is_user"];
 
 fn bind_directory<'q>(q: Q<'q>, d: &'q DirectoryDevice) -> Q<'q> {
     q.bind(d.tenant_id.to_string())
@@ -204,16 +210,6 @@ impl Tx {
         limit: u32,
         kind: Option<&str>,
     ) -> Result<Vec<MemberRow>, StoreError> {
-        // A user member's row has only its id (the device columns are NULL): one extra packed column in
-        // all, which keeps the page's SQL within a few percent of a device-only join.
-        let cols = DIRECTORY_COLS
-            .split(", ")
-            .map(|c| match c {
-                "id" => "COALESCE(d.id, m.member_id) AS id".to_string(),
-                c => format!("d.{c} AS {c}"),
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
         let mut filter = Filter::new(&tenant.to_string());
         filter.sql = filter.sql.replace("tenant_id", "m.tenant_id");
         filter.and("m.group_id = {}", Bind::Text(group.to_string()));
@@ -226,34 +222,61 @@ impl Tx {
             Some(_) => filter.sql.push_str(" AND m.member_type = 'device'"),
             None => {}
         }
+        // Driven by the membership primary key (tenant, group, member): a page reads its own rows only.
+        if self.backend() == Backend::Sqlite {
+            // A device member is its stored listing, read from the index `directory_devices_listing` alone
+            // (a scalar subquery: through a join SQLite 3.46 packs the listing again from the table row),
+            // passed through as stored (wrapping it in more columns copied every listing twice and
+            // counted its characters: 27% of the page's SQL); a user, or a device membership without its
+            // device, is the shorter array `[id, is_user]`.
+            let mut sql = format!(
+                "SELECT COALESCE((SELECT x.listing FROM directory_devices x \
+                 INDEXED BY directory_devices_listing WHERE x.tenant_id = m.tenant_id \
+                 AND x.id = m.member_id AND m.member_type <> 'user'), \
+                 json_array(m.member_id, m.member_type = 'user')) AS listing \
+                 FROM group_members m WHERE {} ORDER BY m.member_id",
+                filter.sql
+            );
+            push_limit_offset(&mut sql, &mut filter, Some(limit), None);
+            let page = self.fetch_listing_text(&sql, filter.binds).await?;
+            let directory_names: Vec<&str> = DIRECTORY_COLS.split(", ").collect();
+            return parse_page::<Vec<Cell<'_>>>(&page)?
+                .into_iter()
+                .map(|values| {
+                    if values.len() == NOT_A_LISTING.len() {
+                        let row = PackedRow::new(&NOT_A_LISTING, values);
+                        let member = id(&row, "id")?;
+                        Ok(if flag(&row, "is_user")? {
+                            MemberRow::User(member)
+                        } else {
+                            // A device membership without its device (never written: they are deleted
+                            // together).
+                            MemberRow::Missing(member)
+                        })
+                    } else {
+                        let row = PackedRow::new(&directory_names, values);
+                        Ok(MemberRow::Device(Box::new(directory_device(&row)?)))
+                    }
+                })
+                .collect();
+        }
+        // PostgreSQL packs the page at read time: a user member's row has only its id (the device columns
+        // are NULL).
+        let cols = DIRECTORY_COLS
+            .split(", ")
+            .map(|c| match c {
+                "id" => "COALESCE(d.id, m.member_id) AS id".to_string(),
+                c => format!("d.{c} AS {c}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut names = vec!["is_user"];
         names.extend(DIRECTORY_COLS.split(", "));
-        // Driven by the membership primary key (tenant, group, member): a page reads its own rows only.
-        let (select, directory) = match self.backend() {
-            // A device member is its stored listing behind `is_user`, read from the index
-            // `directory_devices_listing` alone (a scalar subquery: through a join SQLite 3.46 packs the
-            // listing again from the table row); a user or a missing device is its id among NULLs, in the
-            // same shape.
-            Backend::Sqlite => {
-                let nulls = ",null".repeat(names.len() - 3);
-                (
-                    format!(
-                        "COALESCE('[0,' || substr((SELECT x.listing FROM directory_devices x \
-                         INDEXED BY directory_devices_listing WHERE x.tenant_id = m.tenant_id \
-                         AND x.id = m.member_id AND m.member_type <> 'user'), 2), \
-                         '[' || (m.member_type = 'user') || ',null,' || json_quote(m.member_id) || '{nulls}]') \
-                         AS listing"
-                    ),
-                    "",
-                )
-            }
-            Backend::Postgres => (
-                format!("CASE WHEN m.member_type = 'user' THEN 1 ELSE 0 END AS is_user, {cols}"),
-                " LEFT JOIN directory_devices d ON d.tenant_id = m.tenant_id AND d.id = m.member_id",
-            ),
-        };
         let mut sql = format!(
-            "SELECT {select} FROM group_members m{directory} WHERE {} ORDER BY m.member_id",
+            "SELECT CASE WHEN m.member_type = 'user' THEN 1 ELSE 0 END AS is_user, {cols} \
+             FROM group_members m \
+             LEFT JOIN directory_devices d ON d.tenant_id = m.tenant_id AND d.id = m.member_id \
+             WHERE {} ORDER BY m.member_id",
             filter.sql
         );
         push_limit_offset(&mut sql, &mut filter, Some(limit), None);
@@ -266,10 +289,7 @@ impl Tx {
                 (_, None) => MemberRow::Missing(member),
             })
         };
-        match self.backend() {
-            Backend::Sqlite => self.fetch_listing(&sql, filter.binds, &names, decode).await,
-            Backend::Postgres => self.fetch_packed(&sql, filter.binds, &names, decode).await,
-        }
+        self.fetch_packed(&sql, filter.binds, &names, decode).await
     }
 
     /// The members of a group, of one kind (`"device"` or `"user"`) or all, counted in the membership index.
