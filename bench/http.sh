@@ -176,6 +176,7 @@ first_boots
 measure boot -s "$BENCH/boot.lua" "$BASE" -- "$BODIES"
 measure devices-page -H "$AUTH" "$BASE$DEV?\$top=100"
 measure devices-contains -H "$AUTH" "$BASE$DEV?\$top=100&\$filter=contains(serialNumber,'$FILTER')"
+measure devices-select -H "$AUTH" "$BASE$DEV?\$top=100&\$select=id,serialNumber,groupTag"
 measure members-100 -H "$AUTH" "$BASE/v1.0/groups/$G_SMALL/members?\$top=100"
 measure members-25k -H "$AUTH" "$BASE/v1.0/groups/$G_MID/members?\$top=100"
 measure members-100k -H "$AUTH" "$BASE/v1.0/groups/$G_ALL/members?\$top=100"
@@ -253,8 +254,8 @@ RESULTS=$RUN/results.md
     $1 == "members-100" { s = $6 } $1 == "members-100k" { b = $6 } $1 == "members-25k" { m = $6 }
     END { if (s > 0) printf "Members page CPU, 25,000-member / 100-member group: %.2f×; 100,000-member / 100-member: %.2f×.\n\n", m / s, b / s }' "$ROWS"
   echo "Rows: boot-first = each device's first boot (curl --parallel, $CONNECTIONS in flight, not wrk);" \
-    "boot = the same $(wc -l <"$BODIES") devices again (wrk, bench/boot.lua); health-end = /health after the" \
-    "routes (drift check)."
+    "boot = the same $(wc -l <"$BODIES") devices again (wrk, bench/boot.lua); devices-select = a device page with" \
+    "\$select=id,serialNumber,groupTag; health-end = /health after the routes (drift check)."
   echo
   echo "### Mixed load, ${MIXED_SECS}s, $CONNECTIONS connections (bench/mixed.lua)"
   echo
