@@ -211,6 +211,23 @@ pub async fn corrupt_enrollment_state(store: &Store, serial: &str) -> Result<(),
     tx.commit().await
 }
 
+/// Damage: deletes a directory object's row but not its group memberships, as a bad restore would (ztd
+/// deletes them together), so a test can see how a member page reports a member that is gone.
+pub async fn orphan_memberships_of(
+    store: &Store,
+    tenant: ztd_core::TenantId,
+    object: ztd_core::DirectoryObjectId,
+) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
+    tx.execute(
+        sqlx::query("DELETE FROM directory_devices WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.to_string())
+            .bind(object.to_string()),
+    )
+    .await?;
+    tx.commit().await
+}
+
 /// Fault injection: from now on, every new profile assignment fails inside the database.
 pub async fn fail_assigning_profiles(store: &Store) -> Result<(), StoreError> {
     fail_in_trigger(store, "INSERT ON profile_assignments", "1 = 1").await

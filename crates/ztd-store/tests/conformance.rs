@@ -62,6 +62,7 @@ conformance!(
     concurrent_writers_all_commit,
     listings_carry_directory_ids_in_one_statement,
     scope_tags_and_filters_round_trip_per_tenant,
+    a_member_page_tells_devices_users_and_members_that_are_gone_apart,
 );
 
 async fn scope_tags_and_filters_round_trip_per_tenant(store: Store) {
@@ -1734,4 +1735,57 @@ async fn concurrent_writers_all_commit(store: Store) {
         80
     );
     assert_eq!(tx.list_events(t.id, None, 1000).await.unwrap().len(), 80);
+}
+
+/// A member page holds device members whole, user members by id, and a device membership whose directory
+/// object is gone (never written by ztd: damage) as missing, in member order, on both backends.
+async fn a_member_page_tells_devices_users_and_members_that_are_gone_apart(store: Store) {
+    let t = tenant(1);
+    seed_tenant(&store, &t).await;
+    let objects: Vec<DirectoryDevice> = (1..=3).map(|i| directory(t.id, i)).collect();
+    let g = group(t.id, 1, None);
+    let user_member = DirectoryObjectId(uid(0x7777));
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_directory_devices(&objects).await.unwrap();
+    tx.insert_group(&g).await.unwrap();
+    let memberships: Vec<_> = objects
+        .iter()
+        .map(|o| (g.id, o.id, MembershipSource::Static))
+        .collect();
+    tx.add_members(t.id, &memberships).await.unwrap();
+    tx.add_user_member(t.id, g.id, user_member).await.unwrap();
+    tx.commit().await.unwrap();
+    scratch::orphan_memberships_of(&store, t.id, objects[1].id)
+        .await
+        .unwrap();
+
+    let mut read = store.single_read().await.unwrap();
+    let mut page = read
+        .group_member_page(t.id, g.id, None, 10, None)
+        .await
+        .unwrap();
+    page.sort_by_key(|m| match m {
+        MemberRow::Device(d) => d.id,
+        MemberRow::User(id) | MemberRow::Missing(id) => *id,
+    });
+    let mut expected = vec![
+        MemberRow::Device(Box::new(objects[0].clone())),
+        MemberRow::Missing(objects[1].id),
+        MemberRow::Device(Box::new(objects[2].clone())),
+        MemberRow::User(user_member),
+    ];
+    expected.sort_by_key(|m| match m {
+        MemberRow::Device(d) => d.id,
+        MemberRow::User(id) | MemberRow::Missing(id) => *id,
+    });
+    assert_eq!(page, expected);
+    // Device members only: the user is left out, the member that is gone is still reported.
+    let devices_only = read
+        .group_member_page(t.id, g.id, None, 10, Some("device"))
+        .await
+        .unwrap();
+    assert_eq!(devices_only.len(), 3);
+    assert!(devices_only
+        .iter()
+        .all(|m| !matches!(m, MemberRow::User(_))));
 }
